@@ -1,0 +1,77 @@
+//! The tutorial's guest over the general sandbox: its three exports, looked up once and typed.
+
+use wasmtime::TypedFunc;
+
+use crate::error::SandboxError;
+use crate::module;
+use crate::sandbox::{MemoryRegion, Sandbox};
+
+/// Size of the guest's shared buffer (`BUFFER_SIZE` in `guest/src/lib.rs`).
+pub const BUFFER_SIZE: usize = 2;
+
+/// An instance of the buffer guest.
+pub struct BufferGuest {
+    sandbox: Sandbox,
+    get_pointer: TypedFunc<(), u32>,
+    store_index_zero: TypedFunc<u32, ()>,
+    read_index_one: TypedFunc<(), u32>,
+}
+
+impl BufferGuest {
+    pub fn new() -> Result<Self, SandboxError> {
+        let mut sandbox = Sandbox::instantiate(module::buffer_guest()?, "memory")?;
+        Ok(Self {
+            get_pointer: sandbox.typed_func("getWasmMemoryBufferPointer")?,
+            store_index_zero: sandbox.typed_func("storeValueInWasmMemoryBufferIndexZero")?,
+            read_index_one: sandbox.typed_func("readWasmMemoryBufferAndReturnIndexOne")?,
+            sandbox,
+        })
+    }
+
+    pub fn sandbox(&self) -> &Sandbox {
+        &self.sandbox
+    }
+
+    pub fn sandbox_mut(&mut self) -> &mut Sandbox {
+        &mut self.sandbox
+    }
+
+    /// `getWasmMemoryBufferPointer()`: the buffer's offset in linear memory.
+    pub fn buffer_pointer(&mut self) -> Result<u32, SandboxError> {
+        self.sandbox.call(&self.get_pointer, ())
+    }
+
+    /// `storeValueInWasmMemoryBufferIndexZero(value)`.
+    pub fn store_index_zero(&mut self, value: u8) -> Result<(), SandboxError> {
+        self.sandbox.call(&self.store_index_zero, u32::from(value))
+    }
+
+    /// `readWasmMemoryBufferAndReturnIndexOne()`.
+    pub fn read_index_one(&mut self) -> Result<u8, SandboxError> {
+        let value = self.sandbox.call(&self.read_index_one, ())?;
+        // The guest returns a `u8` widened to i32; anything wider means the guest is not ours.
+        u8::try_from(value).map_err(|_| SandboxError::BadExport {
+            name: "readWasmMemoryBufferAndReturnIndexOne".to_owned(),
+            expected: "function returning a byte",
+            reason: format!("it returned {value}"),
+        })
+    }
+
+    /// Where the guest's buffer lives, checked to lie inside linear memory.
+    pub fn buffer_region(&mut self) -> Result<MemoryRegion, SandboxError> {
+        let pointer = self.buffer_pointer()? as usize;
+        let memory = self.sandbox.memory_region()?;
+        if pointer.checked_add(BUFFER_SIZE).is_none_or(|end| end > memory.length) {
+            return Err(SandboxError::BadExport {
+                name: "getWasmMemoryBufferPointer".to_owned(),
+                expected: "pointer inside linear memory",
+                reason: format!("{pointer} + {BUFFER_SIZE} is past the memory's {} bytes", memory.length),
+            });
+        }
+        Ok(MemoryRegion {
+            // SAFETY: `pointer + BUFFER_SIZE <= memory.length`, checked just above.
+            base: unsafe { memory.base.add(pointer) },
+            length: BUFFER_SIZE,
+        })
+    }
+}

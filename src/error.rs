@@ -1,0 +1,162 @@
+//! The one error type of the core. `js::errors` turns it into a JS error in one place.
+
+use wasmtime::{Trap, WasmBacktrace};
+
+/// The result of every fallible core operation.
+pub type SandboxResult<T> = Result<T, SandboxError>;
+
+/// Everything that can go wrong in a sandbox, with the stable code JS sees.
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    /// The sandbox was disposed; nothing in it can be reached any more.
+    #[error("the sandbox has been disposed: create a new one")]
+    Disposed,
+    /// A JS argument has the wrong type (becomes a `TypeError`).
+    #[error("{0}")]
+    InvalidArgType(String),
+    /// A JS argument has the right type but is outside the allowed range (a `RangeError`).
+    #[error("{0}")]
+    OutOfRange(String),
+    /// wasmtime rejected the module's bytes or text.
+    #[error("the WebAssembly module failed to compile: {0}")]
+    Compile(String),
+    /// The module could not be instantiated (a missing or mistyped import, a failed start).
+    #[error("the WebAssembly module could not be instantiated: {0}")]
+    Link(String),
+    /// The guest trapped.
+    #[error("wasm trap: {message}")]
+    Trap {
+        kind: TrapKind,
+        message: String,
+        backtrace: Option<String>,
+    },
+    /// Linear memory could not grow as asked.
+    #[error("{0}")]
+    MemoryLimit(String),
+    /// The guest has no memory export to view.
+    #[error("the guest exports no memory named `{0}`")]
+    NoMemory(String),
+    /// A guest export the host needs is missing or has another signature.
+    #[error("the guest's export `{name}` is missing or is not a {expected}: {reason}")]
+    BadExport {
+        name: String,
+        expected: &'static str,
+        reason: String,
+    },
+    /// The runtime refuses external buffers (Electron's memory cage), so no zero-copy view can exist.
+    #[error(
+        "this runtime forbids external buffers, so a zero-copy view of guest memory cannot be made; \
+         use read() and write() to copy bytes instead"
+    )]
+    ExternalBuffersForbidden,
+    /// A memory larger than Node's largest `Buffer`.
+    #[error("a view of {length} bytes exceeds the largest Buffer this runtime can make")]
+    ViewTooLarge { length: usize },
+    /// A failure of the runtime itself (Node-API or the engine), never a user error.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl SandboxError {
+    /// The stable `code` property of the JS error.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Disposed => "ERR_SANDBOX_DISPOSED",
+            Self::InvalidArgType(_) => "ERR_INVALID_ARG_TYPE",
+            Self::OutOfRange(_) => "ERR_OUT_OF_RANGE",
+            Self::Compile(_) => "ERR_WASM_COMPILE",
+            Self::Link(_) => "ERR_WASM_LINK",
+            Self::Trap { kind, .. } => match kind {
+                TrapKind::Interrupt => "ERR_WASM_TIMEOUT",
+                TrapKind::OutOfFuel => "ERR_WASM_OUT_OF_FUEL",
+                _ => "ERR_WASM_TRAP",
+            },
+            Self::MemoryLimit(_) => "ERR_WASM_MEMORY_LIMIT",
+            Self::NoMemory(_) => "ERR_WASM_NO_MEMORY",
+            Self::BadExport { .. } => "ERR_WASM_EXPORT",
+            Self::ExternalBuffersForbidden => "ERR_EXTERNAL_BUFFERS_FORBIDDEN",
+            Self::ViewTooLarge { .. } => "ERR_VIEW_TOO_LARGE",
+            Self::Internal(_) => "ERR_SANDBOX_INTERNAL",
+        }
+    }
+
+    /// Classifies an error out of a wasmtime call: a trap with its kind and backtrace, or else
+    /// a plain trap-like failure carrying wasmtime's message.
+    pub fn from_call(error: wasmtime::Error) -> Self {
+        let backtrace = error
+            .downcast_ref::<WasmBacktrace>()
+            .map(|trace| trace.to_string().trim_end().to_owned())
+            .filter(|trace| !trace.is_empty());
+        let (kind, message) = match error.downcast_ref::<Trap>() {
+            Some(trap) => (TrapKind::from(*trap), trap.to_string()),
+            None => (TrapKind::Host, format!("{error:#}")),
+        };
+        Self::Trap {
+            kind,
+            message,
+            backtrace,
+        }
+    }
+}
+
+/// What made the guest trap, as the stable `kind` string JS sees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TrapKind {
+    StackOverflow,
+    MemoryOutOfBounds,
+    HeapMisaligned,
+    TableOutOfBounds,
+    IndirectCallToNull,
+    BadSignature,
+    IntegerOverflow,
+    IntegerDivisionByZero,
+    BadConversionToInteger,
+    Unreachable,
+    Interrupt,
+    OutOfFuel,
+    /// A failure raised by the host while the guest ran (for example a host function's error).
+    Host,
+    /// A trap code this version does not name (future wasmtime codes, GC or component traps).
+    Other,
+}
+
+impl TrapKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::StackOverflow => "stack_overflow",
+            Self::MemoryOutOfBounds => "memory_out_of_bounds",
+            Self::HeapMisaligned => "heap_misaligned",
+            Self::TableOutOfBounds => "table_out_of_bounds",
+            Self::IndirectCallToNull => "indirect_call_to_null",
+            Self::BadSignature => "bad_signature",
+            Self::IntegerOverflow => "integer_overflow",
+            Self::IntegerDivisionByZero => "integer_divide_by_zero",
+            Self::BadConversionToInteger => "bad_conversion_to_integer",
+            Self::Unreachable => "unreachable",
+            Self::Interrupt => "interrupt",
+            Self::OutOfFuel => "out_of_fuel",
+            Self::Host => "host",
+            Self::Other => "other",
+        }
+    }
+}
+
+impl From<Trap> for TrapKind {
+    fn from(trap: Trap) -> Self {
+        match trap {
+            Trap::StackOverflow => Self::StackOverflow,
+            Trap::MemoryOutOfBounds => Self::MemoryOutOfBounds,
+            Trap::HeapMisaligned => Self::HeapMisaligned,
+            Trap::TableOutOfBounds => Self::TableOutOfBounds,
+            Trap::IndirectCallToNull => Self::IndirectCallToNull,
+            Trap::BadSignature => Self::BadSignature,
+            Trap::IntegerOverflow => Self::IntegerOverflow,
+            Trap::IntegerDivisionByZero => Self::IntegerDivisionByZero,
+            Trap::BadConversionToInteger => Self::BadConversionToInteger,
+            Trap::UnreachableCodeReached => Self::Unreachable,
+            Trap::Interrupt => Self::Interrupt,
+            Trap::OutOfFuel => Self::OutOfFuel,
+            _ => Self::Other,
+        }
+    }
+}

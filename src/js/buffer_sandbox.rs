@@ -1,0 +1,174 @@
+//! `BufferSandbox`: the tutorial's guest as a JS class.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use napi::bindgen_prelude::{ObjectFinalize, Unknown};
+use napi::{Env, Result};
+use napi_derive::napi;
+
+use crate::buffer_guest::BufferGuest;
+use crate::error::{SandboxError, SandboxResult};
+use crate::js::errors::OrThrow;
+use crate::js::values::integer_in_range;
+use crate::js::views::{KeepAlive, ViewKind, ViewRegistry};
+use crate::sandbox::WASM_PAGE_SIZE;
+
+/// The guest, shared with every view handed out: views hold an `Rc` so the memory outlives the
+/// sandbox object, and `dispose()` empties the cell to free it at once.
+type SharedGuest = Rc<RefCell<Option<BufferGuest>>>;
+
+/// A sandbox running the tutorial's buffer guest (the embedded `guest/` module): two bytes of
+/// linear memory shared with JavaScript, and the tutorial's three exports.
+///
+/// Each instance has its own wasmtime store and linear memory; the engine and the compiled
+/// guest are shared by the whole process, so construction is cheap.
+#[napi(custom_finalize)]
+pub struct BufferSandbox {
+    guest: SharedGuest,
+    views: ViewRegistry,
+}
+
+#[napi]
+impl BufferSandbox {
+    /// Instantiates the buffer guest in a new store.
+    #[napi(constructor, catch_unwind)]
+    pub fn new(env: &Env) -> Result<Self> {
+        let guest = BufferGuest::new().or_throw(env)?;
+        Ok(Self {
+            guest: Rc::new(RefCell::new(Some(guest))),
+            views: ViewRegistry::default(),
+        })
+    }
+
+    fn with_guest<T>(&self, env: &Env, action: impl FnOnce(&mut BufferGuest) -> SandboxResult<T>) -> Result<T> {
+        let mut slot = self.guest.borrow_mut();
+        let guest = slot.as_mut().ok_or(SandboxError::Disposed).or_throw(env)?;
+        action(guest).or_throw(env)
+    }
+
+    /// Calls the guest's `getWasmMemoryBufferPointer()`: the offset of its buffer in linear memory.
+    #[napi(catch_unwind)]
+    pub fn get_wasm_memory_buffer_pointer(&self, env: &Env) -> Result<u32> {
+        self.with_guest(env, BufferGuest::buffer_pointer)
+    }
+
+    /// Calls the guest's `storeValueInWasmMemoryBufferIndexZero(value)`, which writes `value` at
+    /// index 0 of its buffer.
+    ///
+    /// @param value - an integer from 0 to 255; anything else throws a `TypeError` (not a
+    /// number) or a `RangeError` (NaN, a fraction, out of range) and changes nothing.
+    #[napi(catch_unwind, ts_args_type = "value: number")]
+    pub fn store_value_in_wasm_memory_buffer_index_zero(&self, env: &Env, value: Unknown) -> Result<()> {
+        let byte = integer_in_range(env, &value, "value", 0.0, 255.0).or_throw(env)? as u8;
+        self.with_guest(env, |guest| guest.store_index_zero(byte))
+    }
+
+    /// Calls the guest's `readWasmMemoryBufferAndReturnIndexOne()`: the byte at index 1 of its buffer.
+    #[napi(catch_unwind)]
+    pub fn read_wasm_memory_buffer_and_return_index_one(&self, env: &Env) -> Result<u32> {
+        self.with_guest(env, |guest| guest.read_index_one().map(u32::from))
+    }
+
+    /// A zero-copy view of the guest's whole linear memory: writes on either side are seen on the
+    /// other with nothing copied.
+    ///
+    /// While the memory has not grown, every call returns the same `Buffer`. After growth the
+    /// next call returns a new view of the new size; older views stay valid for the bytes they
+    /// cover (the memory never moves). Views keep the memory alive after the sandbox is
+    /// garbage-collected, and are detached (length 0) by `dispose()`.
+    #[napi(catch_unwind, ts_return_type = "Buffer")]
+    pub fn memory<'env>(&mut self, env: &'env Env) -> Result<Unknown<'env>> {
+        let region = self.with_guest(env, |guest| guest.sandbox().memory_region())?;
+        self.view(env, ViewKind::Memory, region)
+    }
+
+    /// A zero-copy view of just the guest's 2-byte buffer (`getWasmMemoryBufferPointer()` and the
+    /// next byte), with the same lifetime rules as `memory()`.
+    #[napi(catch_unwind, ts_return_type = "Buffer")]
+    pub fn buffer<'env>(&mut self, env: &'env Env) -> Result<Unknown<'env>> {
+        let region = self.with_guest(env, BufferGuest::buffer_region)?;
+        self.view(env, ViewKind::GuestBuffer, region)
+    }
+
+    fn view<'env>(
+        &mut self,
+        env: &'env Env,
+        kind: ViewKind,
+        region: crate::sandbox::MemoryRegion,
+    ) -> Result<Unknown<'env>> {
+        let keep_alive: KeepAlive = self.guest.clone();
+        // SAFETY: `region` lies in the guest's memory, which never moves and stays mapped while
+        // `self.guest` holds the guest; every view holds a clone of that `Rc`, and `dispose()`
+        // detaches all views before it drops the guest.
+        let value = unsafe { self.views.view(env.raw(), kind, region, &keep_alive) }.or_throw(env)?;
+        // SAFETY: `value` was created in this env during this call.
+        Ok(unsafe { Unknown::from_raw_unchecked(env.raw(), value) })
+    }
+
+    /// Grows linear memory by `pages` pages of 64 KiB and returns the previous size in pages, like
+    /// `WebAssembly.Memory.prototype.grow`. Views taken before stay valid for what they cover;
+    /// call `memory()` again to see the new bytes. Throws `ERR_WASM_MEMORY_LIMIT` if the memory
+    /// cannot grow that far.
+    #[napi(catch_unwind, ts_args_type = "pages: number")]
+    pub fn grow(&self, env: &Env, pages: Unknown) -> Result<f64> {
+        let pages = integer_in_range(env, &pages, "pages", 0.0, 65_536.0).or_throw(env)? as u64;
+        self.with_guest(env, |guest| guest.sandbox_mut().grow(pages)).map(|previous| previous as f64)
+    }
+
+    /// The current size of linear memory in bytes.
+    #[napi(getter, catch_unwind)]
+    pub fn memory_size(&self, env: &Env) -> Result<f64> {
+        self.with_guest(env, |guest| guest.sandbox().memory_size()).map(|bytes| bytes as f64)
+    }
+
+    /// Whether `dispose()` has been called.
+    #[napi(getter)]
+    pub fn disposed(&self) -> bool {
+        self.guest.borrow().is_none()
+    }
+
+    /// Releases the instance and its memory now. Every view handed out is detached first (its
+    /// length becomes 0), so freed memory is never reachable; later calls throw
+    /// `ERR_SANDBOX_DISPOSED`. A second call does nothing.
+    #[napi(catch_unwind)]
+    pub fn dispose(&mut self, env: &Env) {
+        // SAFETY: the views were made in this env; they are detached before the memory goes.
+        unsafe { self.views.detach_all(env.raw()) };
+        self.guest.borrow_mut().take();
+    }
+
+    /// Same as `dispose()`, for `using sandbox = new BufferSandbox()`.
+    #[napi(catch_unwind, well_known_symbol = "dispose")]
+    pub fn symbol_dispose(&mut self, env: &Env) {
+        self.dispose(env);
+    }
+
+    /// What `util.inspect()` and `console.log()` show.
+    #[napi(catch_unwind, symbol_for = "nodejs.util.inspect.custom")]
+    pub fn inspect(&self) -> String {
+        let mut slot = self.guest.borrow_mut();
+        let Some(guest) = slot.as_mut() else {
+            return "BufferSandbox { disposed: true }".to_owned();
+        };
+        let memory_bytes = guest.sandbox().memory_size().unwrap_or(0);
+        let pointer = match guest.buffer_pointer() {
+            Ok(pointer) => pointer.to_string(),
+            Err(error) => format!("<{error}>"),
+        };
+        format!(
+            "BufferSandbox {{ memorySize: {memory_bytes} ({} pages), bufferPointer: {pointer}, bufferSize: {} }}",
+            memory_bytes as u64 / WASM_PAGE_SIZE,
+            crate::buffer_guest::BUFFER_SIZE
+        )
+    }
+}
+
+impl ObjectFinalize for BufferSandbox {
+    fn finalize(mut self, env: Env) -> Result<()> {
+        // The views stay valid on their own (each holds the guest); only our references go.
+        // SAFETY: the references were made in this env.
+        unsafe { self.views.release(env.raw()) };
+        Ok(())
+    }
+}

@@ -1,0 +1,87 @@
+//! The single place where a core `SandboxError` becomes a thrown JS error.
+
+use std::ffi::c_char;
+use std::ptr;
+
+use napi::{Env, Status, sys};
+
+use crate::error::SandboxError;
+
+/// Which JS constructor an error is thrown as.
+enum JsErrorClass {
+    Error,
+    TypeError,
+    RangeError,
+}
+
+fn class_of(error: &SandboxError) -> JsErrorClass {
+    match error {
+        SandboxError::InvalidArgType(_) => JsErrorClass::TypeError,
+        SandboxError::OutOfRange(_) | SandboxError::ViewTooLarge { .. } => JsErrorClass::RangeError,
+        _ => JsErrorClass::Error,
+    }
+}
+
+/// Converts core results into napi results, throwing the JS error on the way.
+pub trait OrThrow<T> {
+    fn or_throw(self, env: &Env) -> napi::Result<T>;
+}
+
+impl<T> OrThrow<T> for Result<T, SandboxError> {
+    fn or_throw(self, env: &Env) -> napi::Result<T> {
+        self.map_err(|error| throw(env, &error))
+    }
+}
+
+/// Throws `error` as a JS error with `code` (and, for traps, `kind` and `wasmBacktrace`), and
+/// returns the napi error that tells napi-rs an exception is already pending.
+pub fn throw(env: &Env, error: &SandboxError) -> napi::Error {
+    let raw_env = env.raw();
+    // SAFETY: `raw_env` is the live env of the current call; every value is created in it.
+    let thrown = unsafe {
+        build_js_error(raw_env, error).is_some_and(|js_error| sys::napi_throw(raw_env, js_error) == sys::Status::napi_ok)
+    };
+    if thrown {
+        napi::Error::from_status(Status::PendingException)
+    } else {
+        // The env could not build an error object (it is shutting down): let napi-rs try its own.
+        napi::Error::new(Status::GenericFailure, format!("{}: {error}", error.code()))
+    }
+}
+
+unsafe fn build_js_error(env: sys::napi_env, error: &SandboxError) -> Option<sys::napi_value> {
+    let code = unsafe { js_string(env, error.code())? };
+    let message = unsafe { js_string(env, &error.to_string())? };
+    let create = match class_of(error) {
+        JsErrorClass::Error => sys::napi_create_error,
+        JsErrorClass::TypeError => sys::napi_create_type_error,
+        JsErrorClass::RangeError => sys::napi_create_range_error,
+    };
+    let mut js_error = ptr::null_mut();
+    if unsafe { create(env, code, message, &mut js_error) } != sys::Status::napi_ok {
+        return None;
+    }
+    if let SandboxError::Trap { kind, backtrace, .. } = error {
+        unsafe {
+            set_string(env, js_error, c"kind", kind.as_str());
+            if let Some(backtrace) = backtrace {
+                set_string(env, js_error, c"wasmBacktrace", backtrace);
+            }
+        }
+    }
+    Some(js_error)
+}
+
+unsafe fn js_string(env: sys::napi_env, text: &str) -> Option<sys::napi_value> {
+    let mut value = ptr::null_mut();
+    let status =
+        unsafe { sys::napi_create_string_utf8(env, text.as_ptr().cast::<c_char>(), text.len() as isize, &mut value) };
+    (status == sys::Status::napi_ok).then_some(value)
+}
+
+/// Best effort: an error still reaches JS without an extra property if setting it fails.
+unsafe fn set_string(env: sys::napi_env, object: sys::napi_value, key: &std::ffi::CStr, text: &str) {
+    if let Some(value) = unsafe { js_string(env, text) } {
+        unsafe { sys::napi_set_named_property(env, object, key.as_ptr(), value) };
+    }
+}

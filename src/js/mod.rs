@@ -1,0 +1,7 @@
+//! The napi glue: JS classes, argument validation, views and error conversion.
+//! Nothing here knows how sandboxes work; it only translates between JS and the core.
+
+mod buffer_sandbox;
+mod errors;
+mod values;
+mod views;

@@ -1,0 +1,12 @@
+//! wasm-memory-sandbox: WebAssembly guests in wasmtime sandboxes, with zero-copy views of their
+//! linear memory for Node.
+//!
+//! The core (`engine`, `module`, `sandbox`, `buffer_guest`, `error`) knows nothing of Node-API;
+//! `js` is the thin napi glue that validates JS values, hands out views and converts errors.
+
+mod buffer_guest;
+mod engine;
+mod error;
+mod js;
+mod module;
+mod sandbox;
