@@ -22,5 +22,7 @@ pub fn buffer_guest() -> Result<&'static InstancePre<HostState>, SandboxError> {
             .instantiate_pre(&module)
             .map_err(|error| SandboxError::Link(format!("{error:#}")))
     });
-    prepared.as_ref().map_err(|error| SandboxError::Internal(error.to_string()))
+    prepared
+        .as_ref()
+        .map_err(|error| SandboxError::Internal(error.to_string()))
 }

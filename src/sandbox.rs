@@ -55,11 +55,14 @@ impl Sandbox {
         Params: WasmParams,
         Results: WasmResults,
     {
-        let func = self.instance.get_func(&mut self.store, name).ok_or_else(|| SandboxError::BadExport {
-            name: name.to_owned(),
-            expected: "function",
-            reason: "no function by that name".to_owned(),
-        })?;
+        let func = self
+            .instance
+            .get_func(&mut self.store, name)
+            .ok_or_else(|| SandboxError::BadExport {
+                name: name.to_owned(),
+                expected: "function",
+                reason: "no function by that name".to_owned(),
+            })?;
         func.typed(&self.store).map_err(|error| SandboxError::BadExport {
             name: name.to_owned(),
             expected: "function of the expected type",

@@ -14,8 +14,9 @@ use crate::js::values::integer_in_range;
 use crate::js::views::{KeepAlive, ViewKind, ViewRegistry};
 use crate::sandbox::WASM_PAGE_SIZE;
 
-/// The guest, shared with every view handed out: views hold an `Rc` so the memory outlives the
-/// sandbox object, and `dispose()` empties the cell to free it at once.
+/// The guest, shared with every view handed out: each view's finalizer holds an `Rc`, so the
+/// memory outlives the sandbox object and lives until no view can reach it. `dispose()` empties
+/// the cell to free it at once when it can prove no view still reaches it.
 type SharedGuest = Rc<RefCell<Option<BufferGuest>>>;
 
 /// A sandbox running the tutorial's buffer guest (the embedded `guest/` module): two bytes of
@@ -25,7 +26,8 @@ type SharedGuest = Rc<RefCell<Option<BufferGuest>>>;
 /// guest are shared by the whole process, so construction is cheap.
 #[napi(custom_finalize)]
 pub struct BufferSandbox {
-    guest: SharedGuest,
+    /// `None` once disposed.
+    guest: Option<SharedGuest>,
     views: ViewRegistry,
 }
 
@@ -36,15 +38,19 @@ impl BufferSandbox {
     pub fn new(env: &Env) -> Result<Self> {
         let guest = BufferGuest::new().or_throw(env)?;
         Ok(Self {
-            guest: Rc::new(RefCell::new(Some(guest))),
+            guest: Some(Rc::new(RefCell::new(Some(guest)))),
             views: ViewRegistry::default(),
         })
     }
 
     fn with_guest<T>(&self, env: &Env, action: impl FnOnce(&mut BufferGuest) -> SandboxResult<T>) -> Result<T> {
-        let mut slot = self.guest.borrow_mut();
+        let mut slot = self.shared(env)?.borrow_mut();
         let guest = slot.as_mut().ok_or(SandboxError::Disposed).or_throw(env)?;
         action(guest).or_throw(env)
+    }
+
+    fn shared(&self, env: &Env) -> Result<&SharedGuest> {
+        self.guest.as_ref().ok_or(SandboxError::Disposed).or_throw(env)
     }
 
     /// Calls the guest's `getWasmMemoryBufferPointer()`: the offset of its buffer in linear memory.
@@ -97,10 +103,10 @@ impl BufferSandbox {
         kind: ViewKind,
         region: crate::sandbox::MemoryRegion,
     ) -> Result<Unknown<'env>> {
-        let keep_alive: KeepAlive = self.guest.clone();
+        let keep_alive: KeepAlive = self.shared(env)?.clone();
         // SAFETY: `region` lies in the guest's memory, which never moves and stays mapped while
-        // `self.guest` holds the guest; every view holds a clone of that `Rc`, and `dispose()`
-        // detaches all views before it drops the guest.
+        // the shared cell holds the guest; every view holds a clone of that `Rc`, and `dispose()`
+        // empties the cell early only after detaching every view that holds one.
         let value = unsafe { self.views.view(env.raw(), kind, region, &keep_alive) }.or_throw(env)?;
         // SAFETY: `value` was created in this env during this call.
         Ok(unsafe { Unknown::from_raw_unchecked(env.raw(), value) })
@@ -113,19 +119,21 @@ impl BufferSandbox {
     #[napi(catch_unwind, ts_args_type = "pages: number")]
     pub fn grow(&self, env: &Env, pages: Unknown) -> Result<f64> {
         let pages = integer_in_range(env, &pages, "pages", 0.0, 65_536.0).or_throw(env)? as u64;
-        self.with_guest(env, |guest| guest.sandbox_mut().grow(pages)).map(|previous| previous as f64)
+        self.with_guest(env, |guest| guest.sandbox_mut().grow(pages))
+            .map(|previous| previous as f64)
     }
 
     /// The current size of linear memory in bytes.
     #[napi(getter, catch_unwind)]
     pub fn memory_size(&self, env: &Env) -> Result<f64> {
-        self.with_guest(env, |guest| guest.sandbox().memory_size()).map(|bytes| bytes as f64)
+        self.with_guest(env, |guest| guest.sandbox().memory_size())
+            .map(|bytes| bytes as f64)
     }
 
     /// Whether `dispose()` has been called.
     #[napi(getter)]
     pub fn disposed(&self) -> bool {
-        self.guest.borrow().is_none()
+        self.guest.is_none()
     }
 
     /// Releases the instance and its memory now. Every view handed out is detached first (its
@@ -133,9 +141,18 @@ impl BufferSandbox {
     /// `ERR_SANDBOX_DISPOSED`. A second call does nothing.
     #[napi(catch_unwind)]
     pub fn dispose(&mut self, env: &Env) {
-        // SAFETY: the views were made in this env; they are detached before the memory goes.
-        unsafe { self.views.detach_all(env.raw()) };
-        self.guest.borrow_mut().take();
+        let Some(shared) = self.guest.take() else {
+            return;
+        };
+        // SAFETY: the views were made in this env.
+        let detached = unsafe { self.views.detach_all(env.raw()) };
+        // Each view's finalizer holds one `Rc`, and Node runs finalizers only on a later turn.
+        // If every holder besides us is a view just detached, no JS object reaches the memory:
+        // free it now. Otherwise a view's bytes escaped (its buffer was transferred), so the
+        // memory lives until that holder lets go; either way nothing can use the sandbox again.
+        if Rc::strong_count(&shared) == 1 + detached {
+            shared.borrow_mut().take();
+        }
     }
 
     /// Same as `dispose()`, for `using sandbox = new BufferSandbox()`.
@@ -147,7 +164,9 @@ impl BufferSandbox {
     /// What `util.inspect()` and `console.log()` show.
     #[napi(catch_unwind, symbol_for = "nodejs.util.inspect.custom")]
     pub fn inspect(&self) -> String {
-        let mut slot = self.guest.borrow_mut();
+        let Some(mut slot) = self.guest.as_ref().map(|shared| shared.borrow_mut()) else {
+            return "BufferSandbox { disposed: true }".to_owned();
+        };
         let Some(guest) = slot.as_mut() else {
             return "BufferSandbox { disposed: true }".to_owned();
         };

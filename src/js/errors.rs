@@ -39,7 +39,8 @@ pub fn throw(env: &Env, error: &SandboxError) -> napi::Error {
     let raw_env = env.raw();
     // SAFETY: `raw_env` is the live env of the current call; every value is created in it.
     let thrown = unsafe {
-        build_js_error(raw_env, error).is_some_and(|js_error| sys::napi_throw(raw_env, js_error) == sys::Status::napi_ok)
+        build_js_error(raw_env, error)
+            .is_some_and(|js_error| sys::napi_throw(raw_env, js_error) == sys::Status::napi_ok)
     };
     if thrown {
         napi::Error::from_status(Status::PendingException)

@@ -34,6 +34,14 @@ fn format_number(number: f64) -> String {
         n if n.is_nan() => "NaN".to_owned(),
         n if n == f64::INFINITY => "Infinity".to_owned(),
         n if n == f64::NEG_INFINITY => "-Infinity".to_owned(),
+        // JS switches to exponent notation outside [1e-6, 1e21).
+        n if n != 0.0 && !(1e-6..1e21).contains(&n.abs()) => {
+            let exponent_form = format!("{n:e}");
+            match exponent_form.split_once('e') {
+                Some((mantissa, exponent)) if !exponent.starts_with('-') => format!("{mantissa}e+{exponent}"),
+                _ => exponent_form,
+            }
+        }
         n => n.to_string(),
     }
 }

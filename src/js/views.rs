@@ -97,19 +97,24 @@ impl ViewRegistry {
         self.retired.push(reference);
     }
 
-    /// Detaches every view still alive (their length becomes 0) and forgets them all. Called
-    /// before the memory they cover is freed.
+    /// Detaches every view still attached (its length becomes 0) and forgets them all. Returns
+    /// how many it detached: each of those no longer reaches guest memory, even though Node runs
+    /// its finalizer (which drops its keep-alive) only on a later turn of the event loop.
     ///
     /// # Safety
     /// `env` must be the live env the views were made in.
-    pub unsafe fn detach_all(&mut self, env: sys::napi_env) {
+    pub unsafe fn detach_all(&mut self, env: sys::napi_env) -> usize {
+        let mut detached = 0;
         for reference in self.drain() {
             // SAFETY: the reference belongs to `env`.
-            if let Some(view) = unsafe { reference_value(env, reference) } {
-                unsafe { detach(env, view) };
+            if let Some(view) = unsafe { reference_value(env, reference) }
+                && unsafe { detach(env, view) }
+            {
+                detached += 1;
             }
             unsafe { sys::napi_delete_reference(env, reference) };
         }
+        detached
     }
 
     /// Forgets every view without detaching it: they keep the memory alive by themselves. Called
@@ -135,7 +140,9 @@ fn check(status: sys::napi_status) -> Result<(), SandboxError> {
     if status == sys::Status::napi_ok {
         Ok(())
     } else {
-        Err(SandboxError::Internal(format!("Node-API call failed with status {status}")))
+        Err(SandboxError::Internal(format!(
+            "Node-API call failed with status {status}"
+        )))
     }
 }
 
@@ -153,7 +160,8 @@ unsafe fn is_attached(env: sys::napi_env, view: sys::napi_value, expected_length
     status == sys::Status::napi_ok && length == expected_length
 }
 
-unsafe fn detach(env: sys::napi_env, view: sys::napi_value) {
+/// Detaches an attached view; returns whether it was attached (and external) before.
+unsafe fn detach(env: sys::napi_env, view: sys::napi_value) -> bool {
     let mut array_type = 0;
     let mut length = 0;
     let mut data = ptr::null_mut();
@@ -171,10 +179,11 @@ unsafe fn detach(env: sys::napi_env, view: sys::napi_value) {
             &mut byte_offset,
         )
     };
-    if status == sys::Status::napi_ok && length > 0 {
-        // SAFETY: external array buffers are detachable; an already-detached one is left as is.
-        unsafe { sys::napi_detach_arraybuffer(env, array_buffer) };
-    }
+    // An empty view (zero-length memory) is a plain Buffer with nothing to detach.
+    status == sys::Status::napi_ok
+        && length > 0
+        // SAFETY: external array buffers are detachable.
+        && unsafe { sys::napi_detach_arraybuffer(env, array_buffer) } == sys::Status::napi_ok
 }
 
 /// Makes an external `Buffer` over `region` whose finalizer drops a clone of `keep_alive`.

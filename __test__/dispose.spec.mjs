@@ -1,0 +1,95 @@
+import test from 'ava'
+
+import { BufferSandbox } from 'wasm-memory-sandbox'
+
+const callsAfterDispose = {
+  getWasmMemoryBufferPointer: (sandbox) => sandbox.getWasmMemoryBufferPointer(),
+  storeValueInWasmMemoryBufferIndexZero: (sandbox) => sandbox.storeValueInWasmMemoryBufferIndexZero(1),
+  readWasmMemoryBufferAndReturnIndexOne: (sandbox) => sandbox.readWasmMemoryBufferAndReturnIndexOne(),
+  memory: (sandbox) => sandbox.memory(),
+  buffer: (sandbox) => sandbox.buffer(),
+  grow: (sandbox) => sandbox.grow(1),
+  memorySize: (sandbox) => sandbox.memorySize,
+}
+
+test('dispose() detaches every view handed out, including views replaced after growth', (t) => {
+  const sandbox = new BufferSandbox()
+  const beforeGrowth = sandbox.memory()
+  sandbox.grow(1)
+  const afterGrowth = sandbox.memory()
+  const buffer = sandbox.buffer()
+  t.is(afterGrowth.length, 2 * 65536)
+  sandbox.dispose()
+  t.is(beforeGrowth.length, 0)
+  t.is(afterGrowth.length, 0)
+  t.is(buffer.length, 0)
+  t.is(afterGrowth.buffer.byteLength, 0)
+})
+
+test('a disposed sandbox’s detached views read nothing and writes to them go nowhere', (t) => {
+  const sandbox = new BufferSandbox()
+  const memory = sandbox.memory()
+  const pointer = sandbox.getWasmMemoryBufferPointer()
+  sandbox.storeValueInWasmMemoryBufferIndexZero(24)
+  sandbox.dispose()
+  t.is(memory[pointer], undefined)
+  memory[pointer] = 99
+  t.is(memory[pointer], undefined)
+  t.throws(() => [...memory], { instanceOf: TypeError, message: /detached ArrayBuffer/ })
+  t.throws(() => memory.readUInt8(pointer), { instanceOf: RangeError })
+  const other = new BufferSandbox()
+  t.is(other.buffer()[0], 0)
+})
+
+for (const [name, call] of Object.entries(callsAfterDispose)) {
+  test(`${name} after dispose() throws ERR_SANDBOX_DISPOSED`, (t) => {
+    const sandbox = new BufferSandbox()
+    sandbox.dispose()
+    const error = t.throws(() => call(sandbox))
+    t.is(error.code, 'ERR_SANDBOX_DISPOSED')
+    t.regex(error.message, /disposed/)
+  })
+}
+
+test('a second dispose() is a no-op, and disposed reports the state', (t) => {
+  const sandbox = new BufferSandbox()
+  t.false(sandbox.disposed)
+  sandbox.dispose()
+  t.true(sandbox.disposed)
+  t.notThrows(() => sandbox.dispose())
+  t.notThrows(() => sandbox[Symbol.dispose]())
+  t.true(sandbox.disposed)
+})
+
+test('[Symbol.dispose]() disposes, so `using` works', (t) => {
+  const sandbox = new BufferSandbox()
+  const memory = sandbox.memory()
+  sandbox[Symbol.dispose]()
+  t.true(sandbox.disposed)
+  t.is(memory.length, 0)
+})
+
+test('transferring a view’s buffer gives an independent copy (Node keeps external buffers untransferable)', (t) => {
+  const sandbox = new BufferSandbox()
+  sandbox.storeValueInWasmMemoryBufferIndexZero(24)
+  const pointer = sandbox.getWasmMemoryBufferPointer()
+  const memory = sandbox.memory()
+  const copy = new Uint8Array(structuredClone(memory.buffer, { transfer: [memory.buffer] }))
+  t.is(memory.length, 65536, 'the view was not detached by the transfer')
+  t.is(copy[pointer], 24)
+  copy[pointer] = 25
+  t.is(memory[pointer], 24, 'the copy does not reach guest memory')
+  sandbox.dispose()
+  t.is(memory.length, 0)
+  t.is(copy[pointer], 25, 'the copy is plain memory of its own')
+})
+
+test('disposing one sandbox leaves another usable', (t) => {
+  const kept = new BufferSandbox()
+  const keptMemory = kept.memory()
+  const dropped = new BufferSandbox()
+  dropped.memory()
+  dropped.dispose()
+  kept.storeValueInWasmMemoryBufferIndexZero(7)
+  t.is(keptMemory[kept.getWasmMemoryBufferPointer()], 7)
+})

@@ -1,0 +1,13 @@
+import { spawnSync } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+
+import test from 'ava'
+
+const child = fileURLToPath(new URL('helpers/view-outlives-sandbox.mjs', import.meta.url))
+
+test('views outlive their garbage-collected sandbox and never show another sandbox’s bytes', (t) => {
+  // A child process: a clean heap, and --expose-gc without affecting the other tests.
+  const run = spawnSync(process.execPath, ['--expose-gc', child], { encoding: 'utf8', timeout: 60_000 })
+  t.is(run.status, 0, run.stderr)
+  t.deepEqual(JSON.parse(run.stdout), { collected: true, first: 7, second: 15, length: 65536 })
+})

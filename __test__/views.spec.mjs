@@ -1,0 +1,98 @@
+import test from 'ava'
+
+import { BufferSandbox } from 'wasm-memory-sandbox'
+
+test('zero-copy, wasm to JS: a view taken before the guest writes sees the write with no call in between', (t) => {
+  const sandbox = new BufferSandbox()
+  const memory = sandbox.memory()
+  const buffer = sandbox.buffer()
+  const pointer = sandbox.getWasmMemoryBufferPointer()
+  for (const value of [1, 24, 200, 255, 0]) {
+    sandbox.storeValueInWasmMemoryBufferIndexZero(value)
+    t.is(memory[pointer], value)
+    t.is(buffer[0], value)
+  }
+})
+
+test('zero-copy, JS to wasm: a byte written through a view is what the guest reads next', (t) => {
+  const sandbox = new BufferSandbox()
+  const memory = sandbox.memory()
+  const pointer = sandbox.getWasmMemoryBufferPointer()
+  for (const value of [15, 0, 128, 255]) {
+    memory[pointer + 1] = value
+    t.is(sandbox.readWasmMemoryBufferAndReturnIndexOne(), value)
+  }
+  sandbox.buffer().writeUInt8(77, 1)
+  t.is(sandbox.readWasmMemoryBufferAndReturnIndexOne(), 77)
+})
+
+test('memory() and buffer() are views of the same bytes, not copies of each other', (t) => {
+  const sandbox = new BufferSandbox()
+  const memory = sandbox.memory()
+  const buffer = sandbox.buffer()
+  const pointer = sandbox.getWasmMemoryBufferPointer()
+  buffer[0] = 42
+  t.is(memory[pointer], 42)
+  memory[pointer + 1] = 43
+  t.is(buffer[1], 43)
+})
+
+test('memory() returns the same Buffer again while the memory has not grown', (t) => {
+  const sandbox = new BufferSandbox()
+  const first = sandbox.memory()
+  t.is(sandbox.memory(), first)
+  t.is(sandbox.buffer(), sandbox.buffer())
+  sandbox.storeValueInWasmMemoryBufferIndexZero(5)
+  t.is(sandbox.memory(), first)
+})
+
+test('after growth old views keep their bytes and length, and a new view covers the new size', (t) => {
+  const sandbox = new BufferSandbox()
+  const before = sandbox.memory()
+  const buffer = sandbox.buffer()
+  const pointer = sandbox.getWasmMemoryBufferPointer()
+  before[pointer + 1] = 15
+  t.is(sandbox.grow(3), 1)
+  t.is(sandbox.memorySize, 4 * 65536)
+  t.is(before.length, 65536)
+  const after = sandbox.memory()
+  t.not(after, before)
+  t.is(after.length, 4 * 65536)
+  // Same base: a write through either view lands in the one memory.
+  t.is(after[pointer + 1], 15)
+  before[pointer + 1] = 16
+  t.is(after[pointer + 1], 16)
+  t.is(sandbox.readWasmMemoryBufferAndReturnIndexOne(), 16)
+  after[4 * 65536 - 1] = 9
+  t.is(after[4 * 65536 - 1], 9)
+  sandbox.storeValueInWasmMemoryBufferIndexZero(33)
+  t.is(buffer[0], 33)
+  t.is(sandbox.grow(0), 4)
+  t.is(sandbox.memory(), after)
+})
+
+test('growth past what wasm32 allows throws ERR_WASM_MEMORY_LIMIT and changes nothing', (t) => {
+  const sandbox = new BufferSandbox()
+  const error = t.throws(() => sandbox.grow(65536))
+  t.is(error.code, 'ERR_WASM_MEMORY_LIMIT')
+  t.regex(error.message, /cannot grow memory by 65536 pages from 1 pages/)
+  t.is(sandbox.memorySize, 65536)
+  t.is(sandbox.memory().length, 65536)
+})
+
+test('postMessage of a view sends a copy, never guest memory', async (t) => {
+  const { MessageChannel, receiveMessageOnPort } = await import('node:worker_threads')
+  const sandbox = new BufferSandbox()
+  const memory = sandbox.memory()
+  const pointer = sandbox.getWasmMemoryBufferPointer()
+  sandbox.storeValueInWasmMemoryBufferIndexZero(24)
+  const { port1, port2 } = new MessageChannel()
+  port1.postMessage(memory, [memory.buffer])
+  const received = receiveMessageOnPort(port2).message
+  port1.close()
+  t.is(memory.length, 65536, 'the view stays attached')
+  t.is(received[pointer], 24)
+  received[pointer] = 1
+  t.is(memory[pointer], 24)
+  t.is(sandbox.memory(), memory)
+})
