@@ -66,3 +66,120 @@ export declare class BufferSandbox {
   /** Same as `dispose()`, for `using sandbox = new BufferSandbox()`. */
   [globalThis.Symbol.dispose](): void
 }
+
+/**
+ * A compiled WebAssembly module. Compiling the same bytes again anywhere in the process reuses
+ * the compiled code.
+ */
+export declare class Module {
+  /**
+   * Compiles wasm bytes (a `Uint8Array`, `Buffer` or `ArrayBuffer`) or WebAssembly text (a
+   * `string`). Throws `ERR_WASM_COMPILE` with wasmtime's reason if they are malformed.
+   */
+  constructor(source: Uint8Array | ArrayBuffer | string)
+  /** Reads and compiles a `.wasm` (binary) or `.wat` (text) file. */
+  static fromFile(path: string): Module
+  /** Every export: name, kind, and for functions the parameter and result types. */
+  get exports(): Array<ModuleEntry>
+  /** Every import: module, name, kind, and for functions the parameter and result types. */
+  get imports(): Array<ModuleEntry>
+  /** Same as `new Sandbox(module, options)`. */
+  instantiate(options?: SandboxOptions): Sandbox
+}
+export type JsModule = Module
+
+/**
+ * A guest module instantiated in its own wasmtime store, with optional limits and JS imports.
+ *
+ * Views from `memory()` follow the same rules as `BufferSandbox`: zero-copy, cached while the
+ * memory keeps its size, valid after growth for what they cover, alive past garbage collection
+ * of the sandbox, and detached by `dispose()`.
+ */
+export declare class Sandbox {
+  /** Instantiates a `Module`, or compiles and instantiates wasm bytes or WebAssembly text. */
+  constructor(moduleOrSource: Module | Uint8Array | ArrayBuffer | string, options?: SandboxOptions)
+  /**
+   * Calls the export `name` with `args` (i32, f32, f64 as `number`; i64 as `bigint`) and
+   * returns its result: `undefined` for none, the value for one, an array for several.
+   * A wrong name, arity or argument type throws a `TypeError` naming the signature; a trap
+   * throws `ERR_WASM_TRAP` (with `kind` and `wasmBacktrace`), `ERR_WASM_TIMEOUT` or
+   * `ERR_WASM_OUT_OF_FUEL`; a throwing import, `ERR_WASM_IMPORT` with `cause`.
+   */
+  call(name: string, ...args: Array<number | bigint>): number | bigint | Array<number | bigint> | undefined
+  /**
+   * A zero-copy view of linear memory: the memory exported as `name`, or the default one
+   * (`memory`, else the first exported memory).
+   */
+  memory(name?: string): Buffer
+  /**
+   * Copies `length` bytes at `offset` out of the default memory into a new `Buffer`. Throws a
+   * `RangeError` if the range is not inside the memory.
+   */
+  read(offset: number, length: number): Buffer
+  /**
+   * Copies `bytes` into the default memory at `offset`. Throws a `RangeError` if they would not
+   * fit inside the memory (and writes nothing).
+   */
+  write(offset: number, bytes: Uint8Array): void
+  /**
+   * Grows the default memory by `pages` pages of 64 KiB; returns the previous size in pages.
+   * Throws `ERR_WASM_MEMORY_LIMIT` past `maxMemoryBytes` or the memory's own maximum.
+   */
+  grow(pages: number): number
+  /** The size of the default memory in bytes. */
+  get memorySize(): number
+  /** Fuel left, for a sandbox created with the `fuel` option; set it to refill. */
+  get fuel(): number
+  set fuel(fuel: number)
+  /** Whether `dispose()` has been called. */
+  get disposed(): boolean
+  /**
+   * Releases the instance and its memory now: every view is detached first, later calls throw
+   * `ERR_SANDBOX_DISPOSED`, a second call does nothing. Called from inside an import, the
+   * running guest call finishes first and the memory is freed when it returns.
+   */
+  dispose(): void
+  /** Same as `dispose()`, for `using sandbox = new Sandbox(...)`. */
+  [globalThis.Symbol.dispose](): void
+}
+
+/** One import or export of a module. */
+export interface ModuleEntry {
+  /** For imports: the module namespace (`env` in `env.log`). */
+  module?: string
+  name: string
+  kind: 'function' | 'memory' | 'table' | 'global' | 'tag'
+  /** For functions: parameter types (`'i32' | 'i64' | 'f32' | 'f64' | 'v128' | 'funcref' | 'externref'`). */
+  params?: Array<string>
+  /** For functions: result types. */
+  results?: Array<string>
+}
+
+/**
+ * Options for `new Sandbox()` and `module.instantiate()`. This struct declares the TypeScript
+ * interface; the options arrive raw and are validated key by key in `parse_options`.
+ */
+export interface SandboxOptions {
+  /**
+   * Host functions the guest imports, as `{ [module]: { [name]: function } }`. Arguments and
+   * results convert by the wasm signature (i32, f32, f64 as `number`; i64 as `bigint`; several
+   * results as an array). A function that throws ends the guest call; the caller gets
+   * `ERR_WASM_IMPORT` with the original error as `cause`.
+   */
+  imports?: Record<string, Record<string, (...args: any[]) => unknown>>
+  /**
+   * Cap on linear memory, in bytes (up to 4 GiB). A guest `memory.grow` past it returns -1;
+   * `grow()` past it throws `ERR_WASM_MEMORY_LIMIT`.
+   */
+  maxMemoryBytes?: number
+  /**
+   * Wall-clock limit for each call, in milliseconds; a call still running then throws
+   * `ERR_WASM_TIMEOUT`.
+   */
+  timeoutMs?: number
+  /**
+   * Instruction budget (wasmtime fuel); running out throws `ERR_WASM_OUT_OF_FUEL`. Read and
+   * refill it with `sandbox.fuel`.
+   */
+  fuel?: number
+}

@@ -836,3 +836,6 @@ function __napiStampBindingTarget(exportsObject, target) {
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
 module.exports.BufferSandbox = nativeBinding.BufferSandbox
+module.exports.Module = nativeBinding.Module
+module.exports.JsModule = nativeBinding.JsModule
+module.exports.Sandbox = nativeBinding.Sandbox

@@ -1,10 +1,10 @@
 //! The tutorial's guest over the general sandbox: its three exports, looked up once and typed.
 
-use wasmtime::TypedFunc;
+use wasmtime::{Memory, TypedFunc};
 
-use crate::error::SandboxError;
+use crate::error::{SandboxError, SandboxResult};
 use crate::module;
-use crate::sandbox::{MemoryRegion, Sandbox};
+use crate::sandbox::{Limits, MemoryRegion, Sandbox};
 
 /// Size of the guest's shared buffer (`BUFFER_SIZE` in `guest/src/lib.rs`).
 pub const BUFFER_SIZE: usize = 2;
@@ -12,15 +12,23 @@ pub const BUFFER_SIZE: usize = 2;
 /// An instance of the buffer guest.
 pub struct BufferGuest {
     sandbox: Sandbox,
+    memory: Memory,
     get_pointer: TypedFunc<(), u32>,
     store_index_zero: TypedFunc<u32, ()>,
     read_index_one: TypedFunc<(), u32>,
 }
 
 impl BufferGuest {
-    pub fn new() -> Result<Self, SandboxError> {
-        let mut sandbox = Sandbox::instantiate(module::buffer_guest()?, "memory")?;
+    pub fn new() -> SandboxResult<Self> {
+        let sandbox = Sandbox::instantiate(module::buffer_guest()?, Limits::default(), |import, _| {
+            Err(SandboxError::Link(format!(
+                "the buffer guest imports nothing, but asks for \"{}.{}\"",
+                import.module(),
+                import.name()
+            )))
+        })?;
         Ok(Self {
+            memory: sandbox.memory(None)?,
             get_pointer: sandbox.typed_func("getWasmMemoryBufferPointer")?,
             store_index_zero: sandbox.typed_func("storeValueInWasmMemoryBufferIndexZero")?,
             read_index_one: sandbox.typed_func("readWasmMemoryBufferAndReturnIndexOne")?,
@@ -32,23 +40,23 @@ impl BufferGuest {
         &self.sandbox
     }
 
-    pub fn sandbox_mut(&mut self) -> &mut Sandbox {
-        &mut self.sandbox
+    pub fn memory(&self) -> Memory {
+        self.memory
     }
 
     /// `getWasmMemoryBufferPointer()`: the buffer's offset in linear memory.
-    pub fn buffer_pointer(&mut self) -> Result<u32, SandboxError> {
-        self.sandbox.call(&self.get_pointer, ())
+    pub fn buffer_pointer(&self) -> SandboxResult<u32> {
+        self.sandbox.call_typed(&self.get_pointer, ())
     }
 
     /// `storeValueInWasmMemoryBufferIndexZero(value)`.
-    pub fn store_index_zero(&mut self, value: u8) -> Result<(), SandboxError> {
-        self.sandbox.call(&self.store_index_zero, u32::from(value))
+    pub fn store_index_zero(&self, value: u8) -> SandboxResult<()> {
+        self.sandbox.call_typed(&self.store_index_zero, u32::from(value))
     }
 
     /// `readWasmMemoryBufferAndReturnIndexOne()`.
-    pub fn read_index_one(&mut self) -> Result<u8, SandboxError> {
-        let value = self.sandbox.call(&self.read_index_one, ())?;
+    pub fn read_index_one(&self) -> SandboxResult<u8> {
+        let value = self.sandbox.call_typed(&self.read_index_one, ())?;
         // The guest returns a `u8` widened to i32; anything wider means the guest is not ours.
         u8::try_from(value).map_err(|_| SandboxError::BadExport {
             name: "readWasmMemoryBufferAndReturnIndexOne".to_owned(),
@@ -57,10 +65,15 @@ impl BufferGuest {
         })
     }
 
+    /// The whole linear memory.
+    pub fn memory_region(&self) -> SandboxResult<MemoryRegion> {
+        self.sandbox.memory_region(self.memory)
+    }
+
     /// Where the guest's buffer lives, checked to lie inside linear memory.
-    pub fn buffer_region(&mut self) -> Result<MemoryRegion, SandboxError> {
+    pub fn buffer_region(&self) -> SandboxResult<MemoryRegion> {
         let pointer = self.buffer_pointer()? as usize;
-        let memory = self.sandbox.memory_region()?;
+        let memory = self.memory_region()?;
         if pointer.checked_add(BUFFER_SIZE).is_none_or(|end| end > memory.length) {
             return Err(SandboxError::BadExport {
                 name: "getWasmMemoryBufferPointer".to_owned(),

@@ -23,8 +23,11 @@ pub enum SandboxError {
     /// The module could not be instantiated (a missing or mistyped import, a failed start).
     #[error("the WebAssembly module could not be instantiated: {0}")]
     Link(String),
+    /// A host function (a JS import) failed; the glue attaches the original exception as `cause`.
+    #[error("{0}")]
+    Import(String),
     /// The guest trapped.
-    #[error("wasm trap: {message}")]
+    #[error("{message}")]
     Trap {
         kind: TrapKind,
         message: String,
@@ -52,6 +55,18 @@ pub enum SandboxError {
     /// A memory larger than Node's largest `Buffer`.
     #[error("a view of {length} bytes exceeds the largest Buffer this runtime can make")]
     ViewTooLarge { length: usize },
+    /// A method was called with a `this` that is not an instance of its class.
+    #[error("{0}")]
+    WrongReceiver(String),
+    /// A module file could not be read.
+    #[error("could not read the module file {path}: {reason}")]
+    ReadFile { path: String, reason: String },
+    /// `fuel` was read or set on a sandbox created without a fuel budget.
+    #[error("this sandbox has no fuel budget: create it with the `fuel` option to meter it")]
+    FuelNotEnabled,
+    /// The store is in use by a call further up this thread's stack and cannot be reached.
+    #[error("the sandbox is busy with a call further up the stack")]
+    Busy,
     /// A failure of the runtime itself (Node-API or the engine), never a user error.
     #[error("internal error: {0}")]
     Internal(String),
@@ -65,6 +80,11 @@ impl SandboxError {
             Self::InvalidArgType(_) => "ERR_INVALID_ARG_TYPE",
             Self::OutOfRange(_) => "ERR_OUT_OF_RANGE",
             Self::Compile(_) => "ERR_WASM_COMPILE",
+            Self::Import(_) => "ERR_WASM_IMPORT",
+            Self::WrongReceiver(_) => "ERR_INVALID_THIS",
+            Self::ReadFile { .. } => "ERR_WASM_READ_FILE",
+            Self::FuelNotEnabled => "ERR_WASM_FUEL_NOT_ENABLED",
+            Self::Busy => "ERR_SANDBOX_BUSY",
             Self::Link(_) => "ERR_WASM_LINK",
             Self::Trap { kind, .. } => match kind {
                 TrapKind::Interrupt => "ERR_WASM_TIMEOUT",
@@ -83,9 +103,19 @@ impl SandboxError {
     /// Classifies an error out of a wasmtime call: a trap with its kind and backtrace, or else
     /// a plain trap-like failure carrying wasmtime's message.
     pub fn from_call(error: wasmtime::Error) -> Self {
+        if let Some(host) = error.downcast_ref::<crate::sandbox::HostFunctionError>() {
+            return Self::Import(host.to_string());
+        }
         let backtrace = error
             .downcast_ref::<WasmBacktrace>()
-            .map(|trace| trace.to_string().trim_end().to_owned())
+            .map(|trace| {
+                let text = trace.to_string();
+                // Drop wasmtime's header line; keep the frames.
+                let frames = text
+                    .strip_prefix("error while executing at wasm backtrace:")
+                    .unwrap_or(&text);
+                frames.trim_matches('\n').to_owned()
+            })
             .filter(|trace| !trace.is_empty());
         let (kind, message) = match error.downcast_ref::<Trap>() {
             Some(trap) => (TrapKind::from(*trap), trap.to_string()),

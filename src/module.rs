@@ -1,28 +1,184 @@
-//! Compiled modules: the embedded buffer guest, compiled once per process.
+//! Compiling and caching modules, describing their imports and exports, and the embedded
+//! buffer guest.
 
-use std::sync::OnceLock;
+use std::collections::VecDeque;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::{Arc, Mutex, OnceLock};
 
-use wasmtime::{InstancePre, Linker, Module};
+use wasmtime::{ExternType, FuncType, Module, ValType};
 
-use crate::engine::engine;
-use crate::error::SandboxError;
-use crate::sandbox::HostState;
+use crate::engine::{EngineKind, engine};
+use crate::error::{SandboxError, SandboxResult};
 
 /// The buffer guest (`guest/`), built for wasm32 by `build.rs`.
 pub const BUFFER_GUEST_WASM: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/buffer_guest.wasm"));
 
-/// The buffer guest, compiled and pre-linked once: instantiating it is then only allocation.
-pub fn buffer_guest() -> Result<&'static InstancePre<HostState>, SandboxError> {
-    static BUFFER_GUEST: OnceLock<Result<InstancePre<HostState>, SandboxError>> = OnceLock::new();
-    let prepared = BUFFER_GUEST.get_or_init(|| {
-        let engine = engine()?;
-        let module =
-            Module::new(engine, BUFFER_GUEST_WASM).map_err(|error| SandboxError::Compile(format!("{error:#}")))?;
-        Linker::new(engine)
-            .instantiate_pre(&module)
-            .map_err(|error| SandboxError::Link(format!("{error:#}")))
+/// How many distinct compiled modules the process keeps for reuse.
+const CACHE_CAPACITY: usize = 64;
+
+/// A module's source: wasm bytes or WebAssembly text, as given. Compiled code is made per engine
+/// on demand and shared through the process-wide cache.
+#[derive(Clone)]
+pub struct ModuleSource {
+    bytes: Arc<[u8]>,
+    digest: u64,
+    standard: Module,
+}
+
+struct CacheEntry {
+    kind: EngineKind,
+    digest: u64,
+    bytes: Arc<[u8]>,
+    module: Module,
+}
+
+static CACHE: Mutex<VecDeque<CacheEntry>> = Mutex::new(VecDeque::new());
+
+impl ModuleSource {
+    /// Compiles `bytes` (binary wasm, or text: wasmtime tells them apart by the `\0asm` magic)
+    /// for the standard engine, reusing earlier compilations of the same bytes.
+    pub fn compile(bytes: &[u8]) -> SandboxResult<Self> {
+        let bytes: Arc<[u8]> = Arc::from(bytes);
+        let digest = digest(&bytes);
+        let standard = compile_cached(EngineKind::Standard, &bytes, digest)?;
+        Ok(Self {
+            bytes,
+            digest,
+            standard,
+        })
+    }
+
+    /// The module compiled for the engine of `kind`.
+    pub fn for_engine(&self, kind: EngineKind) -> SandboxResult<Module> {
+        match kind {
+            EngineKind::Standard => Ok(self.standard.clone()),
+            EngineKind::Metered => compile_cached(kind, &self.bytes, self.digest),
+        }
+    }
+
+    pub fn module(&self) -> &Module {
+        &self.standard
+    }
+
+    /// Every export with its kind and, for functions, its signature.
+    pub fn exports(&self) -> Vec<EntryDescriptor> {
+        self.standard
+            .exports()
+            .map(|export| EntryDescriptor::new(None, export.name(), export.ty()))
+            .collect()
+    }
+
+    /// Every import with its kind and, for functions, its signature.
+    pub fn imports(&self) -> Vec<EntryDescriptor> {
+        self.standard
+            .imports()
+            .map(|import| EntryDescriptor::new(Some(import.module()), import.name(), import.ty()))
+            .collect()
+    }
+}
+
+fn digest(bytes: &[u8]) -> u64 {
+    let mut hasher = DefaultHasher::new();
+    bytes.hash(&mut hasher);
+    hasher.finish()
+}
+
+/// Looks the bytes up in the cache (comparing them in full, not just the digest) or compiles
+/// them. Compilation runs outside the lock so other threads are not held up.
+fn compile_cached(kind: EngineKind, bytes: &Arc<[u8]>, digest: u64) -> SandboxResult<Module> {
+    let lookup = |cache: &VecDeque<CacheEntry>| {
+        cache
+            .iter()
+            .find(|entry| entry.kind == kind && entry.digest == digest && *entry.bytes == **bytes)
+            .map(|entry| entry.module.clone())
+    };
+    if let Some(module) = lookup(&CACHE.lock().unwrap_or_else(|poison| poison.into_inner())) {
+        return Ok(module);
+    }
+    let module = Module::new(engine(kind)?, bytes).map_err(|error| SandboxError::Compile(format!("{error:#}")))?;
+    let mut cache = CACHE.lock().unwrap_or_else(|poison| poison.into_inner());
+    if let Some(raced) = lookup(&cache) {
+        return Ok(raced);
+    }
+    if cache.len() == CACHE_CAPACITY {
+        cache.pop_front();
+    }
+    cache.push_back(CacheEntry {
+        kind,
+        digest,
+        bytes: Arc::clone(bytes),
+        module: module.clone(),
     });
-    prepared
+    Ok(module)
+}
+
+/// The buffer guest, compiled once per process.
+pub fn buffer_guest() -> SandboxResult<&'static ModuleSource> {
+    static BUFFER_GUEST: OnceLock<SandboxResult<ModuleSource>> = OnceLock::new();
+    BUFFER_GUEST
+        .get_or_init(|| ModuleSource::compile(BUFFER_GUEST_WASM))
         .as_ref()
-        .map_err(|error| SandboxError::Internal(error.to_string()))
+        .map_err(|error| SandboxError::Internal(format!("the embedded buffer guest failed to load: {error}")))
+}
+
+/// One import or export of a module.
+#[derive(Debug, Clone)]
+pub struct EntryDescriptor {
+    /// The import's module name; `None` for exports.
+    pub module: Option<String>,
+    pub name: String,
+    /// `function`, `memory`, `table`, `global` or `tag`.
+    pub kind: &'static str,
+    /// For functions: parameter and result types (`i32`, `i64`, `f32`, `f64`, `v128`, `funcref`, ...).
+    pub signature: Option<(Vec<&'static str>, Vec<&'static str>)>,
+}
+
+impl EntryDescriptor {
+    fn new(module: Option<&str>, name: &str, ty: ExternType) -> Self {
+        let (kind, signature) = match &ty {
+            ExternType::Func(func) => ("function", Some(signature(func))),
+            ExternType::Memory(_) => ("memory", None),
+            ExternType::Table(_) => ("table", None),
+            ExternType::Global(_) => ("global", None),
+            ExternType::Tag(_) => ("tag", None),
+        };
+        Self {
+            module: module.map(str::to_owned),
+            name: name.to_owned(),
+            kind,
+            signature,
+        }
+    }
+}
+
+fn signature(func: &FuncType) -> (Vec<&'static str>, Vec<&'static str>) {
+    (
+        func.params().map(|ty| type_name(&ty)).collect(),
+        func.results().map(|ty| type_name(&ty)).collect(),
+    )
+}
+
+/// The text-format name of a value type.
+pub fn type_name(ty: &ValType) -> &'static str {
+    match ty {
+        ValType::I32 => "i32",
+        ValType::I64 => "i64",
+        ValType::F32 => "f32",
+        ValType::F64 => "f64",
+        ValType::V128 => "v128",
+        ValType::Ref(reference) if reference.heap_type().is_func() => "funcref",
+        ValType::Ref(reference) if reference.heap_type().is_extern() => "externref",
+        ValType::Ref(_) => "anyref",
+    }
+}
+
+/// `name(i32, i64) -> f64`, the way signatures appear in error messages.
+pub fn describe_signature(name: &str, func: &FuncType) -> String {
+    let (params, results) = signature(func);
+    let results = match results.len() {
+        0 => "()".to_owned(),
+        1 => results[0].to_owned(),
+        _ => format!("({})", results.join(", ")),
+    };
+    format!("{name}({}) -> {results}", params.join(", "))
 }

@@ -1,22 +1,92 @@
-//! A sandbox: one wasmtime `Store` with one instance, and access to its linear memory.
+//! A sandbox: one wasmtime `Store` with one instance, its limits (memory cap, fuel, deadline),
+//! calls into it, and access to its linear memory.
+//!
+//! Every method takes `&self`: a host function may re-enter the sandbox that called it (read its
+//! memory, call another export). While a host function runs, the store is reached through the
+//! `Caller` wasmtime handed it instead of the `RefCell`, which the outer call holds.
 
-use wasmtime::{Instance, InstancePre, Memory, Store, TypedFunc, WasmParams, WasmResults};
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
 
-use crate::engine::engine;
-use crate::error::SandboxError;
+use wasmtime::{
+    AsContextMut, Caller, Func, FuncType, ImportType, Instance, Linker, Memory, Store, StoreContextMut, StoreLimits,
+    StoreLimitsBuilder, Trap, UpdateDeadline, Val,
+};
+
+use crate::engine::{EngineKind, TimedCallGuard, engine};
+use crate::error::{SandboxError, SandboxResult, TrapKind};
+use crate::module::{ModuleSource, describe_signature};
 
 /// Size of a wasm page, the unit of `memory.grow`.
 pub const WASM_PAGE_SIZE: u64 = 65_536;
 
+/// The largest a wasm32 memory can be.
+pub const MAX_WASM32_MEMORY_BYTES: u64 = 1 << 32;
+
+/// An epoch deadline that is never reached: used while no deadline applies.
+const NO_DEADLINE: u64 = 1 << 62;
+
+/// Limits a sandbox enforces on its guest.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Limits {
+    /// Cap on each linear memory, in bytes.
+    pub max_memory_bytes: Option<u64>,
+    /// Wall-clock limit for each outermost call.
+    pub timeout: Option<Duration>,
+    /// Initial fuel budget; selects the metered engine.
+    pub fuel: Option<u64>,
+}
+
 /// Per-store data the host keeps for the guest.
+pub struct HostState {
+    limits: StoreLimits,
+    /// When the current outermost call must stop, if it has a timeout.
+    deadline: Option<Instant>,
+}
+
+/// A host function supplied by the embedder (the JS glue): reads `params`, fills `results`.
+pub type HostFunction = Box<dyn Fn(&[Val], &mut [Val]) -> Result<(), HostFunctionError>>;
+
+/// How a host function failed; the embedder keeps its own details (a JS exception) aside.
+#[derive(Debug, thiserror::Error)]
+#[error("the import `{import}` failed: {message}")]
+pub struct HostFunctionError {
+    pub import: String,
+    pub message: String,
+}
+
+/// The `Caller` of the host function now running on this sandbox, if any.
 #[derive(Default)]
-pub struct HostState {}
+struct ActiveCaller {
+    caller: Cell<Option<*mut Caller<'static, HostState>>>,
+}
+
+/// Moves thread-bound values into wasmtime's `Send + Sync` host-function closures.
+struct ThreadBound<T>(T);
+// SAFETY: a store, and so every host function in it, is only ever used on the thread that made
+// it: the sandbox holding it is `!Send` (it lives in an `Rc` owned by one JS object), and
+// wasmtime runs host functions on the thread that called into the store.
+unsafe impl<T> Send for ThreadBound<T> {}
+unsafe impl<T> Sync for ThreadBound<T> {}
+
+impl<T> ThreadBound<T> {
+    /// A method, not a field access, so closures capture the whole (`Send`) wrapper.
+    fn get(&self) -> &T {
+        &self.0
+    }
+}
 
 /// One instantiated guest with its own store.
 pub struct Sandbox {
-    store: Store<HostState>,
+    /// `None` once released.
+    store: RefCell<Option<Store<HostState>>>,
+    active: Rc<ActiveCaller>,
     instance: Instance,
     memory: Option<Memory>,
+    functions: HashMap<Box<str>, (Func, FuncType)>,
+    limits: Limits,
 }
 
 /// Where a memory lives in the host's address space. `base` stays fixed for the memory's whole
@@ -29,88 +99,352 @@ pub struct MemoryRegion {
 }
 
 impl Sandbox {
-    /// Instantiates a pre-linked module in a new store. `memory_export` names the memory that
-    /// views and copies use, if the guest has it.
-    pub fn instantiate(pre: &InstancePre<HostState>, memory_export: &str) -> Result<Self, SandboxError> {
-        let mut store = Store::new(engine()?, HostState::default());
-        let instance = pre.instantiate(&mut store).map_err(|error| {
-            // A start function that traps is a trap; anything else is a linking failure.
-            if error.downcast_ref::<wasmtime::Trap>().is_some() {
+    /// Instantiates `source` in a new store. `resolve` supplies a host function for each
+    /// function import (or an error naming what is wrong with it).
+    pub fn instantiate(
+        source: &ModuleSource,
+        limits: Limits,
+        mut resolve: impl FnMut(&ImportType, &FuncType) -> SandboxResult<HostFunction>,
+    ) -> SandboxResult<Self> {
+        let kind = if limits.fuel.is_some() {
+            EngineKind::Metered
+        } else {
+            EngineKind::Standard
+        };
+        let engine = engine(kind)?;
+        let module = source.for_engine(kind)?;
+
+        let mut store_limits = StoreLimitsBuilder::new().instances(1);
+        if let Some(bytes) = limits.max_memory_bytes {
+            store_limits = store_limits.memory_size(usize::try_from(bytes).unwrap_or(usize::MAX));
+        }
+        let mut store = Store::new(
+            engine,
+            HostState {
+                limits: store_limits.build(),
+                deadline: None,
+            },
+        );
+        store.limiter(|state| &mut state.limits);
+        store.set_epoch_deadline(NO_DEADLINE);
+        store.epoch_deadline_callback(|context| match context.data().deadline {
+            Some(deadline) if Instant::now() >= deadline => Ok(UpdateDeadline::Interrupt),
+            Some(_) => Ok(UpdateDeadline::Continue(1)),
+            None => Ok(UpdateDeadline::Continue(NO_DEADLINE)),
+        });
+        if let Some(fuel) = limits.fuel {
+            store
+                .set_fuel(fuel)
+                .map_err(|error| SandboxError::Internal(format!("{error:#}")))?;
+        }
+
+        let active = Rc::new(ActiveCaller::default());
+        let mut linker = Linker::new(engine);
+        for import in module.imports() {
+            let wasmtime::ExternType::Func(func_type) = import.ty() else {
+                return Err(SandboxError::Link(format!(
+                    "the import \"{}.{}\" is a {}; only function imports can be supplied",
+                    import.module(),
+                    import.name(),
+                    extern_kind(&import.ty())
+                )));
+            };
+            let host = ThreadBound((resolve(&import, &func_type)?, Rc::clone(&active)));
+            linker
+                .func_new(
+                    import.module(),
+                    import.name(),
+                    func_type,
+                    move |mut caller, params, results| {
+                        let (function, active) = host.get();
+                        let caller_ptr = (&raw mut caller).cast::<Caller<'static, HostState>>();
+                        let _restore = RestoreCaller(active, active.caller.replace(Some(caller_ptr)));
+                        function(params, results).map_err(wasmtime::Error::new)
+                    },
+                )
+                .map_err(|error| SandboxError::Link(format!("{error:#}")))?;
+        }
+
+        let instance = linker.instantiate(&mut store, &module).map_err(|error| {
+            if error.downcast_ref::<Trap>().is_some() || error.downcast_ref::<HostFunctionError>().is_some() {
                 SandboxError::from_call(error)
+            } else if limits.max_memory_bytes.is_some() && format!("{error:#}").contains("exceeds memory limits") {
+                SandboxError::MemoryLimit(format!("{error:#}"))
             } else {
                 SandboxError::Link(format!("{error:#}"))
             }
         })?;
-        let memory = instance.get_memory(&mut store, memory_export);
+        let memory = instance.get_memory(&mut store, "memory").or_else(|| {
+            // Guests that name their memory differently still get a default view.
+            instance.exports(&mut store).find_map(|export| export.into_memory())
+        });
+        let functions = instance
+            .exports(&mut store)
+            .filter_map(|export| {
+                let name: Box<str> = export.name().into();
+                export.into_func().map(|func| (name, func))
+            })
+            .collect::<Vec<_>>()
+            .into_iter()
+            .map(|(name, func)| {
+                let ty = func.ty(&store);
+                (name, (func, ty))
+            })
+            .collect();
+
         Ok(Self {
-            store,
+            store: RefCell::new(Some(store)),
+            active,
             instance,
             memory,
+            functions,
+            limits,
         })
     }
 
-    /// Looks an export up as a typed function, so later calls skip all dynamic checks.
-    pub fn typed_func<Params, Results>(&mut self, name: &str) -> Result<TypedFunc<Params, Results>, SandboxError>
-    where
-        Params: WasmParams,
-        Results: WasmResults,
-    {
-        let func = self
-            .instance
-            .get_func(&mut self.store, name)
-            .ok_or_else(|| SandboxError::BadExport {
-                name: name.to_owned(),
-                expected: "function",
-                reason: "no function by that name".to_owned(),
-            })?;
-        func.typed(&self.store).map_err(|error| SandboxError::BadExport {
-            name: name.to_owned(),
-            expected: "function of the expected type",
-            reason: format!("{error:#}"),
-        })
+    pub fn limits(&self) -> Limits {
+        self.limits
     }
 
-    /// Calls a typed export, turning traps into coded errors.
-    pub fn call<Params, Results>(
-        &mut self,
-        func: &TypedFunc<Params, Results>,
+    /// Runs `action` on the store: through the active host function's `Caller` when re-entered
+    /// from one, else through the owned store.
+    pub fn with_context<R>(&self, action: impl FnOnce(StoreContextMut<'_, HostState>) -> R) -> SandboxResult<R> {
+        if let Some(caller) = self.active.caller.get() {
+            // SAFETY: the pointer is set only while a host function of this store runs on this
+            // thread, and that function is blocked in the embedder's code that called us; the
+            // `Caller` lives on its stack frame until `RestoreCaller` clears the pointer.
+            let caller = unsafe { &mut *caller };
+            return Ok(action(caller.as_context_mut()));
+        }
+        let mut store = self.store.try_borrow_mut().map_err(|_| SandboxError::Busy)?;
+        let store = store.as_mut().ok_or(SandboxError::Disposed)?;
+        Ok(action(store.as_context_mut()))
+    }
+
+    /// Frees the store now. Returns `false` (and frees nothing) while a call is running on it.
+    pub fn release(&self) -> bool {
+        match self.store.try_borrow_mut() {
+            Ok(mut store) => {
+                store.take();
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// The exported function `name` and its type.
+    pub fn function(&self, name: &str) -> Option<&(Func, FuncType)> {
+        self.functions.get(name)
+    }
+
+    /// Calls `func`. An outermost call on a sandbox with a timeout gets a fresh deadline; a
+    /// re-entrant call (from a host function) runs under the outer call's deadline.
+    pub fn call(&self, func: &Func, params: &[Val], results: &mut [Val]) -> SandboxResult<()> {
+        let outermost = self.active.caller.get().is_none();
+        self.with_context(|mut context| {
+            let _ticking = match self.limits.timeout {
+                Some(timeout) if outermost => {
+                    context.data_mut().deadline = Some(Instant::now() + timeout);
+                    context.set_epoch_deadline(1);
+                    Some(TimedCallGuard::start())
+                }
+                _ => None,
+            };
+            let outcome = func.call(&mut context, params, results);
+            if self.limits.timeout.is_some() && outermost {
+                context.data_mut().deadline = None;
+                context.set_epoch_deadline(NO_DEADLINE);
+            }
+            outcome.map_err(|error| self.explain(SandboxError::from_call(error)))
+        })?
+    }
+
+    /// Says which limit a limit trap hit, in the sandbox's own terms.
+    fn explain(&self, error: SandboxError) -> SandboxError {
+        match error {
+            SandboxError::Trap {
+                kind: kind @ TrapKind::Interrupt,
+                backtrace,
+                ..
+            } => SandboxError::Trap {
+                kind,
+                message: format!(
+                    "the guest ran past its time limit (timeoutMs: {}) and was stopped",
+                    self.limits.timeout.unwrap_or_default().as_millis()
+                ),
+                backtrace,
+            },
+            SandboxError::Trap {
+                kind: kind @ TrapKind::OutOfFuel,
+                backtrace,
+                ..
+            } => SandboxError::Trap {
+                kind,
+                message: "the guest used up its fuel (set sandbox.fuel to refill it)".to_owned(),
+                backtrace,
+            },
+            other => other,
+        }
+    }
+
+    /// Calls a typed export, for hot paths that know the signature statically.
+    pub fn call_typed<Params, Results>(
+        &self,
+        func: &wasmtime::TypedFunc<Params, Results>,
         params: Params,
-    ) -> Result<Results, SandboxError>
+    ) -> SandboxResult<Results>
     where
-        Params: WasmParams,
-        Results: WasmResults,
+        Params: wasmtime::WasmParams,
+        Results: wasmtime::WasmResults,
     {
-        func.call(&mut self.store, params).map_err(SandboxError::from_call)
+        self.with_context(|mut context| {
+            func.call(&mut context, params)
+                .map_err(|error| self.explain(SandboxError::from_call(error)))
+        })?
     }
 
-    fn memory(&self) -> Result<Memory, SandboxError> {
-        self.memory.ok_or_else(|| SandboxError::NoMemory("memory".to_owned()))
+    /// Looks an export up as a typed function.
+    pub fn typed_func<Params, Results>(&self, name: &str) -> SandboxResult<wasmtime::TypedFunc<Params, Results>>
+    where
+        Params: wasmtime::WasmParams,
+        Results: wasmtime::WasmResults,
+    {
+        let (func, ty) = self.function(name).ok_or_else(|| SandboxError::BadExport {
+            name: name.to_owned(),
+            expected: "function",
+            reason: "no function by that name".to_owned(),
+        })?;
+        self.with_context(|context| {
+            func.typed(&context).map_err(|error| SandboxError::BadExport {
+                name: name.to_owned(),
+                expected: "function of the expected type",
+                reason: format!("{} ({error:#})", describe_signature(name, ty)),
+            })
+        })?
+    }
+
+    /// The memory exported as `name`, or the default memory (`memory`, else the first exported).
+    pub fn memory(&self, name: Option<&str>) -> SandboxResult<Memory> {
+        match name {
+            None => self.memory.ok_or_else(|| SandboxError::NoMemory("memory".to_owned())),
+            Some(name) => self
+                .with_context(|mut context| self.instance.get_memory(&mut context, name))?
+                .ok_or_else(|| SandboxError::NoMemory(name.to_owned())),
+        }
     }
 
     /// The memory's current place and size.
-    pub fn memory_region(&self) -> Result<MemoryRegion, SandboxError> {
-        let memory = self.memory()?;
-        Ok(MemoryRegion {
-            base: memory.data_ptr(&self.store),
-            length: memory.data_size(&self.store),
+    pub fn memory_region(&self, memory: Memory) -> SandboxResult<MemoryRegion> {
+        self.with_context(|context| MemoryRegion {
+            base: memory.data_ptr(&context),
+            length: memory.data_size(&context),
         })
     }
 
     /// The memory's size in bytes.
-    pub fn memory_size(&self) -> Result<usize, SandboxError> {
-        Ok(self.memory()?.data_size(&self.store))
+    pub fn memory_size(&self, memory: Memory) -> SandboxResult<usize> {
+        self.with_context(|context| memory.data_size(&context))
     }
 
     /// Grows the memory by `pages` wasm pages; returns the previous size in pages.
-    pub fn grow(&mut self, pages: u64) -> Result<u64, SandboxError> {
-        let memory = self.memory()?;
-        let current_pages = memory.size(&self.store);
-        let maximum_pages = memory.ty(&self.store).maximum().unwrap_or(1 << 16);
-        memory.grow(&mut self.store, pages).map_err(|error| {
-            SandboxError::MemoryLimit(format!(
-                "cannot grow memory by {pages} pages from {current_pages} pages (maximum {maximum_pages} pages \
-                 of {WASM_PAGE_SIZE} bytes): {error:#}"
+    pub fn grow(&self, memory: Memory, pages: u64) -> SandboxResult<u64> {
+        let max_memory_bytes = self.limits.max_memory_bytes;
+        self.with_context(|mut context| {
+            let current_pages = memory.size(&context);
+            memory.grow(&mut context, pages).map_err(|error| {
+                let cap = match max_memory_bytes {
+                    Some(bytes) => format!("the sandbox's maxMemoryBytes is {bytes}"),
+                    None => format!(
+                        "the memory's maximum is {} pages",
+                        memory
+                            .ty(&context)
+                            .maximum()
+                            .unwrap_or(MAX_WASM32_MEMORY_BYTES / WASM_PAGE_SIZE)
+                    ),
+                };
+                SandboxError::MemoryLimit(format!(
+                    "cannot grow memory by {pages} pages from {current_pages} pages of {WASM_PAGE_SIZE} bytes: \
+                     {cap} ({error:#})"
+                ))
+            })
+        })?
+    }
+
+    /// Copies `length` bytes at `offset` out of the memory.
+    pub fn read(&self, memory: Memory, offset: u64, length: u64) -> SandboxResult<Vec<u8>> {
+        self.with_context(|context| {
+            let data = memory.data(&context);
+            let range = checked_range(offset, length, data.len())?;
+            Ok(data[range].to_vec())
+        })?
+    }
+
+    /// Copies `bytes` into the memory at `offset`.
+    pub fn write(&self, memory: Memory, offset: u64, bytes: &[u8]) -> SandboxResult<()> {
+        self.with_context(|mut context| {
+            let data = memory.data_mut(&mut context);
+            let range = checked_range(offset, bytes.len() as u64, data.len())?;
+            data[range].copy_from_slice(bytes);
+            Ok(())
+        })?
+    }
+
+    /// Fuel left, for a sandbox with a fuel budget.
+    pub fn fuel(&self) -> SandboxResult<u64> {
+        self.require_fuel()?;
+        self.with_context(|context| {
+            context
+                .get_fuel()
+                .map_err(|error| SandboxError::Internal(format!("{error:#}")))
+        })?
+    }
+
+    /// Sets the fuel left, for a sandbox with a fuel budget.
+    pub fn set_fuel(&self, fuel: u64) -> SandboxResult<()> {
+        self.require_fuel()?;
+        self.with_context(|mut context| {
+            context
+                .set_fuel(fuel)
+                .map_err(|error| SandboxError::Internal(format!("{error:#}")))
+        })?
+    }
+
+    fn require_fuel(&self) -> SandboxResult<()> {
+        match self.limits.fuel {
+            Some(_) => Ok(()),
+            None => Err(SandboxError::FuelNotEnabled),
+        }
+    }
+}
+
+/// Clears (restores) the active caller when a host function returns or unwinds.
+struct RestoreCaller<'a>(&'a ActiveCaller, Option<*mut Caller<'static, HostState>>);
+
+impl Drop for RestoreCaller<'_> {
+    fn drop(&mut self) {
+        self.0.caller.set(self.1);
+    }
+}
+
+/// `offset..offset + length` if it lies inside `size` bytes, with no overflow on the way.
+fn checked_range(offset: u64, length: u64, size: usize) -> SandboxResult<std::ops::Range<usize>> {
+    let end = offset
+        .checked_add(length)
+        .filter(|&end| end <= size as u64)
+        .ok_or_else(|| {
+            SandboxError::OutOfRange(format!(
+                "The range [{offset}, {offset} + {length}) is outside the memory's {size} bytes"
             ))
-        })
+        })?;
+    Ok(offset as usize..end as usize)
+}
+
+fn extern_kind(ty: &wasmtime::ExternType) -> &'static str {
+    match ty {
+        wasmtime::ExternType::Func(_) => "function",
+        wasmtime::ExternType::Memory(_) => "memory",
+        wasmtime::ExternType::Table(_) => "table",
+        wasmtime::ExternType::Global(_) => "global",
+        wasmtime::ExternType::Tag(_) => "tag",
     }
 }

@@ -1,23 +1,22 @@
 //! `BufferSandbox`: the tutorial's guest as a JS class.
 
-use std::cell::RefCell;
 use std::rc::Rc;
 
 use napi::bindgen_prelude::{ObjectFinalize, Unknown};
 use napi::{Env, Result};
 use napi_derive::napi;
 
-use crate::buffer_guest::BufferGuest;
+use crate::buffer_guest::{BUFFER_SIZE, BufferGuest};
 use crate::error::{SandboxError, SandboxResult};
 use crate::js::errors::OrThrow;
 use crate::js::values::integer_in_range;
 use crate::js::views::{KeepAlive, ViewKind, ViewRegistry};
-use crate::sandbox::WASM_PAGE_SIZE;
+use crate::sandbox::{MemoryRegion, WASM_PAGE_SIZE};
 
 /// The guest, shared with every view handed out: each view's finalizer holds an `Rc`, so the
-/// memory outlives the sandbox object and lives until no view can reach it. `dispose()` empties
-/// the cell to free it at once when it can prove no view still reaches it.
-type SharedGuest = Rc<RefCell<Option<BufferGuest>>>;
+/// memory outlives the sandbox object and lives until no view can reach it. `dispose()` frees
+/// it at once when it can prove no view still reaches it.
+type SharedGuest = Rc<BufferGuest>;
 
 /// A sandbox running the tutorial's buffer guest (the embedded `guest/` module): two bytes of
 /// linear memory shared with JavaScript, and the tutorial's three exports.
@@ -38,19 +37,17 @@ impl BufferSandbox {
     pub fn new(env: &Env) -> Result<Self> {
         let guest = BufferGuest::new().or_throw(env)?;
         Ok(Self {
-            guest: Some(Rc::new(RefCell::new(Some(guest)))),
+            guest: Some(Rc::new(guest)),
             views: ViewRegistry::default(),
         })
     }
 
-    fn with_guest<T>(&self, env: &Env, action: impl FnOnce(&mut BufferGuest) -> SandboxResult<T>) -> Result<T> {
-        let mut slot = self.shared(env)?.borrow_mut();
-        let guest = slot.as_mut().ok_or(SandboxError::Disposed).or_throw(env)?;
-        action(guest).or_throw(env)
-    }
-
     fn shared(&self, env: &Env) -> Result<&SharedGuest> {
         self.guest.as_ref().ok_or(SandboxError::Disposed).or_throw(env)
+    }
+
+    fn with_guest<T>(&self, env: &Env, action: impl FnOnce(&BufferGuest) -> SandboxResult<T>) -> Result<T> {
+        action(self.shared(env)?).or_throw(env)
     }
 
     /// Calls the guest's `getWasmMemoryBufferPointer()`: the offset of its buffer in linear memory.
@@ -85,7 +82,7 @@ impl BufferSandbox {
     /// garbage-collected, and are detached (length 0) by `dispose()`.
     #[napi(catch_unwind, ts_return_type = "Buffer")]
     pub fn memory<'env>(&mut self, env: &'env Env) -> Result<Unknown<'env>> {
-        let region = self.with_guest(env, |guest| guest.sandbox().memory_region())?;
+        let region = self.with_guest(env, BufferGuest::memory_region)?;
         self.view(env, ViewKind::Memory, region)
     }
 
@@ -97,16 +94,11 @@ impl BufferSandbox {
         self.view(env, ViewKind::GuestBuffer, region)
     }
 
-    fn view<'env>(
-        &mut self,
-        env: &'env Env,
-        kind: ViewKind,
-        region: crate::sandbox::MemoryRegion,
-    ) -> Result<Unknown<'env>> {
+    fn view<'env>(&mut self, env: &'env Env, kind: ViewKind, region: MemoryRegion) -> Result<Unknown<'env>> {
         let keep_alive: KeepAlive = self.shared(env)?.clone();
         // SAFETY: `region` lies in the guest's memory, which never moves and stays mapped while
-        // the shared cell holds the guest; every view holds a clone of that `Rc`, and `dispose()`
-        // empties the cell early only after detaching every view that holds one.
+        // the guest's store lives; every view holds an `Rc` of the guest, and `dispose()` frees
+        // the store early only after detaching every view that holds one.
         let value = unsafe { self.views.view(env.raw(), kind, region, &keep_alive) }.or_throw(env)?;
         // SAFETY: `value` was created in this env during this call.
         Ok(unsafe { Unknown::from_raw_unchecked(env.raw(), value) })
@@ -119,14 +111,14 @@ impl BufferSandbox {
     #[napi(catch_unwind, ts_args_type = "pages: number")]
     pub fn grow(&self, env: &Env, pages: Unknown) -> Result<f64> {
         let pages = integer_in_range(env, &pages, "pages", 0.0, 65_536.0).or_throw(env)? as u64;
-        self.with_guest(env, |guest| guest.sandbox_mut().grow(pages))
+        self.with_guest(env, |guest| guest.sandbox().grow(guest.memory(), pages))
             .map(|previous| previous as f64)
     }
 
     /// The current size of linear memory in bytes.
     #[napi(getter, catch_unwind)]
     pub fn memory_size(&self, env: &Env) -> Result<f64> {
-        self.with_guest(env, |guest| guest.sandbox().memory_size())
+        self.with_guest(env, |guest| guest.sandbox().memory_size(guest.memory()))
             .map(|bytes| bytes as f64)
     }
 
@@ -141,17 +133,17 @@ impl BufferSandbox {
     /// `ERR_SANDBOX_DISPOSED`. A second call does nothing.
     #[napi(catch_unwind)]
     pub fn dispose(&mut self, env: &Env) {
-        let Some(shared) = self.guest.take() else {
+        let Some(guest) = self.guest.take() else {
             return;
         };
         // SAFETY: the views were made in this env.
         let detached = unsafe { self.views.detach_all(env.raw()) };
         // Each view's finalizer holds one `Rc`, and Node runs finalizers only on a later turn.
         // If every holder besides us is a view just detached, no JS object reaches the memory:
-        // free it now. Otherwise a view's bytes escaped (its buffer was transferred), so the
-        // memory lives until that holder lets go; either way nothing can use the sandbox again.
-        if Rc::strong_count(&shared) == 1 + detached {
-            shared.borrow_mut().take();
+        // free it now. Otherwise a holder is unaccounted for (a view collected but not yet
+        // finalized), so the memory lives until it lets go; either way the sandbox is unusable.
+        if Rc::strong_count(&guest) == 1 + detached {
+            guest.sandbox().release();
         }
     }
 
@@ -164,21 +156,17 @@ impl BufferSandbox {
     /// What `util.inspect()` and `console.log()` show.
     #[napi(catch_unwind, symbol_for = "nodejs.util.inspect.custom")]
     pub fn inspect(&self) -> String {
-        let Some(mut slot) = self.guest.as_ref().map(|shared| shared.borrow_mut()) else {
+        let Some(guest) = self.guest.as_ref() else {
             return "BufferSandbox { disposed: true }".to_owned();
         };
-        let Some(guest) = slot.as_mut() else {
-            return "BufferSandbox { disposed: true }".to_owned();
-        };
-        let memory_bytes = guest.sandbox().memory_size().unwrap_or(0);
+        let memory_bytes = guest.sandbox().memory_size(guest.memory()).unwrap_or(0);
         let pointer = match guest.buffer_pointer() {
             Ok(pointer) => pointer.to_string(),
             Err(error) => format!("<{error}>"),
         };
         format!(
-            "BufferSandbox {{ memorySize: {memory_bytes} ({} pages), bufferPointer: {pointer}, bufferSize: {} }}",
+            "BufferSandbox {{ memorySize: {memory_bytes} ({} pages), bufferPointer: {pointer}, bufferSize: {BUFFER_SIZE} }}",
             memory_bytes as u64 / WASM_PAGE_SIZE,
-            crate::buffer_guest::BUFFER_SIZE
         )
     }
 }

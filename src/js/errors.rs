@@ -18,6 +18,7 @@ fn class_of(error: &SandboxError) -> JsErrorClass {
     match error {
         SandboxError::InvalidArgType(_) => JsErrorClass::TypeError,
         SandboxError::OutOfRange(_) | SandboxError::ViewTooLarge { .. } => JsErrorClass::RangeError,
+        SandboxError::WrongReceiver(_) => JsErrorClass::TypeError,
         _ => JsErrorClass::Error,
     }
 }
@@ -36,11 +37,20 @@ impl<T> OrThrow<T> for Result<T, SandboxError> {
 /// Throws `error` as a JS error with `code` (and, for traps, `kind` and `wasmBacktrace`), and
 /// returns the napi error that tells napi-rs an exception is already pending.
 pub fn throw(env: &Env, error: &SandboxError) -> napi::Error {
+    throw_with_cause(env, error, None)
+}
+
+/// `throw`, with `cause` set on the JS error (the exception a JS import threw).
+pub fn throw_with_cause(env: &Env, error: &SandboxError, cause: Option<sys::napi_value>) -> napi::Error {
     let raw_env = env.raw();
     // SAFETY: `raw_env` is the live env of the current call; every value is created in it.
     let thrown = unsafe {
-        build_js_error(raw_env, error)
-            .is_some_and(|js_error| sys::napi_throw(raw_env, js_error) == sys::Status::napi_ok)
+        build_js_error(raw_env, error).is_some_and(|js_error| {
+            if let Some(cause) = cause {
+                sys::napi_set_named_property(raw_env, js_error, c"cause".as_ptr(), cause);
+            }
+            sys::napi_throw(raw_env, js_error) == sys::Status::napi_ok
+        })
     };
     if thrown {
         napi::Error::from_status(Status::PendingException)

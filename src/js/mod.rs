@@ -3,5 +3,8 @@
 
 mod buffer_sandbox;
 mod errors;
+mod imports;
+mod module;
+mod sandbox;
 mod values;
 mod views;

@@ -17,11 +17,13 @@ use crate::error::SandboxError;
 use crate::sandbox::MemoryRegion;
 
 /// What a view covers; each kind has one cached view at a time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ViewKind {
-    /// The guest's whole linear memory.
+    /// The guest's default linear memory, whole.
     Memory,
-    /// The guest's own buffer inside linear memory.
+    /// A memory export named explicitly, whole.
+    NamedMemory(String),
+    /// The buffer guest's own 2-byte buffer inside linear memory.
     GuestBuffer,
 }
 

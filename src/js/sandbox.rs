@@ -1,0 +1,553 @@
+//! `Sandbox`: any guest module, with JS imports, limits, coded errors and zero-copy views.
+
+use std::cell::RefCell;
+use std::ptr;
+use std::rc::Rc;
+use std::time::Duration;
+
+use napi::bindgen_prelude::{Buffer, JsValue, JsValuesTuple, Object, ObjectFinalize, Unknown};
+use napi::{Env, Result, ValueType, sys};
+use napi_derive::napi;
+use wasmtime::Val;
+
+use crate::error::{SandboxError, SandboxResult};
+use crate::js::errors::{OrThrow, throw, throw_with_cause};
+use crate::js::imports::{ImportBridge, get_property, resolve};
+use crate::js::module::JsModule;
+use crate::js::values::{
+    RawValue, bytes_or_text, describe, describe_raw, from_wasm, integer_in_range, to_wasm, type_of, uint8_bytes,
+    unwrap_class,
+};
+use crate::js::views::{KeepAlive, ViewKind, ViewRegistry};
+use crate::module::{ModuleSource, describe_signature};
+use crate::sandbox::{Limits, MAX_WASM32_MEMORY_BYTES, Sandbox as CoreSandbox, WASM_PAGE_SIZE};
+
+/// Options for `new Sandbox()` and `module.instantiate()`. This struct declares the TypeScript
+/// interface; the options arrive raw and are validated key by key in `parse_options`.
+#[napi(object)]
+#[allow(dead_code)]
+pub struct SandboxOptions {
+    /// Host functions the guest imports, as `{ [module]: { [name]: function } }`. Arguments and
+    /// results convert by the wasm signature (i32, f32, f64 as `number`; i64 as `bigint`; several
+    /// results as an array). A function that throws ends the guest call; the caller gets
+    /// `ERR_WASM_IMPORT` with the original error as `cause`.
+    #[napi(ts_type = "Record<string, Record<string, (...args: any[]) => unknown>>")]
+    pub imports: Option<Object<'static>>,
+    /// Cap on linear memory, in bytes (up to 4 GiB). A guest `memory.grow` past it returns -1;
+    /// `grow()` past it throws `ERR_WASM_MEMORY_LIMIT`.
+    pub max_memory_bytes: Option<f64>,
+    /// Wall-clock limit for each call, in milliseconds; a call still running then throws
+    /// `ERR_WASM_TIMEOUT`.
+    pub timeout_ms: Option<f64>,
+    /// Instruction budget (wasmtime fuel); running out throws `ERR_WASM_OUT_OF_FUEL`. Read and
+    /// refill it with `sandbox.fuel`.
+    pub fuel: Option<f64>,
+}
+
+const OPTION_NAMES: [&str; 4] = ["imports", "maxMemoryBytes", "timeoutMs", "fuel"];
+
+/// A guest module instantiated in its own wasmtime store, with optional limits and JS imports.
+///
+/// Views from `memory()` follow the same rules as `BufferSandbox`: zero-copy, cached while the
+/// memory keeps its size, valid after growth for what they cover, alive past garbage collection
+/// of the sandbox, and detached by `dispose()`.
+#[napi(custom_finalize)]
+pub struct Sandbox {
+    /// `None` once disposed.
+    core: Option<Rc<CoreSandbox>>,
+    views: RefCell<ViewRegistry>,
+    bridge: Rc<ImportBridge>,
+}
+
+#[napi]
+impl Sandbox {
+    /// Instantiates a `Module`, or compiles and instantiates wasm bytes or WebAssembly text.
+    #[napi(
+        constructor,
+        catch_unwind,
+        ts_args_type = "moduleOrSource: Module | Uint8Array | ArrayBuffer | string, options?: SandboxOptions"
+    )]
+    pub fn new(env: &Env, module_or_source: Unknown, options: Option<Unknown>) -> Result<Self> {
+        // SAFETY: the value belongs to this env and call.
+        if let Some(module) = unsafe { unwrap_class::<JsModule>(env, module_or_source.raw()) } {
+            return Self::from_source(env, module.source(), options);
+        }
+        let bytes = bytes_or_text(env, &module_or_source, "moduleOrSource")
+            .map_err(|error| match error {
+                SandboxError::InvalidArgType(_) => SandboxError::InvalidArgType(format!(
+                    "The \"moduleOrSource\" argument must be a Module, a Uint8Array, an ArrayBuffer or a string. \
+                     Received {}",
+                    describe(env, &module_or_source)
+                )),
+                other => other,
+            })
+            .or_throw(env)?;
+        let source = ModuleSource::compile(&bytes).or_throw(env)?;
+        Self::from_source(env, &source, options)
+    }
+
+    /// Calls the export `name` with `args` (i32, f32, f64 as `number`; i64 as `bigint`) and
+    /// returns its result: `undefined` for none, the value for one, an array for several.
+    /// A wrong name, arity or argument type throws a `TypeError` naming the signature; a trap
+    /// throws `ERR_WASM_TRAP` (with `kind` and `wasmBacktrace`), `ERR_WASM_TIMEOUT` or
+    /// `ERR_WASM_OUT_OF_FUEL`; a throwing import, `ERR_WASM_IMPORT` with `cause`.
+    #[napi(
+        catch_unwind,
+        ts_args_type = "name: string, ...args: Array<number | bigint>",
+        ts_return_type = "number | bigint | Array<number | bigint> | undefined"
+    )]
+    pub fn call<'env>(&self, env: &'env Env, name: Unknown) -> Result<Unknown<'env>> {
+        // The prototype's `call` is replaced at load by the variadic `call_raw` below; this
+        // declaration gives it its type and serves calls with no arguments.
+        let value = self.call_with(env, &[name.raw()])?;
+        // SAFETY: created in this env during this call.
+        Ok(unsafe { Unknown::from_raw_unchecked(env.raw(), value) })
+    }
+
+    /// A zero-copy view of linear memory: the memory exported as `name`, or the default one
+    /// (`memory`, else the first exported memory).
+    #[napi(catch_unwind, ts_args_type = "name?: string", ts_return_type = "Buffer")]
+    pub fn memory<'env>(&self, env: &'env Env, name: Option<Unknown>) -> Result<Unknown<'env>> {
+        let core = self.core(env)?;
+        let name = optional_name(env, name).or_throw(env)?;
+        let memory = core.memory(name.as_deref()).or_throw(env)?;
+        let region = core.memory_region(memory).or_throw(env)?;
+        let kind = match name {
+            Some(name) => ViewKind::NamedMemory(name),
+            None => ViewKind::Memory,
+        };
+        let keep_alive: KeepAlive = core.clone();
+        // SAFETY: `region` lies in a memory of this store, which never moves and stays mapped while
+        // the store lives; every view holds an `Rc` of the sandbox, and `dispose()` frees the store
+        // early only after detaching every view that holds one.
+        let value = unsafe { self.views.borrow_mut().view(env.raw(), kind, region, &keep_alive) }.or_throw(env)?;
+        // SAFETY: created in this env during this call.
+        Ok(unsafe { Unknown::from_raw_unchecked(env.raw(), value) })
+    }
+
+    /// Copies `length` bytes at `offset` out of the default memory into a new `Buffer`. Throws a
+    /// `RangeError` if the range is not inside the memory.
+    #[napi(catch_unwind, ts_args_type = "offset: number, length: number")]
+    pub fn read(&self, env: &Env, offset: Unknown, length: Unknown) -> Result<Buffer> {
+        let offset = integer_in_range(env, &offset, "offset", 0.0, MAX_WASM32_MEMORY_BYTES as f64).or_throw(env)?;
+        let length = integer_in_range(env, &length, "length", 0.0, MAX_WASM32_MEMORY_BYTES as f64).or_throw(env)?;
+        let core = self.core(env)?;
+        let memory = core.memory(None).or_throw(env)?;
+        core.read(memory, offset as u64, length as u64)
+            .map(Buffer::from)
+            .or_throw(env)
+    }
+
+    /// Copies `bytes` into the default memory at `offset`. Throws a `RangeError` if they would not
+    /// fit inside the memory (and writes nothing).
+    #[napi(catch_unwind, ts_args_type = "offset: number, bytes: Uint8Array")]
+    pub fn write(&self, env: &Env, offset: Unknown, bytes: Unknown) -> Result<()> {
+        let offset = integer_in_range(env, &offset, "offset", 0.0, MAX_WASM32_MEMORY_BYTES as f64).or_throw(env)?;
+        // Copied out first: `bytes` may itself be a view of this memory.
+        let bytes = uint8_bytes(env, bytes.raw())
+            .map(<[u8]>::to_vec)
+            .ok_or_else(|| {
+                SandboxError::InvalidArgType(format!(
+                    "The \"bytes\" argument must be a Uint8Array. Received {}",
+                    describe(env, &bytes)
+                ))
+            })
+            .or_throw(env)?;
+        let core = self.core(env)?;
+        let memory = core.memory(None).or_throw(env)?;
+        core.write(memory, offset as u64, &bytes).or_throw(env)
+    }
+
+    /// Grows the default memory by `pages` pages of 64 KiB; returns the previous size in pages.
+    /// Throws `ERR_WASM_MEMORY_LIMIT` past `maxMemoryBytes` or the memory's own maximum.
+    #[napi(catch_unwind, ts_args_type = "pages: number")]
+    pub fn grow(&self, env: &Env, pages: Unknown) -> Result<f64> {
+        let pages = integer_in_range(env, &pages, "pages", 0.0, 65_536.0).or_throw(env)? as u64;
+        let core = self.core(env)?;
+        let memory = core.memory(None).or_throw(env)?;
+        core.grow(memory, pages).map(|previous| previous as f64).or_throw(env)
+    }
+
+    /// The size of the default memory in bytes.
+    #[napi(getter, catch_unwind)]
+    pub fn memory_size(&self, env: &Env) -> Result<f64> {
+        let core = self.core(env)?;
+        let memory = core.memory(None).or_throw(env)?;
+        core.memory_size(memory).map(|bytes| bytes as f64).or_throw(env)
+    }
+
+    /// Fuel left, for a sandbox created with the `fuel` option; set it to refill.
+    #[napi(getter, catch_unwind)]
+    pub fn fuel(&self, env: &Env) -> Result<f64> {
+        self.core(env)?.fuel().map(|fuel| fuel as f64).or_throw(env)
+    }
+
+    #[napi(setter, catch_unwind, js_name = "fuel", ts_args_type = "fuel: number")]
+    pub fn set_fuel(&self, env: &Env, fuel: Unknown) -> Result<()> {
+        let fuel = integer_in_range(env, &fuel, "fuel", 0.0, MAX_SAFE_INTEGER).or_throw(env)?;
+        self.core(env)?.set_fuel(fuel as u64).or_throw(env)
+    }
+
+    /// Whether `dispose()` has been called.
+    #[napi(getter)]
+    pub fn disposed(&self) -> bool {
+        self.core.is_none()
+    }
+
+    /// Releases the instance and its memory now: every view is detached first, later calls throw
+    /// `ERR_SANDBOX_DISPOSED`, a second call does nothing. Called from inside an import, the
+    /// running guest call finishes first and the memory is freed when it returns.
+    #[napi(catch_unwind)]
+    pub fn dispose(&mut self, env: &Env) {
+        let Some(core) = self.core.take() else {
+            return;
+        };
+        // SAFETY: the views were made in this env.
+        let detached = unsafe { self.views.borrow_mut().detach_all(env.raw()) };
+        // See `BufferSandbox::dispose`: free now only if no holder of the memory is unaccounted
+        // for (a running call holds one too, so a dispose from inside an import waits for it).
+        if Rc::strong_count(&core) == 1 + detached {
+            core.release();
+        }
+    }
+
+    /// Same as `dispose()`, for `using sandbox = new Sandbox(...)`.
+    #[napi(catch_unwind, well_known_symbol = "dispose")]
+    pub fn symbol_dispose(&mut self, env: &Env) {
+        self.dispose(env);
+    }
+
+    /// What `util.inspect()` and `console.log()` show.
+    #[napi(catch_unwind, symbol_for = "nodejs.util.inspect.custom")]
+    pub fn inspect(&self) -> String {
+        let Some(core) = self.core.as_ref() else {
+            return "Sandbox { disposed: true }".to_owned();
+        };
+        let memory = match core.memory(None).and_then(|memory| core.memory_size(memory)) {
+            Ok(bytes) => format!("{bytes} ({} pages)", bytes as u64 / WASM_PAGE_SIZE),
+            Err(_) => "none".to_owned(),
+        };
+        let limits = core.limits();
+        let mut shown = format!("Sandbox {{ memorySize: {memory}");
+        if let Some(bytes) = limits.max_memory_bytes {
+            shown.push_str(&format!(", maxMemoryBytes: {bytes}"));
+        }
+        if let Some(timeout) = limits.timeout {
+            shown.push_str(&format!(", timeoutMs: {}", timeout.as_secs_f64() * 1000.0));
+        }
+        if let Ok(fuel) = core.fuel() {
+            shown.push_str(&format!(", fuel: {fuel}"));
+        }
+        shown.push_str(" }");
+        shown
+    }
+}
+
+const MAX_SAFE_INTEGER: f64 = 9_007_199_254_740_991.0;
+
+impl Sandbox {
+    pub fn from_source(env: &Env, source: &ModuleSource, options: Option<Unknown>) -> Result<Self> {
+        let (limits, imports) = parse_options(env, options).or_throw(env)?;
+        let bridge = Rc::new(ImportBridge::default());
+        let core = CoreSandbox::instantiate(source, limits, |import, ty| resolve(env, imports, import, ty, &bridge))
+            .map_err(|error| match error {
+                SandboxError::Import(_) => throw_with_cause(env, &error, bridge.take_exception()),
+                other => throw(env, &other),
+            })?;
+        Ok(Self {
+            core: Some(Rc::new(core)),
+            views: RefCell::new(ViewRegistry::default()),
+            bridge,
+        })
+    }
+
+    fn core(&self, env: &Env) -> Result<&Rc<CoreSandbox>> {
+        self.core.as_ref().ok_or(SandboxError::Disposed).or_throw(env)
+    }
+
+    /// `call(name, ...args)` on raw arguments.
+    fn call_with(&self, env: &Env, args: &[RawValue]) -> Result<RawValue> {
+        // Held for the whole call, so a `dispose()` from inside an import cannot free the store
+        // under the running guest.
+        let core = Rc::clone(self.core(env)?);
+        let Some((&name, args)) = args.split_first() else {
+            return Err(throw(env, &missing_name(env, None)));
+        };
+        if type_of(env, name) != ValueType::String {
+            return Err(throw(env, &missing_name(env, Some(name))));
+        }
+        // SAFETY: checked to be a string of this env.
+        let name: String = unsafe { napi::bindgen_prelude::FromNapiValue::from_napi_value(env.raw(), name) }?;
+        let (func, ty) = core
+            .function(&name)
+            .ok_or_else(|| SandboxError::InvalidArgType(format!("the guest exports no function named \"{name}\"")))
+            .or_throw(env)?;
+        let signature = describe_signature(&name, ty);
+        if args.len() != ty.params().len() {
+            return Err(throw(
+                env,
+                &SandboxError::InvalidArgType(format!(
+                    "{signature} takes {} argument(s); received {}",
+                    ty.params().len(),
+                    args.len()
+                )),
+            ));
+        }
+        let params = args
+            .iter()
+            .zip(ty.params())
+            .enumerate()
+            .map(|(index, (&arg, param))| {
+                to_wasm(env, arg, &param).map_err(|(is_type_error, problem)| {
+                    let message = format!("{signature}: argument {index} {problem}");
+                    if is_type_error {
+                        SandboxError::InvalidArgType(message)
+                    } else {
+                        SandboxError::OutOfRange(message)
+                    }
+                })
+            })
+            .collect::<SandboxResult<Vec<Val>>>()
+            .or_throw(env)?;
+        let mut results = vec![Val::I32(0); ty.results().len()];
+        core.call(func, &params, &mut results).map_err(|error| match error {
+            SandboxError::Import(_) => throw_with_cause(env, &error, self.bridge.take_exception()),
+            other => throw(env, &other),
+        })?;
+        self.results_to_js(env, &results).or_throw(env)
+    }
+
+    fn results_to_js(&self, env: &Env, results: &[Val]) -> SandboxResult<RawValue> {
+        let mut value = ptr::null_mut();
+        match results {
+            // SAFETY: creating values in the live env of this call.
+            [] => unsafe { sys::napi_get_undefined(env.raw(), &mut value) },
+            [single] => return from_wasm(env, single),
+            several => {
+                // SAFETY: as above.
+                unsafe { sys::napi_create_array_with_length(env.raw(), several.len(), &mut value) };
+                for (index, result) in several.iter().enumerate() {
+                    let element = from_wasm(env, result)?;
+                    // SAFETY: `value` is the array just created.
+                    unsafe { sys::napi_set_element(env.raw(), value, index as u32, element) };
+                }
+                sys::Status::napi_ok
+            }
+        };
+        Ok(value)
+    }
+}
+
+fn missing_name(env: &Env, name: Option<RawValue>) -> SandboxError {
+    SandboxError::InvalidArgType(format!(
+        "The \"name\" argument must be of type string. Received {}",
+        name.map_or_else(|| "undefined".to_owned(), |name| describe_raw(env, name))
+    ))
+}
+
+fn optional_name(env: &Env, name: Option<Unknown>) -> SandboxResult<Option<String>> {
+    match name {
+        None => Ok(None),
+        Some(name) if name.get_type().ok() == Some(ValueType::Undefined) => Ok(None),
+        Some(name) if name.get_type().ok() == Some(ValueType::String) => {
+            // SAFETY: checked to be a string of this env.
+            unsafe { napi::bindgen_prelude::FromNapiValue::from_napi_value(env.raw(), name.raw()) }
+                .map(Some)
+                .map_err(|error| SandboxError::Internal(error.to_string()))
+        }
+        Some(name) => Err(SandboxError::InvalidArgType(format!(
+            "The \"name\" argument must be of type string. Received {}",
+            describe(env, &name)
+        ))),
+    }
+}
+
+/// Validates the options object: known keys only, each of the right type and range.
+fn parse_options(env: &Env, options: Option<Unknown>) -> SandboxResult<(Limits, Option<RawValue>)> {
+    let Some(options) = options.filter(|options| options.get_type().ok() != Some(ValueType::Undefined)) else {
+        return Ok((Limits::default(), None));
+    };
+    if options.get_type().ok() != Some(ValueType::Object) {
+        return Err(SandboxError::InvalidArgType(format!(
+            "The \"options\" argument must be of type object. Received {}",
+            describe(env, &options)
+        )));
+    }
+    for key in own_keys(env, options.raw())? {
+        if !OPTION_NAMES.contains(&key.as_str()) {
+            return Err(SandboxError::InvalidArgType(format!(
+                "Unknown option \"{key}\": the options are {}",
+                OPTION_NAMES.join(", ")
+            )));
+        }
+    }
+    let option = |key: &str| -> SandboxResult<Option<Unknown>> {
+        let value = get_property(env, options.raw(), key)?;
+        // SAFETY: the value belongs to this env and call.
+        let value = unsafe { Unknown::from_raw_unchecked(env.raw(), value) };
+        Ok((value.get_type().ok() != Some(ValueType::Undefined)).then_some(value))
+    };
+    let max_memory_bytes = option("maxMemoryBytes")?
+        .map(|value| {
+            integer_in_range(
+                env,
+                &value,
+                "options.maxMemoryBytes",
+                0.0,
+                MAX_WASM32_MEMORY_BYTES as f64,
+            )
+        })
+        .transpose()?
+        .map(|bytes| bytes as u64);
+    let timeout = option("timeoutMs")?
+        .map(|value| integer_in_range(env, &value, "options.timeoutMs", 1.0, 2_147_483_647.0))
+        .transpose()?
+        .map(|milliseconds| Duration::from_millis(milliseconds as u64));
+    let fuel = option("fuel")?
+        .map(|value| integer_in_range(env, &value, "options.fuel", 0.0, MAX_SAFE_INTEGER))
+        .transpose()?
+        .map(|fuel| fuel as u64);
+    let imports = match option("imports")? {
+        None => None,
+        Some(value) if value.get_type().ok() == Some(ValueType::Object) => Some(value.raw()),
+        Some(value) => {
+            return Err(SandboxError::InvalidArgType(format!(
+                "The \"options.imports\" property must be of type object. Received {}",
+                describe(env, &value)
+            )));
+        }
+    };
+    Ok((
+        Limits {
+            max_memory_bytes,
+            timeout,
+            fuel,
+        },
+        imports,
+    ))
+}
+
+fn own_keys(env: &Env, object: RawValue) -> SandboxResult<Vec<String>> {
+    let mut keys = ptr::null_mut();
+    // SAFETY: `object` is an object of this env.
+    let status = unsafe { sys::napi_get_property_names(env.raw(), object, &mut keys) };
+    if status != sys::Status::napi_ok {
+        let mut exception = ptr::null_mut();
+        // SAFETY: clears what a throwing proxy left pending.
+        unsafe { sys::napi_get_and_clear_last_exception(env.raw(), &mut exception) };
+        return Err(SandboxError::InvalidArgType(
+            "the options object could not be enumerated".to_owned(),
+        ));
+    }
+    let mut length = 0;
+    // SAFETY: `keys` is the array just returned.
+    unsafe { sys::napi_get_array_length(env.raw(), keys, &mut length) };
+    (0..length)
+        .map(|index| {
+            let mut key = ptr::null_mut();
+            // SAFETY: `index < length`; property names are strings.
+            unsafe { sys::napi_get_element(env.raw(), keys, index, &mut key) };
+            unsafe { napi::bindgen_prelude::FromNapiValue::from_napi_value(env.raw(), key) }
+                .map_err(|error: napi::Error| SandboxError::Internal(error.to_string()))
+        })
+        .collect()
+}
+
+impl ObjectFinalize for Sandbox {
+    fn finalize(self, env: Env) -> Result<()> {
+        // The views stay valid on their own (each holds the sandbox); only our references go.
+        // SAFETY: the references were made in this env.
+        unsafe { self.views.borrow_mut().release(env.raw()) };
+        Ok(())
+    }
+}
+
+/// The variadic `Sandbox.prototype.call`: napi-rs methods take a fixed number of arguments, so
+/// this raw Node-API callback replaces the generated one when the addon loads.
+unsafe extern "C" fn call_raw(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
+    let outcome = std::panic::catch_unwind(|| {
+        let wrapped_env = Env::from(env);
+        let mut argc = 0usize;
+        let mut this = ptr::null_mut();
+        // SAFETY: `info` is this callback's info; first ask only for the count and `this`.
+        unsafe { sys::napi_get_cb_info(env, info, &mut argc, ptr::null_mut(), &mut this, ptr::null_mut()) };
+        let mut args = vec![ptr::null_mut(); argc];
+        // SAFETY: `args` has room for `argc` values.
+        unsafe { sys::napi_get_cb_info(env, info, &mut argc, args.as_mut_ptr(), &mut this, ptr::null_mut()) };
+        // SAFETY: `this` belongs to this env; the check fails for anything but a Sandbox.
+        let sandbox = match unsafe { unwrap_class::<Sandbox>(&wrapped_env, this) } {
+            Some(sandbox) => sandbox,
+            None => {
+                let error = SandboxError::WrongReceiver(
+                    "Sandbox.prototype.call was called on something that is not a Sandbox".to_owned(),
+                );
+                return Err(throw(&wrapped_env, &error));
+            }
+        };
+        sandbox.call_with(&wrapped_env, &args)
+    });
+    match outcome {
+        Ok(Ok(value)) => value,
+        Ok(Err(error)) => {
+            if error.status != napi::Status::PendingException {
+                // SAFETY: throwing in this callback's env.
+                unsafe { napi::JsError::from(error).throw_into(env) };
+            }
+            ptr::null_mut()
+        }
+        Err(_) => {
+            let error = SandboxError::Internal("a panic in Sandbox.prototype.call".to_owned());
+            throw(&Env::from(env), &error);
+            ptr::null_mut()
+        }
+    }
+}
+
+/// Installs `call_raw` as `Sandbox.prototype.call` once the classes are registered.
+#[napi(module_exports)]
+pub fn install_variadic_call(exports: Object) -> Result<()> {
+    let env = exports.env();
+    let raw_env = env;
+    let mut constructor = ptr::null_mut();
+    let mut prototype = ptr::null_mut();
+    let mut function = ptr::null_mut();
+    // SAFETY: module initialization on the env's thread; every value belongs to it.
+    let status = unsafe {
+        let mut status = sys::napi_get_named_property(raw_env, exports.raw(), c"Sandbox".as_ptr(), &mut constructor);
+        if status == sys::Status::napi_ok {
+            status = sys::napi_get_named_property(raw_env, constructor, c"prototype".as_ptr(), &mut prototype);
+        }
+        if status == sys::Status::napi_ok {
+            status = sys::napi_create_function(
+                raw_env,
+                c"call".as_ptr(),
+                4,
+                Some(call_raw),
+                ptr::null_mut(),
+                &mut function,
+            );
+        }
+        if status == sys::Status::napi_ok {
+            let descriptor = sys::napi_property_descriptor {
+                utf8name: c"call".as_ptr(),
+                name: ptr::null_mut(),
+                method: None,
+                getter: None,
+                setter: None,
+                value: function,
+                attributes: sys::PropertyAttributes::writable | sys::PropertyAttributes::configurable,
+                data: ptr::null_mut(),
+            };
+            status = sys::napi_define_properties(raw_env, prototype, 1, &descriptor);
+        }
+        status
+    };
+    if status == sys::Status::napi_ok {
+        Ok(())
+    } else {
+        Err(napi::Error::new(
+            napi::Status::GenericFailure,
+            format!("installing Sandbox.prototype.call failed with Node-API status {status}"),
+        ))
+    }
+}
