@@ -52,7 +52,12 @@ impl Drop for SendlessRef {
 impl ImportBridge {
     /// Takes the exception an import threw during the call that just failed, if any.
     pub fn take_exception(&self) -> Option<RawValue> {
-        self.pending_exception.take().and_then(|reference| reference.value())
+        let holder = self.pending_exception.take()?;
+        let holder_array = holder.value()?;
+        let mut exception = ptr::null_mut();
+        // SAFETY: the holder is the one-element array made in `keep_exception`.
+        let status = unsafe { sys::napi_get_element(holder.env, holder_array, 0, &mut exception) };
+        (status == sys::Status::napi_ok).then_some(exception)
     }
 }
 
@@ -168,10 +173,17 @@ impl JsImport {
             return "it could not run (JavaScript execution is no longer possible)".to_owned();
         }
         let message = exception_message(env, exception);
-        // SAFETY: `exception` belongs to this env; the bridge lives on this thread.
-        self.bridge
-            .pending_exception
-            .set(unsafe { SendlessRef::new(self.env, exception) });
+        // Node-API before v10 references objects only, and a JS import may throw anything: the
+        // exception is kept inside a one-element array.
+        let mut holder = ptr::null_mut();
+        // SAFETY: values of this env, on its thread; the bridge lives on this thread too.
+        unsafe {
+            if sys::napi_create_array_with_length(self.env, 1, &mut holder) == sys::Status::napi_ok
+                && sys::napi_set_element(self.env, holder, 0, exception) == sys::Status::napi_ok
+            {
+                self.bridge.pending_exception.set(SendlessRef::new(self.env, holder));
+            }
+        }
         format!("it threw: {message}")
     }
 

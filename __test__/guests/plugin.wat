@@ -1,0 +1,25 @@
+;; A plugin: logs a greeting through the host's `env.log(ptr, len)`, asks the host for a number,
+;; and offers functions of every value type the host converts.
+(module
+  (import "env" "log" (func $log (param i32 i32)))
+  (import "env" "random" (func $random (result f64)))
+  (memory (export "memory") 1)
+  (data (i32.const 1024) "hello from the plugin")
+  (func (export "run") (result i32)
+    (call $log (i32.const 1024) (i32.const 21))
+    i32.const 21)
+  (func (export "scaled_random") (param $scale f64) (result f64)
+    (f64.mul (call $random) (local.get $scale)))
+  (func (export "add_i64") (param i64 i64) (result i64)
+    (i64.add (local.get 0) (local.get 1)))
+  (func (export "mul_f64") (param f64 f64) (result f64)
+    (f64.mul (local.get 0) (local.get 1)))
+  (func (export "mul_f32") (param f32 f32) (result f32)
+    (f32.mul (local.get 0) (local.get 1)))
+  (func (export "pair") (param i32) (result i32 i32)
+    local.get 0
+    (i32.add (local.get 0) (i32.const 1)))
+  (func (export "negate") (param i32) (result i32)
+    (i32.sub (i32.const 0) (local.get 0)))
+  (func (export "grow") (param i32) (result i32)
+    (memory.grow (local.get 0))))
