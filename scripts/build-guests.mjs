@@ -1,0 +1,70 @@
+// Builds the example guests from source into __test__/guests/build/: an AssemblyScript module
+// (npm `assemblyscript`) and a Rust module (cargo, wasm32-unknown-unknown). A guest whose output
+// is newer than every source file is left as it is.
+import { spawnSync } from 'node:child_process'
+import { copyFileSync, mkdirSync, readdirSync, statSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+const root = dirname(dirname(fileURLToPath(import.meta.url)))
+const outputDirectory = join(root, '__test__', 'guests', 'build')
+mkdirSync(outputDirectory, { recursive: true })
+
+function newestSource(directory) {
+  let newest = 0
+  for (const entry of readdirSync(directory, { withFileTypes: true })) {
+    if (entry.name === 'target' || entry.name === 'build') continue
+    const path = join(directory, entry.name)
+    newest = Math.max(newest, entry.isDirectory() ? newestSource(path) : statSync(path).mtimeMs)
+  }
+  return newest
+}
+
+function isFresh(output, sourceDirectory) {
+  try {
+    return statSync(output).mtimeMs > newestSource(sourceDirectory)
+  } catch {
+    return false
+  }
+}
+
+function run(command, args, options) {
+  const result = spawnSync(command, args, { stdio: 'inherit', ...options })
+  if (result.status !== 0) {
+    console.error(`build-guests: \`${command} ${args.join(' ')}\` failed (${result.error?.message ?? `exit ${result.status}`})`)
+    process.exit(1)
+  }
+}
+
+const guests = [
+  {
+    name: 'checksum.as.wasm',
+    source: join(root, 'examples', 'guests', 'assemblyscript'),
+    build(output) {
+      const asc = join(root, 'node_modules', 'assemblyscript', 'bin', 'asc.js')
+      run(process.execPath, [asc, 'assembly/index.ts', '--outFile', output, '--runtime', 'stub', '-O3'], {
+        cwd: this.source,
+      })
+    },
+  },
+  {
+    name: 'text.rust.wasm',
+    source: join(root, 'examples', 'guests', 'rust-text'),
+    build(output) {
+      const env = { ...process.env }
+      for (const name of ['RUSTFLAGS', 'CARGO_ENCODED_RUSTFLAGS', 'CARGO_TARGET_DIR', 'CARGO_BUILD_TARGET']) delete env[name]
+      run('cargo', ['build', '--release', '--locked', '--target', 'wasm32-unknown-unknown'], { cwd: this.source, env })
+      copyFileSync(join(this.source, 'target', 'wasm32-unknown-unknown', 'release', 'rust_text_guest.wasm'), output)
+    },
+  },
+]
+
+for (const guest of guests) {
+  const output = join(outputDirectory, guest.name)
+  if (isFresh(output, guest.source)) {
+    console.log(`build-guests: ${guest.name} is up to date`)
+    continue
+  }
+  guest.build(output)
+  console.log(`build-guests: built ${guest.name}`)
+}
