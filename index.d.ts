@@ -149,16 +149,13 @@ export interface ModuleEntry {
   module?: string
   name: string
   kind: 'function' | 'memory' | 'table' | 'global' | 'tag'
-  /** For functions: parameter types (`'i32' | 'i64' | 'f32' | 'f64' | 'v128' | 'funcref' | 'externref'`). */
-  params?: Array<string>
+  /** For functions: parameter types. */
+  params?: Array<'i32' | 'i64' | 'f32' | 'f64' | 'v128' | 'funcref' | 'externref' | 'anyref'>
   /** For functions: result types. */
-  results?: Array<string>
+  results?: Array<'i32' | 'i64' | 'f32' | 'f64' | 'v128' | 'funcref' | 'externref' | 'anyref'>
 }
 
-/**
- * Options for `new Sandbox()` and `module.instantiate()`. This struct declares the TypeScript
- * interface; the options arrive raw and are validated key by key in `parse_options`.
- */
+/** Options for `new Sandbox()` and `module.instantiate()`. */
 export interface SandboxOptions {
   /**
    * Host functions the guest imports, as `{ [module]: { [name]: function } }`. Arguments and

@@ -32,3 +32,42 @@ sandbox.memorySize = 0
 new BufferSandbox('guest.wasm')
 
 export { first, second, guestBuffer, previousPages, bytes, isDisposed, scoped, notAString }
+
+// The general sandbox.
+import { Module, Sandbox, type ModuleEntry, type SandboxOptions } from 'wasm-memory-sandbox'
+
+const module: Module = Module.fromFile('plugin.wat')
+const fromBytes: Module = new Module(new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0]))
+const entries: ModuleEntry[] = [...module.exports, ...module.imports]
+const kinds: Array<'function' | 'memory' | 'table' | 'global' | 'tag'> = entries.map((entry) => entry.kind)
+const params: string[] | undefined = entries[0]?.params
+const options: SandboxOptions = {
+  imports: { env: { log: (pointer: number, length: number) => void [pointer, length] } },
+  maxMemoryBytes: 1 << 20,
+  timeoutMs: 100,
+  fuel: 1_000_000,
+}
+const plugin: Sandbox = new Sandbox(module, options)
+const fromText: Sandbox = new Sandbox('(module)')
+const instantiated: Sandbox = fromBytes.instantiate()
+const result: number | bigint | Array<number | bigint> | undefined = plugin.call('add', 1, 2n)
+const view: Buffer = plugin.memory()
+const named: Buffer = plugin.memory('memory')
+const copy: Buffer = plugin.read(0, 16)
+plugin.write(0, new Uint8Array([1, 2, 3]))
+const previous: number = plugin.grow(1)
+const size: number = plugin.memorySize
+const fuelLeft: number = plugin.fuel
+plugin.fuel = 10
+plugin.dispose()
+
+// @ts-expect-error call arguments are numbers or bigints
+plugin.call('add', 'one')
+// @ts-expect-error options are checked
+new Sandbox(module, { timeout: 5 })
+// @ts-expect-error maxMemoryBytes is a number
+new Sandbox(module, { maxMemoryBytes: '1MiB' })
+// @ts-expect-error write takes bytes
+plugin.write(0, 'text')
+
+export { kinds, params, fromText, instantiated, result, view, named, copy, previous, size, fuelLeft }

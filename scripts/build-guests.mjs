@@ -31,7 +31,9 @@ function isFresh(output, sourceDirectory) {
 function run(command, args, options) {
   const result = spawnSync(command, args, { stdio: 'inherit', ...options })
   if (result.status !== 0) {
-    console.error(`build-guests: \`${command} ${args.join(' ')}\` failed (${result.error?.message ?? `exit ${result.status}`})`)
+    console.error(
+      `build-guests: \`${command} ${args.join(' ')}\` failed (${result.error?.message ?? `exit ${result.status}`})`,
+    )
     process.exit(1)
   }
 }
@@ -52,7 +54,8 @@ const guests = [
     source: join(root, 'examples', 'guests', 'rust-text'),
     build(output) {
       const env = { ...process.env }
-      for (const name of ['RUSTFLAGS', 'CARGO_ENCODED_RUSTFLAGS', 'CARGO_TARGET_DIR', 'CARGO_BUILD_TARGET']) delete env[name]
+      for (const name of ['RUSTFLAGS', 'CARGO_ENCODED_RUSTFLAGS', 'CARGO_TARGET_DIR', 'CARGO_BUILD_TARGET'])
+        delete env[name]
       run('cargo', ['build', '--release', '--locked', '--target', 'wasm32-unknown-unknown'], { cwd: this.source, env })
       copyFileSync(join(this.source, 'target', 'wasm32-unknown-unknown', 'release', 'rust_text_guest.wasm'), output)
     },

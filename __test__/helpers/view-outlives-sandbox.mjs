@@ -7,15 +7,18 @@ import { BufferSandbox } from 'wasm-memory-sandbox'
 
 assert.equal(typeof globalThis.gc, 'function', 'run with --expose-gc')
 
-/** Collects until `ref` is cleared, yielding a turn between gc() calls so finalizers run. */
+/**
+ * Collects until `ref` is cleared. `deref()` keeps its target alive until the current job ends,
+ * so every gc() runs a turn after the last deref(); the turns also let Node run finalizers.
+ */
 async function collect(ref) {
-  for (let round = 0; round < 50 && ref.deref() !== undefined; round++) {
+  for (let round = 0; round < 50; round++) {
     globalThis.gc()
     await nextTurn()
+    if (ref.deref() === undefined) return true
+    await nextTurn()
   }
-  globalThis.gc()
-  await nextTurn()
-  return ref.deref() === undefined
+  return false
 }
 
 function makeViews() {

@@ -25,9 +25,11 @@ pub struct ModuleEntry {
     pub name: String,
     #[napi(ts_type = "'function' | 'memory' | 'table' | 'global' | 'tag'")]
     pub kind: String,
-    /// For functions: parameter types (`'i32' | 'i64' | 'f32' | 'f64' | 'v128' | 'funcref' | 'externref'`).
+    /// For functions: parameter types.
+    #[napi(ts_type = "Array<'i32' | 'i64' | 'f32' | 'f64' | 'v128' | 'funcref' | 'externref' | 'anyref'>")]
     pub params: Option<Vec<String>>,
     /// For functions: result types.
+    #[napi(ts_type = "Array<'i32' | 'i64' | 'f32' | 'f64' | 'v128' | 'funcref' | 'externref' | 'anyref'>")]
     pub results: Option<Vec<String>>,
 }
 

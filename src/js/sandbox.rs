@@ -22,8 +22,9 @@ use crate::js::views::{KeepAlive, ViewKind, ViewRegistry};
 use crate::module::{ModuleSource, describe_signature};
 use crate::sandbox::{Limits, MAX_WASM32_MEMORY_BYTES, Sandbox as CoreSandbox, WASM_PAGE_SIZE};
 
-/// Options for `new Sandbox()` and `module.instantiate()`. This struct declares the TypeScript
-/// interface; the options arrive raw and are validated key by key in `parse_options`.
+// This struct only declares the TypeScript interface: the options arrive raw and are validated
+// key by key in `parse_options`, so a typo or a wrong type gets a precise error.
+/// Options for `new Sandbox()` and `module.instantiate()`.
 #[napi(object)]
 #[allow(dead_code)]
 pub struct SandboxOptions {
@@ -464,6 +465,8 @@ impl ObjectFinalize for Sandbox {
 
 /// The variadic `Sandbox.prototype.call`: napi-rs methods take a fixed number of arguments, so
 /// this raw Node-API callback replaces the generated one when the addon loads.
+// napi-rs registers module hooks only outside `cfg(test)`, so test builds never call these.
+#[cfg_attr(test, allow(dead_code))]
 unsafe extern "C" fn call_raw(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
     let outcome = std::panic::catch_unwind(|| {
         let wrapped_env = Env::from(env);
@@ -505,6 +508,7 @@ unsafe extern "C" fn call_raw(env: sys::napi_env, info: sys::napi_callback_info)
 
 /// Installs `call_raw` as `Sandbox.prototype.call` once the classes are registered.
 #[napi(module_exports)]
+#[cfg_attr(test, allow(dead_code))]
 pub fn install_variadic_call(exports: Object) -> Result<()> {
     let env = exports.env();
     let raw_env = env;
