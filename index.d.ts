@@ -48,9 +48,10 @@ export declare class BufferSandbox {
   buffer(): Buffer
   /**
    * Grows linear memory by `pages` pages of 64 KiB and returns the previous size in pages, like
-   * `WebAssembly.Memory.prototype.grow`. Views taken before stay valid for what they cover;
-   * call `memory()` again to see the new bytes. Throws `ERR_WASM_MEMORY_LIMIT` if the memory
-   * cannot grow that far.
+   * `WebAssembly.Memory.prototype.grow`. A `BufferSandbox`'s memory is one fixed page (a slot
+   * of a dense pool), so only `grow(0)` succeeds; anything more throws `ERR_WASM_MEMORY_LIMIT`
+   * and changes nothing. `new Sandbox(bufferGuestWasm())` runs the same guest with a growable
+   * memory.
    */
   grow(pages: number): number
   /** The current size of linear memory in bytes. */
@@ -86,7 +87,6 @@ export declare class Module {
   /** Same as `new Sandbox(module, options)`. */
   instantiate(options?: SandboxOptions): Sandbox
 }
-export type JsModule = Module
 
 /**
  * A guest module instantiated in its own wasmtime store, with optional limits and JS imports.
@@ -142,6 +142,12 @@ export declare class Sandbox {
   /** Same as `dispose()`, for `using sandbox = new Sandbox(...)`. */
   [globalThis.Symbol.dispose](): void
 }
+
+/**
+ * The embedded buffer guest's wasm bytes (a copy): to inspect it, or to run the very same module
+ * elsewhere (for example in Node's own `WebAssembly`, as the benchmark does).
+ */
+export declare function bufferGuestWasm(): Buffer
 
 /** One import or export of a module. */
 export interface ModuleEntry {

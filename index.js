@@ -837,5 +837,5 @@ module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __n
 module.exports = nativeBinding
 module.exports.BufferSandbox = nativeBinding.BufferSandbox
 module.exports.Module = nativeBinding.Module
-module.exports.JsModule = nativeBinding.JsModule
 module.exports.Sandbox = nativeBinding.Sandbox
+module.exports.bufferGuestWasm = nativeBinding.bufferGuestWasm

@@ -1,6 +1,6 @@
 import test from 'ava'
 
-import { BufferSandbox } from 'wasm-memory-sandbox'
+import { BufferSandbox, Sandbox, bufferGuestWasm } from 'wasm-memory-sandbox'
 
 test('zero-copy, wasm to JS: a view taken before the guest writes sees the write with no call in between', (t) => {
   const sandbox = new BufferSandbox()
@@ -46,11 +46,24 @@ test('memory() returns the same Buffer again while the memory has not grown', (t
   t.is(sandbox.memory(), first)
 })
 
-test('after growth old views keep their bytes and length, and a new view covers the new size', (t) => {
+test('a BufferSandbox memory is one fixed page: grow(0) succeeds, growing more throws and changes nothing', (t) => {
   const sandbox = new BufferSandbox()
+  const memory = sandbox.memory()
+  t.is(sandbox.grow(0), 1)
+  const error = t.throws(() => sandbox.grow(1))
+  t.is(error.code, 'ERR_WASM_MEMORY_LIMIT')
+  t.regex(error.message, /fixed at one 64 KiB page/)
+  t.regex(error.message, /new Sandbox\(bufferGuestWasm\(\)\)/)
+  t.is(sandbox.memorySize, 65536)
+  t.is(sandbox.memory(), memory)
+  sandbox.storeValueInWasmMemoryBufferIndexZero(24)
+  t.is(memory[sandbox.getWasmMemoryBufferPointer()], 24)
+})
+
+test('the buffer guest in a general Sandbox grows; old views keep their bytes and a new view covers the new size', (t) => {
+  const sandbox = new Sandbox(bufferGuestWasm())
   const before = sandbox.memory()
-  const buffer = sandbox.buffer()
-  const pointer = sandbox.getWasmMemoryBufferPointer()
+  const pointer = sandbox.call('getWasmMemoryBufferPointer')
   before[pointer + 1] = 15
   t.is(sandbox.grow(3), 1)
   t.is(sandbox.memorySize, 4 * 65536)
@@ -62,17 +75,15 @@ test('after growth old views keep their bytes and length, and a new view covers 
   t.is(after[pointer + 1], 15)
   before[pointer + 1] = 16
   t.is(after[pointer + 1], 16)
-  t.is(sandbox.readWasmMemoryBufferAndReturnIndexOne(), 16)
-  after[4 * 65536 - 1] = 9
-  t.is(after[4 * 65536 - 1], 9)
-  sandbox.storeValueInWasmMemoryBufferIndexZero(33)
-  t.is(buffer[0], 33)
+  t.is(sandbox.call('readWasmMemoryBufferAndReturnIndexOne'), 16)
+  sandbox.call('storeValueInWasmMemoryBufferIndexZero', 33)
+  t.is(before[pointer], 33)
   t.is(sandbox.grow(0), 4)
   t.is(sandbox.memory(), after)
 })
 
 test('growth past what wasm32 allows throws ERR_WASM_MEMORY_LIMIT and changes nothing', (t) => {
-  const sandbox = new BufferSandbox()
+  const sandbox = new Sandbox(bufferGuestWasm())
   const error = t.throws(() => sandbox.grow(65536))
   t.is(error.code, 'ERR_WASM_MEMORY_LIMIT')
   t.regex(error.message, /cannot grow memory by 65536 pages from 1 pages/)

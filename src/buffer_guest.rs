@@ -4,7 +4,7 @@ use wasmtime::{Memory, TypedFunc};
 
 use crate::error::{SandboxError, SandboxResult};
 use crate::module;
-use crate::sandbox::{Limits, MemoryRegion, Sandbox};
+use crate::sandbox::{MemoryRegion, Sandbox};
 
 /// Size of the guest's shared buffer (`BUFFER_SIZE` in `guest/src/lib.rs`).
 pub const BUFFER_SIZE: usize = 2;
@@ -20,13 +20,7 @@ pub struct BufferGuest {
 
 impl BufferGuest {
     pub fn new() -> SandboxResult<Self> {
-        let sandbox = Sandbox::instantiate(module::buffer_guest()?, Limits::default(), |import, _| {
-            Err(SandboxError::Link(format!(
-                "the buffer guest imports nothing, but asks for \"{}.{}\"",
-                import.module(),
-                import.name()
-            )))
-        })?;
+        let sandbox = Sandbox::instantiate_pre(module::buffer_guest()?)?;
         Ok(Self {
             memory: sandbox.memory(None)?,
             get_pointer: sandbox.typed_func("getWasmMemoryBufferPointer")?,
@@ -62,6 +56,19 @@ impl BufferGuest {
             name: "readWasmMemoryBufferAndReturnIndexOne".to_owned(),
             expected: "function returning a byte",
             reason: format!("it returned {value}"),
+        })
+    }
+
+    /// Grows linear memory by `pages`; only `0` succeeds, since a buffer guest's memory is one
+    /// fixed page of the dense pool (see `engine::DENSE_MEMORY_BYTES`).
+    pub fn grow(&self, pages: u64) -> SandboxResult<u64> {
+        self.sandbox.grow(self.memory, pages).map_err(|error| match error {
+            SandboxError::MemoryLimit(_) => SandboxError::MemoryLimit(format!(
+                "cannot grow a BufferSandbox's memory by {pages} pages: it is fixed at one 64 KiB page, a slot of \
+                 a dense pool that holds 100,000 sandboxes; for the same guest with a growable memory, use \
+                 new Sandbox(bufferGuestWasm())"
+            )),
+            other => other,
         })
     }
 

@@ -1,16 +1,19 @@
 //! The process-wide wasmtime engines, shared by every sandbox on every thread, and the epoch
 //! ticker that enforces wall-clock limits.
 //!
-//! Two engines: fuel metering instruments every compiled function, so only sandboxes that ask
-//! for a fuel budget pay for it. Both use epoch interruption, which costs a counter check on
-//! function entry and loop back-edges and is what lets a timed call be stopped.
+//! Three engines. The general sandboxes run on `Standard` or, when they ask for a fuel budget,
+//! on `Metered` (fuel metering instruments every compiled function, so only those pay for it);
+//! both use epoch interruption, which costs a counter check on function entry and loop
+//! back-edges and is what lets a timed call be stopped. `BufferSandbox` runs on `Dense`: a
+//! pooling allocator with one fixed 64 KiB memory per slot, so that instantiation is only
+//! taking a slot, and so that 100,000 live sandboxes fit in one process.
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread::{self, Thread};
 use std::time::Duration;
 
-use wasmtime::{Config, Engine};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 use crate::error::{SandboxError, SandboxResult};
 
@@ -21,6 +24,33 @@ pub enum EngineKind {
     Standard,
     /// Epoch interruption and fuel metering.
     Metered,
+    /// The pooling allocator for the buffer guest: fixed one-page memories, no limits.
+    Dense,
+}
+
+/// The linear memory of every `Dense` sandbox: one wasm page, the buffer guest's whole need.
+///
+/// Memories that may grow need address space reserved beyond their size, kept inaccessible,
+/// and each such boundary costs the process one memory mapping (Linux allows 65,530 by default,
+/// about 32,000 sandboxes). Slots of exactly one page sit side by side in one mapping instead.
+pub const DENSE_MEMORY_BYTES: usize = 65_536;
+
+/// Environment variable that sets how many `Dense` slots the pool reserves.
+pub const DENSE_SLOTS_VARIABLE: &str = "WASM_MEMORY_SANDBOX_BUFFER_SLOTS";
+
+/// Default number of `Dense` slots.
+pub const DEFAULT_DENSE_SLOTS: u32 = 150_000;
+
+/// How many `Dense` slots the pool has (read once, when the engine starts).
+pub fn dense_slots() -> u32 {
+    static SLOTS: OnceLock<u32> = OnceLock::new();
+    *SLOTS.get_or_init(|| {
+        std::env::var(DENSE_SLOTS_VARIABLE)
+            .ok()
+            .and_then(|value| value.trim().parse().ok())
+            .filter(|&slots| slots > 0)
+            .unwrap_or(DEFAULT_DENSE_SLOTS)
+    })
 }
 
 /// How often the epoch advances while a timed call runs: the granularity of `timeoutMs`.
@@ -28,12 +58,14 @@ pub const EPOCH_TICK: Duration = Duration::from_millis(1);
 
 static STANDARD: OnceLock<Result<Engine, String>> = OnceLock::new();
 static METERED: OnceLock<Result<Engine, String>> = OnceLock::new();
+static DENSE: OnceLock<Result<Engine, String>> = OnceLock::new();
 
 /// Returns the process-wide engine of that kind, creating it on first use.
 pub fn engine(kind: EngineKind) -> SandboxResult<&'static Engine> {
     let cell = match kind {
         EngineKind::Standard => &STANDARD,
         EngineKind::Metered => &METERED,
+        EngineKind::Dense => &DENSE,
     };
     cell.get_or_init(|| Engine::new(&config(kind)).map_err(|error| format!("{error:#}")))
         .as_ref()
@@ -45,8 +77,28 @@ fn config(kind: EngineKind) -> Config {
     // Views handed to JS point at the memory's base: it must never move, so growth happens in
     // place inside the memory's address-space reservation (or fails, never relocates).
     config.memory_may_move(false);
-    config.epoch_interruption(true);
+    config.epoch_interruption(kind != EngineKind::Dense);
     config.consume_fuel(kind == EngineKind::Metered);
+    if kind == EngineKind::Dense {
+        let slots = dense_slots();
+        let mut pool = PoolingAllocationConfig::new();
+        pool.total_core_instances(slots)
+            .total_memories(slots)
+            .total_tables(0)
+            .max_memories_per_module(1)
+            .max_tables_per_module(0)
+            .table_elements(0)
+            .max_memory_size(DENSE_MEMORY_BYTES)
+            .max_core_instance_size(16 * 1024);
+        config
+            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
+            // No reservation or guard beyond the page: bounds are checked in code, and slots
+            // stay contiguous read/write memory.
+            .memory_reservation(DENSE_MEMORY_BYTES as u64)
+            .memory_guard_size(0)
+            .memory_reservation_for_growth(0)
+            .memory_init_cow(false);
+    }
     config
 }
 

@@ -61,6 +61,9 @@ pub enum SandboxError {
     /// A module file could not be read.
     #[error("could not read the module file {path}: {reason}")]
     ReadFile { path: String, reason: String },
+    /// No more sandboxes fit: the pool is full or the address space is exhausted.
+    #[error("{0}")]
+    SandboxLimit(String),
     /// `fuel` was read or set on a sandbox created without a fuel budget.
     #[error("this sandbox has no fuel budget: create it with the `fuel` option to meter it")]
     FuelNotEnabled,
@@ -81,6 +84,7 @@ impl SandboxError {
             Self::OutOfRange(_) => "ERR_OUT_OF_RANGE",
             Self::Compile(_) => "ERR_WASM_COMPILE",
             Self::Import(_) => "ERR_WASM_IMPORT",
+            Self::SandboxLimit(_) => "ERR_SANDBOX_LIMIT",
             Self::WrongReceiver(_) => "ERR_INVALID_THIS",
             Self::ReadFile { .. } => "ERR_WASM_READ_FILE",
             Self::FuelNotEnabled => "ERR_WASM_FUEL_NOT_ENABLED",

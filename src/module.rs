@@ -5,10 +5,11 @@ use std::collections::VecDeque;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::{Arc, Mutex, OnceLock};
 
-use wasmtime::{ExternType, FuncType, Module, ValType};
+use wasmtime::{ExternType, FuncType, InstancePre, Linker, Module, ValType};
 
 use crate::engine::{EngineKind, engine};
 use crate::error::{SandboxError, SandboxResult};
+use crate::sandbox::HostState;
 
 /// The buffer guest (`guest/`), built for wasm32 by `build.rs`.
 pub const BUFFER_GUEST_WASM: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/buffer_guest.wasm"));
@@ -16,13 +17,15 @@ pub const BUFFER_GUEST_WASM: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/b
 /// How many distinct compiled modules the process keeps for reuse.
 const CACHE_CAPACITY: usize = 64;
 
-/// A module's source: wasm bytes or WebAssembly text, as given. Compiled code is made per engine
-/// on demand and shared through the process-wide cache.
+/// A module's source: wasm bytes or WebAssembly text, as given, with its code compiled for one
+/// engine. Code for another engine is compiled on demand and shared through the process-wide
+/// cache.
 #[derive(Clone)]
 pub struct ModuleSource {
     bytes: Arc<[u8]>,
     digest: u64,
-    standard: Module,
+    kind: EngineKind,
+    compiled: Module,
 }
 
 struct CacheEntry {
@@ -38,31 +41,34 @@ impl ModuleSource {
     /// Compiles `bytes` (binary wasm, or text: wasmtime tells them apart by the `\0asm` magic)
     /// for the standard engine, reusing earlier compilations of the same bytes.
     pub fn compile(bytes: &[u8]) -> SandboxResult<Self> {
+        Self::compile_for(EngineKind::Standard, bytes)
+    }
+
+    /// Compiles `bytes` for the engine of `kind`, reusing earlier compilations of the same bytes.
+    pub fn compile_for(kind: EngineKind, bytes: &[u8]) -> SandboxResult<Self> {
         let bytes: Arc<[u8]> = Arc::from(bytes);
         let digest = digest(&bytes);
-        let standard = compile_cached(EngineKind::Standard, &bytes, digest)?;
+        let compiled = compile_cached(kind, &bytes, digest)?;
         Ok(Self {
             bytes,
             digest,
-            standard,
+            kind,
+            compiled,
         })
     }
 
     /// The module compiled for the engine of `kind`.
     pub fn for_engine(&self, kind: EngineKind) -> SandboxResult<Module> {
-        match kind {
-            EngineKind::Standard => Ok(self.standard.clone()),
-            EngineKind::Metered => compile_cached(kind, &self.bytes, self.digest),
+        if kind == self.kind {
+            Ok(self.compiled.clone())
+        } else {
+            compile_cached(kind, &self.bytes, self.digest)
         }
-    }
-
-    pub fn module(&self) -> &Module {
-        &self.standard
     }
 
     /// Every export with its kind and, for functions, its signature.
     pub fn exports(&self) -> Vec<EntryDescriptor> {
-        self.standard
+        self.compiled
             .exports()
             .map(|export| EntryDescriptor::new(None, export.name(), export.ty()))
             .collect()
@@ -70,7 +76,7 @@ impl ModuleSource {
 
     /// Every import with its kind and, for functions, its signature.
     pub fn imports(&self) -> Vec<EntryDescriptor> {
-        self.standard
+        self.compiled
             .imports()
             .map(|import| EntryDescriptor::new(Some(import.module()), import.name(), import.ty()))
             .collect()
@@ -112,11 +118,17 @@ fn compile_cached(kind: EngineKind, bytes: &Arc<[u8]>, digest: u64) -> SandboxRe
     Ok(module)
 }
 
-/// The buffer guest, compiled once per process.
-pub fn buffer_guest() -> SandboxResult<&'static ModuleSource> {
-    static BUFFER_GUEST: OnceLock<SandboxResult<ModuleSource>> = OnceLock::new();
+/// The buffer guest, compiled once per process for the dense pooled engine and pre-linked (it
+/// imports nothing), so instantiating it is only taking a pool slot.
+pub fn buffer_guest() -> SandboxResult<&'static InstancePre<HostState>> {
+    static BUFFER_GUEST: OnceLock<SandboxResult<InstancePre<HostState>>> = OnceLock::new();
     BUFFER_GUEST
-        .get_or_init(|| ModuleSource::compile(BUFFER_GUEST_WASM))
+        .get_or_init(|| {
+            let source = ModuleSource::compile_for(EngineKind::Dense, BUFFER_GUEST_WASM)?;
+            Linker::new(engine(EngineKind::Dense)?)
+                .instantiate_pre(&source.compiled)
+                .map_err(|error| SandboxError::Link(format!("{error:#}")))
+        })
         .as_ref()
         .map_err(|error| SandboxError::Internal(format!("the embedded buffer guest failed to load: {error}")))
 }

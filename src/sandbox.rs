@@ -11,11 +11,11 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use wasmtime::{
-    AsContextMut, Caller, Func, FuncType, ImportType, Instance, Linker, Memory, Store, StoreContextMut, StoreLimits,
-    StoreLimitsBuilder, Trap, UpdateDeadline, Val,
+    AsContextMut, Caller, Func, FuncType, ImportType, Instance, InstancePre, Linker, Memory, PoolConcurrencyLimitError,
+    Store, StoreContextMut, StoreLimits, StoreLimitsBuilder, Trap, UpdateDeadline, Val,
 };
 
-use crate::engine::{EngineKind, TimedCallGuard, engine};
+use crate::engine::{DENSE_SLOTS_VARIABLE, EngineKind, TimedCallGuard, dense_slots, engine};
 use crate::error::{SandboxError, SandboxResult, TrapKind};
 use crate::module::{ModuleSource, describe_signature};
 
@@ -113,31 +113,7 @@ impl Sandbox {
         };
         let engine = engine(kind)?;
         let module = source.for_engine(kind)?;
-
-        let mut store_limits = StoreLimitsBuilder::new().instances(1);
-        if let Some(bytes) = limits.max_memory_bytes {
-            store_limits = store_limits.memory_size(usize::try_from(bytes).unwrap_or(usize::MAX));
-        }
-        let mut store = Store::new(
-            engine,
-            HostState {
-                limits: store_limits.build(),
-                deadline: None,
-            },
-        );
-        store.limiter(|state| &mut state.limits);
-        store.set_epoch_deadline(NO_DEADLINE);
-        store.epoch_deadline_callback(|context| match context.data().deadline {
-            Some(deadline) if Instant::now() >= deadline => Ok(UpdateDeadline::Interrupt),
-            Some(_) => Ok(UpdateDeadline::Continue(1)),
-            None => Ok(UpdateDeadline::Continue(NO_DEADLINE)),
-        });
-        if let Some(fuel) = limits.fuel {
-            store
-                .set_fuel(fuel)
-                .map_err(|error| SandboxError::Internal(format!("{error:#}")))?;
-        }
-
+        let mut store = new_store(engine, limits, true)?;
         let active = Rc::new(ActiveCaller::default());
         let mut linker = Linker::new(engine);
         for import in module.imports() {
@@ -164,16 +140,24 @@ impl Sandbox {
                 )
                 .map_err(|error| SandboxError::Link(format!("{error:#}")))?;
         }
+        let instance = linker
+            .instantiate(&mut store, &module)
+            .map_err(|error| instantiation_error(error, limits))?;
+        Ok(Self::finish(store, instance, active, limits))
+    }
 
-        let instance = linker.instantiate(&mut store, &module).map_err(|error| {
-            if error.downcast_ref::<Trap>().is_some() || error.downcast_ref::<HostFunctionError>().is_some() {
-                SandboxError::from_call(error)
-            } else if limits.max_memory_bytes.is_some() && format!("{error:#}").contains("exceeds memory limits") {
-                SandboxError::MemoryLimit(format!("{error:#}"))
-            } else {
-                SandboxError::Link(format!("{error:#}"))
-            }
-        })?;
+    /// Instantiates a pre-linked module that imports nothing (the buffer guest), with no limits.
+    pub fn instantiate_pre(pre: &InstancePre<HostState>) -> SandboxResult<Self> {
+        let limits = Limits::default();
+        // The dense engine runs without epoch interruption: the buffer guest has no time limit.
+        let mut store = new_store(pre.module().engine(), limits, false)?;
+        let instance = pre
+            .instantiate(&mut store)
+            .map_err(|error| instantiation_error(error, limits))?;
+        Ok(Self::finish(store, instance, Rc::default(), limits))
+    }
+
+    fn finish(mut store: Store<HostState>, instance: Instance, active: Rc<ActiveCaller>, limits: Limits) -> Self {
         let memory = instance.get_memory(&mut store, "memory").or_else(|| {
             // Guests that name their memory differently still get a default view.
             instance.exports(&mut store).find_map(|export| export.into_memory())
@@ -191,15 +175,14 @@ impl Sandbox {
                 (name, (func, ty))
             })
             .collect();
-
-        Ok(Self {
+        Self {
             store: RefCell::new(Some(store)),
             active,
             instance,
             memory,
             functions,
             limits,
-        })
+        }
     }
 
     pub fn limits(&self) -> Limits {
@@ -447,4 +430,63 @@ fn extern_kind(ty: &wasmtime::ExternType) -> &'static str {
         wasmtime::ExternType::Global(_) => "global",
         wasmtime::ExternType::Tag(_) => "tag",
     }
+}
+
+/// A store on `engine` enforcing `limits`.
+/// `epochs` says whether the engine interrupts on epochs (then every store needs a deadline).
+fn new_store(engine: &wasmtime::Engine, limits: Limits, epochs: bool) -> SandboxResult<Store<HostState>> {
+    let mut store_limits = StoreLimitsBuilder::new().instances(1);
+    if let Some(bytes) = limits.max_memory_bytes {
+        store_limits = store_limits.memory_size(usize::try_from(bytes).unwrap_or(usize::MAX));
+    }
+    let mut store = Store::new(
+        engine,
+        HostState {
+            limits: store_limits.build(),
+            deadline: None,
+        },
+    );
+    store.limiter(|state| &mut state.limits);
+    if epochs {
+        store.set_epoch_deadline(NO_DEADLINE);
+        store.epoch_deadline_callback(|context| match context.data().deadline {
+            Some(deadline) if Instant::now() >= deadline => Ok(UpdateDeadline::Interrupt),
+            Some(_) => Ok(UpdateDeadline::Continue(1)),
+            None => Ok(UpdateDeadline::Continue(NO_DEADLINE)),
+        });
+    }
+    if let Some(fuel) = limits.fuel {
+        store
+            .set_fuel(fuel)
+            .map_err(|error| SandboxError::Internal(format!("{error:#}")))?;
+    }
+    Ok(store)
+}
+
+/// Classifies a failed instantiation: a trap or failing import in the start function, a memory
+/// over `maxMemoryBytes`, an exhausted pool or address space, or a linking problem.
+fn instantiation_error(error: wasmtime::Error, limits: Limits) -> SandboxError {
+    if error.downcast_ref::<Trap>().is_some() || error.downcast_ref::<HostFunctionError>().is_some() {
+        return SandboxError::from_call(error);
+    }
+    let message = format!("{error:#}");
+    if error.downcast_ref::<PoolConcurrencyLimitError>().is_some() {
+        return SandboxError::SandboxLimit(format!(
+            "all {} BufferSandbox slots are in use ({message}): dispose() sandboxes you are done with \
+             (garbage collection alone frees them only between event-loop turns), or raise the limit \
+             with the environment variable {}=<count> before the first BufferSandbox is made",
+            dense_slots(),
+            DENSE_SLOTS_VARIABLE
+        ));
+    }
+    if message.contains("Cannot allocate memory") || message.contains("mmap failed") {
+        return SandboxError::SandboxLimit(format!(
+            "the process cannot reserve memory for another sandbox ({message}): each Sandbox reserves \
+             4 GiB of address space and two memory mappings; dispose() sandboxes you are done with"
+        ));
+    }
+    if limits.max_memory_bytes.is_some() && message.contains("exceeds memory limits") {
+        return SandboxError::MemoryLimit(message);
+    }
+    SandboxError::Link(message)
 }

@@ -1,15 +1,16 @@
 //! `BufferSandbox`: the tutorial's guest as a JS class.
 
+use std::cell::RefCell;
 use std::rc::Rc;
 
-use napi::bindgen_prelude::{ObjectFinalize, Unknown};
+use napi::bindgen_prelude::{JsValue, ObjectFinalize, Unknown};
 use napi::{Env, Result};
 use napi_derive::napi;
 
 use crate::buffer_guest::{BUFFER_SIZE, BufferGuest};
 use crate::error::{SandboxError, SandboxResult};
 use crate::js::errors::OrThrow;
-use crate::js::values::integer_in_range;
+use crate::js::values::{RawValue, integer_in_range};
 use crate::js::views::{KeepAlive, ViewKind, ViewRegistry};
 use crate::sandbox::{MemoryRegion, WASM_PAGE_SIZE};
 
@@ -27,7 +28,7 @@ type SharedGuest = Rc<BufferGuest>;
 pub struct BufferSandbox {
     /// `None` once disposed.
     guest: Option<SharedGuest>,
-    views: ViewRegistry,
+    views: RefCell<ViewRegistry>,
 }
 
 #[napi]
@@ -38,7 +39,7 @@ impl BufferSandbox {
         let guest = BufferGuest::new().or_throw(env)?;
         Ok(Self {
             guest: Some(Rc::new(guest)),
-            views: ViewRegistry::default(),
+            views: RefCell::new(ViewRegistry::default()),
         })
     }
 
@@ -63,7 +64,21 @@ impl BufferSandbox {
     /// number) or a `RangeError` (NaN, a fraction, out of range) and changes nothing.
     #[napi(catch_unwind, ts_args_type = "value: number")]
     pub fn store_value_in_wasm_memory_buffer_index_zero(&self, env: &Env, value: Unknown) -> Result<()> {
-        let byte = integer_in_range(env, &value, "value", 0.0, 255.0).or_throw(env)? as u8;
+        self.store_raw(env, value.raw())
+    }
+
+    /// `storeValueInWasmMemoryBufferIndexZero` on a raw argument (the hot path of `raw.rs`).
+    pub(crate) fn store_raw(&self, env: &Env, value: RawValue) -> Result<()> {
+        let mut number = f64::NAN;
+        // SAFETY: `value` belongs to this env; a non-number leaves `number` NaN.
+        unsafe { napi::sys::napi_get_value_double(env.raw(), value, &mut number) };
+        let byte = if number.fract() == 0.0 && (0.0..=255.0).contains(&number) {
+            number as u8
+        } else {
+            // SAFETY: `value` belongs to this env and call.
+            let value = unsafe { Unknown::from_raw_unchecked(env.raw(), value) };
+            integer_in_range(env, &value, "value", 0.0, 255.0).or_throw(env)? as u8
+        };
         self.with_guest(env, |guest| guest.store_index_zero(byte))
     }
 
@@ -81,7 +96,14 @@ impl BufferSandbox {
     /// cover (the memory never moves). Views keep the memory alive after the sandbox is
     /// garbage-collected, and are detached (length 0) by `dispose()`.
     #[napi(catch_unwind, ts_return_type = "Buffer")]
-    pub fn memory<'env>(&mut self, env: &'env Env) -> Result<Unknown<'env>> {
+    pub fn memory<'env>(&self, env: &'env Env) -> Result<Unknown<'env>> {
+        let value = self.memory_raw(env)?;
+        // SAFETY: created in this env during this call.
+        Ok(unsafe { Unknown::from_raw_unchecked(env.raw(), value) })
+    }
+
+    /// `memory()` returning the raw view (the hot path of `raw.rs`).
+    pub(crate) fn memory_raw(&self, env: &Env) -> Result<RawValue> {
         let region = self.with_guest(env, BufferGuest::memory_region)?;
         self.view(env, ViewKind::Memory, region)
     }
@@ -89,29 +111,30 @@ impl BufferSandbox {
     /// A zero-copy view of just the guest's 2-byte buffer (`getWasmMemoryBufferPointer()` and the
     /// next byte), with the same lifetime rules as `memory()`.
     #[napi(catch_unwind, ts_return_type = "Buffer")]
-    pub fn buffer<'env>(&mut self, env: &'env Env) -> Result<Unknown<'env>> {
+    pub fn buffer<'env>(&self, env: &'env Env) -> Result<Unknown<'env>> {
         let region = self.with_guest(env, BufferGuest::buffer_region)?;
-        self.view(env, ViewKind::GuestBuffer, region)
+        let value = self.view(env, ViewKind::GuestBuffer, region)?;
+        // SAFETY: created in this env during this call.
+        Ok(unsafe { Unknown::from_raw_unchecked(env.raw(), value) })
     }
 
-    fn view<'env>(&mut self, env: &'env Env, kind: ViewKind, region: MemoryRegion) -> Result<Unknown<'env>> {
+    fn view(&self, env: &Env, kind: ViewKind, region: MemoryRegion) -> Result<RawValue> {
         let keep_alive: KeepAlive = self.shared(env)?.clone();
         // SAFETY: `region` lies in the guest's memory, which never moves and stays mapped while
         // the guest's store lives; every view holds an `Rc` of the guest, and `dispose()` frees
         // the store early only after detaching every view that holds one.
-        let value = unsafe { self.views.view(env.raw(), kind, region, &keep_alive) }.or_throw(env)?;
-        // SAFETY: `value` was created in this env during this call.
-        Ok(unsafe { Unknown::from_raw_unchecked(env.raw(), value) })
+        unsafe { self.views.borrow_mut().view(env.raw(), kind, region, &keep_alive) }.or_throw(env)
     }
 
     /// Grows linear memory by `pages` pages of 64 KiB and returns the previous size in pages, like
-    /// `WebAssembly.Memory.prototype.grow`. Views taken before stay valid for what they cover;
-    /// call `memory()` again to see the new bytes. Throws `ERR_WASM_MEMORY_LIMIT` if the memory
-    /// cannot grow that far.
+    /// `WebAssembly.Memory.prototype.grow`. A `BufferSandbox`'s memory is one fixed page (a slot
+    /// of a dense pool), so only `grow(0)` succeeds; anything more throws `ERR_WASM_MEMORY_LIMIT`
+    /// and changes nothing. `new Sandbox(bufferGuestWasm())` runs the same guest with a growable
+    /// memory.
     #[napi(catch_unwind, ts_args_type = "pages: number")]
     pub fn grow(&self, env: &Env, pages: Unknown) -> Result<f64> {
         let pages = integer_in_range(env, &pages, "pages", 0.0, 65_536.0).or_throw(env)? as u64;
-        self.with_guest(env, |guest| guest.sandbox().grow(guest.memory(), pages))
+        self.with_guest(env, |guest| guest.grow(pages))
             .map(|previous| previous as f64)
     }
 
@@ -137,7 +160,7 @@ impl BufferSandbox {
             return;
         };
         // SAFETY: the views were made in this env.
-        let detached = unsafe { self.views.detach_all(env.raw()) };
+        let detached = unsafe { self.views.borrow_mut().detach_all(env.raw()) };
         // Each view's finalizer holds one `Rc`, and Node runs finalizers only on a later turn.
         // If every holder besides us is a view just detached, no JS object reaches the memory:
         // free it now. Otherwise a holder is unaccounted for (a view collected but not yet
@@ -172,10 +195,17 @@ impl BufferSandbox {
 }
 
 impl ObjectFinalize for BufferSandbox {
-    fn finalize(mut self, env: Env) -> Result<()> {
+    fn finalize(self, env: Env) -> Result<()> {
         // The views stay valid on their own (each holds the guest); only our references go.
         // SAFETY: the references were made in this env.
-        unsafe { self.views.release(env.raw()) };
+        unsafe { self.views.borrow_mut().release(env.raw()) };
         Ok(())
     }
+}
+
+/// The embedded buffer guest's wasm bytes (a copy): to inspect it, or to run the very same module
+/// elsewhere (for example in Node's own `WebAssembly`, as the benchmark does).
+#[napi]
+pub fn buffer_guest_wasm() -> napi::bindgen_prelude::Buffer {
+    crate::module::BUFFER_GUEST_WASM.to_vec().into()
 }

@@ -5,6 +5,7 @@ mod buffer_sandbox;
 mod errors;
 mod imports;
 mod module;
+mod raw;
 mod sandbox;
 mod values;
 mod views;

@@ -12,8 +12,8 @@ use crate::module::{EntryDescriptor, ModuleSource};
 
 /// A compiled WebAssembly module. Compiling the same bytes again anywhere in the process reuses
 /// the compiled code.
-#[napi(js_name = "Module")]
-pub struct JsModule {
+#[napi]
+pub struct Module {
     source: ModuleSource,
 }
 
@@ -53,7 +53,7 @@ impl From<EntryDescriptor> for ModuleEntry {
 }
 
 #[napi]
-impl JsModule {
+impl Module {
     /// Compiles wasm bytes (a `Uint8Array`, `Buffer` or `ArrayBuffer`) or WebAssembly text (a
     /// `string`). Throws `ERR_WASM_COMPILE` with wasmtime's reason if they are malformed.
     #[napi(
@@ -110,7 +110,7 @@ impl JsModule {
     }
 }
 
-impl JsModule {
+impl Module {
     pub fn source(&self) -> &ModuleSource {
         &self.source
     }

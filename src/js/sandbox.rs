@@ -5,7 +5,7 @@ use std::ptr;
 use std::rc::Rc;
 use std::time::Duration;
 
-use napi::bindgen_prelude::{Buffer, JsValue, JsValuesTuple, Object, ObjectFinalize, Unknown};
+use napi::bindgen_prelude::{Buffer, JsValue, Object, ObjectFinalize, Unknown};
 use napi::{Env, Result, ValueType, sys};
 use napi_derive::napi;
 use wasmtime::Val;
@@ -13,7 +13,7 @@ use wasmtime::Val;
 use crate::error::{SandboxError, SandboxResult};
 use crate::js::errors::{OrThrow, throw, throw_with_cause};
 use crate::js::imports::{ImportBridge, get_property, resolve};
-use crate::js::module::JsModule;
+use crate::js::module::Module;
 use crate::js::values::{
     RawValue, bytes_or_text, describe, describe_raw, from_wasm, integer_in_range, to_wasm, type_of, uint8_bytes,
     unwrap_class,
@@ -70,7 +70,7 @@ impl Sandbox {
     )]
     pub fn new(env: &Env, module_or_source: Unknown, options: Option<Unknown>) -> Result<Self> {
         // SAFETY: the value belongs to this env and call.
-        if let Some(module) = unsafe { unwrap_class::<JsModule>(env, module_or_source.raw()) } {
+        if let Some(module) = unsafe { unwrap_class::<Module>(env, module_or_source.raw()) } {
             return Self::from_source(env, module.source(), options);
         }
         let bytes = bytes_or_text(env, &module_or_source, "moduleOrSource")
@@ -98,7 +98,7 @@ impl Sandbox {
         ts_return_type = "number | bigint | Array<number | bigint> | undefined"
     )]
     pub fn call<'env>(&self, env: &'env Env, name: Unknown) -> Result<Unknown<'env>> {
-        // The prototype's `call` is replaced at load by the variadic `call_raw` below; this
+        // The prototype's `call` is replaced at load by the variadic raw method (`raw.rs`); this
         // declaration gives it its type and serves calls with no arguments.
         let value = self.call_with(env, &[name.raw()])?;
         // SAFETY: created in this env during this call.
@@ -267,7 +267,7 @@ impl Sandbox {
     }
 
     /// `call(name, ...args)` on raw arguments.
-    fn call_with(&self, env: &Env, args: &[RawValue]) -> Result<RawValue> {
+    pub(crate) fn call_with(&self, env: &Env, args: &[RawValue]) -> Result<RawValue> {
         // Held for the whole call, so a `dispose()` from inside an import cannot free the store
         // under the running guest.
         let core = Rc::clone(self.core(env)?);
@@ -460,98 +460,5 @@ impl ObjectFinalize for Sandbox {
         // SAFETY: the references were made in this env.
         unsafe { self.views.borrow_mut().release(env.raw()) };
         Ok(())
-    }
-}
-
-/// The variadic `Sandbox.prototype.call`: napi-rs methods take a fixed number of arguments, so
-/// this raw Node-API callback replaces the generated one when the addon loads.
-// napi-rs registers module hooks only outside `cfg(test)`, so test builds never call these.
-#[cfg_attr(test, allow(dead_code))]
-unsafe extern "C" fn call_raw(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
-    let outcome = std::panic::catch_unwind(|| {
-        let wrapped_env = Env::from(env);
-        let mut argc = 0usize;
-        let mut this = ptr::null_mut();
-        // SAFETY: `info` is this callback's info; first ask only for the count and `this`.
-        unsafe { sys::napi_get_cb_info(env, info, &mut argc, ptr::null_mut(), &mut this, ptr::null_mut()) };
-        let mut args = vec![ptr::null_mut(); argc];
-        // SAFETY: `args` has room for `argc` values.
-        unsafe { sys::napi_get_cb_info(env, info, &mut argc, args.as_mut_ptr(), &mut this, ptr::null_mut()) };
-        // SAFETY: `this` belongs to this env; the check fails for anything but a Sandbox.
-        let sandbox = match unsafe { unwrap_class::<Sandbox>(&wrapped_env, this) } {
-            Some(sandbox) => sandbox,
-            None => {
-                let error = SandboxError::WrongReceiver(
-                    "Sandbox.prototype.call was called on something that is not a Sandbox".to_owned(),
-                );
-                return Err(throw(&wrapped_env, &error));
-            }
-        };
-        sandbox.call_with(&wrapped_env, &args)
-    });
-    match outcome {
-        Ok(Ok(value)) => value,
-        Ok(Err(error)) => {
-            if error.status != napi::Status::PendingException {
-                // SAFETY: throwing in this callback's env.
-                unsafe { napi::JsError::from(error).throw_into(env) };
-            }
-            ptr::null_mut()
-        }
-        Err(_) => {
-            let error = SandboxError::Internal("a panic in Sandbox.prototype.call".to_owned());
-            throw(&Env::from(env), &error);
-            ptr::null_mut()
-        }
-    }
-}
-
-/// Installs `call_raw` as `Sandbox.prototype.call` once the classes are registered.
-#[napi(module_exports)]
-#[cfg_attr(test, allow(dead_code))]
-pub fn install_variadic_call(exports: Object) -> Result<()> {
-    let env = exports.env();
-    let raw_env = env;
-    let mut constructor = ptr::null_mut();
-    let mut prototype = ptr::null_mut();
-    let mut function = ptr::null_mut();
-    // SAFETY: module initialization on the env's thread; every value belongs to it.
-    let status = unsafe {
-        let mut status = sys::napi_get_named_property(raw_env, exports.raw(), c"Sandbox".as_ptr(), &mut constructor);
-        if status == sys::Status::napi_ok {
-            status = sys::napi_get_named_property(raw_env, constructor, c"prototype".as_ptr(), &mut prototype);
-        }
-        if status == sys::Status::napi_ok {
-            status = sys::napi_create_function(
-                raw_env,
-                c"call".as_ptr(),
-                4,
-                Some(call_raw),
-                ptr::null_mut(),
-                &mut function,
-            );
-        }
-        if status == sys::Status::napi_ok {
-            let descriptor = sys::napi_property_descriptor {
-                utf8name: c"call".as_ptr(),
-                name: ptr::null_mut(),
-                method: None,
-                getter: None,
-                setter: None,
-                value: function,
-                attributes: sys::PropertyAttributes::writable | sys::PropertyAttributes::configurable,
-                data: ptr::null_mut(),
-            };
-            status = sys::napi_define_properties(raw_env, prototype, 1, &descriptor);
-        }
-        status
-    };
-    if status == sys::Status::napi_ok {
-        Ok(())
-    } else {
-        Err(napi::Error::new(
-            napi::Status::GenericFailure,
-            format!("installing Sandbox.prototype.call failed with Node-API status {status}"),
-        ))
     }
 }

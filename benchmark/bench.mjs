@@ -1,0 +1,200 @@
+// `npm run bench`: this package against the Node-API floors and against V8 running the same
+// guest bytes, side by side in one process. Prints a table and, with --write, puts it (and an SVG
+// chart of the ratios) into README.md and benchmark/ratios.svg.
+import { spawnSync } from 'node:child_process'
+import { readFileSync, writeFileSync } from 'node:fs'
+import { createRequire } from 'node:module'
+import os from 'node:os'
+import { fileURLToPath } from 'node:url'
+import { Worker } from 'node:worker_threads'
+
+import { formatTime, measure, measureBatches } from './harness.mjs'
+
+const require = createRequire(import.meta.url)
+const binding = require('wasm-memory-sandbox')
+const { BufferSandbox, Sandbox, bufferGuestWasm } = binding
+const root = fileURLToPath(new URL('..', import.meta.url))
+const quick = process.argv.includes('--quick')
+const scale = quick ? 0.2 : 1
+const batch = (count) => Math.max(10, Math.round(count * scale))
+
+const guestBytes = bufferGuestWasm()
+const v8Module = new WebAssembly.Module(guestBytes)
+const v8Instance = new WebAssembly.Instance(v8Module)
+const identityText = '(module (func (export "id") (param i32) (result i32) local.get 0))'
+let sink = 0
+
+const rows = []
+function row({ operation, ours, baseline, against, kind, target }) {
+  // kind 'slower': ours / baseline must stay at or under target; 'faster': baseline / ours at or over.
+  const ratio = kind === 'slower' ? ours / baseline : baseline / ours
+  const met = kind === 'slower' ? ratio <= target : ratio >= target
+  rows.push({ operation, ours, baseline, against, kind, target, ratio, met })
+  const shown = kind === 'slower' ? `${ratio.toFixed(2)}x the time` : `${ratio.toFixed(2)}x faster`
+  console.error(`${met ? 'met ' : 'MISS'} ${operation}: ${formatTime(ours)} vs ${formatTime(baseline)} (${shown})`)
+}
+
+// 1. Calls against the empty napi-rs function.
+const napiFloor = measure(() => binding.__napiFloor(), { batch: batch(200_000) })
+const rawFloor = measure(() => binding.__rawFloor(), { batch: batch(200_000) })
+const buffer = new BufferSandbox()
+const store = measure((index) => buffer.storeValueInWasmMemoryBufferIndexZero(index & 0xff), { batch: batch(200_000) })
+row({ operation: 'storeValueInWasmMemoryBufferIndexZero(x)', ours: store, baseline: napiFloor, against: 'empty napi-rs function', kind: 'slower', target: 2 })
+const read = measure(() => (sink += buffer.readWasmMemoryBufferAndReturnIndexOne()), { batch: batch(200_000) })
+row({ operation: 'readWasmMemoryBufferAndReturnIndexOne()', ours: read, baseline: napiFloor, against: 'empty napi-rs function', kind: 'slower', target: 2 })
+const identity = new Sandbox(identityText)
+const call = measure((index) => (sink += identity.call('id', index)), { batch: batch(200_000) })
+row({ operation: "sandbox.call('id', x), an (i32) -> i32 export", ours: call, baseline: napiFloor, against: 'empty napi-rs function', kind: 'slower', target: 2 })
+
+// 2. memory() again, against a fresh Uint8Array over V8's memory.buffer.
+const memoryAgain = measure(() => (sink += buffer.memory().length), { batch: batch(200_000) })
+const v8View = measure(() => (sink += new Uint8Array(v8Instance.exports.memory.buffer).length), { batch: batch(200_000) })
+row({ operation: 'memory() again, no growth', ours: memoryAgain, baseline: v8View, against: 'new Uint8Array(memory.buffer) in V8', kind: 'slower', target: 2 })
+
+// 3. Instantiation.
+const instantiate = measure(() => new BufferSandbox().dispose(), { batch: batch(5_000), samples: 15 })
+const v8Instantiate = measure(() => (sink += new WebAssembly.Instance(v8Module).exports.memory.buffer.byteLength), { batch: batch(2_000), samples: 15 })
+row({ operation: 'new BufferSandbox() + dispose()', ours: instantiate, baseline: v8Instantiate, against: 'new WebAssembly.Instance(module) in V8', kind: 'faster', target: 5 })
+
+// 4. 64 MiB in and out through a view.
+const bytes = 64 * 1024 * 1024
+const source = Buffer.alloc(bytes, 0x5a)
+const destination = Buffer.alloc(bytes)
+const big = new Sandbox('(module (memory (export "memory") 1025))')
+const bigView = big.memory()
+const v8Big = new WebAssembly.Memory({ initial: 1025 })
+const v8BigView = new Uint8Array(v8Big.buffer)
+const copyOurs = measure(() => {
+  bigView.set(source)
+  destination.set(bigView.subarray(0, bytes))
+}, { batch: 2, samples: quick ? 5 : 15, warmup: 1 })
+const copyV8 = measure(() => {
+  v8BigView.set(source)
+  destination.set(v8BigView.subarray(0, bytes))
+}, { batch: 2, samples: quick ? 5 : 15, warmup: 1 })
+row({ operation: 'copy 64 MiB in and out through a view', ours: copyOurs, baseline: copyV8, against: "the same through V8's memory.buffer", kind: 'faster', target: 0.95 })
+big.dispose()
+
+// 5. The cost of a time limit.
+const timed = new Sandbox(identityText, { timeoutMs: 1000 })
+const timedCall = measure((index) => (sink += timed.call('id', index)), { batch: batch(200_000) })
+const untimedCall = measure((index) => (sink += identity.call('id', index)), { batch: batch(200_000) })
+row({ operation: "sandbox.call('id', x) with timeoutMs", ours: timedCall, baseline: untimedCall, against: 'the same call with no limit', kind: 'slower', target: 1.2 })
+
+// 6. A time-limited call, against V8 wasm in a worker (the only way Node can stop a running guest).
+const shared = new Int32Array(new SharedArrayBuffer(12))
+const worker = new Worker(
+  `const { workerData: { bytes, shared } } = require('node:worker_threads')
+   const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes))
+   for (;;) {
+     Atomics.wait(shared, 0, 0)
+     shared[2] = instance.exports.storeValueInWasmMemoryBufferIndexZero(shared[1] & 0xff) ?? shared[1]
+     Atomics.store(shared, 0, 0)
+     Atomics.notify(shared, 0)
+   }`,
+  { eval: true, workerData: { bytes: guestBytes, shared } },
+)
+const workerRoundTrip = (value) => {
+  shared[1] = value
+  Atomics.store(shared, 0, 1)
+  Atomics.notify(shared, 0)
+  // A real caller would pass its time limit here and terminate the worker on timeout.
+  Atomics.wait(shared, 0, 1, 1000)
+}
+workerRoundTrip(0)
+const workerCall = measure((index) => workerRoundTrip(index), { batch: batch(20_000), samples: 15 })
+row({ operation: 'a call with a time limit', ours: timedCall, baseline: workerCall, against: 'V8 wasm in a worker_thread, one synchronous round trip', kind: 'faster', target: 20 })
+await worker.terminate()
+
+// 7. Density, each in a fresh process.
+function density(kind, count) {
+  const run = spawnSync(process.execPath, ['--expose-gc', fileURLToPath(new URL('density.mjs', import.meta.url)), kind, String(count)], {
+    encoding: 'utf8',
+    maxBuffer: 1 << 20,
+  })
+  return JSON.parse(run.stdout.trim().split('\n').pop())
+}
+const densityCount = quick ? 20_000 : 100_000
+const ours = density('buffer', densityCount)
+const v8 = density('v8', densityCount)
+const densityMet = ours.created === densityCount && ours.perSandboxBytes <= 12 * 1024
+rows.push({
+  operation: `${densityCount.toLocaleString('en')} live BufferSandbox`,
+  density: true,
+  met: densityMet,
+  text: `${ours.created.toLocaleString('en')} alive, ${(ours.perSandboxBytes / 1024).toFixed(1)} KiB RSS each${ours.error ? ` (stopped: ${ours.error})` : ''}`,
+  against: `V8 instances with a memory each: ${v8.created.toLocaleString('en')} of ${densityCount.toLocaleString('en')}${v8.error ? `, then ${v8.error}` : ''} (${(v8.perSandboxBytes / 1024).toFixed(1)} KiB RSS each)`,
+  targetText: '100,000 alive, <= 12 KiB each',
+})
+console.error(`${densityMet ? 'met ' : 'MISS'} density: ${rows.at(-1).text}; ${rows.at(-1).against}`)
+
+const floorsLine = `Floors in the same run: an empty napi-rs function ${formatTime(napiFloor)}, an empty raw Node-API function ${formatTime(rawFloor)}.`
+const table = renderTable(rows)
+console.log(table)
+console.log(floorsLine)
+
+if (process.argv.includes('--write')) {
+  const machine = `${os.cpus().length} x ${os.cpus()[0]?.model.trim()}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, ${process.platform} ${os.release()}`
+  const section = [
+    `Measured on ${machine}, Node ${process.version}, with \`npm run bench\` (medians; ratios from the same run).`,
+    '',
+    table,
+    '',
+    floorsLine,
+    '',
+    '![ratios against their targets](benchmark/ratios.svg)',
+  ].join('\n')
+  const readmePath = `${root}README.md`
+  const readme = readFileSync(readmePath, 'utf8')
+  const start = '<!-- bench:start -->'
+  const end = '<!-- bench:end -->'
+  const updated = readme.replace(new RegExp(`${start}[\\s\\S]*${end}`), `${start}\n${section}\n${end}`)
+  writeFileSync(readmePath, updated)
+  writeFileSync(`${root}benchmark/ratios.svg`, renderChart(rows.filter((entry) => !entry.density)))
+  console.error('wrote README.md and benchmark/ratios.svg')
+}
+if (sink === 0.5) console.log(sink)
+
+function renderTable(entries) {
+  const lines = ['| operation | this package | compared with | that | ratio | target | met |', '| --- | --: | --- | --: | --: | --: | :-: |']
+  for (const entry of entries) {
+    if (entry.density) {
+      lines.push(`| ${entry.operation} | ${entry.text} | ${entry.against} | | | ${entry.targetText} | ${entry.met ? 'yes' : 'no'} |`)
+      continue
+    }
+    const ratio = entry.kind === 'slower' ? `${entry.ratio.toFixed(2)}x the time` : `${entry.ratio.toFixed(2)}x faster`
+    const target = entry.kind === 'slower' ? `<= ${entry.target}x` : `>= ${entry.target}x`
+    lines.push(`| ${entry.operation} | ${formatTime(entry.ours)} | ${entry.against} | ${formatTime(entry.baseline)} | ${ratio} | ${target} | ${entry.met ? 'yes' : 'no'} |`)
+  }
+  return lines.join('\n')
+}
+
+/** A horizontal bar per operation: how far it is from its target (1.0 = exactly on target, longer is better). */
+function renderChart(entries) {
+  const width = 760
+  const barHeight = 22
+  const gap = 10
+  const left = 330
+  const scaleMax = 4
+  const height = 40 + entries.length * (barHeight + gap)
+  const escape = (text) => text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;')
+  const bars = entries.map((entry, index) => {
+    // Headroom: target / ratio for "slower" rows, ratio / target for "faster" rows.
+    const headroom = entry.kind === 'slower' ? entry.target / entry.ratio : entry.ratio / entry.target
+    const shown = Math.min(headroom, scaleMax)
+    const y = 30 + index * (barHeight + gap)
+    const barWidth = ((width - left - 60) * shown) / scaleMax
+    return [
+      `<text x="${left - 8}" y="${y + 15}" text-anchor="end" font-size="12">${escape(entry.operation)}</text>`,
+      `<rect x="${left}" y="${y}" width="${barWidth.toFixed(1)}" height="${barHeight}" fill="${entry.met ? '#2e8b57' : '#c0392b'}"/>`,
+      `<text x="${left + barWidth + 6}" y="${y + 15}" font-size="12">${headroom.toFixed(2)}x${headroom > scaleMax ? ' (clipped)' : ''}</text>`,
+    ].join('')
+  })
+  const targetX = left + (width - left - 60) / scaleMax
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif">
+<text x="10" y="18" font-size="13">Headroom against each target (1x = exactly on target; green met, red missed)</text>
+${bars.join('\n')}
+<line x1="${targetX}" y1="24" x2="${targetX}" y2="${height - 4}" stroke="#333" stroke-dasharray="4 3"/>
+</svg>
+`
+}
