@@ -1,10 +1,11 @@
-//! Methods installed as raw Node-API callbacks when the addon loads.
+//! The hot paths as raw Node-API functions, and the JS facade (`facade.js`) that calls them.
 //!
-//! napi-rs methods take a fixed number of arguments and spend most of a call's time on their
-//! generic dispatch (borrow tracking, references to `this`, conversions). The hot methods, and
-//! the variadic `Sandbox.prototype.call`, are therefore raw callbacks placed on the prototypes
-//! over the generated ones; the `#[napi]` methods stay as their typed declarations and share the
-//! same implementation. Each raw method checks its receiver's class by type tag before use.
+//! napi-rs methods take a fixed number of arguments and spend most of a call's time finding the
+//! Rust object behind `this` (`napi_unwrap` and a type-tag check, each a property lookup in C++).
+//! The facade's subclasses find it once, at construction, and keep it as an External in a
+//! private field; the raw functions here take that External first. The `#[napi]` methods stay as
+//! the typed declarations (and the base classes) and share the same implementation. The raw
+//! functions are handed to the facade only, never exported.
 
 use std::ffi::CStr;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -20,47 +21,68 @@ use crate::js::errors::throw;
 use crate::js::sandbox::Sandbox;
 use crate::js::values::{RawValue, unwrap_class};
 
-/// The most arguments a fixed-arity raw method reads.
-const MAX_FIXED_ARGS: usize = 2;
-
-/// Runs a raw method body: reads `this` and the arguments, checks the receiver is a `T`, and
-/// turns errors and panics into JS exceptions.
+/// Reads a raw function's arguments: up to `N` of them (missing ones are `undefined`) and how
+/// many were passed.
 ///
 /// # Safety
 /// `env` and `info` must be the ones Node-API passed to the running callback.
-unsafe fn run_method<T: TypeTag + 'static>(
+unsafe fn arguments<const N: usize>(env: sys::napi_env, info: sys::napi_callback_info) -> ([RawValue; N], usize) {
+    let mut argc = N;
+    let mut args = [ptr::null_mut(); N];
+    // SAFETY: `args` has room for `argc` values; Node-API fills missing ones with `undefined`.
+    unsafe {
+        sys::napi_get_cb_info(
+            env,
+            info,
+            &mut argc,
+            args.as_mut_ptr(),
+            ptr::null_mut(),
+            ptr::null_mut(),
+        )
+    };
+    (args, argc)
+}
+
+/// The object behind a handle made by `make_handle::<T>`.
+///
+/// # Safety
+/// `handle` must be an External made by `make_handle::<T>` for an object that is alive for the
+/// current call. The facade guarantees it: handles live only in the private field of the object
+/// they point into, and a method reads its own object's field while that object is `this`.
+unsafe fn from_handle<'a, T>(env: sys::napi_env, handle: RawValue) -> Option<&'a T> {
+    let mut data = ptr::null_mut();
+    // SAFETY: a non-External gives a non-ok status.
+    let status = unsafe { sys::napi_get_value_external(env, handle, &mut data) };
+    // SAFETY: per the contract, `data` points at a live `T`.
+    (status == sys::Status::napi_ok && !data.is_null()).then(|| unsafe { &*data.cast::<T>() })
+}
+
+/// Runs a body over the object behind the first argument (a handle), catching panics and
+/// throwing errors.
+///
+/// # Safety
+/// `env` and `info` must be the ones Node-API passed to the running callback, and the function
+/// must be called by the facade only (see `from_handle`).
+unsafe fn with_handle<T: 'static, const N: usize>(
     env: sys::napi_env,
     info: sys::napi_callback_info,
-    class_name: &str,
-    method: &str,
     body: impl FnOnce(&Env, &T, &[RawValue]) -> Result<RawValue>,
 ) -> RawValue {
     let outcome = catch_unwind(AssertUnwindSafe(|| {
         let wrapped_env = Env::from(env);
-        let mut argc = MAX_FIXED_ARGS;
-        let mut args = [ptr::null_mut(); MAX_FIXED_ARGS];
-        let mut this = ptr::null_mut();
-        // SAFETY: `info` is this callback's; `args` has room for `argc` values.
-        unsafe { sys::napi_get_cb_info(env, info, &mut argc, args.as_mut_ptr(), &mut this, ptr::null_mut()) };
-        // SAFETY: `this` belongs to this env and call; the reference does not outlive it.
-        let Some(receiver) = (unsafe { unwrap_class::<T>(&wrapped_env, this) }) else {
-            return Err(wrong_receiver(&wrapped_env, class_name, method));
+        // SAFETY: forwarded from this function's contract.
+        let (args, _) = unsafe { arguments::<N>(env, info) };
+        // SAFETY: the facade passes its own object's handle first.
+        let Some(object) = (unsafe { from_handle::<T>(env, args[0]) }) else {
+            return Err(throw(
+                &wrapped_env,
+                &SandboxError::WrongReceiver("not a handle of this addon".to_owned()),
+            ));
         };
-        // Missing arguments read as `undefined`, as in any JS function.
-        let present = argc.min(MAX_FIXED_ARGS);
-        body(&wrapped_env, receiver, &args[..present])
+        body(&wrapped_env, object, &args[1..])
     }));
     // SAFETY: forwarded from this function's contract.
     unsafe { finish(env, outcome) }
-}
-
-fn wrong_receiver(env: &Env, class_name: &str, method: &str) -> napi::Error {
-    throw(
-        env,
-        &SandboxError::WrongReceiver(format!(
-            "{class_name}.prototype.{method} was called on something that is not a {class_name}"
-        )),
-    )
 }
 
 /// Returns the value, or throws the error (unless already thrown) and returns null.
@@ -84,16 +106,12 @@ unsafe fn finish(env: sys::napi_env, outcome: std::thread::Result<Result<RawValu
     }
 }
 
-/// The `undefined` value, or `undefined` argument placeholder.
+/// The `undefined` value.
 pub fn undefined(env: &Env) -> RawValue {
     let mut value = ptr::null_mut();
     // SAFETY: the live env of the running callback.
     unsafe { sys::napi_get_undefined(env.raw(), &mut value) };
     value
-}
-
-fn arg(env: &Env, args: &[RawValue], index: usize) -> RawValue {
-    args.get(index).copied().unwrap_or_else(|| undefined(env))
 }
 
 fn number(env: &Env, value: f64) -> RawValue {
@@ -103,84 +121,167 @@ fn number(env: &Env, value: f64) -> RawValue {
     result
 }
 
+/// `handle(object)`: an External pointing at the `T` wrapped in `object`, checked by type tag.
+unsafe fn make_handle<T: TypeTag + 'static>(
+    env: sys::napi_env,
+    info: sys::napi_callback_info,
+    class_name: &str,
+) -> RawValue {
+    let outcome = catch_unwind(AssertUnwindSafe(|| {
+        let wrapped_env = Env::from(env);
+        // SAFETY: this callback's env and info.
+        let ([object], _) = unsafe { arguments::<1>(env, info) };
+        // SAFETY: `object` belongs to this env and call.
+        let Some(native) = (unsafe { unwrap_class::<T>(&wrapped_env, object) }) else {
+            return Err(throw(
+                &wrapped_env,
+                &SandboxError::WrongReceiver(format!("not a {class_name}")),
+            ));
+        };
+        let mut handle = ptr::null_mut();
+        // SAFETY: the External borrows the object's native part; it is kept only in that
+        // object's private field (see `from_handle`), so it never outlives it.
+        let status = unsafe {
+            sys::napi_create_external(
+                env,
+                ptr::from_ref(native).cast_mut().cast(),
+                None,
+                ptr::null_mut(),
+                &mut handle,
+            )
+        };
+        if status == sys::Status::napi_ok {
+            Ok(handle)
+        } else {
+            Err(throw(
+                &wrapped_env,
+                &SandboxError::Internal(format!("napi_create_external failed ({status})")),
+            ))
+        }
+    }));
+    // SAFETY: this callback's env.
+    unsafe { finish(env, outcome) }
+}
+
+unsafe extern "C" fn buffer_handle(env: sys::napi_env, info: sys::napi_callback_info) -> RawValue {
+    // SAFETY: called by Node-API with this callback's env and info.
+    unsafe { make_handle::<BufferSandbox>(env, info, "BufferSandbox") }
+}
+
+unsafe extern "C" fn sandbox_handle(env: sys::napi_env, info: sys::napi_callback_info) -> RawValue {
+    // SAFETY: called by Node-API with this callback's env and info.
+    unsafe { make_handle::<Sandbox>(env, info, "Sandbox") }
+}
+
 unsafe extern "C" fn buffer_store(env: sys::napi_env, info: sys::napi_callback_info) -> RawValue {
-    // SAFETY: called by Node-API with this callback's env and info.
+    // SAFETY: called by the facade with this callback's env and info.
     unsafe {
-        run_method::<BufferSandbox>(
-            env,
-            info,
-            "BufferSandbox",
-            "storeValueInWasmMemoryBufferIndexZero",
-            |env, sandbox, args| sandbox.store_raw(env, arg(env, args, 0)).map(|()| undefined(env)),
-        )
-    }
-}
-
-unsafe extern "C" fn buffer_read(env: sys::napi_env, info: sys::napi_callback_info) -> RawValue {
-    // SAFETY: called by Node-API with this callback's env and info.
-    unsafe {
-        run_method::<BufferSandbox>(
-            env,
-            info,
-            "BufferSandbox",
-            "readWasmMemoryBufferAndReturnIndexOne",
-            |env, sandbox, _| {
-                sandbox
-                    .read_wasm_memory_buffer_and_return_index_one(env)
-                    .map(|byte| number(env, f64::from(byte)))
-            },
-        )
-    }
-}
-
-unsafe extern "C" fn buffer_pointer(env: sys::napi_env, info: sys::napi_callback_info) -> RawValue {
-    // SAFETY: called by Node-API with this callback's env and info.
-    unsafe {
-        run_method::<BufferSandbox>(
-            env,
-            info,
-            "BufferSandbox",
-            "getWasmMemoryBufferPointer",
-            |env, sandbox, _| {
-                sandbox
-                    .get_wasm_memory_buffer_pointer(env)
-                    .map(|pointer| number(env, f64::from(pointer)))
-            },
-        )
-    }
-}
-
-unsafe extern "C" fn buffer_memory(env: sys::napi_env, info: sys::napi_callback_info) -> RawValue {
-    // SAFETY: called by Node-API with this callback's env and info.
-    unsafe {
-        run_method::<BufferSandbox>(env, info, "BufferSandbox", "memory", |env, sandbox, _| {
-            sandbox.memory_raw(env)
+        with_handle::<BufferSandbox, 2>(env, info, |env, sandbox, args| {
+            sandbox.store_raw(env, args[0]).map(|()| undefined(env))
         })
     }
 }
 
+unsafe extern "C" fn buffer_read(env: sys::napi_env, info: sys::napi_callback_info) -> RawValue {
+    // SAFETY: called by the facade with this callback's env and info.
+    unsafe {
+        with_handle::<BufferSandbox, 1>(env, info, |env, sandbox, _| {
+            sandbox
+                .read_wasm_memory_buffer_and_return_index_one(env)
+                .map(|byte| number(env, f64::from(byte)))
+        })
+    }
+}
+
+unsafe extern "C" fn buffer_pointer(env: sys::napi_env, info: sys::napi_callback_info) -> RawValue {
+    // SAFETY: called by the facade with this callback's env and info.
+    unsafe {
+        with_handle::<BufferSandbox, 1>(env, info, |env, sandbox, _| {
+            sandbox
+                .get_wasm_memory_buffer_pointer(env)
+                .map(|pointer| number(env, f64::from(pointer)))
+        })
+    }
+}
+
+unsafe extern "C" fn buffer_memory(env: sys::napi_env, info: sys::napi_callback_info) -> RawValue {
+    // SAFETY: called by the facade with this callback's env and info.
+    unsafe { with_handle::<BufferSandbox, 1>(env, info, |env, sandbox, _| sandbox.memory_raw(env)) }
+}
+
+/// `sandboxCall(handle, name, ...args)`: any number of arguments.
 unsafe extern "C" fn sandbox_call(env: sys::napi_env, info: sys::napi_callback_info) -> RawValue {
+    let outcome = catch_unwind(AssertUnwindSafe(|| {
+        let wrapped_env = Env::from(env);
+        let mut inline = [ptr::null_mut(); 10];
+        let mut argc = inline.len();
+        // SAFETY: `inline` has room for `argc` values.
+        unsafe {
+            sys::napi_get_cb_info(
+                env,
+                info,
+                &mut argc,
+                inline.as_mut_ptr(),
+                ptr::null_mut(),
+                ptr::null_mut(),
+            )
+        };
+        let mut spilled = Vec::new();
+        let args: &[RawValue] = if argc <= inline.len() {
+            &inline[..argc]
+        } else {
+            spilled.resize(argc, ptr::null_mut());
+            // SAFETY: `spilled` has room for `argc` values.
+            unsafe {
+                sys::napi_get_cb_info(
+                    env,
+                    info,
+                    &mut argc,
+                    spilled.as_mut_ptr(),
+                    ptr::null_mut(),
+                    ptr::null_mut(),
+                )
+            };
+            &spilled
+        };
+        // SAFETY: the facade passes its own object's handle first.
+        let Some(sandbox) = args
+            .first()
+            .and_then(|&handle| unsafe { from_handle::<Sandbox>(env, handle) })
+        else {
+            return Err(throw(
+                &wrapped_env,
+                &SandboxError::WrongReceiver("not a handle of this addon".to_owned()),
+            ));
+        };
+        sandbox.call_with(&wrapped_env, &args[1..])
+    }));
+    // SAFETY: called by Node-API with this callback's env.
+    unsafe { finish(env, outcome) }
+}
+
+/// `Sandbox.prototype.call` of the napi-rs base class, made variadic (instances of the facade
+/// use `sandbox_call` instead).
+unsafe extern "C" fn base_sandbox_call(env: sys::napi_env, info: sys::napi_callback_info) -> RawValue {
     let outcome = catch_unwind(AssertUnwindSafe(|| {
         let wrapped_env = Env::from(env);
         let mut argc = 0usize;
         let mut this = ptr::null_mut();
-        // SAFETY: `info` is this callback's; first ask only for the count and `this`.
+        // SAFETY: this callback's info; first only the count and `this`.
         unsafe { sys::napi_get_cb_info(env, info, &mut argc, ptr::null_mut(), &mut this, ptr::null_mut()) };
-        let mut args = [ptr::null_mut(); 8];
-        let mut heap_args = Vec::new();
-        let slots: &mut [RawValue] = if argc <= args.len() {
-            &mut args[..argc]
-        } else {
-            heap_args.resize(argc, ptr::null_mut());
-            &mut heap_args
-        };
-        // SAFETY: `slots` has room for `argc` values.
-        unsafe { sys::napi_get_cb_info(env, info, &mut argc, slots.as_mut_ptr(), &mut this, ptr::null_mut()) };
+        let mut args = vec![ptr::null_mut(); argc];
+        // SAFETY: `args` has room for `argc` values.
+        unsafe { sys::napi_get_cb_info(env, info, &mut argc, args.as_mut_ptr(), &mut this, ptr::null_mut()) };
         // SAFETY: `this` belongs to this env and call.
         let Some(sandbox) = (unsafe { unwrap_class::<Sandbox>(&wrapped_env, this) }) else {
-            return Err(wrong_receiver(&wrapped_env, "Sandbox", "call"));
+            return Err(throw(
+                &wrapped_env,
+                &SandboxError::WrongReceiver(
+                    "Sandbox.prototype.call was called on something that is not a Sandbox".to_owned(),
+                ),
+            ));
         };
-        sandbox.call_with(&wrapped_env, slots)
+        sandbox.call_with(&wrapped_env, &args)
     }));
     // SAFETY: called by Node-API with this callback's env.
     unsafe { finish(env, outcome) }
@@ -198,7 +299,7 @@ pub fn napi_floor() {}
 type RawCallback = unsafe extern "C" fn(sys::napi_env, sys::napi_callback_info) -> RawValue;
 
 /// Defines `target[name] = callback` as a method (writable, configurable, not enumerable).
-unsafe fn define_method(env: sys::napi_env, target: RawValue, name: &CStr, callback: RawCallback) -> sys::napi_status {
+unsafe fn define_method(env: sys::napi_env, target: RawValue, name: &CStr, callback: RawCallback) -> Result<()> {
     let descriptor = sys::napi_property_descriptor {
         utf8name: name.as_ptr(),
         name: ptr::null_mut(),
@@ -210,57 +311,65 @@ unsafe fn define_method(env: sys::napi_env, target: RawValue, name: &CStr, callb
         data: ptr::null_mut(),
     };
     // SAFETY: `target` is an object of `env`.
-    unsafe { sys::napi_define_properties(env, target, 1, &descriptor) }
-}
-
-unsafe fn prototype_of(env: sys::napi_env, exports: RawValue, class: &CStr) -> Option<RawValue> {
-    let (mut constructor, mut prototype) = (ptr::null_mut(), ptr::null_mut());
-    // SAFETY: `exports` is the module's exports object.
-    unsafe {
-        (sys::napi_get_named_property(env, exports, class.as_ptr(), &mut constructor) == sys::Status::napi_ok
-            && sys::napi_get_named_property(env, constructor, c"prototype".as_ptr(), &mut prototype)
-                == sys::Status::napi_ok)
-            .then_some(prototype)
+    match unsafe { sys::napi_define_properties(env, target, 1, &descriptor) } {
+        sys::Status::napi_ok => Ok(()),
+        status => Err(napi::Error::from_reason(format!("defining {name:?} failed ({status})"))),
     }
 }
 
-/// Installs the raw methods once napi-rs has registered the classes.
+unsafe fn get_named(env: sys::napi_env, object: RawValue, name: &CStr) -> Result<RawValue> {
+    let mut value = ptr::null_mut();
+    // SAFETY: `object` is an object of `env`.
+    match unsafe { sys::napi_get_named_property(env, object, name.as_ptr(), &mut value) } {
+        sys::Status::napi_ok => Ok(value),
+        status => Err(napi::Error::from_reason(format!("reading {name:?} failed ({status})"))),
+    }
+}
+
+/// Once napi-rs has registered the classes: makes `Sandbox.prototype.call` variadic, adds the
+/// benchmark floor, and runs `facade.js`, which replaces the exported `BufferSandbox` and
+/// `Sandbox` with subclasses that use the raw functions.
 #[napi(module_exports)]
 #[cfg_attr(test, allow(dead_code))] // napi-rs registers module hooks only outside `cfg(test)`.
 pub fn install_raw_methods(exports: Object) -> Result<()> {
     let env = exports.env();
     let exports = exports.raw();
-    let methods: [(&CStr, &[(&CStr, RawCallback)]); 2] = [
-        (
-            c"BufferSandbox",
-            &[
-                (c"storeValueInWasmMemoryBufferIndexZero", buffer_store),
-                (c"readWasmMemoryBufferAndReturnIndexOne", buffer_read),
-                (c"getWasmMemoryBufferPointer", buffer_pointer),
-                (c"memory", buffer_memory),
-            ],
-        ),
-        (c"Sandbox", &[(c"call", sandbox_call)]),
-    ];
-    for (class, class_methods) in methods {
-        // SAFETY: module initialization on the env's thread.
-        let prototype = unsafe { prototype_of(env, exports, class) }
-            .ok_or_else(|| napi::Error::from_reason(format!("{class:?} is not exported")))?;
-        for &(name, callback) in class_methods {
-            // SAFETY: as above.
-            let status = unsafe { define_method(env, prototype, name, callback) };
-            if status != sys::Status::napi_ok {
-                return Err(napi::Error::from_reason(format!(
-                    "installing {class:?}.{name:?} failed ({status})"
-                )));
-            }
+    // SAFETY: module initialization, on the env's thread; every value belongs to `env`.
+    unsafe {
+        let sandbox_prototype = get_named(env, get_named(env, exports, c"Sandbox")?, c"prototype")?;
+        define_method(env, sandbox_prototype, c"call", base_sandbox_call)?;
+        define_method(env, exports, c"__rawFloor", raw_floor)?;
+
+        let mut native = ptr::null_mut();
+        sys::napi_create_object(env, &mut native);
+        let functions: [(&CStr, RawCallback); 7] = [
+            (c"bufferHandle", buffer_handle),
+            (c"bufferPointer", buffer_pointer),
+            (c"bufferStore", buffer_store),
+            (c"bufferRead", buffer_read),
+            (c"bufferMemory", buffer_memory),
+            (c"sandboxHandle", sandbox_handle),
+            (c"sandboxCall", sandbox_call),
+        ];
+        for (name, callback) in functions {
+            define_method(env, native, name, callback)?;
         }
-    }
-    // SAFETY: as above.
-    match unsafe { define_method(env, exports, c"__rawFloor", raw_floor) } {
-        sys::Status::napi_ok => Ok(()),
-        status => Err(napi::Error::from_reason(format!(
-            "installing __rawFloor failed ({status})"
-        ))),
+
+        let source = include_str!("facade.js");
+        let mut script = ptr::null_mut();
+        let mut install = ptr::null_mut();
+        let mut ignored = ptr::null_mut();
+        let mut global = ptr::null_mut();
+        let ok = sys::napi_create_string_utf8(env, source.as_ptr().cast(), source.len() as isize, &mut script)
+            == sys::Status::napi_ok
+            && sys::napi_run_script(env, script, &mut install) == sys::Status::napi_ok
+            && sys::napi_get_global(env, &mut global) == sys::Status::napi_ok
+            && sys::napi_call_function(env, global, install, 2, [native, exports].as_ptr(), &mut ignored)
+                == sys::Status::napi_ok;
+        if ok {
+            Ok(())
+        } else {
+            Err(napi::Error::from_reason("installing the JS facade (facade.js) failed"))
+        }
     }
 }

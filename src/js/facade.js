@@ -1,0 +1,81 @@
+// The JS side of the hot paths, evaluated once when the addon loads (see raw.rs).
+//
+// A call from JS into a napi-rs method spends most of its time finding the Rust object behind
+// `this` (two private-property lookups in C++). These subclasses find it once, at construction,
+// keep it in a private field as an External, and pass it to raw Node-API functions: JS private
+// fields are read at JIT speed, and an External is unwrapped without any lookup. A private field
+// also brands the receiver: a method called on anything else throws ERR_INVALID_THIS.
+;(function installFacade(native, exports) {
+  'use strict'
+
+  const NativeBufferSandbox = exports.BufferSandbox
+  const NativeSandbox = exports.Sandbox
+  const NativeModule = exports.Module
+
+  /** The error for a method called on something that is not an instance of its class. */
+  function invalidThis(className, method) {
+    const error = new TypeError(`${className}.prototype.${method} was called on something that is not a ${className}`)
+    error.code = 'ERR_INVALID_THIS'
+    return error
+  }
+
+  class BufferSandbox extends NativeBufferSandbox {
+    #handle
+    #memory
+
+    constructor() {
+      super()
+      this.#handle = native.bufferHandle(this)
+    }
+
+    getWasmMemoryBufferPointer() {
+      if (!(#handle in this)) throw invalidThis('BufferSandbox', 'getWasmMemoryBufferPointer')
+      return native.bufferPointer(this.#handle)
+    }
+
+    storeValueInWasmMemoryBufferIndexZero(value) {
+      if (!(#handle in this)) throw invalidThis('BufferSandbox', 'storeValueInWasmMemoryBufferIndexZero')
+      native.bufferStore(this.#handle, value)
+    }
+
+    readWasmMemoryBufferAndReturnIndexOne() {
+      if (!(#handle in this)) throw invalidThis('BufferSandbox', 'readWasmMemoryBufferAndReturnIndexOne')
+      return native.bufferRead(this.#handle)
+    }
+
+    memory() {
+      if (!(#handle in this)) throw invalidThis('BufferSandbox', 'memory')
+      // A BufferSandbox's memory never grows, so its view only changes when it is detached
+      // (by dispose(), after which the native call throws ERR_SANDBOX_DISPOSED).
+      const view = this.#memory
+      if (view !== undefined && view.byteLength !== 0) return view
+      return (this.#memory = native.bufferMemory(this.#handle))
+    }
+  }
+
+  class Sandbox extends NativeSandbox {
+    #handle
+
+    constructor(moduleOrSource, options) {
+      super(moduleOrSource, options)
+      this.#handle = native.sandboxHandle(this)
+    }
+
+    call(name, ...args) {
+      if (!(#handle in this)) throw invalidThis('Sandbox', 'call')
+      return native.sandboxCall(this.#handle, name, ...args)
+    }
+  }
+
+  Object.defineProperty(NativeModule.prototype, 'instantiate', {
+    value: function instantiate(options) {
+      return new Sandbox(this, options)
+    },
+    writable: true,
+    configurable: true,
+    enumerable: false,
+  })
+
+  exports.BufferSandbox = BufferSandbox
+  exports.Sandbox = Sandbox
+})
