@@ -5,7 +5,7 @@
 //! memory, call another export). While a host function runs, the store is reached through the
 //! `Caller` wasmtime handed it instead of the `RefCell`, which the outer call holds.
 
-use std::cell::{Cell, RefCell};
+use std::cell::{Cell, OnceCell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -17,7 +17,7 @@ use wasmtime::{
 
 use crate::engine::{DENSE_SLOTS_VARIABLE, EngineKind, TimedCallGuard, dense_slots, engine};
 use crate::error::{SandboxError, SandboxResult, TrapKind};
-use crate::module::{ModuleSource, describe_signature};
+use crate::module::ModuleSource;
 
 /// Size of a wasm page, the unit of `memory.grow`.
 pub const WASM_PAGE_SIZE: u64 = 65_536;
@@ -85,7 +85,9 @@ pub struct Sandbox {
     active: Rc<ActiveCaller>,
     instance: Instance,
     memory: Option<Memory>,
-    functions: HashMap<Box<str>, (Func, FuncType)>,
+    /// Exported functions by name, with their types; built on first use (the buffer guest never
+    /// needs it, and building it is a good part of instantiation's cost).
+    functions: OnceCell<HashMap<Box<str>, (Func, FuncType)>>,
     limits: Limits,
 }
 
@@ -162,25 +164,12 @@ impl Sandbox {
             // Guests that name their memory differently still get a default view.
             instance.exports(&mut store).find_map(|export| export.into_memory())
         });
-        let functions = instance
-            .exports(&mut store)
-            .filter_map(|export| {
-                let name: Box<str> = export.name().into();
-                export.into_func().map(|func| (name, func))
-            })
-            .collect::<Vec<_>>()
-            .into_iter()
-            .map(|(name, func)| {
-                let ty = func.ty(&store);
-                (name, (func, ty))
-            })
-            .collect();
         Self {
             store: RefCell::new(Some(store)),
             active,
             instance,
             memory,
-            functions,
+            functions: OnceCell::new(),
             limits,
         }
     }
@@ -216,13 +205,37 @@ impl Sandbox {
     }
 
     /// The exported function `name` and its type.
-    pub fn function(&self, name: &str) -> Option<&(Func, FuncType)> {
-        self.functions.get(name)
+    pub fn function(&self, name: &str) -> SandboxResult<Option<&(Func, FuncType)>> {
+        if let Some(functions) = self.functions.get() {
+            return Ok(functions.get(name));
+        }
+        let functions = self.with_context(|mut context| {
+            let exports: Vec<_> = self
+                .instance
+                .exports(&mut context)
+                .filter_map(|export| {
+                    let name: Box<str> = export.name().into();
+                    export.into_func().map(|func| (name, func))
+                })
+                .collect();
+            exports
+                .into_iter()
+                .map(|(name, func)| {
+                    let ty = func.ty(&context);
+                    (name, (func, ty))
+                })
+                .collect::<HashMap<_, _>>()
+        })?;
+        Ok(self.functions.get_or_init(|| functions).get(name))
     }
 
-    /// Calls `func`. An outermost call on a sandbox with a timeout gets a fresh deadline; a
-    /// re-entrant call (from a host function) runs under the outer call's deadline.
-    pub fn call(&self, func: &Func, params: &[Val], results: &mut [Val]) -> SandboxResult<()> {
+    /// Runs `run` (a call into the guest) on the store. An outermost call on a sandbox with a
+    /// timeout gets a fresh deadline; a re-entrant call (from a host function) runs under the
+    /// outer call's deadline.
+    fn enter<R>(
+        &self,
+        run: impl FnOnce(&mut StoreContextMut<'_, HostState>) -> wasmtime::Result<R>,
+    ) -> SandboxResult<R> {
         let outermost = self.active.caller.get().is_none();
         self.with_context(|mut context| {
             let _ticking = match self.limits.timeout {
@@ -233,13 +246,29 @@ impl Sandbox {
                 }
                 _ => None,
             };
-            let outcome = func.call(&mut context, params, results);
+            let outcome = run(&mut context);
             if self.limits.timeout.is_some() && outermost {
                 context.data_mut().deadline = None;
                 context.set_epoch_deadline(NO_DEADLINE);
             }
             outcome.map_err(|error| self.explain(SandboxError::from_call(error)))
         })?
+    }
+
+    /// Calls `func` with `params`, writing `results`.
+    pub fn call(&self, func: &Func, params: &[Val], results: &mut [Val]) -> SandboxResult<()> {
+        self.enter(|context| func.call(context, params, results))
+    }
+
+    /// Calls `func` with its arguments in `params_and_results` and leaves its results there.
+    ///
+    /// # Safety
+    /// `func` must be an export of this sandbox, and `params_and_results` must hold values of its
+    /// parameter types and be as long as the longer of its parameter and result lists (the
+    /// contract of `Func::call_unchecked`); only numeric types (no references) may appear.
+    pub unsafe fn call_unchecked(&self, func: &Func, params_and_results: &mut [wasmtime::ValRaw]) -> SandboxResult<()> {
+        // SAFETY: forwarded from this function's contract.
+        self.enter(|context| unsafe { func.call_unchecked(context, params_and_results) })
     }
 
     /// Says which limit a limit trap hit, in the sandbox's own terms.
@@ -280,10 +309,7 @@ impl Sandbox {
         Params: wasmtime::WasmParams,
         Results: wasmtime::WasmResults,
     {
-        self.with_context(|mut context| {
-            func.call(&mut context, params)
-                .map_err(|error| self.explain(SandboxError::from_call(error)))
-        })?
+        self.enter(|context| func.call(context, params))
     }
 
     /// Looks an export up as a typed function.
@@ -292,17 +318,14 @@ impl Sandbox {
         Params: wasmtime::WasmParams,
         Results: wasmtime::WasmResults,
     {
-        let (func, ty) = self.function(name).ok_or_else(|| SandboxError::BadExport {
-            name: name.to_owned(),
-            expected: "function",
-            reason: "no function by that name".to_owned(),
-        })?;
-        self.with_context(|context| {
-            func.typed(&context).map_err(|error| SandboxError::BadExport {
-                name: name.to_owned(),
-                expected: "function of the expected type",
-                reason: format!("{} ({error:#})", describe_signature(name, ty)),
-            })
+        self.with_context(|mut context| {
+            self.instance
+                .get_typed_func::<Params, Results>(&mut context, name)
+                .map_err(|error| SandboxError::BadExport {
+                    name: name.to_owned(),
+                    expected: "function of the expected type",
+                    reason: format!("{error:#}"),
+                })
         })?
     }
 

@@ -8,15 +8,14 @@ use std::time::Duration;
 use napi::bindgen_prelude::{Buffer, JsValue, Object, ObjectFinalize, Unknown};
 use napi::{Env, Result, ValueType, sys};
 use napi_derive::napi;
-use wasmtime::Val;
+use wasmtime::{Val, ValRaw};
 
 use crate::error::{SandboxError, SandboxResult};
 use crate::js::errors::{OrThrow, throw, throw_with_cause};
 use crate::js::imports::{ImportBridge, get_property, resolve};
 use crate::js::module::Module;
 use crate::js::values::{
-    RawValue, bytes_or_text, describe, describe_raw, from_wasm, integer_in_range, to_wasm, type_of, uint8_bytes,
-    unwrap_class,
+    RawValue, bytes_or_text, describe, describe_raw, from_wasm, integer_in_range, to_wasm, uint8_bytes, unwrap_class,
 };
 use crate::js::views::{KeepAlive, ViewKind, ViewRegistry};
 use crate::module::{ModuleSource, describe_signature};
@@ -274,47 +273,80 @@ impl Sandbox {
         let Some((&name, args)) = args.split_first() else {
             return Err(throw(env, &missing_name(env, None)));
         };
-        if type_of(env, name) != ValueType::String {
-            return Err(throw(env, &missing_name(env, Some(name))));
-        }
-        // SAFETY: checked to be a string of this env.
-        let name: String = unsafe { napi::bindgen_prelude::FromNapiValue::from_napi_value(env.raw(), name) }?;
+        let mut name_buffer = [0u8; 128];
+        let name = export_name(env, name, &mut name_buffer)?;
         let (func, ty) = core
             .function(&name)
+            .or_throw(env)?
             .ok_or_else(|| SandboxError::InvalidArgType(format!("the guest exports no function named \"{name}\"")))
             .or_throw(env)?;
-        let signature = describe_signature(&name, ty);
+        let signature = || describe_signature(&name, ty);
         if args.len() != ty.params().len() {
             return Err(throw(
                 env,
                 &SandboxError::InvalidArgType(format!(
-                    "{signature} takes {} argument(s); received {}",
+                    "{} takes {} argument(s); received {}",
+                    signature(),
                     ty.params().len(),
                     args.len()
                 )),
             ));
         }
+        let argument_error = |index: usize, (is_type_error, problem): (bool, String)| {
+            let message = format!("{}: argument {index} {problem}", signature());
+            throw(
+                env,
+                &if is_type_error {
+                    SandboxError::InvalidArgType(message)
+                } else {
+                    SandboxError::OutOfRange(message)
+                },
+            )
+        };
+        let call_error = |error: SandboxError| match error {
+            SandboxError::Import(_) => throw_with_cause(env, &error, self.bridge.take_exception()),
+            other => throw(env, &other),
+        };
+
+        if ty.params().chain(ty.results()).all(|value_type| is_number(&value_type)) {
+            // The common case, numbers only: straight into the raw slots wasmtime calls with,
+            // on the stack, without the checks and conversions of `Func::call`.
+            let slots = ty.params().len().max(ty.results().len());
+            let mut inline = [ValRaw::i32(0); 16];
+            let mut spilled = Vec::new();
+            let raw: &mut [ValRaw] = if slots <= inline.len() {
+                &mut inline[..slots]
+            } else {
+                spilled.resize(slots, ValRaw::i32(0));
+                &mut spilled
+            };
+            for (index, (&arg, param)) in args.iter().zip(ty.params()).enumerate() {
+                raw[index] = to_wasm(env, arg, &param)
+                    .map(|value| to_raw(&value))
+                    .map_err(|problem| argument_error(index, problem))?;
+            }
+            // SAFETY: `func` is an export of `core`, `raw` holds one value of each parameter's
+            // (numeric) type and is as long as the longer of the parameter and result lists.
+            unsafe { core.call_unchecked(func, raw) }.map_err(call_error)?;
+            if let (1, Some(result)) = (ty.results().len(), ty.results().next()) {
+                return from_wasm(env, &from_raw(&result, &raw[0])).or_throw(env);
+            }
+            let results: Vec<Val> = ty
+                .results()
+                .zip(raw.iter())
+                .map(|(result, slot)| from_raw(&result, slot))
+                .collect();
+            return self.results_to_js(env, &results).or_throw(env);
+        }
+
         let params = args
             .iter()
             .zip(ty.params())
             .enumerate()
-            .map(|(index, (&arg, param))| {
-                to_wasm(env, arg, &param).map_err(|(is_type_error, problem)| {
-                    let message = format!("{signature}: argument {index} {problem}");
-                    if is_type_error {
-                        SandboxError::InvalidArgType(message)
-                    } else {
-                        SandboxError::OutOfRange(message)
-                    }
-                })
-            })
-            .collect::<SandboxResult<Vec<Val>>>()
-            .or_throw(env)?;
+            .map(|(index, (&arg, param))| to_wasm(env, arg, &param).map_err(|problem| argument_error(index, problem)))
+            .collect::<Result<Vec<Val>>>()?;
         let mut results = vec![Val::I32(0); ty.results().len()];
-        core.call(func, &params, &mut results).map_err(|error| match error {
-            SandboxError::Import(_) => throw_with_cause(env, &error, self.bridge.take_exception()),
-            other => throw(env, &other),
-        })?;
+        core.call(func, &params, &mut results).map_err(call_error)?;
         self.results_to_js(env, &results).or_throw(env)
     }
 
@@ -460,5 +492,55 @@ impl ObjectFinalize for Sandbox {
         // SAFETY: the references were made in this env.
         unsafe { self.views.borrow_mut().release(env.raw()) };
         Ok(())
+    }
+}
+
+/// Reads an export name into `buffer` when it fits (no allocation on the hot path).
+fn export_name<'a>(env: &Env, name: RawValue, buffer: &'a mut [u8; 128]) -> Result<std::borrow::Cow<'a, str>> {
+    let mut length = 0usize;
+    // SAFETY: `name` belongs to this env; a non-string gives `napi_string_expected`.
+    let status = unsafe {
+        sys::napi_get_value_string_utf8(env.raw(), name, buffer.as_mut_ptr().cast(), buffer.len(), &mut length)
+    };
+    if status != sys::Status::napi_ok {
+        return Err(throw(env, &missing_name(env, Some(name))));
+    }
+    if length < buffer.len() - 1 {
+        // Node-API writes whole UTF-8 characters only, so the prefix is valid UTF-8.
+        return Ok(std::borrow::Cow::Borrowed(
+            std::str::from_utf8(&buffer[..length]).unwrap_or_default(),
+        ));
+    }
+    // SAFETY: checked to be a string of this env.
+    let owned: String = unsafe { napi::bindgen_prelude::FromNapiValue::from_napi_value(env.raw(), name) }?;
+    Ok(std::borrow::Cow::Owned(owned))
+}
+
+fn is_number(value_type: &wasmtime::ValType) -> bool {
+    matches!(
+        value_type,
+        wasmtime::ValType::I32 | wasmtime::ValType::I64 | wasmtime::ValType::F32 | wasmtime::ValType::F64
+    )
+}
+
+/// A numeric `Val` as the raw slot wasmtime passes.
+fn to_raw(value: &Val) -> ValRaw {
+    match *value {
+        Val::I32(number) => ValRaw::i32(number),
+        Val::I64(number) => ValRaw::i64(number),
+        Val::F32(bits) => ValRaw::f32(bits),
+        Val::F64(bits) => ValRaw::f64(bits),
+        // `to_wasm` makes numbers only, and the raw path is taken for numeric signatures only.
+        _ => ValRaw::i32(0),
+    }
+}
+
+/// A raw result slot read as a `Val` of a numeric `value_type`.
+fn from_raw(value_type: &wasmtime::ValType, slot: &ValRaw) -> Val {
+    match value_type {
+        wasmtime::ValType::I64 => Val::I64(slot.get_i64()),
+        wasmtime::ValType::F32 => Val::F32(slot.get_f32()),
+        wasmtime::ValType::F64 => Val::F64(slot.get_f64()),
+        _ => Val::I32(slot.get_i32()),
     }
 }
