@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use wasmtime::{
     AsContextMut, Caller, Func, FuncType, ImportType, Instance, InstancePre, Linker, Memory, PoolConcurrencyLimitError,
-    Store, StoreContextMut, StoreLimits, StoreLimitsBuilder, Trap, UpdateDeadline, Val,
+    Store, StoreContextMut, StoreLimits, StoreLimitsBuilder, Trap, UpdateDeadline, Val, ValType,
 };
 
 use crate::engine::{DENSE_SLOTS_VARIABLE, EngineKind, TimedCallGuard, dense_slots, engine};
@@ -85,9 +85,9 @@ pub struct Sandbox {
     active: Rc<ActiveCaller>,
     instance: Instance,
     memory: Option<Memory>,
-    /// Exported functions by name, with their types; built on first use (the buffer guest never
-    /// needs it, and building it is a good part of instantiation's cost).
-    functions: OnceCell<HashMap<Box<str>, (Func, FuncType)>>,
+    /// Exported functions with their types; built on first use (the buffer guest never needs
+    /// them, and building them is a good part of instantiation's cost).
+    functions: OnceCell<ExportedFunctions>,
     limits: Limits,
 }
 
@@ -204,10 +204,9 @@ impl Sandbox {
         }
     }
 
-    /// The exported function `name` and its type.
-    pub fn function(&self, name: &str) -> SandboxResult<Option<&(Func, FuncType)>> {
+    fn exported_functions(&self) -> SandboxResult<&ExportedFunctions> {
         if let Some(functions) = self.functions.get() {
-            return Ok(functions.get(name));
+            return Ok(functions);
         }
         let functions = self.with_context(|mut context| {
             let exports: Vec<_> = self
@@ -218,15 +217,28 @@ impl Sandbox {
                     export.into_func().map(|func| (name, func))
                 })
                 .collect();
-            exports
+            let list: Vec<ExportedFunction> = exports
                 .into_iter()
-                .map(|(name, func)| {
-                    let ty = func.ty(&context);
-                    (name, (func, ty))
-                })
-                .collect::<HashMap<_, _>>()
+                .map(|(name, func)| ExportedFunction::new(name, func, func.ty(&context)))
+                .collect();
+            let by_name = list
+                .iter()
+                .enumerate()
+                .map(|(index, function)| (function.name.clone(), index))
+                .collect();
+            ExportedFunctions { list, by_name }
         })?;
-        Ok(self.functions.get_or_init(|| functions).get(name))
+        Ok(self.functions.get_or_init(|| functions))
+    }
+
+    /// The index of the exported function `name`, for `function_at`.
+    pub fn function_index(&self, name: &str) -> SandboxResult<Option<usize>> {
+        Ok(self.exported_functions()?.by_name.get(name).copied())
+    }
+
+    /// The exported function at `index` (from `function_index`).
+    pub fn function_at(&self, index: usize) -> SandboxResult<Option<&ExportedFunction>> {
+        Ok(self.exported_functions()?.list.get(index))
     }
 
     /// Runs `run` (a call into the guest) on the store. An outermost call on a sandbox with a
@@ -512,4 +524,34 @@ fn instantiation_error(error: wasmtime::Error, limits: Limits) -> SandboxError {
         return SandboxError::MemoryLimit(message);
     }
     SandboxError::Link(message)
+}
+
+struct ExportedFunctions {
+    list: Vec<ExportedFunction>,
+    by_name: HashMap<Box<str>, usize>,
+}
+
+/// An exported function with what a dynamic call needs to know about it, computed once.
+pub struct ExportedFunction {
+    pub name: Box<str>,
+    pub func: Func,
+    pub ty: FuncType,
+    /// Parameter and result types, when all are numbers (the raw-slot fast path), else `None`.
+    pub numeric: Option<(Vec<ValType>, Vec<ValType>)>,
+}
+
+impl ExportedFunction {
+    fn new(name: Box<str>, func: Func, ty: FuncType) -> Self {
+        let is_number =
+            |value_type: &ValType| matches!(value_type, ValType::I32 | ValType::I64 | ValType::F32 | ValType::F64);
+        let params: Vec<ValType> = ty.params().collect();
+        let results: Vec<ValType> = ty.results().collect();
+        let numeric = (params.iter().chain(&results).all(is_number)).then_some((params, results));
+        Self {
+            name,
+            func,
+            ty,
+            numeric,
+        }
+    }
 }

@@ -55,6 +55,8 @@
 
   class Sandbox extends NativeSandbox {
     #handle
+    /** Export name to the index the native call takes, filled on first use of each name. */
+    #functions = new Map()
 
     constructor(moduleOrSource, options) {
       super(moduleOrSource, options)
@@ -63,7 +65,13 @@
 
     call(name, ...args) {
       if (!(#handle in this)) throw invalidThis('Sandbox', 'call')
-      return native.sandboxCall(this.#handle, name, ...args)
+      let index = this.#functions.get(name)
+      if (index === undefined) {
+        // Throws for a name that is not an exported function (or not a string).
+        index = native.sandboxFunctionIndex(this.#handle, name)
+        this.#functions.set(name, index)
+      }
+      return native.sandboxCall(this.#handle, index, ...args)
     }
   }
 

@@ -209,7 +209,19 @@ unsafe extern "C" fn buffer_memory(env: sys::napi_env, info: sys::napi_callback_
     unsafe { with_handle::<BufferSandbox, 1>(env, info, |env, sandbox, _| sandbox.memory_raw(env)) }
 }
 
-/// `sandboxCall(handle, name, ...args)`: any number of arguments.
+/// `sandboxFunctionIndex(handle, name)`: the index `sandboxCall` takes for the export `name`.
+unsafe extern "C" fn sandbox_function_index(env: sys::napi_env, info: sys::napi_callback_info) -> RawValue {
+    // SAFETY: called by the facade with this callback's env and info.
+    unsafe {
+        with_handle::<Sandbox, 2>(env, info, |env, sandbox, args| {
+            sandbox
+                .function_index(env, args[0])
+                .map(|index| number(env, index as f64))
+        })
+    }
+}
+
+/// `sandboxCall(handle, index, ...args)`: any number of arguments.
 unsafe extern "C" fn sandbox_call(env: sys::napi_env, info: sys::napi_callback_info) -> RawValue {
     let outcome = catch_unwind(AssertUnwindSafe(|| {
         let wrapped_env = Env::from(env);
@@ -244,17 +256,20 @@ unsafe extern "C" fn sandbox_call(env: sys::napi_env, info: sys::napi_callback_i
             };
             &spilled
         };
+        let (Some(&handle), Some(&index)) = (args.first(), args.get(1)) else {
+            return Err(napi::Error::from_reason("sandboxCall(handle, index, ...args)"));
+        };
         // SAFETY: the facade passes its own object's handle first.
-        let Some(sandbox) = args
-            .first()
-            .and_then(|&handle| unsafe { from_handle::<Sandbox>(env, handle) })
-        else {
+        let Some(sandbox) = (unsafe { from_handle::<Sandbox>(env, handle) }) else {
             return Err(throw(
                 &wrapped_env,
                 &SandboxError::WrongReceiver("not a handle of this addon".to_owned()),
             ));
         };
-        sandbox.call_with(&wrapped_env, &args[1..])
+        let mut index_value = 0u32;
+        // SAFETY: the facade passes an index it got from `sandboxFunctionIndex`.
+        unsafe { sys::napi_get_value_uint32(env, index, &mut index_value) };
+        sandbox.call_index(&wrapped_env, index_value as usize, &args[2..])
     }));
     // SAFETY: called by Node-API with this callback's env.
     unsafe { finish(env, outcome) }
@@ -342,13 +357,14 @@ pub fn install_raw_methods(exports: Object) -> Result<()> {
 
         let mut native = ptr::null_mut();
         sys::napi_create_object(env, &mut native);
-        let functions: [(&CStr, RawCallback); 7] = [
+        let functions: [(&CStr, RawCallback); 8] = [
             (c"bufferHandle", buffer_handle),
             (c"bufferPointer", buffer_pointer),
             (c"bufferStore", buffer_store),
             (c"bufferRead", buffer_read),
             (c"bufferMemory", buffer_memory),
             (c"sandboxHandle", sandbox_handle),
+            (c"sandboxFunctionIndex", sandbox_function_index),
             (c"sandboxCall", sandbox_call),
         ];
         for (name, callback) in functions {

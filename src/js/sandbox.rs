@@ -267,31 +267,37 @@ impl Sandbox {
 
     /// `call(name, ...args)` on raw arguments.
     pub(crate) fn call_with(&self, env: &Env, args: &[RawValue]) -> Result<RawValue> {
-        // Held for the whole call, so a `dispose()` from inside an import cannot free the store
-        // under the running guest.
-        let core = Rc::clone(self.core(env)?);
         let Some((&name, args)) = args.split_first() else {
             return Err(throw(env, &missing_name(env, None)));
         };
+        let index = self.function_index(env, name)?;
+        self.call_index(env, index, args)
+    }
+
+    /// The index of the exported function named by the JS value `name` (the facade caches it).
+    pub(crate) fn function_index(&self, env: &Env, name: RawValue) -> Result<usize> {
+        let core = self.core(env)?;
         let mut name_buffer = [0u8; 128];
         let name = export_name(env, name, &mut name_buffer)?;
-        let (func, ty) = core
-            .function(&name)
+        core.function_index(&name)
             .or_throw(env)?
             .ok_or_else(|| SandboxError::InvalidArgType(format!("the guest exports no function named \"{name}\"")))
+            .or_throw(env)
+    }
+
+    /// Calls the exported function at `index` with JS arguments.
+    pub(crate) fn call_index(&self, env: &Env, index: usize, args: &[RawValue]) -> Result<RawValue> {
+        // Held for the whole call, so a `dispose()` from inside an import cannot free the store
+        // under the running guest.
+        let core = Rc::clone(self.core(env)?);
+        let function = core
+            .function_at(index)
+            .or_throw(env)?
+            .ok_or_else(|| SandboxError::Internal(format!("no exported function at index {index}")))
             .or_throw(env)?;
-        let signature = || describe_signature(&name, ty);
-        if args.len() != ty.params().len() {
-            return Err(throw(
-                env,
-                &SandboxError::InvalidArgType(format!(
-                    "{} takes {} argument(s); received {}",
-                    signature(),
-                    ty.params().len(),
-                    args.len()
-                )),
-            ));
-        }
+        let ty = &function.ty;
+        let signature = || describe_signature(&function.name, ty);
+        let arity = || ty.params().len();
         let argument_error = |index: usize, (is_type_error, problem): (bool, String)| {
             let message = format!("{}: argument {index} {problem}", signature());
             throw(
@@ -303,15 +309,29 @@ impl Sandbox {
                 },
             )
         };
+        let arity_error = || {
+            throw(
+                env,
+                &SandboxError::InvalidArgType(format!(
+                    "{} takes {} argument(s); received {}",
+                    signature(),
+                    arity(),
+                    args.len()
+                )),
+            )
+        };
         let call_error = |error: SandboxError| match error {
             SandboxError::Import(_) => throw_with_cause(env, &error, self.bridge.take_exception()),
             other => throw(env, &other),
         };
 
-        if ty.params().chain(ty.results()).all(|value_type| is_number(&value_type)) {
-            // The common case, numbers only: straight into the raw slots wasmtime calls with,
-            // on the stack, without the checks and conversions of `Func::call`.
-            let slots = ty.params().len().max(ty.results().len());
+        if let Some((params, results)) = &function.numeric {
+            if args.len() != params.len() {
+                return Err(arity_error());
+            }
+            // Numbers only: straight into the raw slots wasmtime calls with, on the stack,
+            // without the checks and conversions of `Func::call`.
+            let slots = params.len().max(results.len());
             let mut inline = [ValRaw::i32(0); 16];
             let mut spilled = Vec::new();
             let raw: &mut [ValRaw] = if slots <= inline.len() {
@@ -320,25 +340,28 @@ impl Sandbox {
                 spilled.resize(slots, ValRaw::i32(0));
                 &mut spilled
             };
-            for (index, (&arg, param)) in args.iter().zip(ty.params()).enumerate() {
-                raw[index] = to_wasm(env, arg, &param)
+            for (index, (&arg, param)) in args.iter().zip(params).enumerate() {
+                raw[index] = to_wasm(env, arg, param)
                     .map(|value| to_raw(&value))
                     .map_err(|problem| argument_error(index, problem))?;
             }
-            // SAFETY: `func` is an export of `core`, `raw` holds one value of each parameter's
+            // SAFETY: `function` is an export of `core`; `raw` holds one value of each parameter's
             // (numeric) type and is as long as the longer of the parameter and result lists.
-            unsafe { core.call_unchecked(func, raw) }.map_err(call_error)?;
-            if let (1, Some(result)) = (ty.results().len(), ty.results().next()) {
-                return from_wasm(env, &from_raw(&result, &raw[0])).or_throw(env);
+            unsafe { core.call_unchecked(&function.func, raw) }.map_err(call_error)?;
+            if let [result] = results.as_slice() {
+                return from_wasm(env, &from_raw(result, &raw[0])).or_throw(env);
             }
-            let results: Vec<Val> = ty
-                .results()
+            let values: Vec<Val> = results
+                .iter()
                 .zip(raw.iter())
-                .map(|(result, slot)| from_raw(&result, slot))
+                .map(|(result, slot)| from_raw(result, slot))
                 .collect();
-            return self.results_to_js(env, &results).or_throw(env);
+            return self.results_to_js(env, &values).or_throw(env);
         }
 
+        if args.len() != arity() {
+            return Err(arity_error());
+        }
         let params = args
             .iter()
             .zip(ty.params())
@@ -346,7 +369,7 @@ impl Sandbox {
             .map(|(index, (&arg, param))| to_wasm(env, arg, &param).map_err(|problem| argument_error(index, problem)))
             .collect::<Result<Vec<Val>>>()?;
         let mut results = vec![Val::I32(0); ty.results().len()];
-        core.call(func, &params, &mut results).map_err(call_error)?;
+        core.call(&function.func, &params, &mut results).map_err(call_error)?;
         self.results_to_js(env, &results).or_throw(env)
     }
 
@@ -514,13 +537,6 @@ fn export_name<'a>(env: &Env, name: RawValue, buffer: &'a mut [u8; 128]) -> Resu
     // SAFETY: checked to be a string of this env.
     let owned: String = unsafe { napi::bindgen_prelude::FromNapiValue::from_napi_value(env.raw(), name) }?;
     Ok(std::borrow::Cow::Owned(owned))
-}
-
-fn is_number(value_type: &wasmtime::ValType) -> bool {
-    matches!(
-        value_type,
-        wasmtime::ValType::I32 | wasmtime::ValType::I64 | wasmtime::ValType::F32 | wasmtime::ValType::F64
-    )
 }
 
 /// A numeric `Val` as the raw slot wasmtime passes.
