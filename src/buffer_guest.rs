@@ -20,14 +20,18 @@ pub struct BufferGuest {
 
 impl BufferGuest {
     pub fn new() -> SandboxResult<Self> {
-        let sandbox = Sandbox::instantiate_pre(module::buffer_guest()?)?;
-        Ok(Self {
-            memory: sandbox.memory(None)?,
-            get_pointer: sandbox.typed_func("getWasmMemoryBufferPointer")?,
-            store_index_zero: sandbox.typed_func("storeValueInWasmMemoryBufferIndexZero")?,
-            read_index_one: sandbox.typed_func("readWasmMemoryBufferAndReturnIndexOne")?,
-            sandbox,
-        })
+        let guest = module::buffer_guest()?;
+        let sandbox = Sandbox::instantiate_pre(&guest.pre, &guest.memory)?;
+        // SAFETY: `module::buffer_guest` checked each export's signature against these types.
+        unsafe {
+            Ok(Self {
+                memory: sandbox.memory(None)?,
+                get_pointer: sandbox.typed_func_unchecked(&guest.get_pointer)?,
+                store_index_zero: sandbox.typed_func_unchecked(&guest.store_index_zero)?,
+                read_index_one: sandbox.typed_func_unchecked(&guest.read_index_one)?,
+                sandbox,
+            })
+        }
     }
 
     pub fn sandbox(&self) -> &Sandbox {

@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::{Arc, Mutex, OnceLock};
 
-use wasmtime::{ExternType, FuncType, InstancePre, Linker, Module, ValType};
+use wasmtime::{ExternType, FuncType, InstancePre, Linker, Module, ModuleExport, ValType};
 
 use crate::engine::{EngineKind, engine};
 use crate::error::{SandboxError, SandboxResult};
@@ -119,15 +119,56 @@ fn compile_cached(kind: EngineKind, bytes: &Arc<[u8]>, digest: u64) -> SandboxRe
 }
 
 /// The buffer guest, compiled once per process for the dense pooled engine and pre-linked (it
-/// imports nothing), so instantiating it is only taking a pool slot.
-pub fn buffer_guest() -> SandboxResult<&'static InstancePre<HostState>> {
-    static BUFFER_GUEST: OnceLock<SandboxResult<InstancePre<HostState>>> = OnceLock::new();
+/// imports nothing), so instantiating it is only taking a pool slot; with its exports resolved
+/// to indexes and their types checked once, so each instance skips the name lookups and checks.
+pub struct BufferGuestModule {
+    pub pre: InstancePre<HostState>,
+    pub memory: ModuleExport,
+    pub get_pointer: ModuleExport,
+    pub store_index_zero: ModuleExport,
+    pub read_index_one: ModuleExport,
+}
+
+pub fn buffer_guest() -> SandboxResult<&'static BufferGuestModule> {
+    static BUFFER_GUEST: OnceLock<SandboxResult<BufferGuestModule>> = OnceLock::new();
     BUFFER_GUEST
         .get_or_init(|| {
             let source = ModuleSource::compile_for(EngineKind::Dense, BUFFER_GUEST_WASM)?;
-            Linker::new(engine(EngineKind::Dense)?)
-                .instantiate_pre(&source.compiled)
-                .map_err(|error| SandboxError::Link(format!("{error:#}")))
+            let module = &source.compiled;
+            let export = |name: &str, expected: &str| -> SandboxResult<ModuleExport> {
+                let signature = match module.get_export(name) {
+                    Some(ExternType::Func(func)) => describe_signature(name, &func),
+                    Some(ExternType::Memory(_)) => name.to_owned(),
+                    _ => String::new(),
+                };
+                if signature != expected {
+                    return Err(SandboxError::BadExport {
+                        name: name.to_owned(),
+                        expected: "the tutorial's export",
+                        reason: format!("expected {expected}, found {signature:?}"),
+                    });
+                }
+                module.get_export_index(name).ok_or_else(|| SandboxError::BadExport {
+                    name: name.to_owned(),
+                    expected: "export",
+                    reason: "missing".to_owned(),
+                })
+            };
+            Ok(BufferGuestModule {
+                memory: export("memory", "memory")?,
+                get_pointer: export("getWasmMemoryBufferPointer", "getWasmMemoryBufferPointer() -> i32")?,
+                store_index_zero: export(
+                    "storeValueInWasmMemoryBufferIndexZero",
+                    "storeValueInWasmMemoryBufferIndexZero(i32) -> ()",
+                )?,
+                read_index_one: export(
+                    "readWasmMemoryBufferAndReturnIndexOne",
+                    "readWasmMemoryBufferAndReturnIndexOne() -> i32",
+                )?,
+                pre: Linker::new(engine(EngineKind::Dense)?)
+                    .instantiate_pre(module)
+                    .map_err(|error| SandboxError::Link(format!("{error:#}")))?,
+            })
         })
         .as_ref()
         .map_err(|error| SandboxError::Internal(format!("the embedded buffer guest failed to load: {error}")))

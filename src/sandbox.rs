@@ -11,8 +11,9 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use wasmtime::{
-    AsContextMut, Caller, Func, FuncType, ImportType, Instance, InstancePre, Linker, Memory, PoolConcurrencyLimitError,
-    Store, StoreContextMut, StoreLimits, StoreLimitsBuilder, Trap, UpdateDeadline, Val, ValType,
+    AsContextMut, Caller, Extern, Func, FuncType, ImportType, Instance, InstancePre, Linker, Memory, ModuleExport,
+    PoolConcurrencyLimitError, Store, StoreContextMut, StoreLimits, StoreLimitsBuilder, Trap, UpdateDeadline, Val,
+    ValType,
 };
 
 use crate::engine::{DENSE_SLOTS_VARIABLE, EngineKind, TimedCallGuard, dense_slots, engine};
@@ -149,14 +150,18 @@ impl Sandbox {
     }
 
     /// Instantiates a pre-linked module that imports nothing (the buffer guest), with no limits.
-    pub fn instantiate_pre(pre: &InstancePre<HostState>) -> SandboxResult<Self> {
+    /// `memory` is the index of its memory export.
+    pub fn instantiate_pre(pre: &InstancePre<HostState>, memory: &ModuleExport) -> SandboxResult<Self> {
         let limits = Limits::default();
         // The dense engine runs without epoch interruption: the buffer guest has no time limit.
         let mut store = new_store(pre.module().engine(), limits, false)?;
         let instance = pre
             .instantiate(&mut store)
             .map_err(|error| instantiation_error(error, limits))?;
-        Ok(Self::finish(store, instance, Rc::default(), limits))
+        let memory = instance
+            .get_module_export(&mut store, memory)
+            .and_then(Extern::into_memory);
+        Ok(Self::with_parts(store, instance, memory, Rc::default(), limits))
     }
 
     fn finish(mut store: Store<HostState>, instance: Instance, active: Rc<ActiveCaller>, limits: Limits) -> Self {
@@ -164,6 +169,16 @@ impl Sandbox {
             // Guests that name their memory differently still get a default view.
             instance.exports(&mut store).find_map(|export| export.into_memory())
         });
+        Self::with_parts(store, instance, memory, active, limits)
+    }
+
+    fn with_parts(
+        store: Store<HostState>,
+        instance: Instance,
+        memory: Option<Memory>,
+        active: Rc<ActiveCaller>,
+        limits: Limits,
+    ) -> Self {
         Self {
             store: RefCell::new(Some(store)),
             active,
@@ -324,20 +339,31 @@ impl Sandbox {
         self.enter(|context| func.call(context, params))
     }
 
-    /// Looks an export up as a typed function.
-    pub fn typed_func<Params, Results>(&self, name: &str) -> SandboxResult<wasmtime::TypedFunc<Params, Results>>
+    /// The export at a module export index as a typed function, without checking its type.
+    ///
+    /// # Safety
+    /// The export must be a function of exactly the type `Params -> Results` (checked once per
+    /// module by the caller).
+    pub unsafe fn typed_func_unchecked<Params, Results>(
+        &self,
+        export: &ModuleExport,
+    ) -> SandboxResult<wasmtime::TypedFunc<Params, Results>>
     where
         Params: wasmtime::WasmParams,
         Results: wasmtime::WasmResults,
     {
         self.with_context(|mut context| {
-            self.instance
-                .get_typed_func::<Params, Results>(&mut context, name)
-                .map_err(|error| SandboxError::BadExport {
-                    name: name.to_owned(),
-                    expected: "function of the expected type",
-                    reason: format!("{error:#}"),
-                })
+            let func = self
+                .instance
+                .get_module_export(&mut context, export)
+                .and_then(Extern::into_func)
+                .ok_or_else(|| SandboxError::BadExport {
+                    name: "(by index)".to_owned(),
+                    expected: "function",
+                    reason: "missing".to_owned(),
+                })?;
+            // SAFETY: forwarded from this function's contract.
+            Ok(unsafe { wasmtime::TypedFunc::new_unchecked(&context, func) })
         })?
     }
 
