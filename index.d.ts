@@ -13,11 +13,15 @@ export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-was
  * A sandbox running the tutorial's buffer guest (the embedded `guest/` module): two bytes of
  * linear memory shared with JavaScript, and the tutorial's three exports.
  *
- * Each instance has its own wasmtime store and linear memory; the engine and the compiled
- * guest are shared by the whole process, so construction is cheap.
+ * Each instance has its own wasmtime store and linear memory (one fixed 64 KiB page, a slot of
+ * a dense pool); the engine and the compiled guest are shared by the whole process, so
+ * construction is cheap.
  */
 export declare class BufferSandbox {
-  /** Instantiates the buffer guest in a new store. */
+  /**
+   * Instantiates the buffer guest in a new store. Throws `ERR_SANDBOX_LIMIT` when every slot
+   * of the pool is in use.
+   */
   constructor()
   /** Calls the guest's `getWasmMemoryBufferPointer()`: the offset of its buffer in linear memory. */
   getWasmMemoryBufferPointer(): number
@@ -35,10 +39,9 @@ export declare class BufferSandbox {
    * A zero-copy view of the guest's whole linear memory: writes on either side are seen on the
    * other with nothing copied.
    *
-   * While the memory has not grown, every call returns the same `Buffer`. After growth the
-   * next call returns a new view of the new size; older views stay valid for the bytes they
-   * cover (the memory never moves). Views keep the memory alive after the sandbox is
-   * garbage-collected, and are detached (length 0) by `dispose()`.
+   * Every call returns the same `Buffer` while the memory is not detached. Views keep the
+   * memory alive after the sandbox is garbage-collected, and are detached (length 0) by
+   * `dispose()`.
    */
   memory(): Buffer
   /**
@@ -59,9 +62,9 @@ export declare class BufferSandbox {
   /** Whether `dispose()` has been called. */
   get disposed(): boolean
   /**
-   * Releases the instance and its memory now. Every view handed out is detached first (its
-   * length becomes 0), so freed memory is never reachable; later calls throw
-   * `ERR_SANDBOX_DISPOSED`. A second call does nothing.
+   * Releases the instance and its memory now, returning its pool slot. Every view handed out
+   * is detached first (its length becomes 0), so freed memory is never reachable; later calls
+   * throw `ERR_SANDBOX_DISPOSED`. A second call does nothing.
    */
   dispose(): void
   /** Same as `dispose()`, for `using sandbox = new BufferSandbox()`. */
@@ -145,7 +148,8 @@ export declare class Sandbox {
 
 /**
  * The embedded buffer guest's wasm bytes (a copy): to inspect it, or to run the very same module
- * elsewhere (for example in Node's own `WebAssembly`, as the benchmark does).
+ * elsewhere (in `new Sandbox(bufferGuestWasm())` with a growable memory, or in Node's own
+ * `WebAssembly`, as the benchmark does).
  */
 export declare function bufferGuestWasm(): Buffer
 

@@ -1,14 +1,15 @@
 // The JS side of the hot paths, evaluated once when the addon loads (see raw.rs).
 //
 // A call from JS into a napi-rs method spends most of its time finding the Rust object behind
-// `this` (two private-property lookups in C++). These subclasses find it once, at construction,
-// keep it in a private field as an External, and pass it to raw Node-API functions: JS private
-// fields are read at JIT speed, and an External is unwrapped without any lookup. A private field
-// also brands the receiver: a method called on anything else throws ERR_INVALID_THIS.
+// `this` (two private-property lookups in C++). These classes keep it in a private field as an
+// External and pass it to raw Node-API functions: JS private fields are read at JIT speed, and an
+// External is unwrapped without any lookup. `BufferSandbox` owns its state through the External
+// (no napi-rs object wrapping at construction); `Sandbox` subclasses the napi-rs class and finds
+// its object once. A private field also brands the receiver: a method called on anything else
+// throws ERR_INVALID_THIS.
 ;(function installFacade(native, exports) {
   'use strict'
 
-  const NativeBufferSandbox = exports.BufferSandbox
   const NativeSandbox = exports.Sandbox
   const NativeModule = exports.Module
 
@@ -19,13 +20,13 @@
     return error
   }
 
-  class BufferSandbox extends NativeBufferSandbox {
+  class BufferSandbox {
     #handle
     #memory
 
     constructor() {
-      super()
-      this.#handle = native.bufferHandle(this)
+      // The External owns the sandbox; it is freed when this object is collected (or at dispose()).
+      this.#handle = native.bufferCreate()
     }
 
     getWasmMemoryBufferPointer() {
@@ -50,6 +51,41 @@
       const view = this.#memory
       if (view !== undefined && view.byteLength !== 0) return view
       return (this.#memory = native.bufferMemory(this.#handle))
+    }
+
+    buffer() {
+      if (!(#handle in this)) throw invalidThis('BufferSandbox', 'buffer')
+      return native.bufferView(this.#handle)
+    }
+
+    grow(pages) {
+      if (!(#handle in this)) throw invalidThis('BufferSandbox', 'grow')
+      return native.bufferGrow(this.#handle, pages)
+    }
+
+    get memorySize() {
+      if (!(#handle in this)) throw invalidThis('BufferSandbox', 'memorySize')
+      return native.bufferMemorySize(this.#handle)
+    }
+
+    get disposed() {
+      if (!(#handle in this)) throw invalidThis('BufferSandbox', 'disposed')
+      return native.bufferDisposed(this.#handle)
+    }
+
+    dispose() {
+      if (!(#handle in this)) throw invalidThis('BufferSandbox', 'dispose')
+      this.#memory = undefined
+      native.bufferDispose(this.#handle)
+    }
+
+    [Symbol.dispose]() {
+      this.dispose()
+    }
+
+    [Symbol.for('nodejs.util.inspect.custom')]() {
+      if (!(#handle in this)) return Object.prototype.toString.call(this)
+      return native.bufferInspect(this.#handle)
     }
   }
 

@@ -16,7 +16,8 @@ use napi::{Env, Result, sys};
 use napi_derive::napi;
 
 use crate::error::SandboxError;
-use crate::js::buffer_sandbox::BufferSandbox;
+use crate::js::buffer_sandbox::BufferSandboxState;
+use crate::js::errors::OrThrow;
 use crate::js::errors::throw;
 use crate::js::sandbox::Sandbox;
 use crate::js::values::{RawValue, unwrap_class};
@@ -163,50 +164,96 @@ unsafe fn make_handle<T: TypeTag + 'static>(
     unsafe { finish(env, outcome) }
 }
 
-unsafe extern "C" fn buffer_handle(env: sys::napi_env, info: sys::napi_callback_info) -> RawValue {
-    // SAFETY: called by Node-API with this callback's env and info.
-    unsafe { make_handle::<BufferSandbox>(env, info, "BufferSandbox") }
-}
-
 unsafe extern "C" fn sandbox_handle(env: sys::napi_env, info: sys::napi_callback_info) -> RawValue {
     // SAFETY: called by Node-API with this callback's env and info.
     unsafe { make_handle::<Sandbox>(env, info, "Sandbox") }
 }
 
-unsafe extern "C" fn buffer_store(env: sys::napi_env, info: sys::napi_callback_info) -> RawValue {
-    // SAFETY: called by the facade with this callback's env and info.
-    unsafe {
-        with_handle::<BufferSandbox, 2>(env, info, |env, sandbox, args| {
-            sandbox.store_raw(env, args[0]).map(|()| undefined(env))
-        })
-    }
+/// `bufferCreate()`: a new buffer sandbox, owned by the External returned (the facade keeps it
+/// in its object's private field, so it is dropped when that object is collected).
+unsafe extern "C" fn buffer_create(env: sys::napi_env, _info: sys::napi_callback_info) -> RawValue {
+    let outcome = catch_unwind(AssertUnwindSafe(|| {
+        let wrapped_env = Env::from(env);
+        let state = Box::new(BufferSandboxState::new().or_throw(&wrapped_env)?);
+        let data = Box::into_raw(state);
+        let mut handle = ptr::null_mut();
+        // SAFETY: the External owns `data`; `drop_buffer_state` frees it exactly once.
+        let status = unsafe {
+            sys::napi_create_external(env, data.cast(), Some(drop_buffer_state), ptr::null_mut(), &mut handle)
+        };
+        if status != sys::Status::napi_ok {
+            // SAFETY: Node-API did not take ownership.
+            drop(unsafe { Box::from_raw(data) });
+            return Err(throw(
+                &wrapped_env,
+                &SandboxError::Internal(format!("napi_create_external failed ({status})")),
+            ));
+        }
+        Ok(handle)
+    }));
+    // SAFETY: called by Node-API with this callback's env.
+    unsafe { finish(env, outcome) }
 }
 
-unsafe extern "C" fn buffer_read(env: sys::napi_env, info: sys::napi_callback_info) -> RawValue {
-    // SAFETY: called by the facade with this callback's env and info.
-    unsafe {
-        with_handle::<BufferSandbox, 1>(env, info, |env, sandbox, _| {
-            sandbox
-                .read_wasm_memory_buffer_and_return_index_one(env)
-                .map(|byte| number(env, f64::from(byte)))
-        })
-    }
+unsafe extern "C" fn drop_buffer_state(env: sys::napi_env, data: *mut std::ffi::c_void, _hint: *mut std::ffi::c_void) {
+    // SAFETY: `data` is the `Box<BufferSandboxState>` leaked in `buffer_create`.
+    let state = unsafe { Box::from_raw(data.cast::<BufferSandboxState>()) };
+    state.release_views(&Env::from(env));
 }
 
-unsafe extern "C" fn buffer_pointer(env: sys::napi_env, info: sys::napi_callback_info) -> RawValue {
-    // SAFETY: called by the facade with this callback's env and info.
-    unsafe {
-        with_handle::<BufferSandbox, 1>(env, info, |env, sandbox, _| {
-            sandbox
-                .get_wasm_memory_buffer_pointer(env)
-                .map(|pointer| number(env, f64::from(pointer)))
-        })
-    }
+/// Defines a raw function `$name(handle, ...)` over a `BufferSandboxState` that reads `$arity`
+/// arguments (the handle included) and runs `$body`.
+macro_rules! buffer_function {
+    ($name:ident, $arity:literal, |$env:ident, $state:ident, $args:ident| $body:expr) => {
+        unsafe extern "C" fn $name(env: sys::napi_env, info: sys::napi_callback_info) -> RawValue {
+            let body = |$env: &Env, $state: &BufferSandboxState, $args: &[RawValue]| -> Result<RawValue> {
+                let _ = $args;
+                $body
+            };
+            // SAFETY: called by the facade with this callback's env and info.
+            unsafe { with_handle::<BufferSandboxState, $arity>(env, info, body) }
+        }
+    };
 }
 
-unsafe extern "C" fn buffer_memory(env: sys::napi_env, info: sys::napi_callback_info) -> RawValue {
-    // SAFETY: called by the facade with this callback's env and info.
-    unsafe { with_handle::<BufferSandbox, 1>(env, info, |env, sandbox, _| sandbox.memory_raw(env)) }
+buffer_function!(buffer_pointer, 1, |env, state, args| state
+    .pointer(env)
+    .map(|pointer| number(env, f64::from(pointer))));
+buffer_function!(buffer_store, 2, |env, state, args| state
+    .store(env, args[0])
+    .map(|()| undefined(env)));
+buffer_function!(buffer_read, 1, |env, state, args| state
+    .read(env)
+    .map(|byte| number(env, f64::from(byte))));
+buffer_function!(buffer_memory, 1, |env, state, args| state.memory(env));
+buffer_function!(buffer_view, 1, |env, state, args| state.buffer(env));
+buffer_function!(buffer_grow, 2, |env, state, args| state
+    .grow(env, args[0])
+    .map(|previous| number(env, previous)));
+buffer_function!(buffer_memory_size, 1, |env, state, args| state
+    .memory_size(env)
+    .map(|bytes| number(env, bytes)));
+buffer_function!(buffer_disposed, 1, |env, state, args| Ok(boolean(
+    env,
+    state.disposed()
+)));
+buffer_function!(buffer_dispose, 1, |env, state, args| {
+    state.dispose(env);
+    Ok(undefined(env))
+});
+buffer_function!(buffer_inspect, 1, |env, state, args| {
+    let text = state.inspect();
+    let mut value = ptr::null_mut();
+    // SAFETY: creating a string in the live env of this call.
+    unsafe { sys::napi_create_string_utf8(env.raw(), text.as_ptr().cast(), text.len() as isize, &mut value) };
+    Ok(value)
+});
+
+fn boolean(env: &Env, value: bool) -> RawValue {
+    let mut result = ptr::null_mut();
+    // SAFETY: the live env of the running callback.
+    unsafe { sys::napi_get_boolean(env.raw(), value, &mut result) };
+    result
 }
 
 /// `sandboxFunctionIndex(handle, name)`: the index `sandboxCall` takes for the export `name`.
@@ -357,12 +404,18 @@ pub fn install_raw_methods(exports: Object) -> Result<()> {
 
         let mut native = ptr::null_mut();
         sys::napi_create_object(env, &mut native);
-        let functions: [(&CStr, RawCallback); 8] = [
-            (c"bufferHandle", buffer_handle),
+        let functions: [(&CStr, RawCallback); 14] = [
+            (c"bufferCreate", buffer_create),
             (c"bufferPointer", buffer_pointer),
             (c"bufferStore", buffer_store),
             (c"bufferRead", buffer_read),
             (c"bufferMemory", buffer_memory),
+            (c"bufferView", buffer_view),
+            (c"bufferGrow", buffer_grow),
+            (c"bufferMemorySize", buffer_memory_size),
+            (c"bufferDisposed", buffer_disposed),
+            (c"bufferDispose", buffer_dispose),
+            (c"bufferInspect", buffer_inspect),
             (c"sandboxHandle", sandbox_handle),
             (c"sandboxFunctionIndex", sandbox_function_index),
             (c"sandboxCall", sandbox_call),
