@@ -104,40 +104,51 @@ fn config(kind: EngineKind) -> Config {
     config
 }
 
-/// Number of calls with a deadline running right now, in every thread.
-static TIMED_CALLS: AtomicUsize = AtomicUsize::new(0);
+/// Number of live sandboxes with a time limit, in every thread.
+static TIMED_SANDBOXES: AtomicUsize = AtomicUsize::new(0);
 static TICKER: OnceLock<Thread> = OnceLock::new();
 
-/// Keeps the epoch ticking while alive; one per running call that has a deadline.
-pub struct TimedCallGuard(());
+/// Keeps the epoch ticking while alive; one per live sandbox that has a time limit. Ticking for
+/// the sandbox's life rather than per call keeps a timed call as cheap as an untimed one (the
+/// call only sets its store's epoch deadline); a process with no timed sandbox pays nothing.
+pub struct TickerGuard(());
 
-impl TimedCallGuard {
-    pub fn start() -> Self {
-        let ticker = TICKER.get_or_init(|| {
-            thread::Builder::new()
-                .name("wasm-sandbox-epoch".to_owned())
-                .spawn(tick_while_timed_calls_run)
-                .expect("spawning the epoch ticker thread")
-                .thread()
-                .clone()
-        });
-        if TIMED_CALLS.fetch_add(1, Ordering::AcqRel) == 0 {
+impl TickerGuard {
+    pub fn start() -> SandboxResult<Self> {
+        let ticker = match TICKER.get() {
+            Some(ticker) => ticker,
+            None => {
+                let spawned = thread::Builder::new()
+                    .name("wasm-sandbox-epoch".to_owned())
+                    .spawn(tick_while_timed_sandboxes_live)
+                    .map_err(|error| SandboxError::Internal(format!("could not start the epoch ticker: {error}")))?;
+                TICKER.get_or_init(|| spawned.thread().clone())
+            }
+        };
+        if TIMED_SANDBOXES.fetch_add(1, Ordering::AcqRel) == 0 {
             ticker.unpark();
         }
-        Self(())
+        Ok(Self(()))
     }
 }
 
-impl Drop for TimedCallGuard {
+impl Drop for TickerGuard {
     fn drop(&mut self) {
-        TIMED_CALLS.fetch_sub(1, Ordering::AcqRel);
+        TIMED_SANDBOXES.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
-/// The ticker sleeps (parked) while no timed call runs, so an idle process pays nothing.
-fn tick_while_timed_calls_run() {
+/// Epoch ticks a call with this time limit runs for: never less than the limit, at most about
+/// two ticks more (the epoch may advance right after the deadline is set).
+pub fn deadline_ticks(timeout: Duration) -> u64 {
+    let ticks = timeout.as_nanos().div_ceil(EPOCH_TICK.as_nanos());
+    u64::try_from(ticks).unwrap_or(u64::MAX / 2).saturating_add(1)
+}
+
+/// The ticker sleeps (parked) while no timed sandbox lives.
+fn tick_while_timed_sandboxes_live() {
     loop {
-        if TIMED_CALLS.load(Ordering::Acquire) == 0 {
+        if TIMED_SANDBOXES.load(Ordering::Acquire) == 0 {
             thread::park();
             continue;
         }

@@ -8,7 +8,7 @@
 use std::cell::{Cell, OnceCell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use wasmtime::{
     AsContextMut, Caller, Extern, Func, FuncType, ImportType, Instance, InstancePre, Linker, Memory, ModuleExport,
@@ -16,7 +16,7 @@ use wasmtime::{
     ValType,
 };
 
-use crate::engine::{DENSE_SLOTS_VARIABLE, EngineKind, TimedCallGuard, dense_slots, engine};
+use crate::engine::{DENSE_SLOTS_VARIABLE, EngineKind, TickerGuard, deadline_ticks, dense_slots, engine};
 use crate::error::{SandboxError, SandboxResult, TrapKind};
 use crate::module::ModuleSource;
 
@@ -43,8 +43,6 @@ pub struct Limits {
 /// Per-store data the host keeps for the guest.
 pub struct HostState {
     limits: StoreLimits,
-    /// When the current outermost call must stop, if it has a timeout.
-    deadline: Option<Instant>,
 }
 
 /// A host function supplied by the embedder (the JS glue): reads `params`, fills `results`.
@@ -90,6 +88,8 @@ pub struct Sandbox {
     /// them, and building them is a good part of instantiation's cost).
     functions: OnceCell<ExportedFunctions>,
     limits: Limits,
+    /// Keeps the epoch ticking while a sandbox with a time limit lives.
+    _ticker: Option<TickerGuard>,
 }
 
 /// Where a memory lives in the host's address space. `base` stays fixed for the memory's whole
@@ -146,7 +146,11 @@ impl Sandbox {
         let instance = linker
             .instantiate(&mut store, &module)
             .map_err(|error| instantiation_error(error, limits))?;
-        Ok(Self::finish(store, instance, active, limits))
+        let ticker = limits.timeout.map(|_| TickerGuard::start()).transpose()?;
+        Ok(Self {
+            _ticker: ticker,
+            ..Self::finish(store, instance, active, limits)
+        })
     }
 
     /// Instantiates a pre-linked module that imports nothing (the buffer guest), with no limits.
@@ -186,6 +190,7 @@ impl Sandbox {
             memory,
             functions: OnceCell::new(),
             limits,
+            _ticker: None,
         }
     }
 
@@ -265,20 +270,12 @@ impl Sandbox {
     ) -> SandboxResult<R> {
         let outermost = self.active.caller.get().is_none();
         self.with_context(|mut context| {
-            let _ticking = match self.limits.timeout {
-                Some(timeout) if outermost => {
-                    context.data_mut().deadline = Some(Instant::now() + timeout);
-                    context.set_epoch_deadline(1);
-                    Some(TimedCallGuard::start())
-                }
-                _ => None,
-            };
-            let outcome = run(&mut context);
-            if self.limits.timeout.is_some() && outermost {
-                context.data_mut().deadline = None;
-                context.set_epoch_deadline(NO_DEADLINE);
+            if let Some(timeout) = self.limits.timeout
+                && outermost
+            {
+                context.set_epoch_deadline(deadline_ticks(timeout));
             }
-            outcome.map_err(|error| self.explain(SandboxError::from_call(error)))
+            run(&mut context).map_err(|error| self.explain(SandboxError::from_call(error)))
         })?
     }
 
@@ -504,17 +501,18 @@ fn new_store(engine: &wasmtime::Engine, limits: Limits, epochs: bool) -> Sandbox
         engine,
         HostState {
             limits: store_limits.build(),
-            deadline: None,
         },
     );
     store.limiter(|state| &mut state.limits);
     if epochs {
+        // Until a timed call sets a real deadline, none is ever reached: an untimed store just
+        // pushes it out again should the epoch ever get there.
         store.set_epoch_deadline(NO_DEADLINE);
-        store.epoch_deadline_callback(|context| match context.data().deadline {
-            Some(deadline) if Instant::now() >= deadline => Ok(UpdateDeadline::Interrupt),
-            Some(_) => Ok(UpdateDeadline::Continue(1)),
-            None => Ok(UpdateDeadline::Continue(NO_DEADLINE)),
-        });
+        if limits.timeout.is_some() {
+            store.epoch_deadline_trap();
+        } else {
+            store.epoch_deadline_callback(|_| Ok(UpdateDeadline::Continue(NO_DEADLINE)));
+        }
     }
     if let Some(fuel) = limits.fuel {
         store
