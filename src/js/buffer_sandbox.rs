@@ -41,7 +41,7 @@ impl BufferSandboxState {
 
     fn with_guest<T>(&self, env: &Env, action: impl FnOnce(&SharedGuest) -> SandboxResult<T>) -> Result<T> {
         let guest = self.guest.borrow();
-        let guest = guest.as_ref().ok_or(SandboxError::Disposed).or_throw(env)?;
+        let guest = guest.as_ref().ok_or_else(|| SandboxError::Disposed).or_throw(env)?;
         action(guest).or_throw(env)
     }
 
@@ -55,7 +55,9 @@ impl BufferSandboxState {
         let mut number = f64::NAN;
         // SAFETY: `value` belongs to this env; a non-number leaves `number` NaN.
         unsafe { napi::sys::napi_get_value_double(env.raw(), value, &mut number) };
-        let byte = if number.fract() == 0.0 && (0.0..=255.0).contains(&number) {
+        // `as u8` saturates and maps NaN to 0, so the round trip holds for exactly 0..=255
+        // (and -0); cheaper than `fract()`, which is a libm call.
+        let byte = if f64::from(number as u8) == number {
             number as u8
         } else {
             // SAFETY: `value` belongs to this env and call.

@@ -262,7 +262,7 @@ impl Sandbox {
     }
 
     fn core(&self, env: &Env) -> Result<&Rc<CoreSandbox>> {
-        self.core.as_ref().ok_or(SandboxError::Disposed).or_throw(env)
+        self.core.as_ref().ok_or_else(|| SandboxError::Disposed).or_throw(env)
     }
 
     /// `call(name, ...args)` on raw arguments.
