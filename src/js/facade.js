@@ -107,7 +107,20 @@
         index = native.sandboxFunctionIndex(this.#handle, name)
         this.#functions.set(name, index)
       }
-      return native.sandboxCall(this.#handle, index, ...args)
+      // Fixed-arity calls for the common short signatures: a spread call into a native function
+      // is not optimized by V8.
+      switch (args.length) {
+        case 0:
+          return native.sandboxCall(this.#handle, index)
+        case 1:
+          return native.sandboxCall(this.#handle, index, args[0])
+        case 2:
+          return native.sandboxCall(this.#handle, index, args[0], args[1])
+        case 3:
+          return native.sandboxCall(this.#handle, index, args[0], args[1], args[2])
+        default:
+          return native.sandboxCall(this.#handle, index, ...args)
+      }
     }
   }
 

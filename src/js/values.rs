@@ -101,7 +101,9 @@ pub fn to_wasm(env: &Env, value: RawValue, ty: &wasmtime::ValType) -> Result<was
     let raw_env = env.raw();
     match ty {
         ValType::I32 | ValType::F32 | ValType::F64 => {
-            if type_of(env, value) != ValueType::Number {
+            let mut number = 0.0;
+            // SAFETY: `value` belongs to this env; a non-number gives `napi_number_expected`.
+            if unsafe { napi::sys::napi_get_value_double(raw_env, value, &mut number) } != napi::sys::Status::napi_ok {
                 return Err((
                     true,
                     format!(
@@ -111,12 +113,12 @@ pub fn to_wasm(env: &Env, value: RawValue, ty: &wasmtime::ValType) -> Result<was
                     ),
                 ));
             }
-            let mut number = 0.0;
-            // SAFETY: checked to be a number of this env.
-            unsafe { napi::sys::napi_get_value_double(raw_env, value, &mut number) };
             Ok(match ty {
                 ValType::I32 => {
-                    if number.fract() != 0.0 || !(-2_147_483_648.0..=4_294_967_295.0).contains(&number) {
+                    // `as i64` saturates and maps NaN to 0, so the round trip holds for integers
+                    // only (and -0); cheaper than `fract()`, a libm call.
+                    let integer = number as i64;
+                    if integer as f64 != number || !(-2_147_483_648..=4_294_967_295).contains(&integer) {
                         return Err((
                             false,
                             format!(
@@ -126,27 +128,27 @@ pub fn to_wasm(env: &Env, value: RawValue, ty: &wasmtime::ValType) -> Result<was
                         ));
                     }
                     // Unsigned inputs above i32::MAX are the same 32 bits, as wasm sees them.
-                    Val::I32(number as i64 as u32 as i32)
+                    Val::I32(integer as u32 as i32)
                 }
                 ValType::F32 => Val::F32((number as f32).to_bits()),
                 _ => Val::F64(number.to_bits()),
             })
         }
         ValType::I64 => {
-            if type_of(env, value) != ValueType::BigInt {
+            let (mut signed, mut lossless) = (0i64, false);
+            // SAFETY: `value` belongs to this env; a non-bigint gives `napi_bigint_expected`.
+            let status = unsafe { napi::sys::napi_get_value_bigint_int64(raw_env, value, &mut signed, &mut lossless) };
+            if status != napi::sys::Status::napi_ok {
                 return Err((
                     true,
                     format!("must be of type bigint (i64); received {}", describe_raw(env, value)),
                 ));
             }
-            let (mut signed, mut lossless) = (0i64, false);
-            // SAFETY: checked to be a bigint of this env.
-            unsafe { napi::sys::napi_get_value_bigint_int64(raw_env, value, &mut signed, &mut lossless) };
             if lossless {
                 return Ok(Val::I64(signed));
             }
             let mut unsigned = 0u64;
-            // SAFETY: as above.
+            // SAFETY: checked to be a bigint of this env.
             unsafe { napi::sys::napi_get_value_bigint_uint64(raw_env, value, &mut unsigned, &mut lossless) };
             if lossless {
                 return Ok(Val::I64(unsigned as i64));
