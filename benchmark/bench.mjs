@@ -39,22 +39,62 @@ const napiFloor = measure(() => binding.__napiFloor(), { batch: batch(200_000) }
 const rawFloor = measure(() => binding.__rawFloor(), { batch: batch(200_000) })
 const buffer = new BufferSandbox()
 const store = measure((index) => buffer.storeValueInWasmMemoryBufferIndexZero(index & 0xff), { batch: batch(200_000) })
-row({ operation: 'storeValueInWasmMemoryBufferIndexZero(x)', ours: store, baseline: napiFloor, against: 'empty napi-rs function', kind: 'slower', target: 2 })
+row({
+  operation: 'storeValueInWasmMemoryBufferIndexZero(x)',
+  ours: store,
+  baseline: napiFloor,
+  against: 'empty napi-rs function',
+  kind: 'slower',
+  target: 2,
+})
 const read = measure(() => (sink += buffer.readWasmMemoryBufferAndReturnIndexOne()), { batch: batch(200_000) })
-row({ operation: 'readWasmMemoryBufferAndReturnIndexOne()', ours: read, baseline: napiFloor, against: 'empty napi-rs function', kind: 'slower', target: 2 })
+row({
+  operation: 'readWasmMemoryBufferAndReturnIndexOne()',
+  ours: read,
+  baseline: napiFloor,
+  against: 'empty napi-rs function',
+  kind: 'slower',
+  target: 2,
+})
 const identity = new Sandbox(identityText)
 const call = measure((index) => (sink += identity.call('id', index)), { batch: batch(200_000) })
-row({ operation: "sandbox.call('id', x), an (i32) -> i32 export", ours: call, baseline: napiFloor, against: 'empty napi-rs function', kind: 'slower', target: 2 })
+row({
+  operation: "sandbox.call('id', x), an (i32) -> i32 export",
+  ours: call,
+  baseline: napiFloor,
+  against: 'empty napi-rs function',
+  kind: 'slower',
+  target: 2,
+})
 
 // 2. memory() again, against a fresh Uint8Array over V8's memory.buffer.
 const memoryAgain = measure(() => (sink += buffer.memory().length), { batch: batch(200_000) })
-const v8View = measure(() => (sink += new Uint8Array(v8Instance.exports.memory.buffer).length), { batch: batch(200_000) })
-row({ operation: 'memory() again, no growth', ours: memoryAgain, baseline: v8View, against: 'new Uint8Array(memory.buffer) in V8', kind: 'slower', target: 2 })
+const v8View = measure(() => (sink += new Uint8Array(v8Instance.exports.memory.buffer).length), {
+  batch: batch(200_000),
+})
+row({
+  operation: 'memory() again, no growth',
+  ours: memoryAgain,
+  baseline: v8View,
+  against: 'new Uint8Array(memory.buffer) in V8',
+  kind: 'slower',
+  target: 2,
+})
 
 // 3. Instantiation.
 const instantiate = measure(() => new BufferSandbox().dispose(), { batch: batch(5_000), samples: 15 })
-const v8Instantiate = measure(() => (sink += new WebAssembly.Instance(v8Module).exports.memory.buffer.byteLength), { batch: batch(2_000), samples: 15 })
-row({ operation: 'new BufferSandbox() + dispose()', ours: instantiate, baseline: v8Instantiate, against: 'new WebAssembly.Instance(module) in V8', kind: 'faster', target: 5 })
+const v8Instantiate = measure(() => (sink += new WebAssembly.Instance(v8Module).exports.memory.buffer.byteLength), {
+  batch: batch(2_000),
+  samples: 15,
+})
+row({
+  operation: 'new BufferSandbox() + dispose()',
+  ours: instantiate,
+  baseline: v8Instantiate,
+  against: 'new WebAssembly.Instance(module) in V8',
+  kind: 'faster',
+  target: 5,
+})
 
 // 4. 64 MiB in and out through a view.
 const bytes = 64 * 1024 * 1024
@@ -64,22 +104,42 @@ const big = new Sandbox('(module (memory (export "memory") 1025))')
 const bigView = big.memory()
 const v8Big = new WebAssembly.Memory({ initial: 1025 })
 const v8BigView = new Uint8Array(v8Big.buffer)
-const copyOurs = measure(() => {
-  bigView.set(source)
-  destination.set(bigView.subarray(0, bytes))
-}, { batch: 2, samples: quick ? 5 : 15, warmup: 1 })
-const copyV8 = measure(() => {
-  v8BigView.set(source)
-  destination.set(v8BigView.subarray(0, bytes))
-}, { batch: 2, samples: quick ? 5 : 15, warmup: 1 })
-row({ operation: 'copy 64 MiB in and out through a view', ours: copyOurs, baseline: copyV8, against: "the same through V8's memory.buffer", kind: 'faster', target: 0.95 })
+const copyOurs = measure(
+  () => {
+    bigView.set(source)
+    destination.set(bigView.subarray(0, bytes))
+  },
+  { batch: 2, samples: quick ? 5 : 15, warmup: 1 },
+)
+const copyV8 = measure(
+  () => {
+    v8BigView.set(source)
+    destination.set(v8BigView.subarray(0, bytes))
+  },
+  { batch: 2, samples: quick ? 5 : 15, warmup: 1 },
+)
+row({
+  operation: 'copy 64 MiB in and out through a view',
+  ours: copyOurs,
+  baseline: copyV8,
+  against: "the same through V8's memory.buffer",
+  kind: 'faster',
+  target: 0.95,
+})
 big.dispose()
 
 // 5. The cost of a time limit.
 const timed = new Sandbox(identityText, { timeoutMs: 1000 })
 const timedCall = measure((index) => (sink += timed.call('id', index)), { batch: batch(200_000) })
 const untimedCall = measure((index) => (sink += identity.call('id', index)), { batch: batch(200_000) })
-row({ operation: "sandbox.call('id', x) with timeoutMs", ours: timedCall, baseline: untimedCall, against: 'the same call with no limit', kind: 'slower', target: 1.2 })
+row({
+  operation: "sandbox.call('id', x) with timeoutMs",
+  ours: timedCall,
+  baseline: untimedCall,
+  against: 'the same call with no limit',
+  kind: 'slower',
+  target: 1.2,
+})
 
 // 6. A time-limited call, against V8 wasm in a worker (the only way Node can stop a running guest).
 const shared = new Int32Array(new SharedArrayBuffer(12))
@@ -103,15 +163,26 @@ const workerRoundTrip = (value) => {
 }
 workerRoundTrip(0)
 const workerCall = measure((index) => workerRoundTrip(index), { batch: batch(20_000), samples: 15 })
-row({ operation: 'a call with a time limit', ours: timedCall, baseline: workerCall, against: 'V8 wasm in a worker_thread, one synchronous round trip', kind: 'faster', target: 20 })
+row({
+  operation: 'a call with a time limit',
+  ours: timedCall,
+  baseline: workerCall,
+  against: 'V8 wasm in a worker_thread, one synchronous round trip',
+  kind: 'faster',
+  target: 20,
+})
 await worker.terminate()
 
 // 7. Density, each in a fresh process.
 function density(kind, count) {
-  const run = spawnSync(process.execPath, ['--expose-gc', fileURLToPath(new URL('density.mjs', import.meta.url)), kind, String(count)], {
-    encoding: 'utf8',
-    maxBuffer: 1 << 20,
-  })
+  const run = spawnSync(
+    process.execPath,
+    ['--expose-gc', fileURLToPath(new URL('density.mjs', import.meta.url)), kind, String(count)],
+    {
+      encoding: 'utf8',
+      maxBuffer: 1 << 20,
+    },
+  )
   return JSON.parse(run.stdout.trim().split('\n').pop())
 }
 const densityCount = quick ? 20_000 : 100_000
@@ -156,22 +227,29 @@ if (process.argv.includes('--write')) {
 if (sink === 0.5) console.log(sink)
 
 function renderTable(entries) {
-  const lines = ['| operation | this package | compared with | that | ratio | target | met |', '| --- | --: | --- | --: | --: | --: | :-: |']
+  const lines = [
+    '| operation | this package | compared with | that | ratio | target | met |',
+    '| --- | --: | --- | --: | --: | --: | :-: |',
+  ]
   for (const entry of entries) {
     if (entry.density) {
-      lines.push(`| ${entry.operation} | ${entry.text} | ${entry.against} | | | ${entry.targetText} | ${entry.met ? 'yes' : 'no'} |`)
+      lines.push(
+        `| ${entry.operation} | ${entry.text} | ${entry.against} | | | ${entry.targetText} | ${entry.met ? 'yes' : 'no'} |`,
+      )
       continue
     }
     const ratio = entry.kind === 'slower' ? `${entry.ratio.toFixed(2)}x the time` : `${entry.ratio.toFixed(2)}x faster`
     const target = entry.kind === 'slower' ? `<= ${entry.target}x` : `>= ${entry.target}x`
-    lines.push(`| ${entry.operation} | ${formatTime(entry.ours)} | ${entry.against} | ${formatTime(entry.baseline)} | ${ratio} | ${target} | ${entry.met ? 'yes' : 'no'} |`)
+    lines.push(
+      `| ${entry.operation} | ${formatTime(entry.ours)} | ${entry.against} | ${formatTime(entry.baseline)} | ${ratio} | ${target} | ${entry.met ? 'yes' : 'no'} |`,
+    )
   }
   return lines.join('\n')
 }
 
 /** A horizontal bar per operation: how far it is from its target (1.0 = exactly on target, longer is better). */
 function renderChart(entries) {
-  const width = 760
+  const width = 900
   const barHeight = 22
   const gap = 10
   const left = 330
@@ -183,14 +261,14 @@ function renderChart(entries) {
     const headroom = entry.kind === 'slower' ? entry.target / entry.ratio : entry.ratio / entry.target
     const shown = Math.min(headroom, scaleMax)
     const y = 30 + index * (barHeight + gap)
-    const barWidth = ((width - left - 60) * shown) / scaleMax
+    const barWidth = ((width - left - 150) * shown) / scaleMax
     return [
       `<text x="${left - 8}" y="${y + 15}" text-anchor="end" font-size="12">${escape(entry.operation)}</text>`,
       `<rect x="${left}" y="${y}" width="${barWidth.toFixed(1)}" height="${barHeight}" fill="${entry.met ? '#2e8b57' : '#c0392b'}"/>`,
       `<text x="${left + barWidth + 6}" y="${y + 15}" font-size="12">${headroom.toFixed(2)}x${headroom > scaleMax ? ' (clipped)' : ''}</text>`,
     ].join('')
   })
-  const targetX = left + (width - left - 60) / scaleMax
+  const targetX = left + (width - left - 150) / scaleMax
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif">
 <text x="10" y="18" font-size="13">Headroom against each target (1x = exactly on target; green met, red missed)</text>
 ${bars.join('\n')}

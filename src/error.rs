@@ -5,6 +5,15 @@ use wasmtime::{Trap, WasmBacktrace};
 /// The result of every fallible core operation.
 pub type SandboxResult<T> = Result<T, SandboxError>;
 
+/// The value of a sandbox that is still alive, or `Disposed` (a `match`, not `ok_or`: dropping an
+/// unused error value costs a call on the hottest paths).
+pub fn alive<T>(value: Option<T>) -> SandboxResult<T> {
+    match value {
+        Some(value) => Ok(value),
+        None => Err(SandboxError::Disposed),
+    }
+}
+
 /// Everything that can go wrong in a sandbox, with the stable code JS sees.
 #[derive(Debug, thiserror::Error)]
 pub enum SandboxError {

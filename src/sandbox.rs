@@ -209,7 +209,7 @@ impl Sandbox {
             return Ok(action(caller.as_context_mut()));
         }
         let mut store = self.store.try_borrow_mut().map_err(|_| SandboxError::Busy)?;
-        let store = store.as_mut().ok_or_else(|| SandboxError::Disposed)?;
+        let store = crate::error::alive(store.as_mut())?;
         Ok(action(store.as_context_mut()))
     }
 

@@ -13,7 +13,7 @@ use napi::{Env, Result};
 use napi_derive::napi;
 
 use crate::buffer_guest::{BUFFER_SIZE, BufferGuest};
-use crate::error::{SandboxError, SandboxResult};
+use crate::error::{SandboxResult, alive};
 use crate::js::errors::OrThrow;
 use crate::js::values::{RawValue, integer_in_range};
 use crate::js::views::{KeepAlive, ViewKind, ViewRegistry};
@@ -41,7 +41,7 @@ impl BufferSandboxState {
 
     fn with_guest<T>(&self, env: &Env, action: impl FnOnce(&SharedGuest) -> SandboxResult<T>) -> Result<T> {
         let guest = self.guest.borrow();
-        let guest = guest.as_ref().ok_or_else(|| SandboxError::Disposed).or_throw(env)?;
+        let guest = alive(guest.as_ref()).or_throw(env)?;
         action(guest).or_throw(env)
     }
 
@@ -271,6 +271,7 @@ impl ObjectFinalize for BufferSandbox {
 /// elsewhere (in `new Sandbox(bufferGuestWasm())` with a growable memory, or in Node's own
 /// `WebAssembly`, as the benchmark does).
 #[napi]
+#[cfg_attr(test, allow(dead_code))] // registered with Node only outside `cfg(test)`
 pub fn buffer_guest_wasm() -> napi::bindgen_prelude::Buffer {
     crate::module::BUFFER_GUEST_WASM.to_vec().into()
 }

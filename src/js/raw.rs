@@ -356,6 +356,7 @@ unsafe extern "C" fn raw_floor(env: sys::napi_env, _info: sys::napi_callback_inf
 
 /// An empty napi-rs function: the other floor the benchmark compares against.
 #[napi(js_name = "__napiFloor", skip_typescript)]
+#[cfg_attr(test, allow(dead_code))] // registered with Node only outside `cfg(test)`
 pub fn napi_floor() {}
 
 type RawCallback = unsafe extern "C" fn(sys::napi_env, sys::napi_callback_info) -> RawValue;

@@ -10,7 +10,7 @@ use napi::{Env, Result, ValueType, sys};
 use napi_derive::napi;
 use wasmtime::{Val, ValRaw};
 
-use crate::error::{SandboxError, SandboxResult};
+use crate::error::{SandboxError, SandboxResult, alive};
 use crate::js::errors::{OrThrow, throw, throw_with_cause};
 use crate::js::imports::{ImportBridge, get_property, resolve};
 use crate::js::module::Module;
@@ -262,7 +262,7 @@ impl Sandbox {
     }
 
     fn core(&self, env: &Env) -> Result<&Rc<CoreSandbox>> {
-        self.core.as_ref().ok_or_else(|| SandboxError::Disposed).or_throw(env)
+        alive(self.core.as_ref()).or_throw(env)
     }
 
     /// `call(name, ...args)` on raw arguments.
