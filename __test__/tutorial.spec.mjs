@@ -11,7 +11,7 @@ const repoRoot = fileURLToPath(new URL('..', import.meta.url))
 
 test('the tutorial through memory(): wasm writes 24 and JS reads it, JS writes 15 and wasm reads it', (t) => {
   const sandbox = new BufferSandbox()
-  sandbox.storeValueInWasmMemoryBufferIndexZero(24)
+  t.is(sandbox.storeValueInWasmMemoryBufferIndexZero(24), undefined)
   const wasmMemory = sandbox.memory()
   const bufferPointer = sandbox.getWasmMemoryBufferPointer()
   t.is(wasmMemory[bufferPointer + 0], 24)

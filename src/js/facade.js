@@ -91,8 +91,8 @@
 
   class Sandbox extends NativeSandbox {
     #handle
-    /** Export name to the index the native call takes, filled on first use of each name. */
-    #functions = new Map()
+    /** Export name to a native function calling that export, made on first use of each name. */
+    #callers = new Map()
 
     constructor(moduleOrSource, options) {
       super(moduleOrSource, options)
@@ -101,25 +101,25 @@
 
     call(name, ...args) {
       if (!(#handle in this)) throw invalidThis('Sandbox', 'call')
-      let index = this.#functions.get(name)
-      if (index === undefined) {
+      let caller = this.#callers.get(name)
+      if (caller === undefined) {
         // Throws for a name that is not an exported function (or not a string).
-        index = native.sandboxFunctionIndex(this.#handle, name)
-        this.#functions.set(name, index)
+        caller = native.sandboxCaller(this.#handle, name)
+        this.#callers.set(name, caller)
       }
       // Fixed-arity calls for the common short signatures: a spread call into a native function
       // is not optimized by V8.
       switch (args.length) {
         case 0:
-          return native.sandboxCall(this.#handle, index)
+          return caller()
         case 1:
-          return native.sandboxCall(this.#handle, index, args[0])
+          return caller(args[0])
         case 2:
-          return native.sandboxCall(this.#handle, index, args[0], args[1])
+          return caller(args[0], args[1])
         case 3:
-          return native.sandboxCall(this.#handle, index, args[0], args[1], args[2])
+          return caller(args[0], args[1], args[2])
         default:
-          return native.sandboxCall(this.#handle, index, ...args)
+          return caller(...args)
       }
     }
   }

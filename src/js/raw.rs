@@ -19,7 +19,7 @@ use crate::error::SandboxError;
 use crate::js::buffer_sandbox::BufferSandboxState;
 use crate::js::errors::OrThrow;
 use crate::js::errors::throw;
-use crate::js::sandbox::Sandbox;
+use crate::js::sandbox::{ExportCaller, Sandbox};
 use crate::js::values::{RawValue, unwrap_class};
 
 /// Reads a raw function's arguments: up to `N` of them (missing ones are `undefined`) and how
@@ -107,13 +107,9 @@ unsafe fn finish(env: sys::napi_env, outcome: std::thread::Result<Result<RawValu
     }
 }
 
-/// The `undefined` value.
-pub fn undefined(env: &Env) -> RawValue {
-    let mut value = ptr::null_mut();
-    // SAFETY: the live env of the running callback.
-    unsafe { sys::napi_get_undefined(env.raw(), &mut value) };
-    value
-}
+/// What a raw function returns for `undefined`: Node-API turns a null result into `undefined`,
+/// which saves a call on the hot path.
+const VOID: RawValue = ptr::null_mut();
 
 fn number(env: &Env, value: f64) -> RawValue {
     let mut result = ptr::null_mut();
@@ -221,7 +217,7 @@ buffer_function!(buffer_pointer, 1, |env, state, args| state
     .map(|pointer| number(env, f64::from(pointer))));
 buffer_function!(buffer_store, 2, |env, state, args| state
     .store(env, args[0])
-    .map(|()| undefined(env)));
+    .map(|()| VOID));
 buffer_function!(buffer_read, 1, |env, state, args| state
     .read(env)
     .map(|byte| number(env, f64::from(byte))));
@@ -239,7 +235,7 @@ buffer_function!(buffer_disposed, 1, |env, state, args| Ok(boolean(
 )));
 buffer_function!(buffer_dispose, 1, |env, state, args| {
     state.dispose(env);
-    Ok(undefined(env))
+    Ok(VOID)
 });
 buffer_function!(buffer_inspect, 1, |env, state, args| {
     let text = state.inspect();
@@ -256,35 +252,47 @@ fn boolean(env: &Env, value: bool) -> RawValue {
     result
 }
 
-/// `sandboxFunctionIndex(handle, name)`: the index `sandboxCall` takes for the export `name`.
-unsafe extern "C" fn sandbox_function_index(env: sys::napi_env, info: sys::napi_callback_info) -> RawValue {
-    // SAFETY: called by the facade with this callback's env and info.
-    unsafe {
-        with_handle::<Sandbox, 2>(env, info, |env, sandbox, args| {
-            sandbox
-                .function_index(env, args[0])
-                .map(|index| number(env, index as f64))
-        })
-    }
-}
-
-/// `sandboxCall(handle, index, ...args)`: any number of arguments.
-unsafe extern "C" fn sandbox_call(env: sys::napi_env, info: sys::napi_callback_info) -> RawValue {
-    let outcome = catch_unwind(AssertUnwindSafe(|| {
-        let wrapped_env = Env::from(env);
-        let mut inline = [ptr::null_mut(); 10];
-        let mut argc = inline.len();
-        // SAFETY: `inline` has room for `argc` values.
-        unsafe {
-            sys::napi_get_cb_info(
-                env,
-                info,
-                &mut argc,
-                inline.as_mut_ptr(),
-                ptr::null_mut(),
-                ptr::null_mut(),
+/// `sandboxCaller(handle, name)`: a native function that calls the export `name` of the
+/// sandbox with its own arguments. The facade caches one per name in the sandbox's private map,
+/// so a call reaches its export with no handle, name or index to convert.
+unsafe extern "C" fn sandbox_caller(env: sys::napi_env, info: sys::napi_callback_info) -> RawValue {
+    let body = |env: &Env, sandbox: &Sandbox, args: &[RawValue]| -> Result<RawValue> {
+        let target = sandbox.caller(env, args[0])?;
+        let mut function = ptr::null_mut();
+        // SAFETY: `target` lives as long as the sandbox; the function is kept only in that
+        // sandbox's private map and called from its `call()`, while it is alive.
+        let status = unsafe {
+            sys::napi_create_function(
+                env.raw(),
+                c"call".as_ptr(),
+                4,
+                Some(export_call),
+                target.cast_mut().cast(),
+                &mut function,
             )
         };
+        if status == sys::Status::napi_ok {
+            Ok(function)
+        } else {
+            Err(throw(
+                env,
+                &SandboxError::Internal(format!("napi_create_function failed ({status})")),
+            ))
+        }
+    };
+    // SAFETY: called by the facade with this callback's env and info.
+    unsafe { with_handle::<Sandbox, 2>(env, info, body) }
+}
+
+/// The per-export native function made by `sandbox_caller`: its arguments are the wasm call's.
+unsafe extern "C" fn export_call(env: sys::napi_env, info: sys::napi_callback_info) -> RawValue {
+    let outcome = catch_unwind(AssertUnwindSafe(|| {
+        let wrapped_env = Env::from(env);
+        let mut inline = [ptr::null_mut(); 8];
+        let mut argc = inline.len();
+        let mut data = ptr::null_mut();
+        // SAFETY: `inline` has room for `argc` values.
+        unsafe { sys::napi_get_cb_info(env, info, &mut argc, inline.as_mut_ptr(), ptr::null_mut(), &mut data) };
         let mut spilled = Vec::new();
         let args: &[RawValue] = if argc <= inline.len() {
             &inline[..argc]
@@ -303,27 +311,18 @@ unsafe extern "C" fn sandbox_call(env: sys::napi_env, info: sys::napi_callback_i
             };
             &spilled
         };
-        let (Some(&handle), Some(&index)) = (args.first(), args.get(1)) else {
-            return Err(napi::Error::from_reason("sandboxCall(handle, index, ...args)"));
-        };
-        // SAFETY: the facade passes its own object's handle first.
-        let Some(sandbox) = (unsafe { from_handle::<Sandbox>(env, handle) }) else {
-            return Err(throw(
-                &wrapped_env,
-                &SandboxError::WrongReceiver("not a handle of this addon".to_owned()),
-            ));
-        };
-        let mut index_value = 0u32;
-        // SAFETY: the facade passes an index it got from `sandboxFunctionIndex`.
-        unsafe { sys::napi_get_value_uint32(env, index, &mut index_value) };
-        sandbox.call_index(&wrapped_env, index_value as usize, &args[2..])
+        // SAFETY: `data` is the `ExportCaller` this function was made with, alive with its
+        // sandbox, which is alive while the facade calls (see `sandbox_caller`).
+        let caller = unsafe { &*data.cast::<ExportCaller>() };
+        let sandbox = unsafe { &*caller.sandbox };
+        sandbox.call_index(&wrapped_env, caller.index, args)
     }));
     // SAFETY: called by Node-API with this callback's env.
     unsafe { finish(env, outcome) }
 }
 
 /// `Sandbox.prototype.call` of the napi-rs base class, made variadic (instances of the facade
-/// use `sandbox_call` instead).
+/// call through the per-export functions of `sandbox_caller` instead).
 unsafe extern "C" fn base_sandbox_call(env: sys::napi_env, info: sys::napi_callback_info) -> RawValue {
     let outcome = catch_unwind(AssertUnwindSafe(|| {
         let wrapped_env = Env::from(env);
@@ -350,8 +349,8 @@ unsafe extern "C" fn base_sandbox_call(env: sys::napi_env, info: sys::napi_callb
 }
 
 /// An empty raw Node-API function: the floor the benchmark compares against.
-unsafe extern "C" fn raw_floor(env: sys::napi_env, _info: sys::napi_callback_info) -> RawValue {
-    undefined(&Env::from(env))
+unsafe extern "C" fn raw_floor(_env: sys::napi_env, _info: sys::napi_callback_info) -> RawValue {
+    VOID
 }
 
 /// An empty napi-rs function: the other floor the benchmark compares against.
@@ -405,7 +404,7 @@ pub fn install_raw_methods(exports: Object) -> Result<()> {
 
         let mut native = ptr::null_mut();
         sys::napi_create_object(env, &mut native);
-        let functions: [(&CStr, RawCallback); 14] = [
+        let functions: [(&CStr, RawCallback); 13] = [
             (c"bufferCreate", buffer_create),
             (c"bufferPointer", buffer_pointer),
             (c"bufferStore", buffer_store),
@@ -418,8 +417,7 @@ pub fn install_raw_methods(exports: Object) -> Result<()> {
             (c"bufferDispose", buffer_dispose),
             (c"bufferInspect", buffer_inspect),
             (c"sandboxHandle", sandbox_handle),
-            (c"sandboxFunctionIndex", sandbox_function_index),
-            (c"sandboxCall", sandbox_call),
+            (c"sandboxCaller", sandbox_caller),
         ];
         for (name, callback) in functions {
             define_method(env, native, name, callback)?;

@@ -57,6 +57,16 @@ pub struct Sandbox {
     core: Option<Rc<CoreSandbox>>,
     views: RefCell<ViewRegistry>,
     bridge: Rc<ImportBridge>,
+    /// The targets of the per-export native functions the facade caches (see `raw.rs`); boxed so
+    /// their addresses stay fixed while the sandbox lives (the native functions point at them).
+    #[allow(clippy::vec_box)]
+    callers: RefCell<Vec<Box<ExportCaller>>>,
+}
+
+/// What a per-export native function calls: an export of a sandbox.
+pub struct ExportCaller {
+    pub sandbox: *const Sandbox,
+    pub index: usize,
 }
 
 #[napi]
@@ -258,6 +268,7 @@ impl Sandbox {
             core: Some(Rc::new(core)),
             views: RefCell::new(ViewRegistry::default()),
             bridge,
+            callers: RefCell::default(),
         })
     }
 
@@ -283,6 +294,19 @@ impl Sandbox {
             .or_throw(env)?
             .ok_or_else(|| SandboxError::InvalidArgType(format!("the guest exports no function named \"{name}\"")))
             .or_throw(env)
+    }
+
+    /// A target for a per-export native function: this sandbox's export named by `name`. The
+    /// pointer stays valid while this sandbox lives.
+    pub(crate) fn caller(&self, env: &Env, name: RawValue) -> Result<*const ExportCaller> {
+        let index = self.function_index(env, name)?;
+        let caller = Box::new(ExportCaller {
+            sandbox: ptr::from_ref(self),
+            index,
+        });
+        let target = ptr::from_ref(caller.as_ref());
+        self.callers.borrow_mut().push(caller);
+        Ok(target)
     }
 
     /// Calls the exported function at `index` with JS arguments.
@@ -332,7 +356,7 @@ impl Sandbox {
             // Numbers only: straight into the raw slots wasmtime calls with, on the stack,
             // without the checks and conversions of `Func::call`.
             let slots = params.len().max(results.len());
-            let mut inline = [ValRaw::i32(0); 16];
+            let mut inline = [ValRaw::i32(0); 4];
             let mut spilled = Vec::new();
             let raw: &mut [ValRaw] = if slots <= inline.len() {
                 &mut inline[..slots]
