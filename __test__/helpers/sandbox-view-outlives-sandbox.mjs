@@ -5,6 +5,8 @@ import { setImmediate as nextTurn } from 'node:timers/promises'
 
 import { Sandbox } from 'wasm-memory-sandbox'
 
+import { collect } from './gc.mjs'
+
 const text =
   '(module (memory (export "memory") 1) (func (export "peek") (param i32) (result i32) (i32.load8_u (local.get 0))))'
 
@@ -13,17 +15,6 @@ function makeView() {
   const view = sandbox.memory()
   view.fill(0x33, 0, 4096)
   return { view, ref: new WeakRef(sandbox) }
-}
-
-/** Collects until `ref` is cleared, with no deref() in the job of a gc() (it would keep the target). */
-async function collect(ref) {
-  for (let round = 0; round < 50; round++) {
-    globalThis.gc()
-    await nextTurn()
-    if (ref.deref() === undefined) return true
-    await nextTurn()
-  }
-  return false
 }
 
 const { view, ref } = makeView()

@@ -5,21 +5,9 @@ import { setImmediate as nextTurn } from 'node:timers/promises'
 
 import { BufferSandbox } from 'wasm-memory-sandbox'
 
-assert.equal(typeof globalThis.gc, 'function', 'run with --expose-gc')
+import { collect } from './gc.mjs'
 
-/**
- * Collects until `ref` is cleared. `deref()` keeps its target alive until the current job ends,
- * so every gc() runs a turn after the last deref(); the turns also let Node run finalizers.
- */
-async function collect(ref) {
-  for (let round = 0; round < 50; round++) {
-    globalThis.gc()
-    await nextTurn()
-    if (ref.deref() === undefined) return true
-    await nextTurn()
-  }
-  return false
-}
+assert.equal(typeof globalThis.gc, 'function', 'run with --expose-gc')
 
 function makeViews() {
   const sandbox = new BufferSandbox()

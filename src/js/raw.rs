@@ -44,6 +44,63 @@ unsafe fn arguments<const N: usize>(env: sys::napi_env, info: sys::napi_callback
     (args, argc)
 }
 
+/// All of a raw function's arguments (up to 8 without allocating), its `this` and its data.
+struct VarArgs {
+    inline: [RawValue; 8],
+    spilled: Vec<RawValue>,
+    count: usize,
+    this: RawValue,
+    data: *mut std::ffi::c_void,
+}
+
+impl VarArgs {
+    /// # Safety
+    /// `env` and `info` must be the ones Node-API passed to the running callback.
+    unsafe fn read(env: sys::napi_env, info: sys::napi_callback_info) -> Self {
+        let mut args = Self {
+            inline: [ptr::null_mut(); 8],
+            spilled: Vec::new(),
+            count: 8,
+            this: ptr::null_mut(),
+            data: ptr::null_mut(),
+        };
+        // SAFETY: `inline` has room for `count` values; Node-API reports the real count.
+        unsafe {
+            sys::napi_get_cb_info(
+                env,
+                info,
+                &mut args.count,
+                args.inline.as_mut_ptr(),
+                &mut args.this,
+                &mut args.data,
+            )
+        };
+        if args.count > args.inline.len() {
+            args.spilled.resize(args.count, ptr::null_mut());
+            // SAFETY: `spilled` has room for `count` values.
+            unsafe {
+                sys::napi_get_cb_info(
+                    env,
+                    info,
+                    &mut args.count,
+                    args.spilled.as_mut_ptr(),
+                    ptr::null_mut(),
+                    ptr::null_mut(),
+                )
+            };
+        }
+        args
+    }
+
+    fn as_slice(&self) -> &[RawValue] {
+        if self.count > self.inline.len() {
+            &self.spilled
+        } else {
+            &self.inline[..self.count]
+        }
+    }
+}
+
 /// The object behind a handle made by `make_handle::<T>`.
 ///
 /// # Safety
@@ -287,35 +344,13 @@ unsafe extern "C" fn sandbox_caller(env: sys::napi_env, info: sys::napi_callback
 /// The per-export native function made by `sandbox_caller`: its arguments are the wasm call's.
 unsafe extern "C" fn export_call(env: sys::napi_env, info: sys::napi_callback_info) -> RawValue {
     let outcome = catch_unwind(AssertUnwindSafe(|| {
-        let wrapped_env = Env::from(env);
-        let mut inline = [ptr::null_mut(); 8];
-        let mut argc = inline.len();
-        let mut data = ptr::null_mut();
-        // SAFETY: `inline` has room for `argc` values.
-        unsafe { sys::napi_get_cb_info(env, info, &mut argc, inline.as_mut_ptr(), ptr::null_mut(), &mut data) };
-        let mut spilled = Vec::new();
-        let args: &[RawValue] = if argc <= inline.len() {
-            &inline[..argc]
-        } else {
-            spilled.resize(argc, ptr::null_mut());
-            // SAFETY: `spilled` has room for `argc` values.
-            unsafe {
-                sys::napi_get_cb_info(
-                    env,
-                    info,
-                    &mut argc,
-                    spilled.as_mut_ptr(),
-                    ptr::null_mut(),
-                    ptr::null_mut(),
-                )
-            };
-            &spilled
-        };
+        // SAFETY: this callback's env and info.
+        let args = unsafe { VarArgs::read(env, info) };
         // SAFETY: `data` is the `ExportCaller` this function was made with, alive with its
         // sandbox, which is alive while the facade calls (see `sandbox_caller`).
-        let caller = unsafe { &*data.cast::<ExportCaller>() };
+        let caller = unsafe { &*args.data.cast::<ExportCaller>() };
         let sandbox = unsafe { &*caller.sandbox };
-        sandbox.call_index(&wrapped_env, caller.index, args)
+        sandbox.call_index(&Env::from(env), caller.index, args.as_slice())
     }));
     // SAFETY: called by Node-API with this callback's env.
     unsafe { finish(env, outcome) }
@@ -326,15 +361,10 @@ unsafe extern "C" fn export_call(env: sys::napi_env, info: sys::napi_callback_in
 unsafe extern "C" fn base_sandbox_call(env: sys::napi_env, info: sys::napi_callback_info) -> RawValue {
     let outcome = catch_unwind(AssertUnwindSafe(|| {
         let wrapped_env = Env::from(env);
-        let mut argc = 0usize;
-        let mut this = ptr::null_mut();
-        // SAFETY: this callback's info; first only the count and `this`.
-        unsafe { sys::napi_get_cb_info(env, info, &mut argc, ptr::null_mut(), &mut this, ptr::null_mut()) };
-        let mut args = vec![ptr::null_mut(); argc];
-        // SAFETY: `args` has room for `argc` values.
-        unsafe { sys::napi_get_cb_info(env, info, &mut argc, args.as_mut_ptr(), &mut this, ptr::null_mut()) };
+        // SAFETY: this callback's env and info.
+        let args = unsafe { VarArgs::read(env, info) };
         // SAFETY: `this` belongs to this env and call.
-        let Some(sandbox) = (unsafe { unwrap_class::<Sandbox>(&wrapped_env, this) }) else {
+        let Some(sandbox) = (unsafe { unwrap_class::<Sandbox>(&wrapped_env, args.this) }) else {
             return Err(throw(
                 &wrapped_env,
                 &SandboxError::WrongReceiver(
@@ -342,7 +372,7 @@ unsafe extern "C" fn base_sandbox_call(env: sys::napi_env, info: sys::napi_callb
                 ),
             ));
         };
-        sandbox.call_with(&wrapped_env, &args)
+        sandbox.call_with(&wrapped_env, args.as_slice())
     }));
     // SAFETY: called by Node-API with this callback's env.
     unsafe { finish(env, outcome) }
