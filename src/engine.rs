@@ -77,6 +77,7 @@ fn config(kind: EngineKind) -> Config {
     // Views handed to JS point at the memory's base: it must never move, so growth happens in
     // place inside the memory's address-space reservation (or fails, never relocates).
     config.memory_may_move(false);
+    config.max_wasm_stack(crate::stack::MAX_WASM_STACK);
     config.epoch_interruption(kind != EngineKind::Dense);
     config.consume_fuel(kind == EngineKind::Metered);
     if kind == EngineKind::Dense {

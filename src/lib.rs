@@ -10,3 +10,4 @@ mod error;
 mod js;
 mod module;
 mod sandbox;
+mod stack;

@@ -109,6 +109,8 @@ impl Sandbox {
         limits: Limits,
         mut resolve: impl FnMut(&ImportType, &FuncType) -> SandboxResult<HostFunction>,
     ) -> SandboxResult<Self> {
+        // The start function runs during instantiation.
+        crate::stack::ensure_room_for_wasm()?;
         let kind = if limits.fuel.is_some() {
             EngineKind::Metered
         } else {
@@ -269,6 +271,10 @@ impl Sandbox {
         run: impl FnOnce(&mut StoreContextMut<'_, HostState>) -> wasmtime::Result<R>,
     ) -> SandboxResult<R> {
         let outermost = self.active.caller.get().is_none();
+        if outermost {
+            // Re-entrant calls run within the stack allowance wasmtime set at the outermost one.
+            crate::stack::ensure_room_for_wasm()?;
+        }
         self.with_context(|mut context| {
             if let Some(timeout) = self.limits.timeout
                 && outermost
