@@ -90,6 +90,8 @@ pub struct Sandbox {
     limits: Limits,
     /// Keeps the epoch ticking while a sandbox with a time limit lives.
     _ticker: Option<TickerGuard>,
+    /// The end of the native stack of the thread this sandbox lives on (see `stack.rs`).
+    stack_bottom: usize,
 }
 
 /// Where a memory lives in the host's address space. `base` stays fixed for the memory's whole
@@ -110,7 +112,7 @@ impl Sandbox {
         mut resolve: impl FnMut(&ImportType, &FuncType) -> SandboxResult<HostFunction>,
     ) -> SandboxResult<Self> {
         // The start function runs during instantiation.
-        crate::stack::ensure_room_for_wasm()?;
+        crate::stack::ensure_room_for_wasm(crate::stack::thread_stack_bottom())?;
         let kind = if limits.fuel.is_some() {
             EngineKind::Metered
         } else {
@@ -193,6 +195,7 @@ impl Sandbox {
             functions: OnceCell::new(),
             limits,
             _ticker: None,
+            stack_bottom: crate::stack::thread_stack_bottom(),
         }
     }
 
@@ -273,7 +276,7 @@ impl Sandbox {
         let outermost = self.active.caller.get().is_none();
         if outermost {
             // Re-entrant calls run within the stack allowance wasmtime set at the outermost one.
-            crate::stack::ensure_room_for_wasm()?;
+            crate::stack::ensure_room_for_wasm(self.stack_bottom)?;
         }
         self.with_context(|mut context| {
             if let Some(timeout) = self.limits.timeout

@@ -23,7 +23,11 @@ thread_local! {
     static STACK_BOTTOM: Cell<Option<usize>> = const { Cell::new(None) };
 }
 
-fn stack_bottom() -> usize {
+/// The lowest address of the current thread's stack, or 0 if unknown (then no check is made).
+/// Looked up once per thread (a `/proc` read on the main thread) and kept by each sandbox: a
+/// sandbox only ever runs on the thread that made it, and a TLS access per call costs more than
+/// the check itself in a shared library.
+pub fn thread_stack_bottom() -> usize {
     STACK_BOTTOM.with(|bottom| {
         if let Some(known) = bottom.get() {
             return known;
@@ -56,10 +60,11 @@ fn query_stack_bottom() -> Option<usize> {
     None
 }
 
-/// Fails with a `stack_overflow` trap, before anything runs, if this thread has too little stack
-/// left for a guest to use its whole allowance.
-pub fn ensure_room_for_wasm() -> SandboxResult<()> {
-    let bottom = stack_bottom();
+/// Fails with a `stack_overflow` trap, before anything runs, if the current thread (whose stack
+/// ends at `bottom`, from `thread_stack_bottom`) has too little stack left for a guest to use its
+/// whole allowance.
+#[inline]
+pub fn ensure_room_for_wasm(bottom: usize) -> SandboxResult<()> {
     if bottom == 0 {
         return Ok(());
     }
