@@ -11,3 +11,10 @@ test('views outlive their garbage-collected sandbox and never show another sandb
   t.is(run.status, 0, run.stderr)
   t.deepEqual(JSON.parse(run.stdout), { collected: true, first: 7, second: 15, length: 65536 })
 })
+
+test('a sandbox whose import closes over it is garbage-collected (no native reference cycle)', (t) => {
+  const script = fileURLToPath(new URL('helpers/import-cycle-collected.mjs', import.meta.url))
+  const run = spawnSync(process.execPath, ['--expose-gc', script], { encoding: 'utf8', timeout: 60_000 })
+  t.is(run.status, 0, run.stderr)
+  t.is(run.stdout.trim(), 'ok')
+})

@@ -93,10 +93,16 @@
     #handle
     /** Export name to a native function calling that export, made on first use of each name. */
     #callers = new Map()
+    /**
+     * The import functions. Native code holds them weakly: they usually close over this sandbox,
+     * and only a cycle kept inside the JS heap can be collected.
+     */
+    #imports
 
     constructor(moduleOrSource, options) {
       super(moduleOrSource, options)
       this.#handle = native.sandboxHandle(this)
+      this.#imports = native.sandboxImports(this.#handle)
     }
 
     call(name, ...args) {

@@ -12,10 +12,17 @@ use crate::error::{SandboxError, SandboxResult};
 use crate::js::values::{RawValue, describe_raw, from_wasm, to_wasm, type_of};
 use crate::sandbox::{HostFunction, HostFunctionError};
 
-/// Shared by a sandbox and its imports: the exception the last failing import threw.
+/// Shared by a sandbox and its imports: the exception the last failing import threw, and the
+/// import functions themselves.
+///
+/// The store holds only *weak* references to the functions: an import usually closes over its
+/// sandbox (`log: (p, n) => sandbox.read(p, n)`), and a strong reference from native code would
+/// make that cycle a GC root, so no such sandbox could ever be collected. The JS facade keeps the
+/// functions alive instead (`functions()`), inside the JS heap where the cycle is collectable.
 #[derive(Default)]
 pub struct ImportBridge {
     pending_exception: Cell<Option<SendlessRef>>,
+    functions: std::cell::RefCell<Vec<Rc<SendlessRef>>>,
 }
 
 /// A strong reference to a JS value, deleted when dropped on its env's thread.
@@ -25,12 +32,28 @@ pub struct SendlessRef {
 }
 
 impl SendlessRef {
+    /// A strong reference.
+    ///
     /// # Safety
     /// `value` must belong to `env`, and the reference must be dropped on `env`'s thread.
     unsafe fn new(env: sys::napi_env, value: RawValue) -> Option<Self> {
-        let mut reference = ptr::null_mut();
         // SAFETY: forwarded from the caller.
-        let status = unsafe { sys::napi_create_reference(env, value, 1, &mut reference) };
+        unsafe { Self::with_count(env, value, 1) }
+    }
+
+    /// A weak reference (to an object).
+    ///
+    /// # Safety
+    /// As for `new`.
+    unsafe fn weak(env: sys::napi_env, value: RawValue) -> Option<Self> {
+        // SAFETY: forwarded from the caller.
+        unsafe { Self::with_count(env, value, 0) }
+    }
+
+    unsafe fn with_count(env: sys::napi_env, value: RawValue, count: u32) -> Option<Self> {
+        let mut reference = ptr::null_mut();
+        // SAFETY: forwarded from the callers.
+        let status = unsafe { sys::napi_create_reference(env, value, count, &mut reference) };
         (status == sys::Status::napi_ok).then_some(Self { env, reference })
     }
 
@@ -50,6 +73,16 @@ impl Drop for SendlessRef {
 }
 
 impl ImportBridge {
+    /// The import functions, for the facade to hold (see the type's documentation). Read right
+    /// after instantiation, while the `imports` option still holds them.
+    pub fn functions(&self) -> Vec<RawValue> {
+        self.functions
+            .borrow()
+            .iter()
+            .filter_map(|function| function.value())
+            .collect()
+    }
+
     /// Takes the exception an import threw during the call that just failed, if any.
     pub fn take_exception(&self) -> Option<RawValue> {
         let holder = self.pending_exception.take()?;
@@ -91,8 +124,11 @@ pub fn resolve(
         )));
     }
     // SAFETY: `function` belongs to this env; the store holding the closure stays on this thread.
-    let function = unsafe { SendlessRef::new(env.raw(), function) }
-        .ok_or_else(|| SandboxError::Internal("could not reference an import".to_owned()))?;
+    let function = Rc::new(
+        unsafe { SendlessRef::weak(env.raw(), function) }
+            .ok_or_else(|| SandboxError::Internal("could not reference an import".to_owned()))?,
+    );
+    bridge.functions.borrow_mut().push(Rc::clone(&function));
     let import = JsImport {
         env: env.raw(),
         function,
@@ -105,7 +141,7 @@ pub fn resolve(
 
 struct JsImport {
     env: sys::napi_env,
-    function: SendlessRef,
+    function: Rc<SendlessRef>,
     label: String,
     ty: FuncType,
     bridge: Rc<ImportBridge>,
@@ -143,7 +179,7 @@ impl JsImport {
         let function = self
             .function
             .value()
-            .ok_or_else(|| self.fail("the function is gone".to_owned()))?;
+            .ok_or_else(|| self.fail("the function was garbage-collected with the objects holding it".to_owned()))?;
         let mut receiver = ptr::null_mut();
         let mut returned = ptr::null_mut();
         // SAFETY: all values belong to this env and the open handle scope.

@@ -3,6 +3,7 @@
 
 mod buffer_sandbox;
 mod errors;
+mod gc_pressure;
 mod imports;
 mod module;
 mod raw;

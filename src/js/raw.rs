@@ -227,7 +227,7 @@ unsafe extern "C" fn sandbox_handle(env: sys::napi_env, info: sys::napi_callback
 unsafe extern "C" fn buffer_create(env: sys::napi_env, _info: sys::napi_callback_info) -> RawValue {
     let outcome = catch_unwind(AssertUnwindSafe(|| {
         let wrapped_env = Env::from(env);
-        let state = Box::new(BufferSandboxState::new().or_throw(&wrapped_env)?);
+        let state = Box::new(BufferSandboxState::new(&wrapped_env).or_throw(&wrapped_env)?);
         let data = Box::into_raw(state);
         let mut handle = ptr::null_mut();
         // SAFETY: the External owns `data`; `drop_buffer_state` frees it exactly once.
@@ -341,6 +341,13 @@ unsafe extern "C" fn sandbox_caller(env: sys::napi_env, info: sys::napi_callback
     unsafe { with_handle::<Sandbox, 2>(env, info, body) }
 }
 
+/// `sandboxImports(handle)`: the sandbox's JS import functions, which the facade keeps alive.
+unsafe extern "C" fn sandbox_imports(env: sys::napi_env, info: sys::napi_callback_info) -> RawValue {
+    let body = |env: &Env, sandbox: &Sandbox, _: &[RawValue]| sandbox.import_functions(env);
+    // SAFETY: called by the facade with this callback's env and info.
+    unsafe { with_handle::<Sandbox, 1>(env, info, body) }
+}
+
 /// The per-export native function made by `sandbox_caller`: its arguments are the wasm call's.
 unsafe extern "C" fn export_call(env: sys::napi_env, info: sys::napi_callback_info) -> RawValue {
     let outcome = catch_unwind(AssertUnwindSafe(|| {
@@ -434,7 +441,7 @@ pub fn install_raw_methods(exports: Object) -> Result<()> {
 
         let mut native = ptr::null_mut();
         sys::napi_create_object(env, &mut native);
-        let functions: [(&CStr, RawCallback); 13] = [
+        let functions: [(&CStr, RawCallback); 14] = [
             (c"bufferCreate", buffer_create),
             (c"bufferPointer", buffer_pointer),
             (c"bufferStore", buffer_store),
@@ -448,6 +455,7 @@ pub fn install_raw_methods(exports: Object) -> Result<()> {
             (c"bufferInspect", buffer_inspect),
             (c"sandboxHandle", sandbox_handle),
             (c"sandboxCaller", sandbox_caller),
+            (c"sandboxImports", sandbox_imports),
         ];
         for (name, callback) in functions {
             define_method(env, native, name, callback)?;

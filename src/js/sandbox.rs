@@ -12,6 +12,7 @@ use wasmtime::{Val, ValRaw};
 
 use crate::error::{SandboxError, SandboxResult, alive};
 use crate::js::errors::{OrThrow, throw, throw_with_cause};
+use crate::js::gc_pressure::ExternalMemory;
 use crate::js::imports::{ImportBridge, get_property, resolve};
 use crate::js::module::Module;
 use crate::js::values::{
@@ -61,7 +62,11 @@ pub struct Sandbox {
     /// their addresses stay fixed while the sandbox lives (the native functions point at them).
     #[allow(clippy::vec_box)]
     callers: RefCell<Vec<Box<ExportCaller>>>,
+    _external: ExternalMemory,
 }
+
+/// A store's own native footprint beyond its linear memory, as reported to V8.
+const STORE_BYTES: usize = 32 * 1024;
 
 /// What a per-export native function calls: an export of a sandbox.
 pub struct ExportCaller {
@@ -264,11 +269,16 @@ impl Sandbox {
                 SandboxError::Import(_) => throw_with_cause(env, &error, bridge.take_exception()),
                 other => throw(env, &other),
             })?;
+        let memory_bytes = core
+            .memory(None)
+            .and_then(|memory| core.memory_size(memory))
+            .unwrap_or(0);
         Ok(Self {
             core: Some(Rc::new(core)),
             views: RefCell::new(ViewRegistry::default()),
             bridge,
             callers: RefCell::default(),
+            _external: ExternalMemory::report(env, STORE_BYTES + memory_bytes),
         })
     }
 
@@ -294,6 +304,20 @@ impl Sandbox {
             .or_throw(env)?
             .ok_or_else(|| SandboxError::InvalidArgType(format!("the guest exports no function named \"{name}\"")))
             .or_throw(env)
+    }
+
+    /// The JS import functions, as an array, for the facade to keep alive (see `ImportBridge`).
+    pub(crate) fn import_functions(&self, env: &Env) -> Result<RawValue> {
+        let functions = self.bridge.functions();
+        let mut array = ptr::null_mut();
+        // SAFETY: values of the live env of this call.
+        unsafe {
+            sys::napi_create_array_with_length(env.raw(), functions.len(), &mut array);
+            for (index, function) in functions.into_iter().enumerate() {
+                sys::napi_set_element(env.raw(), array, index as u32, function);
+            }
+        }
+        Ok(array)
     }
 
     /// A target for a per-export native function: this sandbox's export named by `name`. The
