@@ -145,3 +145,28 @@ test('a module with thousands of functions compiles and runs', (t) => {
   const sandbox = module.instantiate()
   t.is(sandbox.call('f4999'), 4999)
 })
+
+test('a worker terminated in the middle of an untimed infinite guest call stops promptly', async (t) => {
+  const worker = new Worker(
+    `const { Sandbox } = require('wasm-memory-sandbox')
+     const sandbox = new Sandbox(${JSON.stringify(guestText('infinite_loop.wat'))})
+     require('node:worker_threads').parentPort.postMessage('spinning')
+     sandbox.call('spin')`,
+    { eval: true },
+  )
+  await new Promise((resolve) => worker.once('message', resolve))
+  await new Promise((resolve) => setTimeout(resolve, 50))
+  const started = Date.now()
+  const exitCode = await worker.terminate()
+  t.is(exitCode, 1)
+  t.true(Date.now() - started < 2000, `terminate() took ${Date.now() - started} ms`)
+})
+
+test('a worker with sandboxes exits cleanly while its guests are idle', async (t) => {
+  const outcome = await inWorker(
+    `const { Sandbox, BufferSandbox } = require('wasm-memory-sandbox')
+     const kept = [new Sandbox(${JSON.stringify(guestText('infinite_loop.wat'))}), new BufferSandbox()]
+     require('node:worker_threads').parentPort.postMessage(kept[0].call('add', 1, 2))`,
+  )
+  t.deepEqual(outcome, { message: 3 })
+})

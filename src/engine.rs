@@ -105,37 +105,53 @@ fn config(kind: EngineKind) -> Config {
     config
 }
 
-/// Number of live sandboxes with a time limit, in every thread.
+/// Number of live sandboxes with a time limit, in every thread: the epoch ticks every
+/// `EPOCH_TICK` while there is one.
 static TIMED_SANDBOXES: AtomicUsize = AtomicUsize::new(0);
+/// Number of live sandboxes watched for their thread's termination (in worker threads): the
+/// epoch ticks every `WATCH_TICK` while there is one and no timed sandbox.
+static WATCHED_SANDBOXES: AtomicUsize = AtomicUsize::new(0);
 static TICKER: OnceLock<Thread> = OnceLock::new();
 
-/// Keeps the epoch ticking while alive; one per live sandbox that has a time limit. Ticking for
-/// the sandbox's life rather than per call keeps a timed call as cheap as an untimed one (the
-/// call only sets its store's epoch deadline); a process with no timed sandbox pays nothing.
-pub struct TickerGuard(());
+/// How often a running guest in a worker checks whether its thread is being terminated.
+pub const WATCH_TICK: Duration = Duration::from_millis(20);
+
+/// Keeps the epoch ticking while alive; one per live sandbox that has a time limit or is watched.
+/// Ticking for the sandbox's life rather than per call keeps a timed call as cheap as an untimed
+/// one (the call only sets its store's epoch deadline); a process with neither pays nothing.
+pub struct TickerGuard(&'static AtomicUsize);
 
 impl TickerGuard {
-    pub fn start() -> SandboxResult<Self> {
+    /// For a sandbox with a time limit.
+    pub fn timed() -> SandboxResult<Self> {
+        Self::start(&TIMED_SANDBOXES)
+    }
+
+    /// For a sandbox watched for its thread's termination.
+    pub fn watched() -> SandboxResult<Self> {
+        Self::start(&WATCHED_SANDBOXES)
+    }
+
+    fn start(counter: &'static AtomicUsize) -> SandboxResult<Self> {
         let ticker = match TICKER.get() {
             Some(ticker) => ticker,
             None => {
                 let spawned = thread::Builder::new()
                     .name("wasm-sandbox-epoch".to_owned())
-                    .spawn(tick_while_timed_sandboxes_live)
+                    .spawn(tick_while_sandboxes_need_it)
                     .map_err(|error| SandboxError::Internal(format!("could not start the epoch ticker: {error}")))?;
                 TICKER.get_or_init(|| spawned.thread().clone())
             }
         };
-        if TIMED_SANDBOXES.fetch_add(1, Ordering::AcqRel) == 0 {
-            ticker.unpark();
-        }
-        Ok(Self(()))
+        counter.fetch_add(1, Ordering::AcqRel);
+        ticker.unpark();
+        Ok(Self(counter))
     }
 }
 
 impl Drop for TickerGuard {
     fn drop(&mut self) {
-        TIMED_SANDBOXES.fetch_sub(1, Ordering::AcqRel);
+        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -146,14 +162,19 @@ pub fn deadline_ticks(timeout: Duration) -> u64 {
     u64::try_from(ticks).unwrap_or(u64::MAX / 2).saturating_add(1)
 }
 
-/// The ticker sleeps (parked) while no timed sandbox lives.
-fn tick_while_timed_sandboxes_live() {
+/// The ticker sleeps (parked) while no sandbox needs it.
+fn tick_while_sandboxes_need_it() {
     loop {
-        if TIMED_SANDBOXES.load(Ordering::Acquire) == 0 {
+        let tick = if TIMED_SANDBOXES.load(Ordering::Acquire) > 0 {
+            EPOCH_TICK
+        } else if WATCHED_SANDBOXES.load(Ordering::Acquire) > 0 {
+            WATCH_TICK
+        } else {
             thread::park();
             continue;
-        }
-        thread::sleep(EPOCH_TICK);
+        };
+        // A timed sandbox made while sleeping a watch tick unparks us, cutting the sleep short.
+        thread::park_timeout(tick);
         for cell in [&STANDARD, &METERED] {
             if let Some(Ok(engine)) = cell.get() {
                 engine.increment_epoch();

@@ -45,6 +45,10 @@ pub struct HostState {
     limits: StoreLimits,
 }
 
+/// Asked now and then while a guest runs in a worker thread: `true` stops the guest (its thread
+/// is being terminated). Supplied by the embedder, which knows how to ask.
+pub type StopProbe = Box<dyn Fn() -> bool>;
+
 /// A host function supplied by the embedder (the JS glue): reads `params`, fills `results`.
 pub type HostFunction = Box<dyn Fn(&[Val], &mut [Val]) -> Result<(), HostFunctionError>>;
 
@@ -92,6 +96,8 @@ pub struct Sandbox {
     _ticker: Option<TickerGuard>,
     /// The end of the native stack of the thread this sandbox lives on (see `stack.rs`).
     stack_bottom: usize,
+    /// Whether running guests ask a stop probe at every epoch tick (worker threads).
+    watched: bool,
 }
 
 /// Where a memory lives in the host's address space. `base` stays fixed for the memory's whole
@@ -109,6 +115,7 @@ impl Sandbox {
     pub fn instantiate(
         source: &ModuleSource,
         limits: Limits,
+        stop_probe: Option<StopProbe>,
         mut resolve: impl FnMut(&ImportType, &FuncType) -> SandboxResult<HostFunction>,
     ) -> SandboxResult<Self> {
         // The start function runs during instantiation.
@@ -120,7 +127,20 @@ impl Sandbox {
         };
         let engine = engine(kind)?;
         let module = source.for_engine(kind)?;
+        // A timed guest stops at its deadline anyway; an untimed one is watched, if asked.
+        let stop_probe = stop_probe.filter(|_| limits.timeout.is_none());
+        let watched = stop_probe.is_some();
         let mut store = new_store(engine, limits, true)?;
+        if let Some(probe) = stop_probe {
+            let probe = ThreadBound(probe);
+            store.epoch_deadline_callback(move |_| {
+                Ok(if (probe.get())() {
+                    UpdateDeadline::Interrupt
+                } else {
+                    UpdateDeadline::Continue(1)
+                })
+            });
+        }
         let active = Rc::new(ActiveCaller::default());
         let mut linker = Linker::new(engine);
         for import in module.imports() {
@@ -150,9 +170,14 @@ impl Sandbox {
         let instance = linker
             .instantiate(&mut store, &module)
             .map_err(|error| instantiation_error(error, limits))?;
-        let ticker = limits.timeout.map(|_| TickerGuard::start()).transpose()?;
+        let ticker = match (limits.timeout, watched) {
+            (Some(_), _) => Some(TickerGuard::timed()?),
+            (None, true) => Some(TickerGuard::watched()?),
+            (None, false) => None,
+        };
         Ok(Self {
             _ticker: ticker,
+            watched,
             ..Self::finish(store, instance, active, limits)
         })
     }
@@ -196,6 +221,7 @@ impl Sandbox {
             limits,
             _ticker: None,
             stack_bottom: crate::stack::thread_stack_bottom(),
+            watched: false,
         }
     }
 
@@ -279,10 +305,12 @@ impl Sandbox {
             crate::stack::ensure_room_for_wasm(self.stack_bottom)?;
         }
         self.with_context(|mut context| {
-            if let Some(timeout) = self.limits.timeout
-                && outermost
-            {
-                context.set_epoch_deadline(deadline_ticks(timeout));
+            if outermost {
+                if let Some(timeout) = self.limits.timeout {
+                    context.set_epoch_deadline(deadline_ticks(timeout));
+                } else if self.watched {
+                    context.set_epoch_deadline(1);
+                }
             }
             run(&mut context).map_err(|error| self.explain(SandboxError::from_call(error)))
         })?
@@ -313,10 +341,13 @@ impl Sandbox {
                 ..
             } => SandboxError::Trap {
                 kind,
-                message: format!(
-                    "the guest ran past its time limit (timeoutMs: {}) and was stopped",
-                    self.limits.timeout.unwrap_or_default().as_millis()
-                ),
+                message: match self.limits.timeout {
+                    Some(timeout) => format!(
+                        "the guest ran past its time limit (timeoutMs: {}) and was stopped",
+                        timeout.as_millis()
+                    ),
+                    None => "the guest was stopped because its thread is being terminated".to_owned(),
+                },
                 backtrace,
             },
             SandboxError::Trap {

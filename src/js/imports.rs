@@ -36,7 +36,7 @@ impl SendlessRef {
     ///
     /// # Safety
     /// `value` must belong to `env`, and the reference must be dropped on `env`'s thread.
-    unsafe fn new(env: sys::napi_env, value: RawValue) -> Option<Self> {
+    pub(crate) unsafe fn new(env: sys::napi_env, value: RawValue) -> Option<Self> {
         // SAFETY: forwarded from the caller.
         unsafe { Self::with_count(env, value, 1) }
     }
@@ -57,7 +57,7 @@ impl SendlessRef {
         (status == sys::Status::napi_ok).then_some(Self { env, reference })
     }
 
-    fn value(&self) -> Option<RawValue> {
+    pub(crate) fn value(&self) -> Option<RawValue> {
         let mut value = ptr::null_mut();
         // SAFETY: the reference belongs to `self.env`, used on its thread.
         let status = unsafe { sys::napi_get_reference_value(self.env, self.reference, &mut value) };

@@ -8,5 +8,6 @@ mod imports;
 mod module;
 mod raw;
 mod sandbox;
+mod termination;
 mod values;
 mod views;

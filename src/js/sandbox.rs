@@ -264,11 +264,14 @@ impl Sandbox {
     pub fn from_source(env: &Env, source: &ModuleSource, options: Option<Unknown>) -> Result<Self> {
         let (limits, imports) = parse_options(env, options).or_throw(env)?;
         let bridge = Rc::new(ImportBridge::default());
-        let core = CoreSandbox::instantiate(source, limits, |import, ty| resolve(env, imports, import, ty, &bridge))
-            .map_err(|error| match error {
-                SandboxError::Import(_) => throw_with_cause(env, &error, bridge.take_exception()),
-                other => throw(env, &other),
-            })?;
+        let stop_probe = crate::js::termination::stop_probe(env);
+        let core = CoreSandbox::instantiate(source, limits, stop_probe, |import, ty| {
+            resolve(env, imports, import, ty, &bridge)
+        })
+        .map_err(|error| match error {
+            SandboxError::Import(_) => throw_with_cause(env, &error, bridge.take_exception()),
+            other => throw(env, &other),
+        })?;
         let memory_bytes = core
             .memory(None)
             .and_then(|memory| core.memory_size(memory))
