@@ -170,3 +170,94 @@ test('a worker with sandboxes exits cleanly while its guests are idle', async (t
   )
   t.deepEqual(outcome, { message: 3 })
 })
+
+test('a sandbox cannot reach another thread: structuredClone and postMessage give inert plain objects', async (t) => {
+  const { MessageChannel, receiveMessageOnPort } = await import('node:worker_threads')
+  const buffer = new BufferSandbox()
+  const sandbox = new Sandbox(guestText('traps.wat'))
+  for (const original of [buffer, sandbox]) {
+    const clone = structuredClone(original)
+    t.deepEqual(Object.keys(clone), [])
+    t.is(typeof clone.memory, 'undefined')
+    t.throws(() => BufferSandbox.prototype.memory.call(clone), { instanceOf: TypeError, code: 'ERR_INVALID_THIS' })
+    t.throws(() => Sandbox.prototype.call.call(clone, 'ok'), { instanceOf: TypeError, code: 'ERR_INVALID_THIS' })
+  }
+  const { port1, port2 } = new MessageChannel()
+  port1.postMessage(buffer)
+  t.deepEqual(receiveMessageOnPort(port2).message, {})
+  port1.close()
+  t.is(sandbox.call('ok'), 42)
+})
+
+test('view.buffer.slice() is a copy that never reaches guest memory', (t) => {
+  const sandbox = new BufferSandbox()
+  const view = sandbox.memory()
+  const slice = new Uint8Array(view.buffer.slice(0, 8))
+  slice[0] = 9
+  t.is(view[0], 0)
+  sandbox.dispose()
+  t.is(slice[0], 9)
+})
+
+for (const [label, action] of [
+  ['read at 2**53', (sandbox) => sandbox.read(2 ** 53, 1)],
+  ['read of 2**64 as a bigint length', (sandbox) => sandbox.read(0, 2n ** 64n)],
+  ['write at -Infinity', (sandbox) => sandbox.write(-Infinity, Buffer.from([1]))],
+  ['grow by Infinity', (sandbox) => sandbox.grow(Infinity)],
+  ['grow by 2**64 as a bigint', (sandbox) => sandbox.grow(2n ** 64n)],
+  ['an i32 argument of 2**64 as a bigint', (sandbox) => sandbox.call('div_by_zero', 2n ** 64n)],
+  ['an i32 argument of -Infinity', (sandbox) => sandbox.call('div_by_zero', -Infinity)],
+  ['memory() with a number for a name', (sandbox) => sandbox.memory(0)],
+]) {
+  test(`${label} throws a TypeError or RangeError and the sandbox stays usable`, (t) => {
+    const sandbox = new Sandbox(guestText('traps.wat'))
+    const error = t.throws(() => action(sandbox))
+    t.true(error instanceof TypeError || error instanceof RangeError, `${error.name}: ${error.message}`)
+    t.true(['ERR_INVALID_ARG_TYPE', 'ERR_OUT_OF_RANGE'].includes(error.code), error.code)
+    t.is(sandbox.call('ok'), 42)
+  })
+}
+
+test('a memory bomb under maxMemoryBytes keeps the process RSS bounded', (t) => {
+  const before = process.memoryUsage.rss()
+  for (let index = 0; index < 20; index++) {
+    const sandbox = new Sandbox(guestText('memory_bomb.wat'), { maxMemoryBytes: 64 * 65536 })
+    t.is(sandbox.call('bomb'), 64)
+    sandbox.memory().fill(1) // touch every page it got
+    sandbox.dispose()
+  }
+  const grownMiB = (process.memoryUsage.rss() - before) / 2 ** 20
+  t.true(grownMiB < 64, `RSS grew by ${grownMiB.toFixed(1)} MiB`)
+})
+
+test('a 100 MiB module compiles and instantiates within seconds', (t) => {
+  const size = 100 * 1024 * 1024
+  const leb = (value) => {
+    const out = []
+    do {
+      let byte = value & 0x7f
+      value >>>= 7
+      if (value) byte |= 0x80
+      out.push(byte)
+    } while (value)
+    return out
+  }
+  const pages = Math.ceil(size / 65536) + 1
+  const memory = [0x05, ...leb(1 + 1 + leb(pages).length), 0x01, 0x00, ...leb(pages)]
+  const exportSection = [0x07, 0x0a, 0x01, 0x06, ...Buffer.from('memory'), 0x02, 0x00]
+  const segment = [0x01, 0x00, 0x41, 0x00, 0x0b, ...leb(size)]
+  const bytes = Buffer.concat([
+    Buffer.from([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]),
+    Buffer.from(memory),
+    Buffer.from(exportSection),
+    Buffer.from([0x0b, ...leb(segment.length + size)]),
+    Buffer.from(segment),
+    Buffer.alloc(size, 7),
+  ])
+  const started = Date.now()
+  const sandbox = new Sandbox(bytes)
+  t.is(sandbox.memory()[size - 1], 7)
+  t.is(sandbox.memory()[size], 0)
+  sandbox.dispose()
+  t.true(Date.now() - started < 20_000, `${Date.now() - started} ms`)
+})
