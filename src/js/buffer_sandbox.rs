@@ -15,7 +15,6 @@ use napi_derive::napi;
 use crate::buffer_guest::{BUFFER_SIZE, BufferGuest};
 use crate::error::{SandboxResult, alive};
 use crate::js::errors::OrThrow;
-use crate::js::gc_pressure::ExternalMemory;
 use crate::js::values::{RawValue, integer_in_range};
 use crate::js::views::{KeepAlive, ViewKind, ViewRegistry};
 use crate::sandbox::{MemoryRegion, WASM_PAGE_SIZE};
@@ -30,18 +29,15 @@ pub struct BufferSandboxState {
     /// `None` once disposed.
     guest: RefCell<Option<SharedGuest>>,
     views: RefCell<ViewRegistry>,
-    _external: ExternalMemory,
 }
 
-/// What one buffer sandbox holds natively, as reported to V8: its pool slot and its store.
-const BUFFER_SANDBOX_BYTES: usize = 64 * 1024 + 16 * 1024;
-
 impl BufferSandboxState {
-    pub fn new(env: &Env) -> SandboxResult<Self> {
+    // No native-memory report to V8 here (unlike `Sandbox`): it costs about a fifth of a
+    // construction, and a pool slot is small and capped; `dispose()` frees it at once anyway.
+    pub fn new() -> SandboxResult<Self> {
         Ok(Self {
             guest: RefCell::new(Some(Rc::new(BufferGuest::new()?))),
             views: RefCell::new(ViewRegistry::default()),
-            _external: ExternalMemory::report(env, BUFFER_SANDBOX_BYTES),
         })
     }
 
@@ -175,7 +171,7 @@ impl BufferSandbox {
     #[napi(constructor, catch_unwind)]
     pub fn new(env: &Env) -> Result<Self> {
         Ok(Self {
-            state: BufferSandboxState::new(env).or_throw(env)?,
+            state: BufferSandboxState::new().or_throw(env)?,
         })
     }
 

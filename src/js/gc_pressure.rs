@@ -2,12 +2,15 @@
 //! sandboxes dropped without `dispose()` pile up (a sandbox's JS object is a few bytes; its store
 //! and memory are tens of KiB V8 would otherwise not see).
 
+use std::cell::Cell;
+
 use napi::{Env, sys};
 
-/// Native memory held on behalf of one JS object; reported on creation, withdrawn on drop.
+/// Native memory held on behalf of one JS object; reported on creation, withdrawn by `release()`
+/// (at `dispose()`, so a create/dispose loop adds no pressure) or on drop.
 pub struct ExternalMemory {
     env: sys::napi_env,
-    bytes: i64,
+    bytes: Cell<i64>,
 }
 
 impl ExternalMemory {
@@ -16,14 +19,25 @@ impl ExternalMemory {
         let mut total = 0;
         // SAFETY: the live env of the current call; only a counter is adjusted.
         unsafe { sys::napi_adjust_external_memory(env.raw(), bytes, &mut total) };
-        Self { env: env.raw(), bytes }
+        Self {
+            env: env.raw(),
+            bytes: Cell::new(bytes),
+        }
+    }
+
+    /// Withdraws the report now (once).
+    pub fn release(&self) {
+        let bytes = self.bytes.replace(0);
+        if bytes != 0 {
+            let mut total = 0;
+            // SAFETY: called on the env's thread (by `dispose()` or the object's finalizer).
+            unsafe { sys::napi_adjust_external_memory(self.env, -bytes, &mut total) };
+        }
     }
 }
 
 impl Drop for ExternalMemory {
     fn drop(&mut self) {
-        let mut total = 0;
-        // SAFETY: dropped on the env's thread (by the object's finalizer or `dispose()`).
-        unsafe { sys::napi_adjust_external_memory(self.env, -self.bytes, &mut total) };
+        self.release();
     }
 }

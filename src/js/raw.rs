@@ -227,7 +227,7 @@ unsafe extern "C" fn sandbox_handle(env: sys::napi_env, info: sys::napi_callback
 unsafe extern "C" fn buffer_create(env: sys::napi_env, _info: sys::napi_callback_info) -> RawValue {
     let outcome = catch_unwind(AssertUnwindSafe(|| {
         let wrapped_env = Env::from(env);
-        let state = Box::new(BufferSandboxState::new(&wrapped_env).or_throw(&wrapped_env)?);
+        let state = Box::new(BufferSandboxState::new().or_throw(&wrapped_env)?);
         let data = Box::into_raw(state);
         let mut handle = ptr::null_mut();
         // SAFETY: the External owns `data`; `drop_buffer_state` frees it exactly once.

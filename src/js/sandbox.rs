@@ -62,7 +62,7 @@ pub struct Sandbox {
     /// their addresses stay fixed while the sandbox lives (the native functions point at them).
     #[allow(clippy::vec_box)]
     callers: RefCell<Vec<Box<ExportCaller>>>,
-    _external: ExternalMemory,
+    external: ExternalMemory,
 }
 
 /// A store's own native footprint beyond its linear memory, as reported to V8.
@@ -224,6 +224,7 @@ impl Sandbox {
         if Rc::strong_count(&core) == 1 + detached {
             core.release();
         }
+        self.external.release();
     }
 
     /// Same as `dispose()`, for `using sandbox = new Sandbox(...)`.
@@ -281,7 +282,7 @@ impl Sandbox {
             views: RefCell::new(ViewRegistry::default()),
             bridge,
             callers: RefCell::default(),
-            _external: ExternalMemory::report(env, STORE_BYTES + memory_bytes),
+            external: ExternalMemory::report(env, STORE_BYTES + memory_bytes),
         })
     }
 
