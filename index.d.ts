@@ -190,3 +190,11 @@ export interface SandboxOptions {
    */
   fuel?: number
 }
+
+/**
+ * Whether views of guest memory are zero-copy here: `true` in Node, where external buffers are
+ * allowed. `false` in a runtime that forbids them (Electron's memory cage); there `memory()` and
+ * `buffer()` throw `ERR_EXTERNAL_BUFFERS_FORBIDDEN` rather than hand out a copy pretending to
+ * be a view, and `Sandbox.read()` / `write()` still copy bytes in and out.
+ */
+export declare function zeroCopyViews(): boolean

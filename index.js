@@ -839,3 +839,4 @@ module.exports.BufferSandbox = nativeBinding.BufferSandbox
 module.exports.Module = nativeBinding.Module
 module.exports.Sandbox = nativeBinding.Sandbox
 module.exports.bufferGuestWasm = nativeBinding.bufferGuestWasm
+module.exports.zeroCopyViews = nativeBinding.zeroCopyViews

@@ -71,3 +71,11 @@ new Sandbox(module, { maxMemoryBytes: '1MiB' })
 plugin.write(0, 'text')
 
 export { kinds, params, fromText, instantiated, result, view, named, copy, previous, size, fuelLeft }
+
+// Functions.
+import { bufferGuestWasm, zeroCopyViews } from 'wasm-memory-sandbox'
+
+const guestBytes: Buffer = bufferGuestWasm()
+const zeroCopy: boolean = zeroCopyViews()
+
+export { guestBytes, zeroCopy }

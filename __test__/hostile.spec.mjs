@@ -4,7 +4,7 @@ import { Worker } from 'node:worker_threads'
 
 import test from 'ava'
 
-import { BufferSandbox, Module, Sandbox } from 'wasm-memory-sandbox'
+import { BufferSandbox, Module, Sandbox, zeroCopyViews } from 'wasm-memory-sandbox'
 
 import { guestPath, guestText } from './helpers/guests.mjs'
 
@@ -260,4 +260,60 @@ test('a 100 MiB module compiles and instantiates within seconds', (t) => {
   t.is(sandbox.memory()[size], 0)
   sandbox.dispose()
   t.true(Date.now() - started < 20_000, `${Date.now() - started} ms`)
+})
+
+test('zeroCopyViews() says views are real in Node (a runtime without external buffers would say false)', (t) => {
+  t.is(zeroCopyViews(), true)
+  const sandbox = new BufferSandbox()
+  const view = sandbox.memory()
+  sandbox.storeValueInWasmMemoryBufferIndexZero(99)
+  t.is(view[sandbox.getWasmMemoryBufferPointer()], 99, 'and the view is indeed zero-copy')
+})
+
+test('a view posted to a worker arrives as a copy; the worker cannot reach guest memory', async (t) => {
+  const sandbox = new BufferSandbox()
+  const view = sandbox.memory()
+  const pointer = sandbox.getWasmMemoryBufferPointer()
+  sandbox.storeValueInWasmMemoryBufferIndexZero(24)
+  const worker = new Worker(
+    `const { parentPort } = require('node:worker_threads')
+     parentPort.once('message', ({ view, pointer }) => {
+       const seen = view[pointer]
+       view[pointer] = 77
+       parentPort.postMessage({ seen, length: view.length })
+     })`,
+    { eval: true },
+  )
+  worker.postMessage({ view, pointer }, [view.buffer])
+  const reply = await new Promise((resolve) => worker.once('message', resolve))
+  await worker.terminate()
+  t.deepEqual(reply, { seen: 24, length: 65536 })
+  t.is(view.length, 65536, 'the view stays attached')
+  t.is(sandbox.readWasmMemoryBufferAndReturnIndexOne(), 0)
+  t.is(view[pointer], 24, "the worker's write landed in its copy only")
+})
+
+test('a guest that grows its own memory while JS holds views: old views keep their bytes, new ones see the new size', (t) => {
+  const sandbox = new Sandbox(guestText('plugin.wat'), { imports: { env: { log() {}, random: () => 0 } } })
+  const before = sandbox.memory()
+  before[100] = 5
+  t.is(sandbox.call('grow', 3), 1)
+  t.is(before.length, 65536)
+  t.is(before[100], 5)
+  const after = sandbox.memory()
+  t.is(after.length, 4 * 65536)
+  after[100] = 6
+  t.is(before[100], 6, 'both views are the same memory')
+  after[4 * 65536 - 1] = 1
+  t.is(sandbox.read(4 * 65536 - 1, 1)[0], 1)
+})
+
+test('a 4 GiB memory (the wasm32 maximum) gets a 4 GiB view, the largest Buffer Node 20 allows', (t) => {
+  const sandbox = new Sandbox('(module (memory (export "memory") 65536))')
+  const view = sandbox.memory()
+  t.is(view.length, 2 ** 32)
+  view[2 ** 32 - 1] = 7
+  t.is(sandbox.read(2 ** 32 - 1, 1)[0], 7)
+  sandbox.dispose()
+  t.is(view.length, 0)
 })

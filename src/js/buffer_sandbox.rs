@@ -277,3 +277,14 @@ impl ObjectFinalize for BufferSandbox {
 pub fn buffer_guest_wasm() -> napi::bindgen_prelude::Buffer {
     crate::module::BUFFER_GUEST_WASM.to_vec().into()
 }
+
+/// Whether views of guest memory are zero-copy here: `true` in Node, where external buffers are
+/// allowed. `false` in a runtime that forbids them (Electron's memory cage); there `memory()` and
+/// `buffer()` throw `ERR_EXTERNAL_BUFFERS_FORBIDDEN` rather than hand out a copy pretending to
+/// be a view, and `Sandbox.read()` / `write()` still copy bytes in and out.
+#[napi]
+#[cfg_attr(test, allow(dead_code))] // registered with Node only outside `cfg(test)`
+pub fn zero_copy_views(env: &Env) -> bool {
+    // SAFETY: the live env of this call.
+    unsafe { crate::js::views::external_buffers_allowed(env.raw()) }
+}

@@ -233,3 +233,25 @@ unsafe extern "C" fn release_keep_alive(_env: sys::napi_env, _data: *mut c_void,
     // SAFETY: `hint` is the `Box<KeepAlive>` leaked in `new_view`, finalized exactly once.
     drop(unsafe { Box::from_raw(hint.cast::<KeepAlive>()) });
 }
+
+/// Whether this runtime lets Node-API wrap outside memory in a `Buffer` (Electron's memory cage
+/// does not): probed once with a one-byte external buffer over a static byte.
+///
+/// # Safety
+/// `env` must be the live env of the current call.
+pub unsafe fn external_buffers_allowed(env: sys::napi_env) -> bool {
+    static PROBE_BYTE: u8 = 0;
+    let mut value = ptr::null_mut();
+    // SAFETY: the static byte outlives any buffer; no finalizer is needed for it.
+    let status = unsafe {
+        sys::napi_create_external_buffer(
+            env,
+            1,
+            ptr::from_ref(&PROBE_BYTE).cast_mut().cast(),
+            None,
+            ptr::null_mut(),
+            &mut value,
+        )
+    };
+    status == sys::Status::napi_ok
+}
