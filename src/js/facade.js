@@ -89,10 +89,16 @@
     }
   }
 
+  /** `#lastName` before the first call: no argument can be equal to it. */
+  const NO_CALL_YET = Symbol('no call yet')
+
   class Sandbox extends NativeSandbox {
     #handle
     /** Export name to a native function calling that export, made on first use of each name. */
     #callers = new Map()
+    /** The last name called and its function: a loop calling one export skips the map. */
+    #lastName = NO_CALL_YET
+    #lastCaller
     /**
      * The import functions. Native code holds them weakly: they usually close over this sandbox,
      * and only a cycle kept inside the JS heap can be collected.
@@ -107,11 +113,18 @@
 
     call(name, ...args) {
       if (!(#handle in this)) throw invalidThis('Sandbox', 'call')
-      let caller = this.#callers.get(name)
-      if (caller === undefined) {
-        // Throws for a name that is not an exported function (or not a string).
-        caller = native.sandboxCaller(this.#handle, name)
-        this.#callers.set(name, caller)
+      let caller
+      if (name === this.#lastName) {
+        caller = this.#lastCaller
+      } else {
+        caller = this.#callers.get(name)
+        if (caller === undefined) {
+          // Throws for a name that is not an exported function (or not a string).
+          caller = native.sandboxCaller(this.#handle, name)
+          this.#callers.set(name, caller)
+        }
+        this.#lastName = name
+        this.#lastCaller = caller
       }
       // Fixed-arity calls for the common short signatures: a spread call into a native function
       // is not optimized by V8.

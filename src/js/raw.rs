@@ -311,10 +311,20 @@ fn boolean(env: &Env, value: bool) -> RawValue {
 
 /// `sandboxCaller(handle, name)`: a native function that calls the export `name` of the
 /// sandbox with its own arguments. The facade caches one per name in the sandbox's private map,
-/// so a call reaches its export with no handle, name or index to convert.
+/// so a call reaches its export with no handle, name or index to convert. An export of a
+/// `NumericSignature` gets a function specialised to its arity.
 unsafe extern "C" fn sandbox_caller(env: sys::napi_env, info: sys::napi_callback_info) -> RawValue {
     let body = |env: &Env, sandbox: &Sandbox, args: &[RawValue]| -> Result<RawValue> {
         let target = sandbox.caller(env, args[0])?;
+        // SAFETY: `target` was just made, and lives as long as the sandbox.
+        let callback: Callback = match unsafe { &*target }.numeric.map(|(_, signature)| signature.arity) {
+            Some(0) => numeric_export_call::<0>,
+            Some(1) => numeric_export_call::<1>,
+            Some(2) => numeric_export_call::<2>,
+            Some(3) => numeric_export_call::<3>,
+            Some(4) => numeric_export_call::<4>,
+            _ => export_call,
+        };
         let mut function = ptr::null_mut();
         // SAFETY: `target` lives as long as the sandbox; the function is kept only in that
         // sandbox's private map and called from its `call()`, while it is alive.
@@ -323,7 +333,7 @@ unsafe extern "C" fn sandbox_caller(env: sys::napi_env, info: sys::napi_callback
                 env.raw(),
                 c"call".as_ptr(),
                 4,
-                Some(export_call),
+                Some(callback),
                 target.cast_mut().cast(),
                 &mut function,
             )
@@ -340,6 +350,8 @@ unsafe extern "C" fn sandbox_caller(env: sys::napi_env, info: sys::napi_callback
     // SAFETY: called by the facade with this callback's env and info.
     unsafe { with_handle::<Sandbox, 2>(env, info, body) }
 }
+
+type Callback = unsafe extern "C" fn(sys::napi_env, sys::napi_callback_info) -> RawValue;
 
 /// `sandboxImports(handle)`: the sandbox's JS import functions, which the facade keeps alive.
 unsafe extern "C" fn sandbox_imports(env: sys::napi_env, info: sys::napi_callback_info) -> RawValue {
@@ -361,6 +373,39 @@ unsafe extern "C" fn export_call(env: sys::napi_env, info: sys::napi_callback_in
     }));
     // SAFETY: called by Node-API with this callback's env.
     unsafe { finish(env, outcome) }
+}
+
+/// `export_call` for an export of a `NumericSignature` of `ARITY` parameters: the arguments are
+/// read into a fixed array, and anything `Sandbox::call_numeric` declines (a wrong count, type
+/// or range, a disposed sandbox) goes to `export_call` for its precise error.
+unsafe extern "C" fn numeric_export_call<const ARITY: usize>(
+    env: sys::napi_env,
+    info: sys::napi_callback_info,
+) -> RawValue {
+    let outcome = catch_unwind(AssertUnwindSafe(|| {
+        let mut count = ARITY;
+        let mut args = [ptr::null_mut(); ARITY];
+        let mut data = ptr::null_mut();
+        // SAFETY: `args` has room for `count` values; Node-API reports the real count.
+        unsafe { sys::napi_get_cb_info(env, info, &mut count, args.as_mut_ptr(), ptr::null_mut(), &mut data) };
+        if count != ARITY {
+            return None;
+        }
+        // SAFETY: as in `export_call`; `numeric` is set, or this callback would not be chosen.
+        let caller = unsafe { &*data.cast::<ExportCaller>() };
+        let (func, signature) = caller.numeric.as_ref()?;
+        let sandbox = unsafe { &*caller.sandbox };
+        sandbox.call_numeric(&Env::from(env), func, signature, &args)
+    }));
+    match outcome {
+        Ok(None) => {
+            // SAFETY: the same callback's env and info.
+            unsafe { export_call(env, info) }
+        }
+        // SAFETY: called by Node-API with this callback's env.
+        Ok(Some(result)) => unsafe { finish(env, Ok(result)) },
+        Err(panic) => unsafe { finish(env, Err(panic)) },
+    }
 }
 
 /// `Sandbox.prototype.call` of the napi-rs base class, made variadic (instances of the facade

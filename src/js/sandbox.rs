@@ -8,7 +8,7 @@ use std::time::Duration;
 use napi::bindgen_prelude::{Buffer, JsValue, Object, ObjectFinalize, Unknown};
 use napi::{Env, Result, ValueType, sys};
 use napi_derive::napi;
-use wasmtime::{Val, ValRaw};
+use wasmtime::{Func, Val, ValRaw, ValType};
 
 use crate::error::{SandboxError, SandboxResult, alive};
 use crate::js::errors::{OrThrow, throw, throw_with_cause};
@@ -72,6 +72,57 @@ const STORE_BYTES: usize = 32 * 1024;
 pub struct ExportCaller {
     pub sandbox: *const Sandbox,
     pub index: usize,
+    /// The export itself and its signature, when `call_numeric` can take it (see there).
+    pub numeric: Option<(Func, NumericSignature)>,
+}
+
+/// Most parameters a signature may have for `Sandbox::call_numeric`.
+pub const NUMERIC_MAX_PARAMS: usize = 4;
+
+/// A wasm type that converts from and to a JS `number` (i64 takes a `bigint`, so it is not one).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NumberType {
+    I32,
+    F32,
+    F64,
+}
+
+impl NumberType {
+    fn of(value_type: &ValType) -> Option<Self> {
+        match value_type {
+            ValType::I32 => Some(Self::I32),
+            ValType::F32 => Some(Self::F32),
+            ValType::F64 => Some(Self::F64),
+            _ => None,
+        }
+    }
+}
+
+/// A signature of `number`s only, at most `NUMERIC_MAX_PARAMS` in and at most one out: the
+/// common shape of plugin exports, called without the general path's per-call bookkeeping.
+#[derive(Clone, Copy, Debug)]
+pub struct NumericSignature {
+    pub arity: usize,
+    params: [NumberType; NUMERIC_MAX_PARAMS],
+    result: Option<NumberType>,
+}
+
+impl NumericSignature {
+    fn of(ty: &wasmtime::FuncType) -> Option<Self> {
+        let mut params = [NumberType::I32; NUMERIC_MAX_PARAMS];
+        let mut arity = 0;
+        for param in ty.params() {
+            *params.get_mut(arity)? = NumberType::of(&param)?;
+            arity += 1;
+        }
+        let mut results = ty.results();
+        let result = match (results.next(), results.next()) {
+            (None, _) => None,
+            (Some(result), None) => Some(NumberType::of(&result)?),
+            (Some(_), Some(_)) => return None,
+        };
+        Some(Self { arity, params, result })
+    }
 }
 
 #[napi]
@@ -328,13 +379,88 @@ impl Sandbox {
     /// pointer stays valid while this sandbox lives.
     pub(crate) fn caller(&self, env: &Env, name: RawValue) -> Result<*const ExportCaller> {
         let index = self.function_index(env, name)?;
+        let numeric = self
+            .core(env)?
+            .function_at(index)
+            .or_throw(env)?
+            .and_then(|function| Some((function.func, NumericSignature::of(&function.ty)?)));
         let caller = Box::new(ExportCaller {
             sandbox: ptr::from_ref(self),
             index,
+            numeric,
         });
         let target = ptr::from_ref(caller.as_ref());
         self.callers.borrow_mut().push(caller);
         Ok(target)
+    }
+
+    /// Calls an export of a `NumericSignature` with exactly its arity of arguments, all numbers
+    /// in range: one Node-API read per argument straight into wasmtime's raw slots, one value
+    /// back. `None` when anything is off (disposed, a wrong argument), before the guest runs:
+    /// the caller then takes `call_index`, which says precisely what is wrong.
+    #[inline(always)]
+    pub(crate) fn call_numeric<const ARITY: usize>(
+        &self,
+        env: &Env,
+        func: &Func,
+        signature: &NumericSignature,
+        args: &[RawValue; ARITY],
+    ) -> Option<Result<RawValue>> {
+        let core = self.core.as_ref()?;
+        let raw_env = env.raw();
+        let mut slots = [ValRaw::i32(0); NUMERIC_MAX_PARAMS];
+        for ((slot, &arg), param) in slots.iter_mut().zip(args).zip(&signature.params) {
+            let mut number = 0.0;
+            // SAFETY: `arg` belongs to this env; a non-number gives a non-ok status.
+            if unsafe { sys::napi_get_value_double(raw_env, arg, &mut number) } != sys::Status::napi_ok {
+                return None;
+            }
+            *slot = match param {
+                NumberType::I32 => {
+                    // The same rule as `to_wasm`: integers from -2**31 to 2**32 - 1.
+                    let integer = number as i64;
+                    if integer as f64 != number || !(-2_147_483_648..=4_294_967_295).contains(&integer) {
+                        return None;
+                    }
+                    ValRaw::i32(integer as u32 as i32)
+                }
+                NumberType::F32 => ValRaw::f32((number as f32).to_bits()),
+                NumberType::F64 => ValRaw::f64(number.to_bits()),
+            };
+        }
+        // Held for the whole call, as in `call_index`.
+        let core = Rc::clone(core);
+        let slot_count = signature.arity.max(usize::from(signature.result.is_some()));
+        // SAFETY: `func` is an export of `core` (taken from it in `caller`) whose parameters are
+        // exactly `signature`'s; the slots hold one value of each and cover the result.
+        if let Err(error) = unsafe { core.call_unchecked(func, &mut slots[..slot_count]) } {
+            return Some(Err(self.call_error(env, error)));
+        }
+        let mut value = ptr::null_mut();
+        // SAFETY: creating a number in the live env of this call; a null result is `undefined`.
+        unsafe {
+            match signature.result {
+                None => {}
+                Some(NumberType::I32) => {
+                    sys::napi_create_int32(raw_env, slots[0].get_i32(), &mut value);
+                }
+                Some(NumberType::F32) => {
+                    sys::napi_create_double(raw_env, f64::from(f32::from_bits(slots[0].get_f32())), &mut value);
+                }
+                Some(NumberType::F64) => {
+                    sys::napi_create_double(raw_env, f64::from_bits(slots[0].get_f64()), &mut value);
+                }
+            }
+        }
+        Some(Ok(value))
+    }
+
+    /// Throws the error of a guest call; an import's error carries the JS exception as `cause`.
+    fn call_error(&self, env: &Env, error: SandboxError) -> napi::Error {
+        match error {
+            SandboxError::Import(_) => throw_with_cause(env, &error, self.bridge.take_exception()),
+            other => throw(env, &other),
+        }
     }
 
     /// Calls the exported function at `index` with JS arguments.
@@ -372,10 +498,7 @@ impl Sandbox {
                 )),
             )
         };
-        let call_error = |error: SandboxError| match error {
-            SandboxError::Import(_) => throw_with_cause(env, &error, self.bridge.take_exception()),
-            other => throw(env, &other),
-        };
+        let call_error = |error: SandboxError| self.call_error(env, error);
 
         if let Some((params, results)) = &function.numeric {
             if args.len() != params.len() {
