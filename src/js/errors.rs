@@ -34,6 +34,14 @@ impl<T> OrThrow<T> for Result<T, SandboxError> {
     }
 }
 
+/// Makes `error` the pending JS exception, unless it says one already is (see `throw`).
+pub fn raise(env: sys::napi_env, error: napi::Error) {
+    if error.status != Status::PendingException {
+        // SAFETY: throwing in the env of the running callback.
+        unsafe { napi::JsError::from(error).throw_into(env) };
+    }
+}
+
 /// Throws `error` as a JS error with `code` (and, for traps, `kind` and `wasmBacktrace`), and
 /// returns the napi error that tells napi-rs an exception is already pending.
 pub fn throw(env: &Env, error: &SandboxError) -> napi::Error {

@@ -18,7 +18,7 @@ use napi_derive::napi;
 use crate::error::SandboxError;
 use crate::js::buffer_sandbox::BufferSandboxState;
 use crate::js::errors::OrThrow;
-use crate::js::errors::throw;
+use crate::js::errors::{raise, throw};
 use crate::js::sandbox::{ExportCaller, Sandbox};
 use crate::js::values::{RawValue, unwrap_class};
 
@@ -148,10 +148,7 @@ unsafe fn finish(env: sys::napi_env, outcome: std::thread::Result<Result<RawValu
     match outcome {
         Ok(Ok(value)) => value,
         Ok(Err(error)) => {
-            if error.status != napi::Status::PendingException {
-                // SAFETY: throwing in the env of the running callback.
-                unsafe { napi::JsError::from(error).throw_into(env) };
-            }
+            raise(env, error);
             ptr::null_mut()
         }
         Err(_) => {
@@ -167,6 +164,14 @@ unsafe fn finish(env: sys::napi_env, outcome: std::thread::Result<Result<RawValu
 /// What a raw function returns for `undefined`: Node-API turns a null result into `undefined`,
 /// which saves a call on the hot path.
 const VOID: RawValue = ptr::null_mut();
+
+/// A JS number from a `u32`: unlike `number`, free of V8's slow path for small integers.
+fn unsigned(env: &Env, value: u32) -> RawValue {
+    let mut result = ptr::null_mut();
+    // SAFETY: the live env of the running callback.
+    unsafe { sys::napi_create_uint32(env.raw(), value, &mut result) };
+    result
+}
 
 fn number(env: &Env, value: f64) -> RawValue {
     let mut result = ptr::null_mut();
@@ -271,13 +276,13 @@ macro_rules! buffer_function {
 
 buffer_function!(buffer_pointer, 1, |env, state, args| state
     .pointer(env)
-    .map(|pointer| number(env, f64::from(pointer))));
+    .map(|pointer| unsigned(env, pointer)));
 buffer_function!(buffer_store, 2, |env, state, args| state
     .store(env, args[0])
     .map(|()| VOID));
 buffer_function!(buffer_read, 1, |env, state, args| state
     .read(env)
-    .map(|byte| number(env, f64::from(byte))));
+    .map(|byte| unsigned(env, byte)));
 buffer_function!(buffer_memory, 1, |env, state, args| state.memory(env));
 buffer_function!(buffer_view, 1, |env, state, args| state.buffer(env));
 buffer_function!(buffer_grow, 2, |env, state, args| state
@@ -398,12 +403,10 @@ unsafe extern "C" fn numeric_export_call<const ARITY: usize>(
         sandbox.call_numeric(&Env::from(env), func, signature, &args)
     }));
     match outcome {
-        Ok(None) => {
-            // SAFETY: the same callback's env and info.
-            unsafe { export_call(env, info) }
-        }
+        Ok(Some(value)) => value,
+        // SAFETY: the same callback's env and info.
+        Ok(None) => unsafe { export_call(env, info) },
         // SAFETY: called by Node-API with this callback's env.
-        Ok(Some(result)) => unsafe { finish(env, Ok(result)) },
         Err(panic) => unsafe { finish(env, Err(panic)) },
     }
 }
