@@ -8,15 +8,27 @@ const now = () => process.hrtime.bigint()
  * `operation` gets the index within the batch; `setup`/`teardown` run outside the timing.
  */
 export function measure(operation, { batch = 10_000, samples = 25, warmup = 3 } = {}) {
+  const run = freshLoop()
   const perOperation = []
   for (let sample = 0; sample < samples + warmup; sample++) {
     const started = now()
-    for (let index = 0; index < batch; index++) operation(index)
+    run(operation, batch)
     const elapsed = Number(now() - started) / batch
     if (sample >= warmup) perOperation.push(elapsed)
   }
   perOperation.sort((a, b) => a - b)
   return perOperation[Math.floor(perOperation.length / 2)]
+}
+
+/**
+ * A new loop function for each measurement. A loop shared by all of them sees a different
+ * `operation` each time, its call site goes megamorphic after a few, and every operation measured
+ * from then on pays a few nanoseconds of call overhead that the first ones did not: the floors,
+ * measured first, would be timed faster than what is compared with them. A fresh function has
+ * its own feedback, so every operation is inlined into its loop alike.
+ */
+function freshLoop() {
+  return new Function('operation', 'batch', 'for (let index = 0; index < batch; index++) operation(index)')
 }
 
 /** Like `measure`, for operations that are async or need their own loop: `run(batch)` times itself. */
@@ -34,4 +46,24 @@ export function formatTime(nanoseconds) {
   if (nanoseconds >= 1e6) return `${(nanoseconds / 1e6).toFixed(2)} ms`
   if (nanoseconds >= 1e3) return `${(nanoseconds / 1e3).toFixed(2)} us`
   return `${nanoseconds.toFixed(1)} ns`
+}
+
+/**
+ * Medians of several operations measured in interleaved rounds (each round times every
+ * operation once, in turn), for operations whose ratios are reported. Timed one after another,
+ * whatever runs first gets the machine at its freshest (on this 2-core VM the first operation
+ * of a process was timed ~15% faster than the same one later), which would favour one side.
+ */
+export function measureInterleaved(operations, { rounds = 7, ...options } = {}) {
+  const names = Object.keys(operations)
+  const loops = Object.fromEntries(names.map((name) => [name, []]))
+  for (let round = 0; round < rounds; round++) {
+    for (const name of names) loops[name].push(measure(operations[name], options))
+  }
+  return Object.fromEntries(
+    names.map((name) => {
+      const medians = loops[name].sort((a, b) => a - b)
+      return [name, medians[Math.floor(medians.length / 2)]]
+    }),
+  )
 }

@@ -295,6 +295,7 @@ impl Sandbox {
     /// Runs `run` (a call into the guest) on the store. An outermost call on a sandbox with a
     /// timeout gets a fresh deadline; a re-entrant call (from a host function) runs under the
     /// outer call's deadline.
+    #[inline]
     fn enter<R>(
         &self,
         run: impl FnOnce(&mut StoreContextMut<'_, HostState>) -> wasmtime::Result<R>,
@@ -338,6 +339,7 @@ impl Sandbox {
     /// `func` must be an export of this sandbox, and `params_and_results` must hold values of its
     /// parameter types and be as long as the longer of its parameter and result lists (the
     /// contract of `Func::call_unchecked`); only numeric types (no references) may appear.
+    #[inline]
     pub unsafe fn call_unchecked(&self, func: &Func, params_and_results: &mut [wasmtime::ValRaw]) -> SandboxResult<()> {
         // SAFETY: forwarded from this function's contract.
         self.enter(|context| unsafe { func.call_unchecked(context, params_and_results) })

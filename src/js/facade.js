@@ -94,11 +94,11 @@
 
   class Sandbox extends NativeSandbox {
     #handle
-    /** Export name to a native function calling that export, made on first use of each name. */
-    #callers = new Map()
-    /** The last name called and its function: a loop calling one export skips the map. */
+    /** Export name to a native handle on that export, made on first use of each name. */
+    #targets = new Map()
+    /** The last name called and its handle: a loop calling one export skips the map. */
     #lastName = NO_CALL_YET
-    #lastCaller
+    #lastTarget
     /**
      * The import functions. Native code holds them weakly: they usually close over this sandbox,
      * and only a cycle kept inside the JS heap can be collected.
@@ -113,32 +113,34 @@
 
     call(name, ...args) {
       if (!(#handle in this)) throw invalidThis('Sandbox', 'call')
-      let caller
+      let target
       if (name === this.#lastName) {
-        caller = this.#lastCaller
+        target = this.#lastTarget
       } else {
-        caller = this.#callers.get(name)
-        if (caller === undefined) {
+        target = this.#targets.get(name)
+        if (target === undefined) {
           // Throws for a name that is not an exported function (or not a string).
-          caller = native.sandboxCaller(this.#handle, name)
-          this.#callers.set(name, caller)
+          target = native.sandboxCaller(this.#handle, name)
+          this.#targets.set(name, target)
         }
         this.#lastName = name
-        this.#lastCaller = caller
+        this.#lastTarget = target
       }
-      // Fixed-arity calls for the common short signatures: a spread call into a native function
-      // is not optimized by V8.
+      // One native function per argument count, the same for every sandbox and export, so these
+      // call sites stay monomorphic (a spread call into a native function is not optimized).
       switch (args.length) {
         case 0:
-          return caller()
+          return native.callExport0(target)
         case 1:
-          return caller(args[0])
+          return native.callExport1(target, args[0])
         case 2:
-          return caller(args[0], args[1])
+          return native.callExport2(target, args[0], args[1])
         case 3:
-          return caller(args[0], args[1], args[2])
+          return native.callExport3(target, args[0], args[1], args[2])
+        case 4:
+          return native.callExport4(target, args[0], args[1], args[2], args[3])
         default:
-          return caller(...args)
+          return native.callExport(target, ...args)
       }
     }
   }

@@ -314,49 +314,29 @@ fn boolean(env: &Env, value: bool) -> RawValue {
     result
 }
 
-/// `sandboxCaller(handle, name)`: a native function that calls the export `name` of the
-/// sandbox with its own arguments. The facade caches one per name in the sandbox's private map,
-/// so a call reaches its export with no handle, name or index to convert. An export of a
-/// `NumericSignature` gets a function specialised to its arity.
+/// `sandboxCaller(handle, name)`: a handle (an External) on the export `name` of the sandbox,
+/// which the facade caches per name in the sandbox's private map and passes to `callExportN`.
 unsafe extern "C" fn sandbox_caller(env: sys::napi_env, info: sys::napi_callback_info) -> RawValue {
     let body = |env: &Env, sandbox: &Sandbox, args: &[RawValue]| -> Result<RawValue> {
         let target = sandbox.caller(env, args[0])?;
-        // SAFETY: `target` was just made, and lives as long as the sandbox.
-        let callback: Callback = match unsafe { &*target }.numeric.map(|(_, signature)| signature.arity) {
-            Some(0) => numeric_export_call::<0>,
-            Some(1) => numeric_export_call::<1>,
-            Some(2) => numeric_export_call::<2>,
-            Some(3) => numeric_export_call::<3>,
-            Some(4) => numeric_export_call::<4>,
-            _ => export_call,
-        };
-        let mut function = ptr::null_mut();
-        // SAFETY: `target` lives as long as the sandbox; the function is kept only in that
-        // sandbox's private map and called from its `call()`, while it is alive.
+        let mut handle = ptr::null_mut();
+        // SAFETY: `target` lives as long as the sandbox; the handle is kept only in that
+        // sandbox's private map and passed from its `call()`, while it is alive.
         let status = unsafe {
-            sys::napi_create_function(
-                env.raw(),
-                c"call".as_ptr(),
-                4,
-                Some(callback),
-                target.cast_mut().cast(),
-                &mut function,
-            )
+            sys::napi_create_external(env.raw(), target.cast_mut().cast(), None, ptr::null_mut(), &mut handle)
         };
         if status == sys::Status::napi_ok {
-            Ok(function)
+            Ok(handle)
         } else {
             Err(throw(
                 env,
-                &SandboxError::Internal(format!("napi_create_function failed ({status})")),
+                &SandboxError::Internal(format!("napi_create_external failed ({status})")),
             ))
         }
     };
     // SAFETY: called by the facade with this callback's env and info.
     unsafe { with_handle::<Sandbox, 2>(env, info, body) }
 }
-
-type Callback = unsafe extern "C" fn(sys::napi_env, sys::napi_callback_info) -> RawValue;
 
 /// `sandboxImports(handle)`: the sandbox's JS import functions, which the facade keeps alive.
 unsafe extern "C" fn sandbox_imports(env: sys::napi_env, info: sys::napi_callback_info) -> RawValue {
@@ -365,50 +345,75 @@ unsafe extern "C" fn sandbox_imports(env: sys::napi_env, info: sys::napi_callbac
     unsafe { with_handle::<Sandbox, 1>(env, info, body) }
 }
 
-/// The per-export native function made by `sandbox_caller`: its arguments are the wasm call's.
-unsafe extern "C" fn export_call(env: sys::napi_env, info: sys::napi_callback_info) -> RawValue {
+/// `callExport(target, ...args)`: calls the export behind a `sandboxCaller` handle with any
+/// number of arguments, by the general path.
+unsafe extern "C" fn call_export(env: sys::napi_env, info: sys::napi_callback_info) -> RawValue {
     let outcome = catch_unwind(AssertUnwindSafe(|| {
+        let wrapped_env = Env::from(env);
         // SAFETY: this callback's env and info.
         let args = unsafe { VarArgs::read(env, info) };
-        // SAFETY: `data` is the `ExportCaller` this function was made with, alive with its
-        // sandbox, which is alive while the facade calls (see `sandbox_caller`).
-        let caller = unsafe { &*args.data.cast::<ExportCaller>() };
+        let Some((&target, wasm_args)) = args.as_slice().split_first() else {
+            return Err(not_a_handle(&wrapped_env));
+        };
+        // SAFETY: the facade passes a handle made by `sandbox_caller` for a live sandbox.
+        let caller = unsafe { from_handle::<ExportCaller>(env, target) }.ok_or_else(|| not_a_handle(&wrapped_env))?;
+        // SAFETY: the sandbox outlives its callers (see `sandbox_caller`).
         let sandbox = unsafe { &*caller.sandbox };
-        sandbox.call_index(&Env::from(env), caller.index, args.as_slice())
+        sandbox.call_index(&wrapped_env, caller.index, wasm_args)
     }));
     // SAFETY: called by Node-API with this callback's env.
     unsafe { finish(env, outcome) }
 }
 
-/// `export_call` for an export of a `NumericSignature` of `ARITY` parameters: the arguments are
-/// read into a fixed array, and anything `Sandbox::call_numeric` declines (a wrong count, type
-/// or range, a disposed sandbox) goes to `export_call` for its precise error.
-unsafe extern "C" fn numeric_export_call<const ARITY: usize>(
+/// `callExportN(target, a1, ..., aN)` for `N` = `ARITY` = `COUNT - 1` (stable Rust cannot write
+/// `ARITY + 1` as an array length): one native function per arity, shared by every sandbox and
+/// export, so the facade's call sites stay monomorphic however many exports a program calls (a
+/// function per export made them polymorphic, and V8's generic call path cost ~15 ns a call).
+/// An export of a `NumericSignature` with that arity takes `Sandbox::call_numeric`; any other
+/// export, and anything `call_numeric` declines, takes the general path with the same arguments.
+unsafe extern "C" fn call_export_fixed<const COUNT: usize, const ARITY: usize>(
     env: sys::napi_env,
     info: sys::napi_callback_info,
 ) -> RawValue {
-    let outcome = catch_unwind(AssertUnwindSafe(|| {
-        let mut count = ARITY;
-        let mut args = [ptr::null_mut(); ARITY];
-        let mut data = ptr::null_mut();
-        // SAFETY: `args` has room for `count` values; Node-API reports the real count.
-        unsafe { sys::napi_get_cb_info(env, info, &mut count, args.as_mut_ptr(), ptr::null_mut(), &mut data) };
-        if count != ARITY {
-            return None;
-        }
-        // SAFETY: as in `export_call`; `numeric` is set, or this callback would not be chosen.
-        let caller = unsafe { &*data.cast::<ExportCaller>() };
-        let (func, signature) = caller.numeric.as_ref()?;
+    // The closure returns a bare value (errors already thrown): a `Result` of napi-rs's large
+    // error type, moved out of it, cost a store-forwarding stall per call (seen with perf).
+    let outcome = catch_unwind(AssertUnwindSafe(|| -> RawValue {
+        let wrapped_env = Env::from(env);
+        // SAFETY: this callback's env and info; the facade passes exactly `COUNT` arguments.
+        let (args, _) = unsafe { arguments::<COUNT>(env, info) };
+        // SAFETY: as in `call_export`.
+        let Some(caller) = (unsafe { from_handle::<ExportCaller>(env, args[0]) }) else {
+            raise(env, not_a_handle(&wrapped_env));
+            return ptr::null_mut();
+        };
+        // SAFETY: as in `call_export`.
         let sandbox = unsafe { &*caller.sandbox };
-        sandbox.call_numeric(&Env::from(env), func, signature, &args)
+        let wasm_args: [RawValue; ARITY] = std::array::from_fn(|index| args[index + 1]);
+        if let Some((func, signature)) = &caller.numeric
+            && signature.arity == ARITY
+            && let Some(value) = sandbox.call_numeric(&wrapped_env, func, signature, &wasm_args)
+        {
+            return value;
+        }
+        sandbox
+            .call_index(&wrapped_env, caller.index, &wasm_args)
+            .unwrap_or_else(|error| {
+                raise(env, error);
+                ptr::null_mut()
+            })
     }));
     match outcome {
-        Ok(Some(value)) => value,
-        // SAFETY: the same callback's env and info.
-        Ok(None) => unsafe { export_call(env, info) },
+        Ok(value) => value,
         // SAFETY: called by Node-API with this callback's env.
         Err(panic) => unsafe { finish(env, Err(panic)) },
     }
+}
+
+fn not_a_handle(env: &Env) -> napi::Error {
+    throw(
+        env,
+        &SandboxError::WrongReceiver("not a handle of this addon".to_owned()),
+    )
 }
 
 /// `Sandbox.prototype.call` of the napi-rs base class, made variadic (instances of the facade
@@ -489,7 +494,7 @@ pub fn install_raw_methods(exports: Object) -> Result<()> {
 
         let mut native = ptr::null_mut();
         sys::napi_create_object(env, &mut native);
-        let functions: [(&CStr, RawCallback); 14] = [
+        let functions: [(&CStr, RawCallback); _] = [
             (c"bufferCreate", buffer_create),
             (c"bufferPointer", buffer_pointer),
             (c"bufferStore", buffer_store),
@@ -503,6 +508,12 @@ pub fn install_raw_methods(exports: Object) -> Result<()> {
             (c"bufferInspect", buffer_inspect),
             (c"sandboxHandle", sandbox_handle),
             (c"sandboxCaller", sandbox_caller),
+            (c"callExport", call_export),
+            (c"callExport0", call_export_fixed::<1, 0>),
+            (c"callExport1", call_export_fixed::<2, 1>),
+            (c"callExport2", call_export_fixed::<3, 2>),
+            (c"callExport3", call_export_fixed::<4, 3>),
+            (c"callExport4", call_export_fixed::<5, 4>),
             (c"sandboxImports", sandbox_imports),
         ];
         for (name, callback) in functions {
