@@ -376,44 +376,17 @@ impl Sandbox {
         }
     }
 
-    /// Calls a typed export, for hot paths that know the signature statically.
-    pub fn call_typed<Params, Results>(
-        &self,
-        func: &wasmtime::TypedFunc<Params, Results>,
-        params: Params,
-    ) -> SandboxResult<Results>
-    where
-        Params: wasmtime::WasmParams,
-        Results: wasmtime::WasmResults,
-    {
-        self.enter(|context| func.call(context, params))
-    }
-
-    /// The export at a module export index as a typed function, without checking its type.
-    ///
-    /// # Safety
-    /// The export must be a function of exactly the type `Params -> Results` (checked once per
-    /// module by the caller).
-    pub unsafe fn typed_func_unchecked<Params, Results>(
-        &self,
-        export: &ModuleExport,
-    ) -> SandboxResult<wasmtime::TypedFunc<Params, Results>>
-    where
-        Params: wasmtime::WasmParams,
-        Results: wasmtime::WasmResults,
-    {
+    /// The function exported at a module export index.
+    pub fn func_by_export(&self, export: &ModuleExport) -> SandboxResult<Func> {
         self.with_context(|mut context| {
-            let func = self
-                .instance
+            self.instance
                 .get_module_export(&mut context, export)
                 .and_then(Extern::into_func)
                 .ok_or_else(|| SandboxError::BadExport {
                     name: "(by index)".to_owned(),
                     expected: "function",
                     reason: "missing".to_owned(),
-                })?;
-            // SAFETY: forwarded from this function's contract.
-            Ok(unsafe { wasmtime::TypedFunc::new_unchecked(&context, func) })
+                })
         })?
     }
 
