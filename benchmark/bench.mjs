@@ -7,6 +7,7 @@ import { createRequire } from 'node:module'
 import os from 'node:os'
 import { fileURLToPath } from 'node:url'
 import { Worker } from 'node:worker_threads'
+import * as prettier from 'prettier'
 
 import { formatTime, measure, measureBatches, measureInterleaved } from './harness.mjs'
 
@@ -76,10 +77,13 @@ row({
 })
 
 // 2. memory() again, against a fresh Uint8Array over V8's memory.buffer.
-const memoryAgain = measure(() => (sink ^= buffer.memory().length), { batch: batch(200_000) })
-const v8View = measure(() => (sink ^= new Uint8Array(v8Instance.exports.memory.buffer).length), {
-  batch: batch(200_000),
-})
+const { memoryAgain, v8View } = measureInterleaved(
+  {
+    memoryAgain: () => (sink ^= buffer.memory().length),
+    v8View: () => (sink ^= new Uint8Array(v8Instance.exports.memory.buffer).length),
+  },
+  { batch: batch(100_000), samples: 9, warmup: 2, rounds: quick ? 3 : 7 },
+)
 row({
   operation: 'memory() again, no growth',
   ours: memoryAgain,
@@ -90,11 +94,13 @@ row({
 })
 
 // 3. Instantiation.
-const instantiate = measure(() => new BufferSandbox().dispose(), { batch: batch(5_000), samples: 15 })
-const v8Instantiate = measure(() => (sink ^= new WebAssembly.Instance(v8Module).exports.memory.buffer.byteLength), {
-  batch: batch(2_000),
-  samples: 15,
-})
+const { instantiate, v8Instantiate } = measureInterleaved(
+  {
+    instantiate: () => new BufferSandbox().dispose(),
+    v8Instantiate: () => (sink ^= new WebAssembly.Instance(v8Module).exports.memory.buffer.byteLength),
+  },
+  { batch: batch(2_000), samples: 5, warmup: 1, rounds: quick ? 3 : 7 },
+)
 row({
   operation: 'new BufferSandbox() + dispose()',
   ours: instantiate,
@@ -112,19 +118,18 @@ const big = new Sandbox('(module (memory (export "memory") 1025))')
 const bigView = big.memory()
 const v8Big = new WebAssembly.Memory({ initial: 1025 })
 const v8BigView = new Uint8Array(v8Big.buffer)
-const copyOurs = measure(
-  () => {
-    bigView.set(source)
-    destination.set(bigView.subarray(0, bytes))
+const { copyOurs, copyV8 } = measureInterleaved(
+  {
+    copyOurs: () => {
+      bigView.set(source)
+      destination.set(bigView.subarray(0, bytes))
+    },
+    copyV8: () => {
+      v8BigView.set(source)
+      destination.set(v8BigView.subarray(0, bytes))
+    },
   },
-  { batch: 2, samples: quick ? 5 : 15, warmup: 1 },
-)
-const copyV8 = measure(
-  () => {
-    v8BigView.set(source)
-    destination.set(v8BigView.subarray(0, bytes))
-  },
-  { batch: 2, samples: quick ? 5 : 15, warmup: 1 },
+  { batch: 2, samples: 3, warmup: 1, rounds: quick ? 3 : 11 },
 )
 row({
   operation: 'copy 64 MiB in and out through a view',
@@ -233,7 +238,9 @@ if (process.argv.includes('--write')) {
   const start = '<!-- bench:start -->'
   const end = '<!-- bench:end -->'
   const updated = readme.replace(new RegExp(`${start}[\\s\\S]*${end}`), `${start}\n${section}\n${end}`)
-  writeFileSync(readmePath, updated)
+  // Formatted as the lint formats it, so a written README passes `prettier --check` (and CI).
+  const prettierOptions = await prettier.resolveConfig(readmePath)
+  writeFileSync(readmePath, await prettier.format(updated, { ...prettierOptions, filepath: readmePath }))
   writeFileSync(`${root}benchmark/ratios.svg`, renderChart(rows.filter((entry) => !entry.density)))
   console.error('wrote README.md and benchmark/ratios.svg')
 }
