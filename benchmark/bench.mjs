@@ -27,6 +27,8 @@ const identityText = '(module (func (export "id") (param i32) (result i32) local
 // `+=` total passes 2**31 within the first batches, and from then on every iteration allocates a
 // heap number for it, which would be timed as part of the operation.
 let sink = 0
+// Timing of the nanosecond-scale rows: ratios of two calls, each side measured in every round.
+const callTiming = { batch: batch(100_000), samples: 9, warmup: 2, rounds: quick ? 3 : 7 }
 
 const rows = []
 function row({ operation, ours, baseline, against, kind, target }) {
@@ -49,7 +51,7 @@ const { napiFloor, rawFloor, store, read, call } = measureInterleaved(
     read: () => (sink ^= buffer.readWasmMemoryBufferAndReturnIndexOne()),
     call: (index) => (sink ^= identity.call('id', index)),
   },
-  { batch: batch(100_000), samples: 9, warmup: 2, rounds: quick ? 3 : 7 },
+  callTiming,
 )
 row({
   operation: 'storeValueInWasmMemoryBufferIndexZero(x)',
@@ -82,7 +84,7 @@ const { memoryAgain, v8View } = measureInterleaved(
     memoryAgain: () => (sink ^= buffer.memory().length),
     v8View: () => (sink ^= new Uint8Array(v8Instance.exports.memory.buffer).length),
   },
-  { batch: batch(100_000), samples: 9, warmup: 2, rounds: quick ? 3 : 7 },
+  callTiming,
 )
 row({
   operation: 'memory() again, no growth',
@@ -148,7 +150,7 @@ const { timedCall, untimedCall } = measureInterleaved(
     timedCall: (index) => (sink ^= timed.call('id', index)),
     untimedCall: (index) => (sink ^= identity.call('id', index)),
   },
-  { batch: batch(100_000), samples: 9, warmup: 2, rounds: quick ? 3 : 7 },
+  callTiming,
 )
 row({
   operation: "sandbox.call('id', x) with timeoutMs",

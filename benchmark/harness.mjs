@@ -5,7 +5,7 @@ const now = () => process.hrtime.bigint()
 
 /**
  * Median nanoseconds per call of `operation` over `samples` batches of `batch` calls.
- * `operation` gets the index within the batch; `setup`/`teardown` run outside the timing.
+ * `operation` gets the index within the batch.
  */
 export function measure(operation, { batch = 10_000, samples = 25, warmup = 3 } = {}) {
   const run = freshLoop()
@@ -16,8 +16,7 @@ export function measure(operation, { batch = 10_000, samples = 25, warmup = 3 } 
     const elapsed = Number(now() - started) / batch
     if (sample >= warmup) perOperation.push(elapsed)
   }
-  perOperation.sort((a, b) => a - b)
-  return perOperation[Math.floor(perOperation.length / 2)]
+  return median(perOperation)
 }
 
 /**
@@ -38,8 +37,7 @@ export async function measureBatches(run, { batch, samples = 9, warmup = 1 }) {
     const nanoseconds = await run(batch)
     if (sample >= warmup) perOperation.push(nanoseconds / batch)
   }
-  perOperation.sort((a, b) => a - b)
-  return perOperation[Math.floor(perOperation.length / 2)]
+  return median(perOperation)
 }
 
 export function formatTime(nanoseconds) {
@@ -56,14 +54,14 @@ export function formatTime(nanoseconds) {
  */
 export function measureInterleaved(operations, { rounds = 7, ...options } = {}) {
   const names = Object.keys(operations)
-  const loops = Object.fromEntries(names.map((name) => [name, []]))
+  const perRound = Object.fromEntries(names.map((name) => [name, []]))
   for (let round = 0; round < rounds; round++) {
-    for (const name of names) loops[name].push(measure(operations[name], options))
+    for (const name of names) perRound[name].push(measure(operations[name], options))
   }
-  return Object.fromEntries(
-    names.map((name) => {
-      const medians = loops[name].sort((a, b) => a - b)
-      return [name, medians[Math.floor(medians.length / 2)]]
-    }),
-  )
+  return Object.fromEntries(names.map((name) => [name, median(perRound[name])]))
+}
+
+function median(values) {
+  const sorted = [...values].sort((a, b) => a - b)
+  return sorted[Math.floor(sorted.length / 2)]
 }

@@ -16,7 +16,8 @@ use crate::js::gc_pressure::ExternalMemory;
 use crate::js::imports::{ImportBridge, get_property, resolve};
 use crate::js::module::Module;
 use crate::js::values::{
-    RawValue, bytes_or_text, describe, describe_raw, from_wasm, integer_in_range, to_wasm, uint8_bytes, unwrap_class,
+    RawValue, bytes_or_text, describe, describe_raw, from_wasm, i32_from_number, integer_in_range, to_wasm,
+    uint8_bytes, unwrap_class,
 };
 use crate::js::views::{KeepAlive, ViewKind, ViewRegistry};
 use crate::module::{ModuleSource, describe_signature};
@@ -418,19 +419,7 @@ impl Sandbox {
                 return None;
             }
             *slot = match param {
-                NumberType::I32 => {
-                    // The same rule as `to_wasm`: integers from -2**31 to 2**32 - 1. The range
-                    // test (false for NaN) comes first so the conversion needs no saturation.
-                    if !(-2_147_483_648.0..=4_294_967_295.0).contains(&number) {
-                        return None;
-                    }
-                    // SAFETY: `number` is finite and within i64's range, checked just above.
-                    let integer = unsafe { number.to_int_unchecked::<i64>() };
-                    if integer as f64 != number {
-                        return None;
-                    }
-                    ValRaw::i32(integer as u32 as i32)
-                }
+                NumberType::I32 => ValRaw::i32(i32_from_number(number)?),
                 NumberType::F32 => ValRaw::f32((number as f32).to_bits()),
                 NumberType::F64 => ValRaw::f64(number.to_bits()),
             };

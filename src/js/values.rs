@@ -93,6 +93,20 @@ pub fn describe_raw(env: &Env, value: RawValue) -> String {
     describe(env, &unsafe { Unknown::from_raw_unchecked(env.raw(), value) })
 }
 
+/// The i32 a JS number stands for: an integer from -2**31 to 2**32 - 1 (unsigned inputs above
+/// i32::MAX are the same 32 bits, as wasm sees them); `None` for anything else, NaN included.
+#[inline(always)]
+pub fn i32_from_number(number: f64) -> Option<i32> {
+    // The range test (false for NaN) comes first so the conversion needs no saturation, and the
+    // round trip holds for integers only (and -0): cheaper than `fract()`, a libm call.
+    if !(-2_147_483_648.0..=4_294_967_295.0).contains(&number) {
+        return None;
+    }
+    // SAFETY: `number` is finite and within i64's range, checked just above.
+    let integer = unsafe { number.to_int_unchecked::<i64>() };
+    (integer as f64 == number).then_some(integer as u32 as i32)
+}
+
 /// Converts a JS value to a wasm value of type `ty`: i32, f32 and f64 from a number, i64 from a
 /// bigint. `Err` says what was wrong, for the caller to put in context; the bool is whether it
 /// is a type error (else a range error).
@@ -114,22 +128,15 @@ pub fn to_wasm(env: &Env, value: RawValue, ty: &wasmtime::ValType) -> Result<was
                 ));
             }
             Ok(match ty {
-                ValType::I32 => {
-                    // `as i64` saturates and maps NaN to 0, so the round trip holds for integers
-                    // only (and -0); cheaper than `fract()`, a libm call.
-                    let integer = number as i64;
-                    if integer as f64 != number || !(-2_147_483_648..=4_294_967_295).contains(&integer) {
-                        return Err((
-                            false,
-                            format!(
-                                "must be an integer from -2147483648 to 4294967295 (i32); received {}",
-                                format_number(number)
-                            ),
-                        ));
-                    }
-                    // Unsigned inputs above i32::MAX are the same 32 bits, as wasm sees them.
-                    Val::I32(integer as u32 as i32)
-                }
+                ValType::I32 => Val::I32(i32_from_number(number).ok_or_else(|| {
+                    (
+                        false,
+                        format!(
+                            "must be an integer from -2147483648 to 4294967295 (i32); received {}",
+                            format_number(number)
+                        ),
+                    )
+                })?),
                 ValType::F32 => Val::F32((number as f32).to_bits()),
                 _ => Val::F64(number.to_bits()),
             })
