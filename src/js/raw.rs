@@ -417,7 +417,7 @@ fn not_a_handle(env: &Env) -> napi::Error {
 }
 
 /// `Sandbox.prototype.call` of the napi-rs base class, made variadic (instances of the facade
-/// call through the per-export functions of `sandbox_caller` instead).
+/// call through `sandboxCaller` handles and `callExport*` instead).
 unsafe extern "C" fn base_sandbox_call(env: sys::napi_env, info: sys::napi_callback_info) -> RawValue {
     let outcome = catch_unwind(AssertUnwindSafe(|| {
         let wrapped_env = Env::from(env);

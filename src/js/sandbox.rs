@@ -59,8 +59,8 @@ pub struct Sandbox {
     core: Option<Rc<CoreSandbox>>,
     views: RefCell<ViewRegistry>,
     bridge: Rc<ImportBridge>,
-    /// The targets of the per-export native functions the facade caches (see `raw.rs`); boxed so
-    /// their addresses stay fixed while the sandbox lives (the native functions point at them).
+    /// The exports behind the `sandboxCaller` handles the facade caches (see `raw.rs`); boxed so
+    /// their addresses stay fixed while the sandbox lives (the handles point at them).
     #[allow(clippy::vec_box)]
     callers: RefCell<Vec<Box<ExportCaller>>>,
     external: ExternalMemory,
@@ -69,7 +69,7 @@ pub struct Sandbox {
 /// A store's own native footprint beyond its linear memory, as reported to V8.
 const STORE_BYTES: usize = 32 * 1024;
 
-/// What a per-export native function calls: an export of a sandbox.
+/// What a `sandboxCaller` handle names: an export of a sandbox, for `callExport*`.
 pub struct ExportCaller {
     pub sandbox: *const Sandbox,
     pub index: usize,
@@ -376,7 +376,7 @@ impl Sandbox {
         Ok(array)
     }
 
-    /// A target for a per-export native function: this sandbox's export named by `name`. The
+    /// The target of a `sandboxCaller` handle: this sandbox's export named by `name`. The
     /// pointer stays valid while this sandbox lives.
     pub(crate) fn caller(&self, env: &Env, name: RawValue) -> Result<*const ExportCaller> {
         let index = self.function_index(env, name)?;
