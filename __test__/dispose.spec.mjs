@@ -2,6 +2,8 @@ import test from 'ava'
 
 import { BufferSandbox, Sandbox, bufferGuestWasm } from 'wasm-memory-sandbox'
 
+import { detachedIterationMessage, nodeLine, transferOfExternalBufferThrows } from './helpers/node-line.mjs'
+
 const callsAfterDispose = {
   getWasmMemoryBufferPointer: (sandbox) => sandbox.getWasmMemoryBufferPointer(),
   storeValueInWasmMemoryBufferIndexZero: (sandbox) => sandbox.storeValueInWasmMemoryBufferIndexZero(1),
@@ -42,7 +44,7 @@ test('a disposed sandbox’s detached views read nothing and writes to them go n
   t.is(memory[pointer], undefined)
   memory[pointer] = 99
   t.is(memory[pointer], undefined)
-  t.throws(() => [...memory], { instanceOf: TypeError, message: /detached ArrayBuffer/ })
+  t.throws(() => [...memory], { instanceOf: TypeError, message: detachedIterationMessage })
   t.throws(() => memory.readUInt8(pointer), { instanceOf: RangeError })
   const other = new BufferSandbox()
   t.is(other.buffer()[0], 0)
@@ -76,19 +78,38 @@ test('[Symbol.dispose]() disposes, so `using` works', (t) => {
   t.is(memory.length, 0)
 })
 
-test('transferring a view’s buffer gives an independent copy (Node keeps external buffers untransferable)', (t) => {
+test('structuredClone of a view’s buffer is an independent copy', (t) => {
   const sandbox = new BufferSandbox()
   sandbox.storeValueInWasmMemoryBufferIndexZero(24)
   const pointer = sandbox.getWasmMemoryBufferPointer()
   const memory = sandbox.memory()
-  const copy = new Uint8Array(structuredClone(memory.buffer, { transfer: [memory.buffer] }))
-  t.is(memory.length, 65536, 'the view was not detached by the transfer')
+  const copy = new Uint8Array(structuredClone(memory.buffer))
   t.is(copy[pointer], 24)
   copy[pointer] = 25
   t.is(memory[pointer], 24, 'the copy does not reach guest memory')
   sandbox.dispose()
   t.is(memory.length, 0)
   t.is(copy[pointer], 25, 'the copy is plain memory of its own')
+})
+
+test(`transferring a view’s buffer ${transferOfExternalBufferThrows ? 'throws DataCloneError' : 'gives an independent copy'} on Node ${nodeLine}, and the view stays attached`, (t) => {
+  const sandbox = new BufferSandbox()
+  sandbox.storeValueInWasmMemoryBufferIndexZero(24)
+  const pointer = sandbox.getWasmMemoryBufferPointer()
+  const memory = sandbox.memory()
+  if (transferOfExternalBufferThrows) {
+    t.throws(() => structuredClone(memory.buffer, { transfer: [memory.buffer] }), { name: 'DataCloneError' })
+  } else {
+    const copy = new Uint8Array(structuredClone(memory.buffer, { transfer: [memory.buffer] }))
+    t.is(copy[pointer], 24)
+    copy[pointer] = 25
+    t.is(memory[pointer], 24, 'the copy does not reach guest memory')
+  }
+  t.is(memory.length, 65536, 'the view was not detached by the transfer')
+  memory[pointer + 1] = 15
+  t.is(sandbox.readWasmMemoryBufferAndReturnIndexOne(), 15, 'and is still the guest’s memory')
+  sandbox.dispose()
+  t.is(memory.length, 0)
 })
 
 test('disposing one sandbox leaves another usable', (t) => {

@@ -7,17 +7,22 @@ import test from 'ava'
 import { BufferSandbox, Module, Sandbox, zeroCopyViews } from 'wasm-memory-sandbox'
 
 import { guestPath, guestText } from './helpers/guests.mjs'
+import { nodeLine, transferOfExternalBufferThrows } from './helpers/node-line.mjs'
 
 const recursion = guestText('deep_recursion.wat')
 
 /** Runs `code` (CommonJS) in a worker and resolves with its message, error or exit code. */
-function inWorker(code, options = {}) {
-  return new Promise((resolve) => {
-    const worker = new Worker(code, { eval: true, ...options })
-    worker.once('message', (message) => resolve({ message }))
-    worker.once('error', (error) => resolve({ error: error.message }))
-    worker.once('exit', (exitCode) => resolve({ exitCode }))
-  })
+async function inWorker(code, options = {}) {
+  const worker = new Worker(code, { eval: true, ...options })
+  try {
+    return await new Promise((resolve) => {
+      worker.once('message', (message) => resolve({ message }))
+      worker.once('error', (error) => resolve({ error: error.message }))
+      worker.once('exit', (exitCode) => resolve({ exitCode }))
+    })
+  } finally {
+    await worker.terminate() // whatever happened, no worker outlives its test
+  }
 }
 
 for (const stackSizeMb of [4, 1, 0.5]) {
@@ -154,12 +159,16 @@ test('a worker terminated in the middle of an untimed infinite guest call stops 
      sandbox.call('spin')`,
     { eval: true },
   )
-  await new Promise((resolve) => worker.once('message', resolve))
-  await new Promise((resolve) => setTimeout(resolve, 50))
-  const started = Date.now()
-  const exitCode = await worker.terminate()
-  t.is(exitCode, 1)
-  t.true(Date.now() - started < 2000, `terminate() took ${Date.now() - started} ms`)
+  try {
+    await new Promise((resolve) => worker.once('message', resolve))
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    const started = Date.now()
+    const exitCode = await worker.terminate()
+    t.is(exitCode, 1)
+    t.true(Date.now() - started < 2000, `terminate() took ${Date.now() - started} ms`)
+  } finally {
+    await worker.terminate()
+  }
 })
 
 test('a worker with sandboxes exits cleanly while its guests are idle', async (t) => {
@@ -270,27 +279,37 @@ test('zeroCopyViews() says views are real in Node (a runtime without external bu
   t.is(view[sandbox.getWasmMemoryBufferPointer()], 99, 'and the view is indeed zero-copy')
 })
 
-test('a view posted to a worker arrives as a copy; the worker cannot reach guest memory', async (t) => {
+test(`a view posted to a worker with its buffer in the transfer list ${transferOfExternalBufferThrows ? 'throws DataCloneError' : 'arrives as a copy'} on Node ${nodeLine}; the worker never reaches guest memory`, async (t) => {
   const sandbox = new BufferSandbox()
   const view = sandbox.memory()
   const pointer = sandbox.getWasmMemoryBufferPointer()
   sandbox.storeValueInWasmMemoryBufferIndexZero(24)
   const worker = new Worker(
     `const { parentPort } = require('node:worker_threads')
-     parentPort.once('message', ({ view, pointer }) => {
+     parentPort.on('message', ({ view, pointer }) => {
        const seen = view[pointer]
        view[pointer] = 77
        parentPort.postMessage({ seen, length: view.length })
      })`,
     { eval: true },
   )
-  worker.postMessage({ view, pointer }, [view.buffer])
-  const reply = await new Promise((resolve) => worker.once('message', resolve))
-  await worker.terminate()
-  t.deepEqual(reply, { seen: 24, length: 65536 })
-  t.is(view.length, 65536, 'the view stays attached')
-  t.is(sandbox.readWasmMemoryBufferAndReturnIndexOne(), 0)
-  t.is(view[pointer], 24, "the worker's write landed in its copy only")
+  try {
+    const reply = () => new Promise((resolve) => worker.once('message', resolve))
+    if (transferOfExternalBufferThrows) {
+      t.throws(() => worker.postMessage({ view, pointer }, [view.buffer]), { name: 'DataCloneError' })
+    } else {
+      worker.postMessage({ view, pointer }, [view.buffer])
+      t.deepEqual(await reply(), { seen: 24, length: 65536 })
+    }
+    // Without a transfer list every line sends a copy.
+    worker.postMessage({ view, pointer })
+    t.deepEqual(await reply(), { seen: 24, length: 65536 })
+    t.is(view.length, 65536, 'the view stays attached')
+    t.is(sandbox.readWasmMemoryBufferAndReturnIndexOne(), 0)
+    t.is(view[pointer], 24, "the worker's writes landed in its copies only")
+  } finally {
+    await worker.terminate()
+  }
 })
 
 test('a guest that grows its own memory while JS holds views: old views keep their bytes, new ones see the new size', (t) => {

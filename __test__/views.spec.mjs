@@ -2,6 +2,8 @@ import test from 'ava'
 
 import { BufferSandbox, Sandbox, bufferGuestWasm } from 'wasm-memory-sandbox'
 
+import { nodeLine, transferOfExternalBufferThrows } from './helpers/node-line.mjs'
+
 test('zero-copy, wasm to JS: a view taken before the guest writes sees the write with no call in between', (t) => {
   const sandbox = new BufferSandbox()
   const memory = sandbox.memory()
@@ -91,19 +93,47 @@ test('growth past what wasm32 allows throws ERR_WASM_MEMORY_LIMIT and changes no
   t.is(sandbox.memory().length, 65536)
 })
 
-test('postMessage of a view sends a copy, never guest memory', async (t) => {
+test('postMessage of a view (no transfer list) sends a copy, never guest memory', async (t) => {
   const { MessageChannel, receiveMessageOnPort } = await import('node:worker_threads')
   const sandbox = new BufferSandbox()
   const memory = sandbox.memory()
   const pointer = sandbox.getWasmMemoryBufferPointer()
   sandbox.storeValueInWasmMemoryBufferIndexZero(24)
   const { port1, port2 } = new MessageChannel()
-  port1.postMessage(memory, [memory.buffer])
-  const received = receiveMessageOnPort(port2).message
-  port1.close()
-  t.is(memory.length, 65536, 'the view stays attached')
-  t.is(received[pointer], 24)
-  received[pointer] = 1
-  t.is(memory[pointer], 24)
-  t.is(sandbox.memory(), memory)
+  try {
+    port1.postMessage(memory)
+    const received = receiveMessageOnPort(port2).message
+    t.is(memory.length, 65536, 'the view stays attached')
+    t.is(received[pointer], 24)
+    received[pointer] = 1
+    t.is(memory[pointer], 24)
+    t.is(sandbox.memory(), memory)
+  } finally {
+    port1.close()
+  }
+})
+
+test(`postMessage of a view with its buffer in the transfer list ${transferOfExternalBufferThrows ? 'throws DataCloneError' : 'sends a copy'} on Node ${nodeLine}`, async (t) => {
+  const { MessageChannel, receiveMessageOnPort } = await import('node:worker_threads')
+  const sandbox = new BufferSandbox()
+  const memory = sandbox.memory()
+  const pointer = sandbox.getWasmMemoryBufferPointer()
+  sandbox.storeValueInWasmMemoryBufferIndexZero(24)
+  const { port1, port2 } = new MessageChannel()
+  try {
+    if (transferOfExternalBufferThrows) {
+      t.throws(() => port1.postMessage(memory, [memory.buffer]), { name: 'DataCloneError' })
+      t.is(receiveMessageOnPort(port2), undefined, 'nothing was sent')
+    } else {
+      port1.postMessage(memory, [memory.buffer])
+      const received = receiveMessageOnPort(port2).message
+      t.is(received[pointer], 24)
+      received[pointer] = 1
+      t.is(memory[pointer], 24, 'the copy does not reach guest memory')
+    }
+    t.is(memory.length, 65536, 'the view stays attached')
+    t.is(sandbox.memory(), memory)
+  } finally {
+    port1.close()
+  }
 })
