@@ -38,15 +38,27 @@ test.before(() => {
   if (!record) return
   project = mkdtempSync(join(tmpdir(), 'wms-install-'))
   const home = join(project, 'home')
-  installEnv = {
+  // This process's environment (certificates, proxies, registry settings all pass through) minus
+  // everything that points at Rust or at this repository's own npm run.
+  installEnv = Object.fromEntries(
+    Object.entries(process.env).filter(
+      ([name]) =>
+        !/^(CARGO|RUSTUP|RUSTC|RUST_|npm_package_|npm_lifecycle_|npm_config_(local_)?prefix$|INIT_CWD$)/i.test(name),
+    ),
+  )
+  Object.assign(installEnv, {
     PATH: pathWithoutRust(),
     HOME: home,
     npm_config_cache: join(home, '.npm'),
     npm_config_update_notifier: 'false',
     npm_config_fund: 'false',
     npm_config_audit: 'false',
-    // Registry settings pass through so the install works behind the same mirror as the rest of CI.
-    ...Object.fromEntries(Object.entries(process.env).filter(([name]) => /^npm_config_registry$/i.test(name))),
+  })
+  // The machine-wide npm settings (a CA file, a registry) live in the system npm's config;
+  // a Node line's own npm does not read it.
+  for (const globalConfig of ['/usr/etc/npmrc', '/etc/npmrc']) {
+    if (existsSync(globalConfig) && !installEnv.npm_config_globalconfig)
+      installEnv.npm_config_globalconfig = globalConfig
   }
   const app = join(project, 'app')
   spawnSync('mkdir', ['-p', app, home])

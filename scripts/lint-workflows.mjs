@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url'
 
 const root = dirname(dirname(fileURLToPath(import.meta.url)))
 const workflows = join(root, '.github', 'workflows')
-const cli = join(dirname(createRequire(import.meta.url).resolve('@action-validator/cli/package.json')), 'cli.js')
+const cli = join(dirname(createRequire(import.meta.url).resolve('@action-validator/cli/package.json')), 'cli.mjs')
 let failed = 0
 for (const file of readdirSync(workflows).filter((name) => /\.ya?ml$/.test(name))) {
   const { status } = spawnSync(process.execPath, [cli, join(workflows, file)], { stdio: 'inherit' })
