@@ -599,7 +599,9 @@ fn wasi_linker(kind: EngineKind) -> SandboxResult<Linker<HostState>> {
         EngineKind::Standard => &STANDARD,
         EngineKind::Metered => &METERED,
         EngineKind::Dense => {
-            return Err(SandboxError::Internal("the dense engine runs no WASI guests".to_owned()));
+            return Err(SandboxError::Internal(
+                "the dense engine runs no WASI guests".to_owned(),
+            ));
         }
     };
     let engine = engine(kind)?;
