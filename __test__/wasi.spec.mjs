@@ -21,6 +21,7 @@ const preview0 = new Module(guestText('wasi/preview0.wat'))
 const mixed = new Module(guestText('wasi/mixed_imports.wat'))
 const limits = new Module(guestText('wasi/limits.wat'))
 const proxy = new Module(guestText('wasi/fs_proxy.wat'))
+const sleep = new Module(guestText('wasi/sleep.wat'))
 
 function scratch(t) {
   const directory = mkdtempSync(join(tmpdir(), 'wasi-spec-'))
@@ -255,6 +256,17 @@ test('limits apply during run(): timeout, fuel, memory, traps keep their codes',
   // The fuel and the deadline apply to the WASI sandbox's later calls as to any other.
   const timed = new Sandbox(limits, { timeoutMs: 50, wasi: { args: ['limits', 'grow'] } })
   t.is(timed.run().exitCode, 0)
+})
+
+test('a WASI sleep is real, and a deadline that passes during it stops the guest when it returns', (t) => {
+  let started = Date.now()
+  t.is(new Sandbox(sleep, { wasi: {} }).run().exitCode, 0)
+  t.true(Date.now() - started >= 290, 'slept 300 ms on the monotonic clock')
+  started = Date.now()
+  t.throws(() => new Sandbox(sleep, { wasi: {}, timeoutMs: 50 }).run(), { code: 'ERR_WASM_TIMEOUT' })
+  const elapsed = Date.now() - started
+  // Blocking host calls are not interrupted: the guest is stopped at its next wasm instruction.
+  t.true(elapsed >= 290 && elapsed < 5000, `stopped after ${elapsed} ms`)
 })
 
 test('WASI is opt-in: without the wasi option a WASI import is ERR_WASM_LINK, and run() is refused', (t) => {

@@ -367,32 +367,3 @@ impl tokio::io::AsyncWrite for Capture {
         Poll::Ready(Ok(()))
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_capture_keeps_what_fits_and_reports_the_rest() {
-        let capture = Capture::new(10);
-        assert!(capture.append(b"hello").is_ok());
-        assert!(capture.append(b"world").is_ok(), "exactly full is not truncated");
-        assert!(capture.append(b"!").is_err());
-        assert_eq!(capture.take(), (b"helloworld".to_vec(), true));
-        assert!(capture.append(b"again").is_ok(), "taking frees the room");
-        assert_eq!(capture.take(), (b"again".to_vec(), false));
-    }
-
-    #[test]
-    fn a_capture_never_allocates_past_its_limit() {
-        let capture = Capture::new(100_000);
-        let chunk = [7u8; 4096];
-        for _ in 0..1000 {
-            let _ = capture.append(&chunk);
-        }
-        let state = capture.state();
-        assert_eq!(state.bytes.len(), 100_000);
-        assert!(state.bytes.capacity() <= 100_000, "capacity {}", state.bytes.capacity());
-        assert!(state.truncated);
-    }
-}
