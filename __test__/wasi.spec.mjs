@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process'
+import { inspect } from 'node:util'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -145,6 +146,7 @@ test('AssemblyScript reactor: _initialize runs at instantiation, its exports pri
 
 test('the tutorial buffer guest as a WASI command: run() main, then use its exports and memory', (t) => {
   const sandbox = new Sandbox(bufferCommand, { wasi: {} })
+  t.regex(inspect(sandbox), /^Sandbox \{ memorySize: \d+ \(\d+ pages\), wasi: true \}$/)
   const result = sandbox.run()
   t.is(result.exitCode, 0)
   t.is(result.stdout.toString(), 'Write in Wasm, Read in JS, Index 0:\n24\n')

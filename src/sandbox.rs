@@ -334,6 +334,11 @@ impl Sandbox {
         self.limits
     }
 
+    /// Whether the sandbox was given a WASI context.
+    pub fn has_wasi(&self) -> bool {
+        self.wasi
+    }
+
     /// Runs `action` on the store: through the active host function's `Caller` when re-entered
     /// from one, else through the owned store.
     pub fn with_context<R>(&self, action: impl FnOnce(StoreContextMut<'_, HostState>) -> R) -> SandboxResult<R> {

@@ -342,6 +342,9 @@ impl Sandbox {
         if let Ok(fuel) = core.fuel() {
             shown.push_str(&format!(", fuel: {fuel}"));
         }
+        if core.has_wasi() {
+            shown.push_str(", wasi: true");
+        }
         shown.push_str(" }");
         shown
     }
