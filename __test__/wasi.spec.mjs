@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process'
 import { inspect } from 'node:util'
+import { Worker } from 'node:worker_threads'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -373,4 +374,31 @@ test('a throwing getter in the wasi options is a TypeError, not a crash', (t) =>
     },
   }
   t.throws(() => new Sandbox(cli, { wasi }), { instanceOf: TypeError, code: 'ERR_INVALID_ARG_TYPE' })
+})
+
+test('WASI sandboxes run in worker threads too, beside the main thread’s', async (t) => {
+  const path = guestPath('build/wasi-cli.wasip1.wasm')
+  const worker = new Worker(
+    `const { parentPort, workerData } = require('node:worker_threads')
+     const { Module, Sandbox } = require('wasm-memory-sandbox')
+     const cli = Module.fromFile(workerData)
+     const results = []
+     for (let index = 0; index < 3; index++) {
+       const { exitCode, stdout } = new Sandbox(cli, { wasi: { args: ['w', 'args', String(index)] } }).run()
+       results.push([exitCode, stdout.toString()])
+     }
+     parentPort.postMessage(results)`,
+    { eval: true, workerData: path },
+  )
+  const fromWorker = new Promise((resolve, reject) => {
+    worker.once('message', resolve)
+    worker.once('error', reject)
+  })
+  t.is(runCli(['args', 'main']).stdout.toString(), 'wasi-cli\nargs\nmain\n')
+  t.deepEqual(await fromWorker, [
+    [0, 'w\nargs\n0\n'],
+    [0, 'w\nargs\n1\n'],
+    [0, 'w\nargs\n2\n'],
+  ])
+  await worker.terminate()
 })
