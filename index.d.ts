@@ -134,6 +134,21 @@ export declare class Sandbox {
   /** Fuel left, for a sandbox created with the `fuel` option; set it to refill. */
   get fuel(): number
   set fuel(fuel: number)
+  /**
+   * Runs a WASI command (a sandbox made with the `wasi` option): calls its `_start` and returns
+   * its exit code (0 when `_start` returns, the code given to `proc_exit` otherwise) with what
+   * it wrote to stdout and stderr when they are `'pipe'`. A trap, a timeout, running out of
+   * fuel or a memory limit throws as `call()` does (`takeOutput()` then has the output). The
+   * exports stay callable afterwards; `run()` itself runs once (`ERR_WASI_ALREADY_STARTED`).
+   * Without the `wasi` option it throws `ERR_WASI_NOT_ENABLED`.
+   */
+  run(): WasiRunResult
+  /**
+   * Takes what the guest wrote to its captured stdout and stderr since the sandbox was made or
+   * since the last `run()` or `takeOutput()` (after `call()`s, or after a `run()` that threw),
+   * and frees that room under `maxOutputBytes` again.
+   */
+  takeOutput(): WasiOutput
   /** Whether `dispose()` has been called. */
   get disposed(): boolean
   /**
@@ -189,6 +204,83 @@ export interface SandboxOptions {
    * refill it with `sandbox.fuel`.
    */
   fuel?: number
+  /**
+   * Makes the guest a WASI program (`wasi_snapshot_preview1`, and the older `wasi_unstable`):
+   * what it may reach (arguments, environment, directories, stdin) and where its output goes.
+   * Without it, a WASI import is `ERR_WASM_LINK` like any missing import. `run()` runs a
+   * command; a reactor (exporting `_initialize`) is initialised here.
+   */
+  wasi?: WasiOptions
+}
+
+/**
+ * The `wasi` option: what a WASI guest is granted. Nothing is granted that is not listed here:
+ * no preopen means no file system. The clocks and random numbers are the host's.
+ */
+export interface WasiOptions {
+  /** `argv`, `argv[0]` included (as `node:wasi`). Default: none. */
+  args?: Array<string>
+  /** The environment, as `{ NAME: 'value' }`. Default: empty (nothing of the host's). */
+  env?: Record<string, string>
+  /**
+   * Directories the guest can reach: `{ [guestPath]: hostPath }`, or
+   * `{ [guestPath]: { path: hostPath, readonly: true } }` for a directory the guest may read
+   * but never change. Host paths must be absolute paths to existing directories. Paths that
+   * lead out of a preopen (`..`, absolute paths, symlinks, hard links, renames) are refused
+   * with a WASI errno.
+   */
+  preopens?: Record<string, string | WasiPreopen>
+  /** The guest's stdin: a string (as UTF-8) or bytes. Default: empty. */
+  stdin?: string | Uint8Array
+  /**
+   * `'pipe'` (default) captures stdout for `run()` to return; `'inherit'` writes it to this
+   * process's stdout; `'ignore'` discards it.
+   */
+  stdout?: 'pipe' | 'inherit' | 'ignore'
+  /** As `stdout`, for stderr. */
+  stderr?: 'pipe' | 'inherit' | 'ignore'
+  /**
+   * Cap, in bytes, on what each captured stream holds (default 16 MiB, at most 2 GiB - 1).
+   * A write past it keeps what fits and fails in the guest (`ENOSPC`), and the result says
+   * `stdoutTruncated` / `stderrTruncated`.
+   */
+  maxOutputBytes?: number
+}
+
+/** What `takeOutput()` returns: the captured output since the last `run()` or `takeOutput()`. */
+export interface WasiOutput {
+  stdout: Buffer
+  stderr: Buffer
+  stdoutTruncated: boolean
+  stderrTruncated: boolean
+}
+
+/** A preopened directory with its access mode. */
+export interface WasiPreopen {
+  /** Absolute path of the host directory. */
+  path: string
+  /**
+   * `true`: the guest may read but never create, write, truncate, rename, delete or touch
+   * anything under it.
+   */
+  readonly?: boolean
+}
+
+/** What a WASI command did: its exit code and what it wrote to captured streams. */
+export interface WasiRunResult {
+  /**
+   * 0 when `_start` returned; the code the guest gave `proc_exit` otherwise (any 32-bit
+   * unsigned value: 255 after an AssemblyScript abort).
+   */
+  exitCode: number
+  /** What the guest wrote to stdout (empty unless `stdout` is `'pipe'`). */
+  stdout: Buffer
+  /** What the guest wrote to stderr (empty unless `stderr` is `'pipe'`). */
+  stderr: Buffer
+  /** Whether stdout bytes were dropped at `maxOutputBytes`. */
+  stdoutTruncated: boolean
+  /** Whether stderr bytes were dropped at `maxOutputBytes`. */
+  stderrTruncated: boolean
 }
 
 /**

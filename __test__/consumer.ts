@@ -79,3 +79,34 @@ const guestBytes: Buffer = bufferGuestWasm()
 const zeroCopy: boolean = zeroCopyViews()
 
 export { guestBytes, zeroCopy }
+
+// WASI.
+import type { WasiOptions, WasiOutput, WasiRunResult } from 'wasm-memory-sandbox'
+
+const wasi: WasiOptions = {
+  args: ['prog', 'input.txt'],
+  env: { KEY: 'value' },
+  preopens: { '/work': '/tmp/scratch', '/data': { path: '/srv/data', readonly: true } },
+  stdin: new Uint8Array([1, 2, 3]),
+  stdout: 'pipe',
+  stderr: 'inherit',
+  maxOutputBytes: 1 << 20,
+}
+const command = new Sandbox(module, { wasi: { ...wasi, stdin: 'text' }, timeoutMs: 100, fuel: 1_000_000 })
+const ran: WasiRunResult = command.run()
+const exitCode: number = ran.exitCode
+const printed: Buffer = ran.stdout
+const cut: boolean = ran.stdoutTruncated || ran.stderrTruncated
+const later: WasiOutput = command.takeOutput()
+const laterErrors: Buffer = later.stderr
+
+// @ts-expect-error stdout is 'pipe', 'inherit' or 'ignore'
+new Sandbox(module, { wasi: { stdout: 'file' } })
+// @ts-expect-error args are strings
+new Sandbox(module, { wasi: { args: [1] } })
+// @ts-expect-error readonly is a boolean
+new Sandbox(module, { wasi: { preopens: { '/d': { path: '/tmp', readonly: 'yes' } } } })
+// @ts-expect-error takeOutput() has no exit code
+const noExitCode: number = later.exitCode
+
+export { exitCode, printed, cut, laterErrors, noExitCode }

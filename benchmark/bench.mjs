@@ -2,18 +2,21 @@
 // guest bytes, side by side in one process. Prints a table and, with --write, puts it (and an SVG
 // chart of the ratios) into README.md and benchmark/ratios.svg.
 import { spawnSync } from 'node:child_process'
-import { readFileSync, writeFileSync } from 'node:fs'
+import { openSync, readFileSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import os from 'node:os'
 import { fileURLToPath } from 'node:url'
+import v8Flags from 'node:v8'
+import vm from 'node:vm'
+import { WASI } from 'node:wasi'
 import { Worker } from 'node:worker_threads'
 import * as prettier from 'prettier'
 
-import { formatTime, measure, measureBatches, measureInterleaved } from './harness.mjs'
+import { formatTime, measure, measureBatches, measureInterleaved, measureRounds } from './harness.mjs'
 
 const require = createRequire(import.meta.url)
 const binding = require('wasm-memory-sandbox')
-const { BufferSandbox, Sandbox, bufferGuestWasm } = binding
+const { BufferSandbox, Module, Sandbox, bufferGuestWasm } = binding
 const root = fileURLToPath(new URL('..', import.meta.url))
 const quick = process.argv.includes('--quick')
 const scale = quick ? 0.2 : 1
@@ -193,7 +196,49 @@ row({
 })
 await worker.terminate()
 
-// 7. Density, each in a fresh process.
+// 7. WASI commands against node:wasi, both from a compiled module: the tutorial's buffer guest as
+// a WASI command (Rust, wasm32-wasip1, prints two lines), instantiated and run; then a
+// compute-heavy one (a sieve and a hash, ~150 ms). Our output is captured in memory (the
+// default); node:wasi's goes to /dev/null. Garbage is collected between batches, outside the
+// timing, for both sides alike.
+v8Flags.setFlagsFromString('--expose-gc')
+const collectGarbage = vm.runInNewContext('gc')
+const builtGuest = (name) => fileURLToPath(new URL(`../__test__/guests/build/${name}`, import.meta.url))
+const devNull = openSync(os.devNull, 'w')
+function wasiPair(name, args) {
+  const path = builtGuest(name)
+  const ours = Module.fromFile(path)
+  const v8Module = new WebAssembly.Module(readFileSync(path))
+  return {
+    ours: () => (sink ^= new Sandbox(ours, { wasi: { args } }).run().stdout.length),
+    node: () => {
+      const wasi = new WASI({ version: 'preview1', args, stdout: devNull, returnOnExit: true })
+      sink ^= wasi.start(new WebAssembly.Instance(v8Module, wasi.getImportObject()))
+    },
+  }
+}
+const command = wasiPair('buffer-command.wasip1.wasm', ['buffer-command'])
+const small = measureRounds(command, { batch: batch(40), rounds: quick ? 5 : 15, between: collectGarbage })
+row({
+  operation: 'new Sandbox(wasm, { wasi }) + run(), a small WASI command',
+  ours: small.ours,
+  baseline: small.node,
+  against: 'node:wasi: new WASI() + new WebAssembly.Instance() + start()',
+  kind: 'faster',
+  target: 2,
+})
+const compute = wasiPair('compute.wasip1.wasm', ['compute'])
+const heavy = measureRounds(compute, { batch: 1, rounds: quick ? 3 : 7, between: collectGarbage })
+row({
+  operation: 'a compute-heavy WASI command (sieve + hash)',
+  ours: heavy.ours,
+  baseline: heavy.node,
+  against: 'the same in node:wasi',
+  kind: 'slower',
+  target: 1.25,
+})
+
+// 8. Density, each in a fresh process.
 function density(kind, count) {
   const run = spawnSync(
     process.execPath,

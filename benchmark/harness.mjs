@@ -61,6 +61,28 @@ export function measureInterleaved(operations, { rounds = 7, ...options } = {}) 
   return Object.fromEntries(names.map((name) => [name, median(perRound[name])]))
 }
 
+/**
+ * Medians of operations too slow or too heavy for `measureInterleaved`'s batches: each round runs
+ * every operation `batch` times in turn, then calls `between()` outside the timing (the WASI rows
+ * collect garbage there: node:wasi instances are freed only by GC, and V8 crashes past a few
+ * hundred uncollected wasm memories on this machine).
+ */
+export function measureRounds(operations, { batch, rounds = 7, warmup = 1, between = () => {} }) {
+  const names = Object.keys(operations)
+  const perRound = Object.fromEntries(names.map((name) => [name, []]))
+  for (let round = 0; round < rounds + warmup; round++) {
+    for (const name of names) {
+      const operation = operations[name]
+      const started = now()
+      for (let index = 0; index < batch; index++) operation(index)
+      const elapsed = Number(now() - started) / batch
+      between()
+      if (round >= warmup) perRound[name].push(elapsed)
+    }
+  }
+  return Object.fromEntries(names.map((name) => [name, median(perRound[name])]))
+}
+
 function median(values) {
   const sorted = [...values].sort((a, b) => a - b)
   return sorted[Math.floor(sorted.length / 2)]

@@ -1,6 +1,7 @@
-// Builds the example guests from source into __test__/guests/build/: an AssemblyScript module
-// (npm `assemblyscript`) and a Rust module (cargo, wasm32-unknown-unknown). A guest whose output
-// is newer than every source file is left as it is.
+// Builds the example guests from source into __test__/guests/build/: AssemblyScript modules
+// (npm `assemblyscript`, the WASI ones with `@assemblyscript/wasi-shim`) and Rust modules (cargo,
+// wasm32-unknown-unknown and wasm32-wasip1). A guest whose output is newer than every source file
+// is left as it is.
 import { spawnSync } from 'node:child_process'
 import { copyFileSync, mkdirSync, readdirSync, statSync } from 'node:fs'
 import { dirname, join } from 'node:path'
@@ -28,6 +29,14 @@ function isFresh(output, sourceDirectory) {
   }
 }
 
+/** The environment for a guest's own cargo build: none of the addon build's settings leak in. */
+function cargoEnv() {
+  const env = { ...process.env }
+  for (const name of ['RUSTFLAGS', 'CARGO_ENCODED_RUSTFLAGS', 'CARGO_TARGET_DIR', 'CARGO_BUILD_TARGET'])
+    delete env[name]
+  return env
+}
+
 function run(command, args, options) {
   const result = spawnSync(command, args, { stdio: 'inherit', ...options })
   if (result.status !== 0) {
@@ -53,13 +62,42 @@ const guests = [
     name: 'text.rust.wasm',
     source: join(root, 'examples', 'guests', 'rust-text'),
     build(output) {
-      const env = { ...process.env }
-      for (const name of ['RUSTFLAGS', 'CARGO_ENCODED_RUSTFLAGS', 'CARGO_TARGET_DIR', 'CARGO_BUILD_TARGET'])
-        delete env[name]
-      run('cargo', ['build', '--release', '--locked', '--target', 'wasm32-unknown-unknown'], { cwd: this.source, env })
+      run('cargo', ['build', '--release', '--locked', '--target', 'wasm32-unknown-unknown'], {
+        cwd: this.source,
+        env: cargoEnv(),
+      })
       copyFileSync(join(this.source, 'target', 'wasm32-unknown-unknown', 'release', 'rust_text_guest.wasm'), output)
     },
   },
+  // WASI commands from Rust (wasm32-wasip1): a small CLI, the tutorial's buffer guest as a
+  // command, and the benchmark's compute-heavy program. One cargo build makes all three.
+  ...['wasi-cli', 'buffer-command', 'compute'].map((binary) => ({
+    name: `${binary}.wasip1.wasm`,
+    source: join(root, 'examples', 'guests', 'rust-wasi'),
+    build(output) {
+      run('cargo', ['build', '--release', '--locked', '--target', 'wasm32-wasip1'], {
+        cwd: this.source,
+        env: cargoEnv(),
+      })
+      copyFileSync(join(this.source, 'target', 'wasm32-wasip1', 'release', `${binary}.wasm`), output)
+    },
+  })),
+  // AssemblyScript through @assemblyscript/wasi-shim: a command and a reactor.
+  ...[
+    { file: 'index', name: 'hello.as-wasi.wasm', start: '_start' },
+    { file: 'reactor', name: 'reactor.as-wasi.wasm', start: '_initialize' },
+  ].map(({ file, name, start }) => ({
+    name,
+    source: join(root, 'examples', 'guests', 'assemblyscript-wasi'),
+    build(output) {
+      const asc = join(root, 'node_modules', 'assemblyscript', 'bin', 'asc.js')
+      run(
+        process.execPath,
+        [asc, `assembly/${file}.ts`, '--config', 'asconfig.json', '--exportStart', start, '--outFile', output, '-O3'],
+        { cwd: this.source },
+      )
+    },
+  })),
 ]
 
 for (const guest of guests) {

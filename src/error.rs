@@ -26,6 +26,10 @@ pub enum SandboxError {
     /// A JS argument has the right type but is outside the allowed range (a `RangeError`).
     #[error("{0}")]
     OutOfRange(String),
+    /// A JS argument has the right type but a value that cannot be used (a `TypeError`): a
+    /// relative host path, a preopen that is not a directory, a NUL inside a WASI string.
+    #[error("{0}")]
+    InvalidArgValue(String),
     /// wasmtime rejected the module's bytes or text.
     #[error("the WebAssembly module failed to compile: {0}")]
     Compile(String),
@@ -79,6 +83,18 @@ pub enum SandboxError {
     /// The store is in use by a call further up this thread's stack and cannot be reached.
     #[error("the sandbox is busy with a call further up the stack")]
     Busy,
+    /// The guest called WASI's `proc_exit` during a `call()` or its initialisation (in `run()`
+    /// an exit is the result, not an error).
+    #[error("the guest exited with code {0} (WASI proc_exit)")]
+    Exit(u32),
+    /// `run()` or `takeOutput()` on a sandbox created without the `wasi` option.
+    #[error("this sandbox has no WASI context: create it with the `wasi` option to run a WASI command")]
+    WasiNotEnabled,
+    /// `run()` called a second time.
+    #[error(
+        "run() was already called on this sandbox: a WASI command runs once (create a new sandbox to run it again)"
+    )]
+    AlreadyStarted,
     /// A failure of the runtime itself (Node-API or the engine), never a user error.
     #[error("internal error: {0}")]
     Internal(String),
@@ -91,6 +107,10 @@ impl SandboxError {
             Self::Disposed => "ERR_SANDBOX_DISPOSED",
             Self::InvalidArgType(_) => "ERR_INVALID_ARG_TYPE",
             Self::OutOfRange(_) => "ERR_OUT_OF_RANGE",
+            Self::InvalidArgValue(_) => "ERR_INVALID_ARG_VALUE",
+            Self::Exit(_) => "ERR_WASI_EXIT",
+            Self::WasiNotEnabled => "ERR_WASI_NOT_ENABLED",
+            Self::AlreadyStarted => "ERR_WASI_ALREADY_STARTED",
             Self::Compile(_) => "ERR_WASM_COMPILE",
             Self::Import(_) => "ERR_WASM_IMPORT",
             Self::SandboxLimit(_) => "ERR_SANDBOX_LIMIT",
@@ -118,6 +138,9 @@ impl SandboxError {
     pub fn from_call(error: wasmtime::Error) -> Self {
         if let Some(host) = error.downcast_ref::<crate::sandbox::HostFunctionError>() {
             return Self::Import(host.to_string());
+        }
+        if let Some(exit) = error.downcast_ref::<wasmtime_wasi::I32Exit>() {
+            return Self::Exit(exit.0 as u32);
         }
         let backtrace = error
             .downcast_ref::<WasmBacktrace>()

@@ -16,6 +16,8 @@ mod module;
 mod sandbox;
 #[path = "../../src/stack.rs"]
 mod stack;
+#[path = "../../src/wasi.rs"]
+mod wasi;
 
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -138,7 +140,7 @@ fn run(input: Input) {
         timeout: Some(Duration::from_millis(20)),
         fuel: input.limits.fuel.map(u64::from),
     };
-    let Ok(sandbox) = Sandbox::instantiate(&source, limits, None, |_, ty| Ok(zeros(ty.results().collect()))) else {
+    let Ok(sandbox) = Sandbox::instantiate(&source, limits, None, None, |_, ty| Ok(zeros(ty.results().collect()))) else {
         return;
     };
     let memory = sandbox.memory(None).ok();

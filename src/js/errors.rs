@@ -16,7 +16,7 @@ enum JsErrorClass {
 
 fn class_of(error: &SandboxError) -> JsErrorClass {
     match error {
-        SandboxError::InvalidArgType(_) => JsErrorClass::TypeError,
+        SandboxError::InvalidArgType(_) | SandboxError::InvalidArgValue(_) => JsErrorClass::TypeError,
         SandboxError::OutOfRange(_) | SandboxError::ViewTooLarge { .. } => JsErrorClass::RangeError,
         SandboxError::WrongReceiver(_) => JsErrorClass::TypeError,
         _ => JsErrorClass::Error,
@@ -79,6 +79,14 @@ unsafe fn build_js_error(env: sys::napi_env, error: &SandboxError) -> Option<sys
     let mut js_error = ptr::null_mut();
     if unsafe { create(env, code, message, &mut js_error) } != sys::Status::napi_ok {
         return None;
+    }
+    if let SandboxError::Exit(code) = error {
+        let mut value = ptr::null_mut();
+        unsafe {
+            if sys::napi_create_uint32(env, *code, &mut value) == sys::Status::napi_ok {
+                sys::napi_set_named_property(env, js_error, c"exitCode".as_ptr(), value);
+            }
+        }
     }
     if let SandboxError::Trap { kind, backtrace, .. } = error {
         unsafe {

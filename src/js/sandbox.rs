@@ -20,8 +20,10 @@ use crate::js::values::{
     uint8_bytes, unwrap_class,
 };
 use crate::js::views::{KeepAlive, ViewKind, ViewRegistry};
+use crate::js::wasi::{output_object, parse_wasi_options};
 use crate::module::{ModuleSource, describe_signature};
 use crate::sandbox::{Limits, MAX_WASM32_MEMORY_BYTES, Sandbox as CoreSandbox, WASM_PAGE_SIZE};
+use crate::wasi::WasiOptions;
 
 // This struct only declares the TypeScript interface: the options arrive raw and are validated
 // key by key in `parse_options`, so a typo or a wrong type gets a precise error.
@@ -44,9 +46,15 @@ pub struct SandboxOptions {
     /// Instruction budget (wasmtime fuel); running out throws `ERR_WASM_OUT_OF_FUEL`. Read and
     /// refill it with `sandbox.fuel`.
     pub fuel: Option<f64>,
+    /// Makes the guest a WASI program (`wasi_snapshot_preview1`, and the older `wasi_unstable`):
+    /// what it may reach (arguments, environment, directories, stdin) and where its output goes.
+    /// Without it, a WASI import is `ERR_WASM_LINK` like any missing import. `run()` runs a
+    /// command; a reactor (exporting `_initialize`) is initialised here.
+    #[napi(ts_type = "WasiOptions")]
+    pub wasi: Option<Object<'static>>,
 }
 
-const OPTION_NAMES: [&str; 4] = ["imports", "maxMemoryBytes", "timeoutMs", "fuel"];
+const OPTION_NAMES: [&str; 5] = ["imports", "maxMemoryBytes", "timeoutMs", "fuel", "wasi"];
 
 /// A guest module instantiated in its own wasmtime store, with optional limits and JS imports.
 ///
@@ -255,6 +263,34 @@ impl Sandbox {
         self.core(env)?.set_fuel(fuel as u64).or_throw(env)
     }
 
+    /// Runs a WASI command (a sandbox made with the `wasi` option): calls its `_start` and returns
+    /// its exit code (0 when `_start` returns, the code given to `proc_exit` otherwise) with what
+    /// it wrote to stdout and stderr when they are `'pipe'`. A trap, a timeout, running out of
+    /// fuel or a memory limit throws as `call()` does (`takeOutput()` then has the output). The
+    /// exports stay callable afterwards; `run()` itself runs once (`ERR_WASI_ALREADY_STARTED`).
+    /// Without the `wasi` option it throws `ERR_WASI_NOT_ENABLED`.
+    #[napi(catch_unwind, ts_return_type = "WasiRunResult")]
+    pub fn run<'env>(&self, env: &'env Env) -> Result<Unknown<'env>> {
+        // Held for the whole run, as in `call_index`.
+        let core = Rc::clone(self.core(env)?);
+        let exit_code = core.run().map_err(|error| self.call_error(env, error))?;
+        let output = core.take_output().or_throw(env)?;
+        let value = output_object(env, Some(exit_code), output).or_throw(env)?;
+        // SAFETY: created in this env during this call.
+        Ok(unsafe { Unknown::from_raw_unchecked(env.raw(), value) })
+    }
+
+    /// Takes what the guest wrote to its captured stdout and stderr since the sandbox was made or
+    /// since the last `run()` or `takeOutput()` (after `call()`s, or after a `run()` that threw),
+    /// and frees that room under `maxOutputBytes` again.
+    #[napi(catch_unwind, ts_return_type = "WasiOutput")]
+    pub fn take_output<'env>(&self, env: &'env Env) -> Result<Unknown<'env>> {
+        let output = self.core(env)?.take_output().or_throw(env)?;
+        let value = output_object(env, None, output).or_throw(env)?;
+        // SAFETY: created in this env during this call.
+        Ok(unsafe { Unknown::from_raw_unchecked(env.raw(), value) })
+    }
+
     /// Whether `dispose()` has been called.
     #[napi(getter)]
     pub fn disposed(&self) -> bool {
@@ -306,6 +342,9 @@ impl Sandbox {
         if let Ok(fuel) = core.fuel() {
             shown.push_str(&format!(", fuel: {fuel}"));
         }
+        if core.has_wasi() {
+            shown.push_str(", wasi: true");
+        }
         shown.push_str(" }");
         shown
     }
@@ -315,10 +354,10 @@ const MAX_SAFE_INTEGER: f64 = 9_007_199_254_740_991.0;
 
 impl Sandbox {
     pub fn from_source(env: &Env, source: &ModuleSource, options: Option<Unknown>) -> Result<Self> {
-        let (limits, imports) = parse_options(env, options).or_throw(env)?;
+        let (limits, imports, wasi) = parse_options(env, options).or_throw(env)?;
         let bridge = Rc::new(ImportBridge::default());
         let stop_probe = crate::js::termination::stop_probe(env);
-        let core = CoreSandbox::instantiate(source, limits, stop_probe, |import, ty| {
+        let core = CoreSandbox::instantiate(source, limits, wasi.as_ref(), stop_probe, |import, ty| {
             resolve(env, imports, import, ty, &bridge)
         })
         .map_err(|error| match error {
@@ -590,10 +629,13 @@ fn optional_name(env: &Env, name: Option<Unknown>) -> SandboxResult<Option<Strin
     }
 }
 
+/// The options as the core takes them: limits, the `imports` object, WASI options.
+type ParsedOptions = (Limits, Option<RawValue>, Option<WasiOptions>);
+
 /// Validates the options object: known keys only, each of the right type and range.
-fn parse_options(env: &Env, options: Option<Unknown>) -> SandboxResult<(Limits, Option<RawValue>)> {
+fn parse_options(env: &Env, options: Option<Unknown>) -> SandboxResult<ParsedOptions> {
     let Some(options) = options.filter(|options| options.get_type().ok() != Some(ValueType::Undefined)) else {
-        return Ok((Limits::default(), None));
+        return Ok((Limits::default(), None, None));
     };
     if options.get_type().ok() != Some(ValueType::Object) {
         return Err(SandboxError::InvalidArgType(format!(
@@ -645,6 +687,10 @@ fn parse_options(env: &Env, options: Option<Unknown>) -> SandboxResult<(Limits, 
             )));
         }
     };
+    let wasi = match option("wasi")? {
+        None => None,
+        Some(value) => parse_wasi_options(env, value.raw())?,
+    };
     Ok((
         Limits {
             max_memory_bytes,
@@ -652,10 +698,11 @@ fn parse_options(env: &Env, options: Option<Unknown>) -> SandboxResult<(Limits, 
             fuel,
         },
         imports,
+        wasi,
     ))
 }
 
-fn own_keys(env: &Env, object: RawValue) -> SandboxResult<Vec<String>> {
+pub(crate) fn own_keys(env: &Env, object: RawValue) -> SandboxResult<Vec<String>> {
     let mut keys = ptr::null_mut();
     // SAFETY: `object` is an object of this env.
     let status = unsafe { sys::napi_get_property_names(env.raw(), object, &mut keys) };
