@@ -116,8 +116,16 @@ fn reject(env: sys::napi_env, deferred: sys::napi_deferred, error: &SandboxError
 }
 
 /// The thread-safe function of a running call, shared with the guest's thread, which uses it to
-/// wake the JS thread. `None` once released or finalized.
-struct Wakeup(Mutex<Option<TsfnHandle>>);
+/// wake the JS thread.
+struct Wakeup(Mutex<WakeupState>);
+
+enum WakeupState {
+    /// Not made yet: the JS thread is still watching the queue itself.
+    Watching,
+    Live(TsfnHandle),
+    /// Released or finalized.
+    Gone,
+}
 
 #[derive(Clone, Copy)]
 struct TsfnHandle(sys::napi_threadsafe_function);
@@ -127,19 +135,30 @@ unsafe impl Send for TsfnHandle {}
 
 impl Wakeup {
     fn kick(&self) -> bool {
-        let handle = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        match *handle {
-            // SAFETY: live (the slot is cleared, under this lock, before it is released).
-            Some(TsfnHandle(tsfn)) => unsafe {
+        let state = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        match *state {
+            WakeupState::Watching => true,
+            // SAFETY: live (the state changes, under this lock, before it is released).
+            WakeupState::Live(TsfnHandle(tsfn)) => unsafe {
                 sys::napi_call_threadsafe_function(tsfn, ptr::null_mut(), sys::ThreadsafeFunctionCallMode::nonblocking)
                     == sys::Status::napi_ok
             },
-            None => false,
+            WakeupState::Gone => false,
         }
     }
 
+    fn set(&self, state: WakeupState) -> WakeupState {
+        std::mem::replace(
+            &mut *self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner()),
+            state,
+        )
+    }
+
     fn take(&self) -> Option<TsfnHandle> {
-        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take()
+        match self.set(WakeupState::Gone) {
+            WakeupState::Live(handle) => Some(handle),
+            _ => None,
+        }
     }
 }
 
@@ -158,13 +177,19 @@ struct Finished {
     outcome: wasmtime::Result<AsyncOutcome>,
 }
 
+/// How long the JS thread watches for a call's first messages before it returns to the event
+/// loop: a short call settles (and a quick import runs) without waking the loop from another
+/// thread, which costs more than the call itself.
+const SPIN_AFTER_START: std::time::Duration = std::time::Duration::from_micros(30);
+
 fn start(env: &Env, context: &AsyncContext, call: AsyncCall, deferred: sys::napi_deferred) {
     let raw_env = env.raw();
     let core = &context.core;
     let deadline = core.limits().timeout.map(|timeout| Instant::now() + timeout);
-    let wakeup = Arc::new(Wakeup(Mutex::new(None)));
+    let wakeup = Arc::new(Wakeup(Mutex::new(WakeupState::Watching)));
     let link = Arc::new(RemoteLink::new(deadline, {
         let wakeup = Arc::clone(&wakeup);
+        // Before the thread-safe function exists the JS thread is watching the queue itself.
         Box::new(move || wakeup.kick())
     }));
     let ticker = match TickerGuard::timed() {
@@ -175,13 +200,37 @@ fn start(env: &Env, context: &AsyncContext, call: AsyncCall, deferred: sys::napi
         Ok(away) => away,
         Err(error) => return reject(raw_env, deferred, &error, None),
     };
-    let running = Box::new(Running {
+    let mut running = Box::new(Running {
         context: context.clone(),
         link: Arc::clone(&link),
         wakeup: Arc::clone(&wakeup),
         deferred,
         settled: false,
     });
+    context.queue.running.set(true);
+    let job_link = Arc::clone(&link);
+    let spawned = pool::spawn(move || {
+        // The epoch ticks while the guest runs: `interrupt()`, deadlines and the JS side going
+        // away are checked at each tick, even after the JS side is gone.
+        let _ticker = ticker;
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| away.run(call)))
+            .unwrap_or_else(|_| Err(wasmtime::Error::msg("the host panicked while running the guest")));
+        job_link.send_to_js(ToJs::Finished(Box::new(Finished { away, outcome })));
+    });
+    if let Err(reason) = spawned {
+        // The job (and the store in it) is gone with the failed spawn; the sandbox cannot be used.
+        context.queue.running.set(false);
+        reject(raw_env, running.deferred, &SandboxError::Pool(reason), None);
+        return;
+    }
+    let until = Instant::now() + SPIN_AFTER_START;
+    while Instant::now() < until {
+        if serve_waiting(raw_env, &mut running) {
+            return;
+        }
+        std::hint::spin_loop();
+    }
+    // A longer call: from here the guest's thread wakes the event loop when it needs it.
     let running = Box::into_raw(running);
     let mut tsfn = ptr::null_mut();
     let mut name = ptr::null_mut();
@@ -204,9 +253,12 @@ fn start(env: &Env, context: &AsyncContext, call: AsyncCall, deferred: sys::napi
         ) == sys::Status::napi_ok
     };
     if !created {
-        // SAFETY: not handed to Node-API: still ours.
+        // SAFETY: not handed to Node-API: still ours. The guest runs on; its messages are
+        // never read, so it ends at its next epoch tick and what it holds is leaked, not freed
+        // off the JS thread.
         let running = unsafe { Box::from_raw(running) };
-        core.end_async(away);
+        running.link.close_js();
+        context.queue.running.set(false);
         reject(
             raw_env,
             running.deferred,
@@ -215,28 +267,24 @@ fn start(env: &Env, context: &AsyncContext, call: AsyncCall, deferred: sys::napi
         );
         return;
     }
-    *wakeup.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(TsfnHandle(tsfn));
-    context.queue.running.set(true);
-    let job_link = Arc::clone(&link);
-    let spawned = pool::spawn(move || {
-        // The epoch ticks while the guest runs: `interrupt()`, deadlines and the JS side going
-        // away are checked at each tick, even after the JS side is gone.
-        let _ticker = ticker;
-        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| away.run(call)))
-            .unwrap_or_else(|_| Err(wasmtime::Error::msg("the host panicked while running the guest")));
-        job_link.send_to_js(ToJs::Finished(Box::new(Finished { away, outcome })));
-    });
-    if let Err(reason) = spawned {
-        // The job (and the store in it) is gone with the failed spawn; the sandbox cannot be used.
-        // SAFETY: the thread-safe function is live; `running` stays valid until `finalize`.
-        unsafe {
-            let running = &mut *running;
-            running.settled = true;
-            context.queue.running.set(false);
-            reject(raw_env, running.deferred, &SandboxError::Pool(reason), None);
-            release(&running.wakeup);
+    wakeup.set(WakeupState::Live(TsfnHandle(tsfn)));
+    // Messages sent before the line was up woke nobody: handle them now.
+    // SAFETY: `running` lives until `finalize`, which cannot run during this call.
+    serve_waiting(raw_env, unsafe { &mut *running });
+}
+
+/// Handles the call's queued messages; `true` once it has settled.
+fn serve_waiting(env: sys::napi_env, running: &mut Running) -> bool {
+    if running.settled {
+        return true;
+    }
+    while let Some(message) = running.link.take_to_js() {
+        if let Some(finished) = running.context.core.serve(message) {
+            finish(env, running, finished);
+            return true;
         }
     }
+    false
 }
 
 /// Releases a call's thread-safe function (its finalizer then frees the call).
@@ -257,14 +305,7 @@ unsafe extern "C" fn drain(env: sys::napi_env, _callback: sys::napi_value, conte
     if running.settled {
         return;
     }
-    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        while let Some(message) = running.link.take_to_js() {
-            if let Some(finished) = running.context.core.serve(message) {
-                finish(env, running, finished);
-                return;
-            }
-        }
-    }));
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| serve_waiting(env, running)));
     if outcome.is_err() {
         // Nothing can be done for this call any more; at least the process goes on.
         running.link.interrupt();
