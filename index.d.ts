@@ -149,6 +149,29 @@ export declare class Sandbox {
    * and frees that room under `maxOutputBytes` again.
    */
   takeOutput(): WasiOutput
+  /**
+   * Calls the export `name` as `call()` does, but on a thread of the addon's pool, so the JS
+   * thread stays free: returns a Promise of the same result. JS imports still run on the JS
+   * thread while the guest waits for them, and may return a Promise, which the guest waits
+   * for (a rejection fails the call with `ERR_WASM_IMPORT`, the reason as `cause`). While it
+   * runs the sandbox is busy: `call()`, `read()`, `write()`, `grow()`, `memory()` and `run()`
+   * throw `ERR_SANDBOX_BUSY` (but inside its imports), and further `callAsync()`/`runAsync()`
+   * calls wait their turn. `timeoutMs` counts from the start of the call, time waiting for
+   * imports included; `interrupt()` stops it with `ERR_WASM_INTERRUPTED`.
+   */
+  callAsync(name: string, ...args: Array<number | bigint>): Promise<number | bigint | Array<number | bigint> | undefined>
+  /**
+   * Runs a WASI command as `run()` does, on a thread of the addon's pool: returns a Promise
+   * of `{ exitCode, stdout, stderr, ... }`. The same rules as `callAsync()` apply.
+   */
+  runAsync(): Promise<WasiRunResult>
+  /**
+   * Stops the running guest call: an async one (`callAsync`, `runAsync`) within about a
+   * millisecond, or at once if it is waiting for an import; a synchronous one when the import
+   * that calls `interrupt()` returns. The call fails with `ERR_WASM_INTERRUPTED`; the sandbox
+   * stays usable. Returns whether a call was running.
+   */
+  interrupt(): boolean
   /** Whether `dispose()` has been called. */
   get disposed(): boolean
   /**
@@ -160,6 +183,13 @@ export declare class Sandbox {
   /** Same as `dispose()`, for `using sandbox = new Sandbox(...)`. */
   [globalThis.Symbol.dispose](): void
 }
+
+/**
+ * How many guest calls run at once on the addon's pool (its threads): the machine's cores
+ * unless `setAsyncThreads()` or the environment variable `WASM_MEMORY_SANDBOX_THREADS` said
+ * otherwise.
+ */
+export declare function asyncThreads(): number
 
 /**
  * The embedded buffer guest's wasm bytes (a copy): to inspect it, or to run the very same module
@@ -212,6 +242,12 @@ export interface SandboxOptions {
    */
   wasi?: WasiOptions
 }
+
+/**
+ * Sets how many guest calls run at once on the addon's pool (1 to 256), for every thread of
+ * the process: more threads start as calls need them, surplus ones end when idle.
+ */
+export declare function setAsyncThreads(threads: unknown): void
 
 /**
  * The `wasi` option: what a WASI guest is granted. Nothing is granted that is not listed here:

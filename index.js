@@ -838,5 +838,7 @@ module.exports = nativeBinding
 module.exports.BufferSandbox = nativeBinding.BufferSandbox
 module.exports.Module = nativeBinding.Module
 module.exports.Sandbox = nativeBinding.Sandbox
+module.exports.asyncThreads = nativeBinding.asyncThreads
 module.exports.bufferGuestWasm = nativeBinding.bufferGuestWasm
+module.exports.setAsyncThreads = nativeBinding.setAsyncThreads
 module.exports.zeroCopyViews = nativeBinding.zeroCopyViews

@@ -81,8 +81,17 @@ pub enum SandboxError {
     #[error("this sandbox has no fuel budget: create it with the `fuel` option to meter it")]
     FuelNotEnabled,
     /// The store is in use by a call further up this thread's stack and cannot be reached.
-    #[error("the sandbox is busy with a call further up the stack")]
+    #[error(
+        "the sandbox is busy: an async call is running on it (only its imports can use the sandbox \
+         until it settles), or a call further up the stack holds it"
+    )]
     Busy,
+    /// `interrupt()` or `dispose()` stopped the running call.
+    #[error("the guest call was interrupted by interrupt() or dispose()")]
+    Interrupted,
+    /// The pool could not take an async call.
+    #[error("{0}")]
+    Pool(String),
     /// The guest called WASI's `proc_exit` during a `call()` or its initialisation (in `run()`
     /// an exit is the result, not an error).
     #[error("the guest exited with code {0} (WASI proc_exit)")]
@@ -118,6 +127,8 @@ impl SandboxError {
             Self::ReadFile { .. } => "ERR_WASM_READ_FILE",
             Self::FuelNotEnabled => "ERR_WASM_FUEL_NOT_ENABLED",
             Self::Busy => "ERR_SANDBOX_BUSY",
+            Self::Interrupted => "ERR_WASM_INTERRUPTED",
+            Self::Pool(_) => "ERR_SANDBOX_INTERNAL",
             Self::Link(_) => "ERR_WASM_LINK",
             Self::Trap { kind, .. } => match kind {
                 TrapKind::Interrupt => "ERR_WASM_TIMEOUT",
@@ -136,6 +147,9 @@ impl SandboxError {
     /// Classifies an error out of a wasmtime call: a trap with its kind and backtrace, or else
     /// a plain trap-like failure carrying wasmtime's message.
     pub fn from_call(error: wasmtime::Error) -> Self {
+        if error.downcast_ref::<crate::remote::Interrupted>().is_some() {
+            return Self::Interrupted;
+        }
         if let Some(host) = error.downcast_ref::<crate::sandbox::HostFunctionError>() {
             return Self::Import(host.to_string());
         }

@@ -9,6 +9,8 @@ mod engine;
 mod error;
 mod js;
 mod module;
+mod pool;
+mod remote;
 mod sandbox;
 mod stack;
 mod wasi;

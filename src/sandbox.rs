@@ -8,7 +8,7 @@
 use std::cell::{Cell, OnceCell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use wasmtime::{
@@ -20,6 +20,7 @@ use wasmtime::{
 use crate::engine::{DENSE_SLOTS_VARIABLE, EngineKind, TickerGuard, deadline_ticks, dense_slots, engine};
 use crate::error::{SandboxError, SandboxResult, TrapKind};
 use crate::module::ModuleSource;
+use crate::remote::{CallerPtr, Interrupted, RemoteLink, ToJs, ToPool};
 use crate::wasi::{Output, WasiOptions, WasiState, is_wasi_module};
 
 /// Size of a wasm page, the unit of `memory.grow`.
@@ -47,6 +48,9 @@ pub struct HostState {
     limits: StoreLimits,
     /// The guest's WASI context, when it was given one.
     wasi: Option<WasiState>,
+    /// While an async call runs the guest on a pool thread: the way to the JS thread, which its
+    /// imports take.
+    remote: Option<Arc<RemoteLink>>,
 }
 
 /// The WASI context of a store that has one. The linker gets WASI functions only for such a
@@ -63,8 +67,30 @@ fn wasi_ctx(state: &mut HostState) -> &mut wasmtime_wasi::p1::WasiP1Ctx {
 /// is being terminated). Supplied by the embedder, which knows how to ask.
 pub type StopProbe = Box<dyn Fn() -> bool>;
 
-/// A host function supplied by the embedder (the JS glue): reads `params`, fills `results`.
-pub type HostFunction = Box<dyn Fn(&[Val], &mut [Val]) -> Result<(), HostFunctionError>>;
+/// Where an import called during an async call sends its results, now or later (when the
+/// Promise a JS import returned settles).
+pub type ImportDone = Box<dyn FnOnce(Result<Vec<Val>, HostFunctionError>)>;
+
+/// A host function supplied by the embedder (the JS glue).
+pub trait HostImport {
+    /// Runs to completion: reads `params`, fills `results` (a guest call on the JS thread).
+    fn call(&self, params: &[Val], results: &mut [Val]) -> Result<(), HostFunctionError>;
+
+    /// Runs for an async call: answers `done` now, or later if it has to wait (a Promise).
+    fn call_async(&self, params: &[Val], results: usize, done: ImportDone) {
+        let mut values = vec![Val::I32(0); results];
+        done(self.call(params, &mut values).map(|()| values));
+    }
+}
+
+impl<F: Fn(&[Val], &mut [Val]) -> Result<(), HostFunctionError>> HostImport for F {
+    fn call(&self, params: &[Val], results: &mut [Val]) -> Result<(), HostFunctionError> {
+        self(params, results)
+    }
+}
+
+/// A host function as the core keeps it.
+pub type HostFunction = Box<dyn HostImport>;
 
 /// How a host function failed; the embedder keeps its own details (a JS exception) aside.
 #[derive(Debug, thiserror::Error)]
@@ -97,9 +123,22 @@ impl<T> ThreadBound<T> {
 
 /// One instantiated guest with its own store.
 pub struct Sandbox {
-    /// `None` once released.
+    /// `None` once released, or while an async call has it (then `away` is set).
     store: RefCell<Option<Store<HostState>>>,
     active: Rc<ActiveCaller>,
+    /// The JS imports, by the index their host functions know them by.
+    imports: Rc<Vec<HostFunction>>,
+    /// How many results each of them returns.
+    import_results: Vec<usize>,
+    /// The running async call's link, while the store is on a pool thread.
+    away: RefCell<Option<Arc<RemoteLink>>>,
+    /// The top-level import of the running async call that is waiting for a Promise, if any.
+    pending_import: RefCell<Option<PendingImport>>,
+    /// `interrupt()` was called from inside an import of a synchronous call: the call ends as
+    /// the import returns.
+    interrupt_requested: Rc<Cell<bool>>,
+    /// The stop probe, reinstalled after each async call (`sync_epochs`).
+    stop_probe: Option<Rc<StopProbe>>,
     instance: Instance,
     memory: Option<Memory>,
     /// Exported functions with their types; built on first use (the buffer guest never needs
@@ -116,6 +155,55 @@ pub struct Sandbox {
     wasi: bool,
     /// Whether `run()` was called.
     started: Cell<bool>,
+}
+
+/// An import of an async call that answers later: `live` is cleared when it no longer may.
+struct PendingImport {
+    live: Rc<Cell<bool>>,
+}
+
+/// A store on its way to, or on, a pool thread for an async call (see `Sandbox::begin_async`).
+pub struct AwayStore {
+    store: Store<HostState>,
+}
+
+/// What an async call runs on the guest's thread.
+pub enum AsyncCall {
+    Export {
+        func: Func,
+        params: Vec<Val>,
+        results: usize,
+    },
+    Start(Func),
+}
+
+/// What an async call returned.
+pub enum AsyncOutcome {
+    Values(Vec<Val>),
+    Exit(u32),
+}
+
+impl AwayStore {
+    /// Guest's thread: runs `call`.
+    pub fn run(&mut self, call: AsyncCall) -> wasmtime::Result<AsyncOutcome> {
+        if let Err(error) = crate::stack::ensure_room_for_wasm(crate::stack::thread_stack_bottom()) {
+            return Err(wasmtime::Error::msg(error.to_string()));
+        }
+        match call {
+            AsyncCall::Export { func, params, results } => {
+                let mut values = vec![Val::I32(0); results];
+                func.call(&mut self.store, &params, &mut values)
+                    .map(|()| AsyncOutcome::Values(values))
+            }
+            AsyncCall::Start(start) => match start.call(&mut self.store, &[], &mut []) {
+                Ok(()) => Ok(AsyncOutcome::Exit(0)),
+                Err(error) => match error.downcast_ref::<wasmtime_wasi::I32Exit>() {
+                    Some(exit) => Ok(AsyncOutcome::Exit(exit.0 as u32)),
+                    None => Err(error),
+                },
+            },
+        }
+    }
 }
 
 /// Where a memory lives in the host's address space. `base` stays fixed for the memory's whole
@@ -155,17 +243,13 @@ impl Sandbox {
         let has_wasi = wasi.is_some();
         let mut store = new_store(engine, limits, true)?;
         store.data_mut().wasi = wasi;
-        if let Some(probe) = stop_probe {
-            let probe = ThreadBound(probe);
-            store.epoch_deadline_callback(move |_| {
-                Ok(if (probe.get())() {
-                    UpdateDeadline::Interrupt
-                } else {
-                    UpdateDeadline::Continue(1)
-                })
-            });
+        let stop_probe = stop_probe.map(Rc::new);
+        if let Some(probe) = &stop_probe {
+            install_probe(&mut store, probe);
         }
         let active = Rc::new(ActiveCaller::default());
+        let interrupt_requested = Rc::new(Cell::new(false));
+        let mut functions = Vec::new();
         let mut linker = if has_wasi {
             wasi_linker(kind)?
         } else {
@@ -183,19 +267,35 @@ impl Sandbox {
                     extern_kind(&import.ty())
                 )));
             };
-            let host = ThreadBound((resolve(&import, &func_type)?, Rc::clone(&active)));
+            let host = resolve(&import, &func_type)?;
+            functions.push((import.module().to_owned(), import.name().to_owned(), func_type, host));
+        }
+        let mut hosts = Vec::with_capacity(functions.len());
+        let mut signatures = Vec::with_capacity(functions.len());
+        for (module_name, name, func_type, host) in functions {
+            hosts.push(host);
+            signatures.push((module_name, name, func_type));
+        }
+        let imports = Rc::new(hosts);
+        let import_results: Vec<usize> = signatures.iter().map(|(_, _, ty)| ty.results().len()).collect();
+        for (index, (module_name, name, func_type)) in signatures.into_iter().enumerate() {
+            let host = ThreadBound((Rc::clone(&imports), Rc::clone(&active), Rc::clone(&interrupt_requested)));
             linker
-                .func_new(
-                    import.module(),
-                    import.name(),
-                    func_type,
-                    move |mut caller, params, results| {
-                        let (function, active) = host.get();
-                        let caller_ptr = (&raw mut caller).cast::<Caller<'static, HostState>>();
-                        let _restore = RestoreCaller(active, active.caller.replace(Some(caller_ptr)));
-                        function(params, results).map_err(wasmtime::Error::new)
-                    },
-                )
+                .func_new(&module_name, &name, func_type, move |mut caller, params, results| {
+                    // During an async call the guest runs on a pool thread: the import runs on
+                    // the JS thread, and nothing thread-bound is touched here.
+                    if let Some(link) = caller.data().remote.clone() {
+                        return link.import(index, &mut caller, params, results);
+                    }
+                    let (imports, active, interrupt_requested) = host.get();
+                    let caller_ptr = (&raw mut caller).cast::<Caller<'static, HostState>>();
+                    let _restore = RestoreCaller(active, active.caller.replace(Some(caller_ptr)));
+                    imports[index].call(params, results).map_err(wasmtime::Error::new)?;
+                    if interrupt_requested.get() {
+                        return Err(Interrupted.into());
+                    }
+                    Ok(())
+                })
                 .map_err(|error| SandboxError::Link(format!("{error:#}")))?;
         }
         let instance = linker
@@ -210,6 +310,10 @@ impl Sandbox {
             _ticker: ticker,
             watched,
             wasi: has_wasi,
+            imports,
+            import_results,
+            interrupt_requested,
+            stop_probe,
             ..Self::finish(store, instance, active, limits)
         };
         if has_wasi {
@@ -237,30 +341,8 @@ impl Sandbox {
     /// returns, the code given to `proc_exit` when the guest exits). A trap, a timeout or running
     /// out of fuel is an error as in `call`. The exports stay callable afterwards.
     pub fn run(&self) -> SandboxResult<u32> {
-        if !self.wasi {
-            return Err(SandboxError::WasiNotEnabled);
-        }
-        if self.started.get() {
-            return Err(SandboxError::AlreadyStarted);
-        }
-        let start = self.with_context(|mut context| {
-            let is_reactor = self.instance.get_export(&mut context, "_initialize").is_some();
-            self.instance
-                .get_typed_func::<(), ()>(&mut context, "_start")
-                .map_err(|error| SandboxError::BadExport {
-                    name: "_start".to_owned(),
-                    expected: "function of type () -> ()",
-                    reason: if is_reactor {
-                        "this module is a WASI reactor (it exports _initialize): it was initialised when the \
-                         sandbox was made; use call() on its exports"
-                            .to_owned()
-                    } else {
-                        format!("a WASI command exports `_start` ({error:#})")
-                    },
-                })
-        })??;
-        self.started.set(true);
-        self.enter(|context| match start.call(context, ()) {
+        let start = self.start_function()?;
+        self.enter(|context| match start.call(context, &[], &mut []) {
             Ok(()) => Ok(0),
             Err(error) => match error.downcast_ref::<wasmtime_wasi::I32Exit>() {
                 Some(exit) => Ok(exit.0 as u32),
@@ -318,6 +400,12 @@ impl Sandbox {
         Self {
             store: RefCell::new(Some(store)),
             active,
+            imports: Rc::default(),
+            import_results: Vec::new(),
+            away: RefCell::new(None),
+            pending_import: RefCell::new(None),
+            interrupt_requested: Rc::default(),
+            stop_probe: None,
             instance,
             memory,
             functions: OnceCell::new(),
@@ -350,8 +438,20 @@ impl Sandbox {
             return Ok(action(caller.as_context_mut()));
         }
         let mut store = self.store.try_borrow_mut().map_err(|_| SandboxError::Busy)?;
-        let store = crate::error::alive(store.as_mut())?;
-        Ok(action(store.as_context_mut()))
+        match store.as_mut() {
+            Some(store) => Ok(action(store.as_context_mut())),
+            None => Err(self.missing_store()),
+        }
+    }
+
+    /// Why the store is not here: an async call has it, or it was released.
+    #[cold]
+    fn missing_store(&self) -> SandboxError {
+        if self.away.borrow().is_some() {
+            SandboxError::Busy
+        } else {
+            SandboxError::Disposed
+        }
     }
 
     /// Frees the store now. Returns `false` (and frees nothing) while a call is running on it.
@@ -421,7 +521,11 @@ impl Sandbox {
         } else {
             crate::stack::ensure_room_for_wasm(self.stack_bottom)?;
             let mut store = self.store.try_borrow_mut().map_err(|_| SandboxError::Busy)?;
-            let mut context = crate::error::alive(store.as_mut())?.as_context_mut();
+            let Some(store) = store.as_mut() else {
+                return Err(self.missing_store());
+            };
+            self.interrupt_requested.set(false);
+            let mut context = store.as_context_mut();
             if let Some(timeout) = self.limits.timeout {
                 context.set_epoch_deadline(deadline_ticks(timeout));
             } else if self.watched {
@@ -440,6 +544,9 @@ impl Sandbox {
 
     /// Calls `func` with `params`, writing `results`.
     pub fn call(&self, func: &Func, params: &[Val], results: &mut [Val]) -> SandboxResult<()> {
+        if self.active.caller.get().is_some() && self.away.borrow().is_some() {
+            return self.call_on_guest_thread(func, params, results);
+        }
         self.enter(|context| func.call(context, params, results))
     }
 
@@ -451,8 +558,251 @@ impl Sandbox {
     /// contract of `Func::call_unchecked`); only numeric types (no references) may appear.
     #[inline]
     pub unsafe fn call_unchecked(&self, func: &Func, params_and_results: &mut [wasmtime::ValRaw]) -> SandboxResult<()> {
+        if self.active.caller.get().is_some() && self.away.borrow().is_some() {
+            return self.call_unchecked_on_guest_thread(func, params_and_results);
+        }
         // SAFETY: forwarded from this function's contract.
         self.enter(|context| unsafe { func.call_unchecked(context, params_and_results) })
+    }
+
+    /// The guest's `_start`, for `run()` and `runAsync()`: checks that this is a WASI command
+    /// that has not started yet, and marks it started.
+    pub fn start_function(&self) -> SandboxResult<Func> {
+        if !self.wasi {
+            return Err(SandboxError::WasiNotEnabled);
+        }
+        if self.started.get() {
+            return Err(SandboxError::AlreadyStarted);
+        }
+        let start = self.with_context(|mut context| {
+            let is_reactor = self.instance.get_export(&mut context, "_initialize").is_some();
+            self.instance
+                .get_typed_func::<(), ()>(&mut context, "_start")
+                .map(|start| *start.func())
+                .map_err(|error| SandboxError::BadExport {
+                    name: "_start".to_owned(),
+                    expected: "function of type () -> ()",
+                    reason: if is_reactor {
+                        "this module is a WASI reactor (it exports _initialize): it was initialised when the \
+                         sandbox was made; use call() on its exports"
+                            .to_owned()
+                    } else {
+                        format!("a WASI command exports `_start` ({error:#})")
+                    },
+                })
+        })??;
+        self.started.set(true);
+        Ok(start)
+    }
+
+    /// Hands the store to an async call: until `end_async`, the guest runs on another thread,
+    /// its imports come back through `link`, and the sandbox is busy (but for the imports).
+    pub fn begin_async(&self, link: Arc<RemoteLink>) -> SandboxResult<AwayStore> {
+        if self.active.caller.get().is_some() {
+            // From inside an import the store is lent to the running call.
+            return Err(SandboxError::Busy);
+        }
+        let mut slot = self.store.try_borrow_mut().map_err(|_| SandboxError::Busy)?;
+        let Some(mut store) = slot.take() else {
+            return Err(self.missing_store());
+        };
+        store.data_mut().remote = Some(Arc::clone(&link));
+        // On the guest's thread, the epoch callback checks `interrupt()` and the deadline (time
+        // spent waiting for imports counts); the worker stop probe cannot run there.
+        store.epoch_deadline_callback(|context| {
+            match context.data().remote.as_ref().and_then(|link| link.must_stop()) {
+                Some(stop) => Err(stop),
+                None => Ok(UpdateDeadline::Continue(1)),
+            }
+        });
+        store.set_epoch_deadline(1);
+        self.interrupt_requested.set(false);
+        *self.away.borrow_mut() = Some(link);
+        Ok(AwayStore { store })
+    }
+
+    /// Takes the store back from an async call that has returned.
+    pub fn end_async(&self, away: AwayStore) {
+        let mut store = away.store;
+        store.data_mut().remote = None;
+        self.sync_epochs(&mut store);
+        if let Some(pending) = self.pending_import.borrow_mut().take() {
+            pending.live.set(false);
+        }
+        self.active.caller.set(None);
+        *self.away.borrow_mut() = None;
+        *self.store.borrow_mut() = Some(store);
+    }
+
+    /// Restores the epoch behaviour of synchronous calls (see `new_store`).
+    fn sync_epochs(&self, store: &mut Store<HostState>) {
+        store.set_epoch_deadline(NO_DEADLINE);
+        if let Some(probe) = &self.stop_probe {
+            install_probe(store, probe);
+        } else if self.limits.timeout.is_some() {
+            store.epoch_deadline_trap();
+        } else {
+            store.epoch_deadline_callback(|_| Ok(UpdateDeadline::Continue(NO_DEADLINE)));
+        }
+    }
+
+    /// The error an async call failed with, in the sandbox's terms.
+    pub fn async_error(&self, error: wasmtime::Error) -> SandboxError {
+        if error.downcast_ref::<Interrupted>().is_some() {
+            return SandboxError::Interrupted;
+        }
+        self.call_failed(error)
+    }
+
+    /// Stops the running call: an async one at its next epoch tick (or at once, if it waits for
+    /// an import); a synchronous one (from inside one of its imports) when the import returns.
+    /// Returns whether a call was running.
+    pub fn interrupt(&self) -> bool {
+        let link = self.away.borrow().clone();
+        if let Some(link) = link {
+            link.interrupt();
+            if let Some(pending) = self.pending_import.borrow_mut().take() {
+                pending.live.set(false);
+                self.active.caller.set(None);
+                link.send_to_pool(ToPool::ImportDone(Err(Interrupted.into())));
+            }
+            return true;
+        }
+        if self.active.caller.get().is_some() {
+            self.interrupt_requested.set(true);
+            return true;
+        }
+        false
+    }
+
+    /// JS thread, the event loop free: handles one message of the running async call. Returns
+    /// `Some(outcome)` when the call is over (`ToJs::Finished`).
+    pub fn serve(&self, message: ToJs) -> Option<Box<dyn std::any::Any + Send>> {
+        let Some(link) = self.away.borrow().clone() else {
+            return None;
+        };
+        match message {
+            ToJs::Import { index, params, caller } => self.serve_import(&link, index, params, caller),
+            ToJs::Abandon => {
+                if let Some(pending) = self.pending_import.borrow_mut().take() {
+                    pending.live.set(false);
+                }
+                self.active.caller.set(None);
+                link.send_to_pool(ToPool::Released);
+            }
+            ToJs::CallDone(_) => {}
+            ToJs::Finished(outcome) => return Some(outcome),
+        }
+        None
+    }
+
+    /// Runs import `index` for the guest waiting on its thread; the answer goes back when the
+    /// import is done, which may be after a Promise settles. Meanwhile the store is reachable
+    /// through the guest's `Caller`, as inside any import.
+    fn serve_import(&self, link: &Arc<RemoteLink>, index: usize, params: Vec<Val>, caller: CallerPtr) {
+        let live = Rc::new(Cell::new(true));
+        *self.pending_import.borrow_mut() = Some(PendingImport { live: Rc::clone(&live) });
+        self.active.caller.set(Some(caller.0));
+        let results = self.result_count(index);
+        let done: ImportDone = {
+            let link = Arc::clone(link);
+            let active = Rc::clone(&self.active);
+            let live = Rc::clone(&live);
+            Box::new(move |outcome| {
+                if !live.replace(false) {
+                    return; // interrupted or abandoned meanwhile: the guest has moved on
+                }
+                active.caller.set(None);
+                let answer = if link.is_interrupted() {
+                    Err(Interrupted.into())
+                } else {
+                    outcome.map_err(wasmtime::Error::new)
+                };
+                link.send_to_pool(ToPool::ImportDone(answer));
+            })
+        };
+        match self.imports.get(index) {
+            Some(import) => import.call_async(&params, results, done),
+            None => done(Err(HostFunctionError {
+                import: format!("#{index}"),
+                message: "no such import".to_owned(),
+            })),
+        }
+        if !live.get() {
+            // Answered already (no Promise): forget the pending state if it is still ours.
+            let mut pending = self.pending_import.borrow_mut();
+            if pending.as_ref().is_some_and(|pending| Rc::ptr_eq(&pending.live, &live)) {
+                pending.take();
+            }
+        }
+    }
+
+    fn result_count(&self, index: usize) -> usize {
+        self.import_results.get(index).copied().unwrap_or(0)
+    }
+
+    /// JS thread, inside an import of an async call: a re-entrant call runs on the guest's thread
+    /// (where the outer call's stack and `Caller` are); imports it calls meanwhile run here, at
+    /// once, as in a synchronous call.
+    fn call_on_guest_thread(&self, func: &Func, params: &[Val], results: &mut [Val]) -> SandboxResult<()> {
+        let Some(link) = self.away.borrow().clone() else {
+            return Err(SandboxError::Busy);
+        };
+        let outer = self.active.caller.get();
+        link.send_to_pool(ToPool::Call {
+            func: *func,
+            params: params.to_vec(),
+            results: results.len(),
+        });
+        loop {
+            match link.wait_to_js() {
+                ToJs::CallDone(outcome) => {
+                    self.active.caller.set(outer);
+                    let values = outcome.map_err(|error| self.async_error(error))?;
+                    for (slot, value) in results.iter_mut().zip(values) {
+                        *slot = value;
+                    }
+                    return Ok(());
+                }
+                ToJs::Import { index, params, caller } => {
+                    self.active.caller.set(Some(caller.0));
+                    let mut values = vec![Val::I32(0); self.result_count(index)];
+                    let outcome = match self.imports.get(index) {
+                        Some(import) => import.call(&params, &mut values).map(|()| values),
+                        None => Err(HostFunctionError {
+                            import: format!("#{index}"),
+                            message: "no such import".to_owned(),
+                        }),
+                    };
+                    self.active.caller.set(outer);
+                    link.send_to_pool(ToPool::ImportDone(outcome.map_err(wasmtime::Error::new)));
+                }
+                ToJs::Abandon => link.send_to_pool(ToPool::Released),
+                ToJs::Finished(outcome) => {
+                    // Cannot happen while the guest serves this call; keep it from being lost.
+                    std::mem::forget(outcome);
+                    return Err(SandboxError::Internal(
+                        "the async call ended during a re-entrant call".to_owned(),
+                    ));
+                }
+            }
+        }
+    }
+
+    /// `call_on_guest_thread` for the raw-slot calling convention of `call_unchecked`.
+    fn call_unchecked_on_guest_thread(&self, func: &Func, slots: &mut [wasmtime::ValRaw]) -> SandboxResult<()> {
+        let ty = self.with_context(|context| func.ty(&context))?;
+        let params: Vec<Val> = ty
+            .params()
+            .zip(slots.iter())
+            .map(|(ty, raw)| numeric_from_raw(&ty, raw))
+            .collect();
+        let mut results = vec![Val::I32(0); ty.results().len()];
+        self.call_on_guest_thread(func, &params, &mut results)?;
+        for (slot, value) in slots.iter_mut().zip(&results) {
+            *slot = numeric_to_raw(value);
+        }
+        Ok(())
     }
 
     /// Says which limit a limit trap hit, in the sandbox's own terms.
@@ -636,12 +986,43 @@ fn link_wasi(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     Ok(())
 }
 
+/// Makes the epoch callback ask `probe` (a worker being terminated) at every tick.
+fn install_probe(store: &mut Store<HostState>, probe: &Rc<StopProbe>) {
+    let probe = ThreadBound(Rc::clone(probe));
+    store.epoch_deadline_callback(move |_| {
+        Ok(if (probe.get())() {
+            UpdateDeadline::Interrupt
+        } else {
+            UpdateDeadline::Continue(1)
+        })
+    });
+}
+
 /// Clears (restores) the active caller when a host function returns or unwinds.
 struct RestoreCaller<'a>(&'a ActiveCaller, Option<*mut Caller<'static, HostState>>);
 
 impl Drop for RestoreCaller<'_> {
     fn drop(&mut self) {
         self.0.caller.set(self.1);
+    }
+}
+
+fn numeric_from_raw(ty: &ValType, raw: &wasmtime::ValRaw) -> Val {
+    match ty {
+        ValType::I64 => Val::I64(raw.get_i64()),
+        ValType::F32 => Val::F32(raw.get_f32()),
+        ValType::F64 => Val::F64(raw.get_f64()),
+        _ => Val::I32(raw.get_i32()),
+    }
+}
+
+fn numeric_to_raw(value: &Val) -> wasmtime::ValRaw {
+    match value {
+        Val::I64(value) => wasmtime::ValRaw::i64(*value),
+        Val::F32(bits) => wasmtime::ValRaw::f32(*bits),
+        Val::F64(bits) => wasmtime::ValRaw::f64(*bits),
+        Val::I32(value) => wasmtime::ValRaw::i32(*value),
+        _ => wasmtime::ValRaw::i32(0),
     }
 }
 
@@ -680,6 +1061,7 @@ fn new_store(engine: &wasmtime::Engine, limits: Limits, epochs: bool) -> Sandbox
         HostState {
             limits: store_limits.build(),
             wasi: None,
+            remote: None,
         },
     );
     store.limiter(|state| &mut state.limits);

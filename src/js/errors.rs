@@ -53,12 +53,8 @@ pub fn throw_with_cause(env: &Env, error: &SandboxError, cause: Option<sys::napi
     let raw_env = env.raw();
     // SAFETY: `raw_env` is the live env of the current call; every value is created in it.
     let thrown = unsafe {
-        build_js_error(raw_env, error).is_some_and(|js_error| {
-            if let Some(cause) = cause {
-                sys::napi_set_named_property(raw_env, js_error, c"cause".as_ptr(), cause);
-            }
-            sys::napi_throw(raw_env, js_error) == sys::Status::napi_ok
-        })
+        error_value(raw_env, error, cause)
+            .is_some_and(|js_error| sys::napi_throw(raw_env, js_error) == sys::Status::napi_ok)
     };
     if thrown {
         napi::Error::from_status(Status::PendingException)
@@ -66,6 +62,24 @@ pub fn throw_with_cause(env: &Env, error: &SandboxError, cause: Option<sys::napi
         // The env could not build an error object (it is shutting down): let napi-rs try its own.
         napi::Error::new(Status::GenericFailure, format!("{}: {error}", error.code()))
     }
+}
+
+/// The JS error for `error` (with `cause` if given), not thrown: for rejecting a Promise.
+///
+/// # Safety
+/// `env` must be the live env of the current thread, inside a handle scope.
+pub unsafe fn error_value(
+    env: sys::napi_env,
+    error: &SandboxError,
+    cause: Option<sys::napi_value>,
+) -> Option<sys::napi_value> {
+    // SAFETY: forwarded from the caller.
+    let js_error = unsafe { build_js_error(env, error)? };
+    if let Some(cause) = cause {
+        // SAFETY: as above.
+        unsafe { sys::napi_set_named_property(env, js_error, c"cause".as_ptr(), cause) };
+    }
+    Some(js_error)
 }
 
 unsafe fn build_js_error(env: sys::napi_env, error: &SandboxError) -> Option<sys::napi_value> {

@@ -145,6 +145,17 @@
     }
   }
 
+  // The native callAsync takes its arguments as one array; the facade gives it the variadic shape.
+  const nativeCallAsync = NativeSandbox.prototype.callAsync
+  Object.defineProperty(Sandbox.prototype, 'callAsync', {
+    value: function callAsync(name, ...args) {
+      return nativeCallAsync.call(this, name, args)
+    },
+    writable: true,
+    configurable: true,
+    enumerable: false,
+  })
+
   Object.defineProperty(NativeModule.prototype, 'instantiate', {
     value: function instantiate(options) {
       return new Sandbox(this, options)

@@ -10,7 +10,7 @@ use wasmtime::{FuncType, ImportType, Val};
 
 use crate::error::{SandboxError, SandboxResult};
 use crate::js::values::{RawValue, describe_raw, from_wasm, to_wasm, type_of};
-use crate::sandbox::{HostFunction, HostFunctionError};
+use crate::sandbox::{HostFunction, HostFunctionError, HostImport, ImportDone};
 
 /// Shared by a sandbox and its imports: the exception the last failing import threw, and the
 /// import functions themselves.
@@ -129,17 +129,142 @@ pub fn resolve(
             .ok_or_else(|| SandboxError::Internal("could not reference an import".to_owned()))?,
     );
     bridge.functions.borrow_mut().push(Rc::clone(&function));
-    let import = JsImport {
+    let import = JsImport(Rc::new(JsImportData {
         env: env.raw(),
         function,
         label,
         ty: ty.clone(),
         bridge: Rc::clone(bridge),
-    };
-    Ok(Box::new(move |params, results| import.invoke(params, results)))
+    }));
+    Ok(Box::new(import))
 }
 
-struct JsImport {
+/// A JS function as a wasm import (shared with the Promise callbacks of an async call).
+#[derive(Clone)]
+struct JsImport(Rc<JsImportData>);
+
+impl std::ops::Deref for JsImport {
+    type Target = JsImportData;
+    fn deref(&self) -> &JsImportData {
+        &self.0
+    }
+}
+
+impl HostImport for JsImport {
+    fn call(&self, params: &[Val], results: &mut [Val]) -> Result<(), HostFunctionError> {
+        self.invoke(params, results)
+    }
+
+    fn call_async(&self, params: &[Val], results: usize, done: ImportDone) {
+        let mut scope = ptr::null_mut();
+        // SAFETY: called on the env's thread, from its event loop (or a Node-API call).
+        if unsafe { sys::napi_open_handle_scope(self.env, &mut scope) } != sys::Status::napi_ok {
+            done(Err(self.fail(
+                "JavaScript cannot run here (the environment is shutting down)".to_owned(),
+            )));
+            return;
+        }
+        let mut done = Some(done);
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let env = Env::from(self.env);
+            let returned = self.call_function(&env, params)?;
+            if is_thenable(&env, returned) {
+                let done = done.take().expect("answered once");
+                return match self.await_promise(&env, returned, results, done) {
+                    Ok(()) => Ok(None),
+                    Err(error) => Err(error),
+                };
+            }
+            let mut values = vec![Val::I32(0); results];
+            self.convert_results(&env, returned, &mut values)?;
+            Ok(Some(values))
+        }))
+        .unwrap_or_else(|_| Err(self.fail("the host panicked while calling it".to_owned())));
+        // SAFETY: closes the scope opened above.
+        unsafe { sys::napi_close_handle_scope(self.env, scope) };
+        if let Some(done) = done {
+            match outcome {
+                Ok(Some(values)) => done(Ok(values)),
+                Ok(None) => {}
+                Err(error) => done(Err(error)),
+            }
+        }
+    }
+}
+
+/// Whether `value` is an object or function with a callable `then`.
+fn is_thenable(env: &Env, value: RawValue) -> bool {
+    if !matches!(type_of(env, value), ValueType::Object | ValueType::Function) {
+        return false;
+    }
+    get_property(env, value, "then").is_ok_and(|then| type_of(env, then) == ValueType::Function)
+}
+
+/// What one of an awaited Promise's callbacks needs: taken by whichever runs (once).
+struct Settle {
+    import: JsImport,
+    results: usize,
+    done: Option<ImportDone>,
+}
+
+type SettleCell = std::cell::RefCell<Settle>;
+
+unsafe extern "C" fn on_fulfilled(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
+    // SAFETY: called by Node-API with the data given at creation.
+    unsafe { settle(env, info, true) }
+}
+
+unsafe extern "C" fn on_rejected(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
+    // SAFETY: as above.
+    unsafe { settle(env, info, false) }
+}
+
+unsafe fn settle(env: sys::napi_env, info: sys::napi_callback_info, fulfilled: bool) -> sys::napi_value {
+    let mut argc = 1usize;
+    let mut argv = [ptr::null_mut(); 1];
+    let mut data = ptr::null_mut();
+    // SAFETY: the callback info of this call.
+    unsafe {
+        sys::napi_get_cb_info(env, info, &mut argc, argv.as_mut_ptr(), ptr::null_mut(), &mut data);
+    }
+    let mut undefined = ptr::null_mut();
+    // SAFETY: creates a value in the live env.
+    unsafe { sys::napi_get_undefined(env, &mut undefined) };
+    if data.is_null() {
+        return undefined;
+    }
+    // SAFETY: `data` is an `Rc<SettleCell>` kept alive by this function's finalizer.
+    let cell = unsafe { &*data.cast::<SettleCell>() };
+    let Ok(mut state) = cell.try_borrow_mut() else {
+        return undefined;
+    };
+    let Some(done) = state.done.take() else {
+        return undefined;
+    };
+    let import = state.import.clone();
+    let results = state.results;
+    drop(state);
+    let value = if argc >= 1 { argv[0] } else { undefined };
+    let env_handle = Env::from(env);
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        if fulfilled {
+            let mut values = vec![Val::I32(0); results];
+            import.convert_results(&env_handle, value, &mut values).map(|()| values)
+        } else {
+            Err(import.fail(import.keep_value(&env_handle, value, "its Promise rejected")))
+        }
+    }))
+    .unwrap_or_else(|_| Err(import.fail("the host panicked while settling it".to_owned())));
+    done(outcome);
+    undefined
+}
+
+unsafe extern "C" fn drop_settle(_env: sys::napi_env, data: *mut std::ffi::c_void, _hint: *mut std::ffi::c_void) {
+    // SAFETY: one of the two strong counts handed to the callbacks at creation.
+    drop(unsafe { Rc::from_raw(data.cast::<SettleCell>()) });
+}
+
+struct JsImportData {
     env: sys::napi_env,
     function: Rc<SendlessRef>,
     label: String,
@@ -147,7 +272,7 @@ struct JsImport {
     bridge: Rc<ImportBridge>,
 }
 
-impl JsImport {
+impl JsImportData {
     fn fail(&self, message: String) -> HostFunctionError {
         HostFunctionError {
             import: self.label.clone(),
@@ -171,6 +296,18 @@ impl JsImport {
     fn invoke_in_scope(&self, params: &[Val], results: &mut [Val]) -> Result<(), HostFunctionError> {
         // `self.env` is the live env of the JS call running the guest.
         let env = Env::from(self.env);
+        let returned = self.call_function(&env, params)?;
+        if is_thenable(&env, returned) {
+            return Err(self.fail(
+                "it returned a Promise, which a synchronous call cannot wait for (use callAsync() or runAsync())"
+                    .to_owned(),
+            ));
+        }
+        self.convert_results(&env, returned, results)
+    }
+
+    /// Calls the JS function with `params`; its return value, or the error it threw (kept).
+    fn call_function(&self, env: &Env, params: &[Val]) -> Result<RawValue, HostFunctionError> {
         let arguments = params
             .iter()
             .map(|value| from_wasm(&env, value))
@@ -195,9 +332,92 @@ impl JsImport {
             )
         };
         if status != sys::Status::napi_ok {
-            return Err(self.fail(self.keep_exception(&env)));
+            return Err(self.fail(self.keep_exception(env)));
         }
-        self.convert_results(&env, returned, results)
+        Ok(returned)
+    }
+
+    /// Waits for the Promise (thenable) `promise`: `done` gets its converted value or its
+    /// rejection (kept as the call's `cause`).
+    fn await_promise(
+        &self,
+        env: &Env,
+        promise: RawValue,
+        results: usize,
+        done: ImportDone,
+    ) -> Result<(), HostFunctionError> {
+        let import = JsImport(Rc::new(JsImportData {
+            env: self.env,
+            function: Rc::clone(&self.function),
+            label: self.label.clone(),
+            ty: self.ty.clone(),
+            bridge: Rc::clone(&self.bridge),
+        }));
+        let cell = Rc::new(SettleCell::new(Settle {
+            import,
+            results,
+            done: Some(done),
+        }));
+        let raw = env.raw();
+        // `Promise.resolve(value).then(onFulfilled, onRejected)`: a native Promise calls one of
+        // them, once, whatever the thenable does.
+        // SAFETY: values of the live env; each callback owns one strong count of `cell`, released
+        // by its finalizer.
+        let attached = unsafe {
+            let mut global = ptr::null_mut();
+            sys::napi_get_global(raw, &mut global);
+            let promise_class = get_property(env, global, "Promise").map_err(|error| self.fail(error.to_string()))?;
+            let resolve = get_property(env, promise_class, "resolve").map_err(|error| self.fail(error.to_string()))?;
+            let mut native_promise = ptr::null_mut();
+            let mut ok = sys::napi_call_function(raw, promise_class, resolve, 1, &promise, &mut native_promise)
+                == sys::Status::napi_ok;
+            let mut callbacks = [ptr::null_mut(); 2];
+            for (slot, callback) in callbacks.iter_mut().zip([
+                on_fulfilled as unsafe extern "C" fn(sys::napi_env, sys::napi_callback_info) -> sys::napi_value,
+                on_rejected,
+            ]) {
+                let data = Rc::into_raw(Rc::clone(&cell)).cast_mut().cast::<std::ffi::c_void>();
+                ok = ok
+                    && sys::napi_create_function(raw, ptr::null(), 0, Some(callback), data, slot)
+                        == sys::Status::napi_ok
+                    && sys::napi_add_finalizer(raw, *slot, data, Some(drop_settle), ptr::null_mut(), ptr::null_mut())
+                        == sys::Status::napi_ok;
+                if !ok {
+                    drop(Rc::from_raw(data.cast::<SettleCell>()));
+                }
+            }
+            if ok {
+                let then = get_property(env, native_promise, "then").map_err(|error| self.fail(error.to_string()))?;
+                let mut ignored = ptr::null_mut();
+                ok = sys::napi_call_function(raw, native_promise, then, 2, callbacks.as_ptr(), &mut ignored)
+                    == sys::Status::napi_ok;
+            }
+            ok
+        };
+        if attached {
+            return Ok(());
+        }
+        let message = self.keep_exception(env);
+        let done = cell.borrow_mut().done.take();
+        if let Some(done) = done {
+            done(Err(self.fail(format!("its Promise could not be awaited: {message}"))));
+        }
+        Ok(())
+    }
+
+    /// Keeps `value` (a rejection reason) as the call's `cause`, and describes it.
+    fn keep_value(&self, env: &Env, value: RawValue, what: &str) -> String {
+        let message = exception_message(env, value);
+        let mut holder = ptr::null_mut();
+        // SAFETY: values of this env, on its thread.
+        unsafe {
+            if sys::napi_create_array_with_length(self.env, 1, &mut holder) == sys::Status::napi_ok
+                && sys::napi_set_element(self.env, holder, 0, value) == sys::Status::napi_ok
+            {
+                self.bridge.pending_exception.set(SendlessRef::new(self.env, holder));
+            }
+        }
+        format!("{what}: {message}")
     }
 
     /// Clears the pending JS exception, keeps it for the caller's `cause`, and describes it.

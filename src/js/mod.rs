@@ -1,6 +1,7 @@
 //! The napi glue: JS classes, argument validation, views and error conversion.
 //! Nothing here knows how sandboxes work; it only translates between JS and the core.
 
+mod async_calls;
 mod buffer_sandbox;
 mod errors;
 mod gc_pressure;

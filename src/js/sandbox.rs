@@ -11,6 +11,7 @@ use napi_derive::napi;
 use wasmtime::{Func, Val, ValRaw, ValType};
 
 use crate::error::{SandboxError, SandboxResult, alive};
+use crate::js::async_calls::{self, AsyncContext, AsyncQueue};
 use crate::js::errors::{OrThrow, raise, throw, throw_with_cause};
 use crate::js::gc_pressure::ExternalMemory;
 use crate::js::imports::{ImportBridge, get_property, resolve};
@@ -22,7 +23,7 @@ use crate::js::values::{
 use crate::js::views::{KeepAlive, ViewKind, ViewRegistry};
 use crate::js::wasi::{output_object, parse_wasi_options};
 use crate::module::{ModuleSource, describe_signature};
-use crate::sandbox::{Limits, MAX_WASM32_MEMORY_BYTES, Sandbox as CoreSandbox, WASM_PAGE_SIZE};
+use crate::sandbox::{AsyncCall, Limits, MAX_WASM32_MEMORY_BYTES, Sandbox as CoreSandbox, WASM_PAGE_SIZE};
 use crate::wasi::WasiOptions;
 
 // This struct only declares the TypeScript interface: the options arrive raw and are validated
@@ -72,6 +73,8 @@ pub struct Sandbox {
     #[allow(clippy::vec_box)]
     callers: RefCell<Vec<Box<ExportCaller>>>,
     external: ExternalMemory,
+    /// Async calls waiting their turn, and whether `dispose()` came.
+    async_queue: Rc<AsyncQueue>,
 }
 
 /// A store's own native footprint beyond its linear memory, as reported to V8.
@@ -291,6 +294,51 @@ impl Sandbox {
         Ok(unsafe { Unknown::from_raw_unchecked(env.raw(), value) })
     }
 
+    /// Calls the export `name` as `call()` does, but on a thread of the addon's pool, so the JS
+    /// thread stays free: returns a Promise of the same result. JS imports still run on the JS
+    /// thread while the guest waits for them, and may return a Promise, which the guest waits
+    /// for (a rejection fails the call with `ERR_WASM_IMPORT`, the reason as `cause`). While it
+    /// runs the sandbox is busy: `call()`, `read()`, `write()`, `grow()`, `memory()` and `run()`
+    /// throw `ERR_SANDBOX_BUSY` (but inside its imports), and further `callAsync()`/`runAsync()`
+    /// calls wait their turn. `timeoutMs` counts from the start of the call, time waiting for
+    /// imports included; `interrupt()` stops it with `ERR_WASM_INTERRUPTED`.
+    #[napi(
+        catch_unwind,
+        js_name = "callAsync",
+        ts_args_type = "name: string, ...args: Array<number | bigint>",
+        ts_return_type = "Promise<number | bigint | Array<number | bigint> | undefined>"
+    )]
+    pub fn call_async<'env>(&self, env: &'env Env, name: Unknown, args: Option<Unknown>) -> Result<Unknown<'env>> {
+        let promise = match self.async_export_call(env, name, args) {
+            Ok(call) => async_calls::call_async(env, &self.async_context(env)?, call)?,
+            Err(error) => async_calls::rejected(env, &error)?,
+        };
+        // SAFETY: created in this env during this call.
+        Ok(unsafe { Unknown::from_raw_unchecked(env.raw(), promise) })
+    }
+
+    /// Runs a WASI command as `run()` does, on a thread of the addon's pool: returns a Promise
+    /// of `{ exitCode, stdout, stderr, ... }`. The same rules as `callAsync()` apply.
+    #[napi(catch_unwind, ts_return_type = "Promise<WasiRunResult>")]
+    pub fn run_async<'env>(&self, env: &'env Env) -> Result<Unknown<'env>> {
+        let started = alive(self.core.as_ref()).and_then(|core| core.start_function());
+        let promise = match started {
+            Ok(start) => async_calls::call_async(env, &self.async_context(env)?, AsyncCall::Start(start))?,
+            Err(error) => async_calls::rejected(env, &error)?,
+        };
+        // SAFETY: created in this env during this call.
+        Ok(unsafe { Unknown::from_raw_unchecked(env.raw(), promise) })
+    }
+
+    /// Stops the running guest call: an async one (`callAsync`, `runAsync`) within about a
+    /// millisecond, or at once if it is waiting for an import; a synchronous one when the import
+    /// that calls `interrupt()` returns. The call fails with `ERR_WASM_INTERRUPTED`; the sandbox
+    /// stays usable. Returns whether a call was running.
+    #[napi(catch_unwind)]
+    pub fn interrupt(&self, env: &Env) -> Result<bool> {
+        Ok(self.core(env)?.interrupt())
+    }
+
     /// Whether `dispose()` has been called.
     #[napi(getter)]
     pub fn disposed(&self) -> bool {
@@ -305,6 +353,9 @@ impl Sandbox {
         let Some(core) = self.core.take() else {
             return;
         };
+        // An async call running is interrupted (its Promise rejects with ERR_SANDBOX_DISPOSED
+        // when it has returned, and the store is freed then); calls waiting reject now.
+        self.async_queue.dispose(env, &core);
         // SAFETY: the views were made in this env.
         let detached = unsafe { self.views.borrow_mut().detach_all(env.raw()) };
         // See `BufferSandbox::dispose`: free now only if no holder of the memory is unaccounted
@@ -374,6 +425,62 @@ impl Sandbox {
             bridge,
             callers: RefCell::default(),
             external: ExternalMemory::report(env, STORE_BYTES + memory_bytes),
+            async_queue: Rc::default(),
+        })
+    }
+
+    fn async_context(&self, env: &Env) -> Result<AsyncContext> {
+        Ok(AsyncContext {
+            core: Rc::clone(self.core(env)?),
+            bridge: Rc::clone(&self.bridge),
+            queue: Rc::clone(&self.async_queue),
+            output_object: crate::js::wasi::output_object,
+        })
+    }
+
+    /// Validates `callAsync(name, ...args)` into a call of an export.
+    fn async_export_call(&self, env: &Env, name: Unknown, args: Option<Unknown>) -> SandboxResult<AsyncCall> {
+        let core = alive(self.core.as_ref())?;
+        let mut name_buffer = [0u8; 128];
+        let name = export_name_checked(env, name.raw(), &mut name_buffer)?;
+        let index = core
+            .function_index(&name)?
+            .ok_or_else(|| SandboxError::InvalidArgType(format!("the guest exports no function named \"{name}\"")))?;
+        let function = core
+            .function_at(index)?
+            .ok_or_else(|| SandboxError::Internal(format!("no exported function at index {index}")))?;
+        let args = match args {
+            Some(args) => array_elements(env, args.raw())?,
+            None => Vec::new(),
+        };
+        let ty = &function.ty;
+        if args.len() != ty.params().len() {
+            return Err(SandboxError::InvalidArgType(format!(
+                "{} takes {} argument(s); received {}",
+                describe_signature(&function.name, ty),
+                ty.params().len(),
+                args.len()
+            )));
+        }
+        let params = args
+            .iter()
+            .zip(ty.params())
+            .enumerate()
+            .map(|(index, (&arg, param))| {
+                to_wasm(env, arg, &param).map_err(|(is_type_error, problem)| {
+                    let message = format!("{}: argument {index} {problem}", describe_signature(&function.name, ty));
+                    if is_type_error {
+                        SandboxError::InvalidArgType(message)
+                    } else {
+                        SandboxError::OutOfRange(message)
+                    }
+                })
+            })
+            .collect::<SandboxResult<Vec<Val>>>()?;
+        Ok(AsyncCall::Export {
+            func: function.func,
+            params,
+            results: ty.results().len(),
         })
     }
 
@@ -756,6 +863,37 @@ fn export_name<'a>(env: &Env, name: RawValue, buffer: &'a mut [u8; 128]) -> Resu
     // SAFETY: checked to be a string of this env.
     let owned: String = unsafe { napi::bindgen_prelude::FromNapiValue::from_napi_value(env.raw(), name) }?;
     Ok(std::borrow::Cow::Owned(owned))
+}
+
+/// `export_name` for the async methods, which reject rather than throw.
+fn export_name_checked(env: &Env, name: RawValue, buffer: &mut [u8; 128]) -> SandboxResult<String> {
+    if crate::js::values::type_of(env, name) != ValueType::String {
+        return Err(missing_name(env, Some(name)));
+    }
+    export_name(env, name, buffer)
+        .map(|name| name.into_owned())
+        .map_err(|_| missing_name(env, Some(name)))
+}
+
+/// The elements of the JS array `array`.
+fn array_elements(env: &Env, array: RawValue) -> SandboxResult<Vec<RawValue>> {
+    let mut length = 0u32;
+    // SAFETY: `array` belongs to this env (the facade passes its rest parameter).
+    if unsafe { sys::napi_get_array_length(env.raw(), array, &mut length) } != sys::Status::napi_ok {
+        return Err(SandboxError::Internal(
+            "callAsync expects its arguments as an array".to_owned(),
+        ));
+    }
+    (0..length)
+        .map(|index| {
+            let mut element = ptr::null_mut();
+            // SAFETY: `index < length`.
+            match unsafe { sys::napi_get_element(env.raw(), array, index, &mut element) } {
+                sys::Status::napi_ok => Ok(element),
+                _ => Err(SandboxError::Internal("could not read an argument".to_owned())),
+            }
+        })
+        .collect()
 }
 
 /// A numeric `Val` as the raw slot wasmtime passes.

@@ -1,0 +1,351 @@
+// Async calls: guests on the addon's pool threads, the event loop left free, imports that
+// return Promises, busy rules, limits, interrupt and dispose, workers and process exit.
+import { spawnSync } from 'node:child_process'
+import { performance, monitorEventLoopDelay } from 'node:perf_hooks'
+import { Worker } from 'node:worker_threads'
+
+import test from 'ava'
+
+import { Module, Sandbox, asyncThreads, setAsyncThreads } from 'wasm-memory-sandbox'
+
+import { guestText } from './helpers/guests.mjs'
+
+const guest = new Module(guestText('async.wat'))
+const exitThenCall = new Module(guestText('wasi/exit_then_call.wat'))
+const noImports = { env: { get: (x) => x, note() {} } }
+const delay = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
+
+/** Iterations of `spin` that take about `ms` milliseconds here (measured once, synchronously). */
+const spinFor = (() => {
+  const probe = new Sandbox(guest, { imports: noImports })
+  const iterations = 50_000_000
+  const started = performance.now()
+  probe.call('spin', iterations)
+  const perMs = iterations / (performance.now() - started)
+  return (ms) => Math.min(2 ** 31 - 1, Math.round(perMs * ms))
+})()
+
+test('callAsync gives what call() gives: numbers, bigints, several results, nothing', async (t) => {
+  const sandbox = new Sandbox(guest, { imports: noImports })
+  t.is(await sandbox.callAsync('add', 2, 3), sandbox.call('add', 2, 3))
+  t.is(await sandbox.callAsync('wide', 5n), 15n)
+  t.deepEqual(await sandbox.callAsync('pair', 4), [4, 8])
+  t.is(await sandbox.callAsync('notify', 1), undefined)
+})
+
+test('bad arguments reject (never throw) with the codes call() throws', async (t) => {
+  const sandbox = new Sandbox(guest, { imports: noImports })
+  const wrongType = sandbox.callAsync('add', 'x', 1)
+  t.true(wrongType instanceof Promise)
+  await t.throwsAsync(wrongType, { instanceOf: TypeError, code: 'ERR_INVALID_ARG_TYPE', message: /argument 0/ })
+  await t.throwsAsync(sandbox.callAsync('add', 1), { code: 'ERR_INVALID_ARG_TYPE', message: /takes 2 argument/ })
+  await t.throwsAsync(sandbox.callAsync('nope'), { code: 'ERR_INVALID_ARG_TYPE', message: /no function named "nope"/ })
+  await t.throwsAsync(sandbox.callAsync(42), { code: 'ERR_INVALID_ARG_TYPE' })
+  await t.throwsAsync(sandbox.callAsync('add', 2 ** 40, 1), { instanceOf: RangeError, code: 'ERR_OUT_OF_RANGE' })
+  t.is(await sandbox.callAsync('add', 1, 1), 2, 'and the sandbox is usable')
+})
+
+test.serial(
+  'the event loop stays free during a long guest call (delay measured with monitorEventLoopDelay)',
+  async (t) => {
+    const sandbox = new Sandbox(guest, { imports: noImports })
+    const histogram = monitorEventLoopDelay({ resolution: 1 })
+    let ticks = 0
+    const ticker = setInterval(() => ticks++, 5)
+    histogram.enable()
+    const started = performance.now()
+    const iterations = spinFor(400)
+    t.is(await sandbox.callAsync('spin', iterations), iterations)
+    const elapsed = performance.now() - started
+    histogram.disable()
+    clearInterval(ticker)
+    const maxDelayMs = histogram.max / 1e6
+    t.log(
+      `guest ran ${elapsed.toFixed(0)} ms; event loop delay max ${maxDelayMs.toFixed(1)} ms, p99 ${(histogram.percentile(99) / 1e6).toFixed(1)} ms; ${ticks} timer ticks`,
+    )
+    t.true(elapsed > 200, `the guest call took ${elapsed} ms`)
+    t.true(maxDelayMs < 10, `event loop delay max ${maxDelayMs} ms`)
+    t.true(ticks >= elapsed / 5 / 2, `only ${ticks} timer ticks in ${elapsed} ms`)
+  },
+)
+
+test.serial('two sandboxes run two calls at once on two cores', async (t) => {
+  const cores = Math.min(2, asyncThreads())
+  if (cores < 2) return t.pass('one core: nothing to compare')
+  const sandboxes = [0, 1].map(() => new Sandbox(guest, { imports: noImports }))
+  const iterations = spinFor(300)
+  let started = performance.now()
+  await sandboxes[0].callAsync('spin', iterations)
+  const one = performance.now() - started
+  started = performance.now()
+  await Promise.all(sandboxes.map((sandbox) => sandbox.callAsync('spin', iterations)))
+  const two = performance.now() - started
+  const speedup = (2 * one) / two
+  t.log(`1 call ${one.toFixed(0)} ms, 2 calls in parallel ${two.toFixed(0)} ms: ${speedup.toFixed(2)}x the throughput`)
+  t.true(speedup > 1.4, `speed-up ${speedup}`)
+})
+
+test('an import may return a Promise: the guest waits for its value', async (t) => {
+  let sandbox
+  sandbox = new Sandbox(guest, {
+    imports: {
+      env: {
+        get: async (x) => {
+          await delay(20)
+          sandbox.memory()[100] = 42 // after the await the sandbox is usable, as inside any import
+          return x * 2
+        },
+        note() {},
+      },
+    },
+  })
+  const started = performance.now()
+  t.is(await sandbox.callAsync('twoImports', 10), 20 + 22)
+  t.true(performance.now() - started >= 38)
+  t.is(sandbox.read(100, 1)[0], 42)
+})
+
+test('a rejected import Promise fails the call with ERR_WASM_IMPORT and the reason as cause', async (t) => {
+  const reason = new Error('database down')
+  const sandbox = new Sandbox(guest, { imports: { env: { get: () => Promise.reject(reason), note() {} } } })
+  const error = await t.throwsAsync(sandbox.callAsync('viaImport', 1), { code: 'ERR_WASM_IMPORT' })
+  t.is(error.cause, reason)
+  t.regex(error.message, /database down/)
+  const thrower = new Sandbox(guest, {
+    imports: {
+      env: {
+        get: () => {
+          throw reason
+        },
+        note() {},
+      },
+    },
+  })
+  t.is((await t.throwsAsync(thrower.callAsync('viaImport', 1), { code: 'ERR_WASM_IMPORT' })).cause, reason)
+  t.is(await sandbox.callAsync('add', 1, 2), 3, 'usable after')
+})
+
+test('a Promise returned by an import in a synchronous call() is an error', (t) => {
+  const sandbox = new Sandbox(guest, { imports: { env: { get: async (x) => x, note: async () => {} } } })
+  t.throws(() => sandbox.call('viaImport', 1), { code: 'ERR_WASM_IMPORT', message: /returned a Promise/ })
+  t.throws(() => sandbox.call('notify', 1), { code: 'ERR_WASM_IMPORT', message: /callAsync/ })
+})
+
+test('imports of an async call may call back into the sandbox, before and after awaiting', async (t) => {
+  let sandbox
+  const seen = []
+  sandbox = new Sandbox(guest, {
+    imports: {
+      env: {
+        get: async (x) => {
+          seen.push(sandbox.call('add', x, 100)) // re-entrant, synchronously
+          sandbox.write(200, Buffer.from([9]))
+          await delay(5)
+          seen.push(sandbox.call('add', x, 1000)) // after the await
+          seen.push(sandbox.read(200, 1)[0])
+          sandbox.grow(1)
+          return x + 1
+        },
+        note: (x) => seen.push(`note ${x}`),
+      },
+    },
+  })
+  t.is(await sandbox.callAsync('viaImport', 1), 3)
+  t.deepEqual(seen, [101, 1001, 9])
+  t.is(sandbox.memorySize, 2 * 65536)
+})
+
+test('a re-entrant call from an async import may itself call imports (run at once, as in call())', async (t) => {
+  let sandbox
+  let depth = 0
+  sandbox = new Sandbox(guest, {
+    imports: {
+      env: {
+        get: async (x) => {
+          depth++
+          if (depth === 1) {
+            const inner = sandbox.call('viaImport', x) // reaches `get` again, synchronously
+            await delay(1)
+            return inner * 10
+          }
+          return x // the inner, synchronous use must not return a Promise
+        },
+        note() {},
+      },
+    },
+  })
+  // The inner call hits `get` with depth 2, which is an async function: a Promise in a
+  // synchronous (re-entrant) call is an error, reported to the outer import as a throw.
+  await t.throwsAsync(sandbox.callAsync('viaImport', 5), { code: 'ERR_WASM_IMPORT' })
+  depth = 0
+  const plain = new Sandbox(guest, {
+    imports: {
+      env: {
+        get: (x) => (depth++ === 0 ? Promise.resolve(plain.call('viaImport', x) * 10) : x),
+        note() {},
+      },
+    },
+  })
+  t.is(await plain.callAsync('viaImport', 5), (5 + 1) * 10 + 1)
+})
+
+test('while an async call runs the sandbox is busy, its views stay valid, and further async calls queue', async (t) => {
+  const sandbox = new Sandbox(guest, { imports: noImports })
+  const view = sandbox.memory()
+  const running = sandbox.callAsync('forever')
+  try {
+    for (const [what, attempt] of [
+      ['call', () => sandbox.call('add', 1, 2)],
+      ['read', () => sandbox.read(0, 1)],
+      ['write', () => sandbox.write(0, Buffer.from([1]))],
+      ['grow', () => sandbox.grow(1)],
+      ['memory', () => sandbox.memory()],
+      ['memorySize', () => sandbox.memorySize],
+    ]) {
+      t.throws(attempt, { code: 'ERR_SANDBOX_BUSY' }, what)
+    }
+    // The guest writes 1, 2, 3... at byte 0: the view taken before sees it, like a SharedArrayBuffer.
+    const seen = new Set()
+    const until = Date.now() + 5000
+    while (seen.size < 3 && Date.now() < until) {
+      seen.add(view[0])
+      await delay(1)
+    }
+    t.true(seen.size >= 3, `the view saw ${[...seen]}`)
+    const order = []
+    const queued = [sandbox.callAsync('add', 1, 1), sandbox.callAsync('add', 2, 2)].map((promise, index) =>
+      promise.then((value) => order.push([index, value])),
+    )
+    await delay(10)
+    t.deepEqual(order, [], 'queued calls wait for the running one')
+    t.true(sandbox.interrupt())
+    await t.throwsAsync(running, { code: 'ERR_WASM_INTERRUPTED' })
+    await Promise.all(queued)
+    t.deepEqual(order, [
+      [0, 2],
+      [1, 4],
+    ])
+    t.is(sandbox.call('add', 3, 4), 7, 'the sandbox is usable again')
+    t.is(sandbox.memory(), view, 'and its view is the same')
+  } finally {
+    sandbox.dispose() // a failed assertion must not leave a guest running (it keeps the process alive)
+    await running.catch(() => {})
+  }
+})
+
+test('timeoutMs applies to async calls, time spent waiting for an import included', async (t) => {
+  const spinning = new Sandbox(guest, { imports: noImports, timeoutMs: 50 })
+  let started = performance.now()
+  await t.throwsAsync(spinning.callAsync('forever'), { code: 'ERR_WASM_TIMEOUT' })
+  const spun = performance.now() - started
+  const waiting = new Sandbox(guest, {
+    imports: { env: { get: () => new Promise(() => {}), note() {} } },
+    timeoutMs: 50,
+  })
+  started = performance.now()
+  await t.throwsAsync(waiting.callAsync('viaImport', 1), { code: 'ERR_WASM_TIMEOUT' })
+  const waited = performance.now() - started
+  t.log(`an endless loop stopped after ${spun.toFixed(0)} ms, a never-settling import after ${waited.toFixed(0)} ms`)
+  for (const elapsed of [spun, waited]) t.true(elapsed >= 45 && elapsed < 1000, `${elapsed} ms`)
+  t.is(await waiting.callAsync('add', 1, 2), 3, 'usable after')
+})
+
+test('fuel applies to async calls', async (t) => {
+  const sandbox = new Sandbox(guest, { imports: noImports, fuel: 100_000 })
+  await t.throwsAsync(sandbox.callAsync('forever'), { code: 'ERR_WASM_OUT_OF_FUEL' })
+  sandbox.fuel = 1_000
+  t.is(await sandbox.callAsync('add', 1, 2), 3)
+})
+
+test('interrupt() stops an async call waiting for an import, and a sync call from inside an import', async (t) => {
+  let sandbox
+  sandbox = new Sandbox(guest, {
+    imports: { env: { get: () => new Promise(() => {}), note: () => sandbox.interrupt() } },
+  })
+  const pending = sandbox.callAsync('viaImport', 1)
+  await delay(10)
+  t.true(sandbox.interrupt())
+  await t.throwsAsync(pending, { code: 'ERR_WASM_INTERRUPTED' })
+  t.throws(() => sandbox.call('notify', 1), { code: 'ERR_WASM_INTERRUPTED' })
+  t.false(sandbox.interrupt(), 'nothing is running now')
+  t.is(sandbox.call('add', 1, 2), 3)
+})
+
+test('dispose() during an async call interrupts it: its Promise and the queued ones reject', async (t) => {
+  const sandbox = new Sandbox(guest, { imports: noImports })
+  const view = sandbox.memory()
+  const running = sandbox.callAsync('forever')
+  const queued = sandbox.callAsync('add', 1, 2)
+  await delay(10)
+  sandbox.dispose()
+  t.is(view.length, 0, 'views are detached at once')
+  await t.throwsAsync(running, { code: 'ERR_SANDBOX_DISPOSED' })
+  await t.throwsAsync(queued, { code: 'ERR_SANDBOX_DISPOSED' })
+  await t.throwsAsync(sandbox.callAsync('add', 1, 2), { code: 'ERR_SANDBOX_DISPOSED' })
+})
+
+test('runAsync runs a WASI command off the JS thread; its exports stay callable after', async (t) => {
+  const sandbox = new Sandbox(exitThenCall, { wasi: {} })
+  const result = await sandbox.runAsync()
+  t.is(result.exitCode, 7)
+  t.is(result.stdout.toString(), 'before exit\n')
+  t.is(await sandbox.callAsync('runs'), 1)
+  await t.throwsAsync(sandbox.runAsync(), { code: 'ERR_WASI_ALREADY_STARTED' })
+  await t.throwsAsync(new Sandbox(guest, { imports: noImports }).runAsync(), { code: 'ERR_WASI_NOT_ENABLED' })
+})
+
+test('asyncThreads() is the pool size; setAsyncThreads validates', (t) => {
+  const before = asyncThreads()
+  t.true(before >= 1)
+  t.throws(() => setAsyncThreads(0), { instanceOf: RangeError, code: 'ERR_OUT_OF_RANGE' })
+  t.throws(() => setAsyncThreads('2'), { instanceOf: TypeError })
+  setAsyncThreads(3)
+  t.is(asyncThreads(), 3)
+  setAsyncThreads(before)
+  t.is(asyncThreads(), before)
+})
+
+test('async calls work in a worker, and terminating it mid-call neither hangs nor crashes', async (t) => {
+  const source = JSON.stringify(guestText('async.wat'))
+  const worker = new Worker(
+    `const { Sandbox } = require('wasm-memory-sandbox')
+     const { parentPort } = require('node:worker_threads')
+     const sandbox = new Sandbox(${source}, { imports: { env: { get: async (x) => x * 3, note() {} } } })
+     sandbox.callAsync('viaImport', 2).then((value) => {
+       parentPort.postMessage(value)
+       sandbox.callAsync('forever') // still running when the worker is terminated
+       parentPort.postMessage('spinning')
+     })`,
+    { eval: true },
+  )
+  try {
+    const messages = []
+    await new Promise((resolve) => worker.on('message', (message) => messages.push(message) === 2 && resolve()))
+    t.deepEqual(messages, [7, 'spinning'])
+    await delay(20)
+    const started = performance.now()
+    t.is(await worker.terminate(), 1)
+    t.true(performance.now() - started < 2000)
+  } finally {
+    await worker.terminate()
+  }
+  // The pool threads are free again: a new call runs.
+  t.is(await new Sandbox(guest, { imports: noImports }).callAsync('add', 1, 1), 2)
+})
+
+test('a process that exits with async calls running neither hangs nor crashes', (t) => {
+  const source = JSON.stringify(guestText('async.wat'))
+  const script = `const { Sandbox } = require('wasm-memory-sandbox')
+    const imports = { env: { get: () => new Promise(() => {}), note() {} } }
+    const spinning = new Sandbox(${source}, { imports })
+    const waiting = new Sandbox(${source}, { imports })
+    spinning.callAsync('forever')
+    waiting.callAsync('viaImport', 1)
+    setTimeout(() => { console.log('exiting'); process.exit(3) }, 50)`
+  const started = performance.now()
+  const result = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 20_000 })
+  t.is(result.signal, null, result.stderr)
+  t.is(result.status, 3, result.stderr)
+  t.is(result.stdout, 'exiting\n')
+  t.true(performance.now() - started < 10_000)
+})

@@ -1,0 +1,413 @@
+//! `callAsync()` and `runAsync()`: the guest runs on a thread of the addon's pool (`pool.rs`)
+//! while the JS thread goes on; its imports come back to the JS thread (`remote.rs`), and the
+//! outcome settles a Promise.
+//!
+//! Each call has a thread-safe function: the guest's thread calls it to wake the event loop,
+//! which then drains the call's messages (`drain`). It also keeps the event loop alive while the
+//! call runs, as pending I/O does. If the JS environment goes away first (a worker terminated,
+//! the process exiting), its finalizer closes the line: the guest is interrupted and what it
+//! sends afterwards is never touched off the JS thread.
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::ffi::c_void;
+use std::ptr;
+use std::rc::Rc;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use napi::{Env, sys};
+use wasmtime::Val;
+
+use crate::engine::TickerGuard;
+use crate::error::SandboxError;
+use crate::js::errors::error_value;
+use crate::js::imports::ImportBridge;
+use crate::js::values::{RawValue, from_wasm};
+use crate::pool;
+use crate::remote::{RemoteLink, ToJs};
+use crate::sandbox::{AsyncCall, AsyncOutcome, AwayStore, Sandbox as CoreSandbox};
+use crate::wasi::Output;
+
+/// What a JS `Sandbox` shares with its async calls: those waiting their turn, and whether it
+/// was disposed.
+#[derive(Default)]
+pub struct AsyncQueue {
+    waiting: RefCell<VecDeque<Waiting>>,
+    pub disposed: Cell<bool>,
+    /// An async call is running (its store is away).
+    running: Cell<bool>,
+}
+
+/// An async call made while another ran on the same sandbox: it starts when that one ends.
+struct Waiting {
+    call: AsyncCall,
+    deferred: sys::napi_deferred,
+}
+
+/// How a finished call's outcome becomes a JS value.
+pub type OutputOf = fn(&Env, Option<u32>, Output) -> crate::error::SandboxResult<RawValue>;
+
+/// Everything one sandbox's async calls need on the JS thread.
+#[derive(Clone)]
+pub struct AsyncContext {
+    pub core: Rc<CoreSandbox>,
+    pub bridge: Rc<ImportBridge>,
+    pub queue: Rc<AsyncQueue>,
+    pub output_object: OutputOf,
+}
+
+impl AsyncQueue {
+    /// `dispose()`: waiting calls reject now; the running one is interrupted and rejects when
+    /// it returns.
+    pub fn dispose(&self, env: &Env, core: &CoreSandbox) {
+        self.disposed.set(true);
+        core.interrupt();
+        let waiting: Vec<Waiting> = self.waiting.borrow_mut().drain(..).collect();
+        for call in waiting {
+            reject(env.raw(), call.deferred, &disposed_during_call(), None);
+        }
+    }
+}
+
+fn disposed_during_call() -> SandboxError {
+    SandboxError::Disposed
+}
+
+/// Starts `call` (or queues it behind the running one) and returns its Promise.
+pub fn call_async(env: &Env, context: &AsyncContext, call: AsyncCall) -> napi::Result<RawValue> {
+    let (deferred, promise) = new_promise(env)?;
+    if context.queue.running.get() {
+        context.queue.waiting.borrow_mut().push_back(Waiting { call, deferred });
+    } else {
+        start(env, context, call, deferred);
+    }
+    Ok(promise)
+}
+
+/// A Promise already rejected with `error`: how the async methods report bad arguments.
+pub fn rejected(env: &Env, error: &SandboxError) -> napi::Result<RawValue> {
+    let (deferred, promise) = new_promise(env)?;
+    reject(env.raw(), deferred, error, None);
+    Ok(promise)
+}
+
+fn new_promise(env: &Env) -> napi::Result<(sys::napi_deferred, RawValue)> {
+    let mut deferred = ptr::null_mut();
+    let mut promise = ptr::null_mut();
+    // SAFETY: creates a promise in the live env of this call.
+    let status = unsafe { sys::napi_create_promise(env.raw(), &mut deferred, &mut promise) };
+    if status != sys::Status::napi_ok {
+        return Err(napi::Error::new(
+            napi::Status::GenericFailure,
+            "could not create a Promise",
+        ));
+    }
+    Ok((deferred, promise))
+}
+
+fn reject(env: sys::napi_env, deferred: sys::napi_deferred, error: &SandboxError, cause: Option<RawValue>) {
+    // SAFETY: `deferred` is unsettled and belongs to `env`, the live env of this thread.
+    unsafe {
+        if let Some(value) = error_value(env, error, cause) {
+            sys::napi_reject_deferred(env, deferred, value);
+        }
+    }
+}
+
+/// The thread-safe function of a running call, shared with the guest's thread, which uses it to
+/// wake the JS thread.
+struct Wakeup(Mutex<WakeupState>);
+
+enum WakeupState {
+    /// Not made yet: the JS thread is still watching the queue itself.
+    Watching,
+    Live(TsfnHandle),
+    /// Released or finalized.
+    Gone,
+}
+
+#[derive(Clone, Copy)]
+struct TsfnHandle(sys::napi_threadsafe_function);
+// SAFETY: Node-API's thread-safe functions are made to be called from any thread; the handle is
+// used only while the mutex says it is live.
+unsafe impl Send for TsfnHandle {}
+
+impl Wakeup {
+    fn kick(&self) -> bool {
+        let state = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        match *state {
+            WakeupState::Watching => true,
+            // SAFETY: live (the state changes, under this lock, before it is released).
+            WakeupState::Live(TsfnHandle(tsfn)) => unsafe {
+                sys::napi_call_threadsafe_function(tsfn, ptr::null_mut(), sys::ThreadsafeFunctionCallMode::nonblocking)
+                    == sys::Status::napi_ok
+            },
+            WakeupState::Gone => false,
+        }
+    }
+
+    fn set(&self, state: WakeupState) -> WakeupState {
+        std::mem::replace(
+            &mut *self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner()),
+            state,
+        )
+    }
+
+    fn take(&self) -> Option<TsfnHandle> {
+        match self.set(WakeupState::Gone) {
+            WakeupState::Live(handle) => Some(handle),
+            _ => None,
+        }
+    }
+}
+
+/// One running async call, owned by its thread-safe function (freed by its finalizer).
+struct Running {
+    context: AsyncContext,
+    link: Arc<RemoteLink>,
+    wakeup: Arc<Wakeup>,
+    deferred: sys::napi_deferred,
+    settled: bool,
+}
+
+/// What the guest's thread hands back.
+struct Finished {
+    away: AwayStore,
+    outcome: wasmtime::Result<AsyncOutcome>,
+}
+
+/// How long the JS thread watches for a call's first messages before it returns to the event
+/// loop: a short call settles (and a quick import runs) without waking the loop from another
+/// thread, which costs more than the call itself.
+const SPIN_AFTER_START: std::time::Duration = std::time::Duration::from_micros(30);
+
+fn start(env: &Env, context: &AsyncContext, call: AsyncCall, deferred: sys::napi_deferred) {
+    let raw_env = env.raw();
+    let core = &context.core;
+    let deadline = core.limits().timeout.map(|timeout| Instant::now() + timeout);
+    let wakeup = Arc::new(Wakeup(Mutex::new(WakeupState::Watching)));
+    let link = Arc::new(RemoteLink::new(deadline, {
+        let wakeup = Arc::clone(&wakeup);
+        // Before the thread-safe function exists the JS thread is watching the queue itself.
+        Box::new(move || wakeup.kick())
+    }));
+    let ticker = match TickerGuard::timed() {
+        Ok(ticker) => ticker,
+        Err(error) => return reject(raw_env, deferred, &error, None),
+    };
+    let mut away = match core.begin_async(Arc::clone(&link)) {
+        Ok(away) => away,
+        Err(error) => return reject(raw_env, deferred, &error, None),
+    };
+    let mut running = Box::new(Running {
+        context: context.clone(),
+        link: Arc::clone(&link),
+        wakeup: Arc::clone(&wakeup),
+        deferred,
+        settled: false,
+    });
+    context.queue.running.set(true);
+    let job_link = Arc::clone(&link);
+    let spawned = pool::spawn(move || {
+        // The epoch ticks while the guest runs: `interrupt()`, deadlines and the JS side going
+        // away are checked at each tick, even after the JS side is gone.
+        let _ticker = ticker;
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| away.run(call)))
+            .unwrap_or_else(|_| Err(wasmtime::Error::msg("the host panicked while running the guest")));
+        job_link.send_to_js(ToJs::Finished(Box::new(Finished { away, outcome })));
+    });
+    if let Err(reason) = spawned {
+        // The job (and the store in it) is gone with the failed spawn; the sandbox cannot be used.
+        context.queue.running.set(false);
+        reject(raw_env, running.deferred, &SandboxError::Pool(reason), None);
+        return;
+    }
+    let until = Instant::now() + SPIN_AFTER_START;
+    while Instant::now() < until {
+        if serve_waiting(raw_env, &mut running) {
+            return;
+        }
+        std::hint::spin_loop();
+    }
+    // A longer call: from here the guest's thread wakes the event loop when it needs it.
+    let running = Box::into_raw(running);
+    let mut tsfn = ptr::null_mut();
+    let mut name = ptr::null_mut();
+    // SAFETY: the live env of this call; `running` is owned by the thread-safe function from
+    // here on and freed by `finalize`.
+    let created = unsafe {
+        sys::napi_create_string_utf8(raw_env, c"wasm-memory-sandbox async call".as_ptr(), -1, &mut name);
+        sys::napi_create_threadsafe_function(
+            raw_env,
+            ptr::null_mut(),
+            ptr::null_mut(),
+            name,
+            0,
+            1,
+            running.cast::<c_void>(),
+            Some(finalize),
+            running.cast::<c_void>(),
+            Some(drain),
+            &mut tsfn,
+        ) == sys::Status::napi_ok
+    };
+    if !created {
+        // SAFETY: not handed to Node-API: still ours. The guest runs on; its messages are
+        // never read, so it ends at its next epoch tick and what it holds is leaked, not freed
+        // off the JS thread.
+        let running = unsafe { Box::from_raw(running) };
+        running.link.close_js();
+        context.queue.running.set(false);
+        reject(
+            raw_env,
+            running.deferred,
+            &SandboxError::Internal("could not create a thread-safe function".to_owned()),
+            None,
+        );
+        return;
+    }
+    wakeup.set(WakeupState::Live(TsfnHandle(tsfn)));
+    // Messages sent before the line was up woke nobody: handle them now.
+    // SAFETY: `running` lives until `finalize`, which cannot run during this call.
+    serve_waiting(raw_env, unsafe { &mut *running });
+}
+
+/// Handles the call's queued messages; `true` once it has settled.
+fn serve_waiting(env: sys::napi_env, running: &mut Running) -> bool {
+    if running.settled {
+        return true;
+    }
+    while let Some(message) = running.link.take_to_js() {
+        if let Some(finished) = running.context.core.serve(message) {
+            finish(env, running, finished);
+            return true;
+        }
+    }
+    false
+}
+
+/// Releases a call's thread-safe function (its finalizer then frees the call).
+fn release(wakeup: &Wakeup) {
+    if let Some(TsfnHandle(tsfn)) = wakeup.take() {
+        // SAFETY: live until this release, which is the only one.
+        unsafe { sys::napi_release_threadsafe_function(tsfn, sys::ThreadsafeFunctionReleaseMode::release) };
+    }
+}
+
+/// JS thread, woken by the guest's thread: handles the call's messages.
+unsafe extern "C" fn drain(env: sys::napi_env, _callback: sys::napi_value, context: *mut c_void, _data: *mut c_void) {
+    if env.is_null() || context.is_null() {
+        return; // the environment is being torn down: `finalize` follows
+    }
+    // SAFETY: `context` is the call's `Running`, alive until `finalize`, used on this thread only.
+    let running = unsafe { &mut *context.cast::<Running>() };
+    if running.settled {
+        return;
+    }
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| serve_waiting(env, running)));
+    if outcome.is_err() {
+        // Nothing can be done for this call any more; at least the process goes on.
+        running.link.interrupt();
+    }
+}
+
+fn finish(env: sys::napi_env, running: &mut Running, finished: Box<dyn std::any::Any + Send>) {
+    running.settled = true;
+    let context = running.context.clone();
+    let handle = Env::from(env);
+    let Ok(finished) = finished.downcast::<Finished>() else {
+        reject(
+            env,
+            running.deferred,
+            &SandboxError::Internal("an async call finished with an unknown outcome".to_owned()),
+            None,
+        );
+        return;
+    };
+    let Finished { away, outcome } = *finished;
+    context.core.end_async(away);
+    context.queue.running.set(false);
+    release(&running.wakeup);
+    if context.queue.disposed.get() {
+        reject(env, running.deferred, &disposed_during_call(), None);
+    } else {
+        let settled = match outcome {
+            Ok(AsyncOutcome::Values(values)) => results_to_js(&handle, &values),
+            Ok(AsyncOutcome::Exit(code)) => context
+                .core
+                .take_output()
+                .and_then(|output| (context.output_object)(&handle, Some(code), output)),
+            Err(error) => Err(context.core.async_error(error)),
+        };
+        match settled {
+            // SAFETY: `deferred` is unsettled and belongs to this env.
+            Ok(value) => unsafe {
+                sys::napi_resolve_deferred(env, running.deferred, value);
+            },
+            Err(error) => {
+                let cause = match error {
+                    SandboxError::Import(_) => context.bridge.take_exception(),
+                    _ => None,
+                };
+                reject(env, running.deferred, &error, cause);
+            }
+        }
+    }
+    // The next call waiting on this sandbox, if any.
+    let next = context.queue.waiting.borrow_mut().pop_front();
+    if let Some(Waiting { call, deferred }) = next {
+        start(&handle, &context, call, deferred);
+    }
+}
+
+/// The thread-safe function's finalizer: after the last release, or when the environment goes
+/// away with the call still running (then the guest is interrupted and left to end alone).
+unsafe extern "C" fn finalize(_env: sys::napi_env, data: *mut c_void, _hint: *mut c_void) {
+    // SAFETY: the `Running` given at creation; this is its only release.
+    let running = unsafe { Box::from_raw(data.cast::<Running>()) };
+    running.wakeup.take();
+    if !running.settled {
+        running.link.close_js();
+        running.context.queue.running.set(false);
+    }
+}
+
+fn results_to_js(env: &Env, results: &[Val]) -> crate::error::SandboxResult<RawValue> {
+    let mut value = ptr::null_mut();
+    match results {
+        // SAFETY: creating values in the live env.
+        [] => unsafe { sys::napi_get_undefined(env.raw(), &mut value) },
+        [single] => return from_wasm(env, single),
+        several => {
+            // SAFETY: as above.
+            unsafe { sys::napi_create_array_with_length(env.raw(), several.len(), &mut value) };
+            for (index, result) in several.iter().enumerate() {
+                let element = from_wasm(env, result)?;
+                // SAFETY: `value` is the array just created.
+                unsafe { sys::napi_set_element(env.raw(), value, index as u32, element) };
+            }
+            sys::Status::napi_ok
+        }
+    };
+    Ok(value)
+}
+
+/// How many guest calls run at once on the addon's pool (its threads): the machine's cores
+/// unless `setAsyncThreads()` or the environment variable `WASM_MEMORY_SANDBOX_THREADS` said
+/// otherwise.
+#[napi_derive::napi]
+pub fn async_threads() -> u32 {
+    pool::size() as u32
+}
+
+/// Sets how many guest calls run at once on the addon's pool (1 to 256), for every thread of
+/// the process: more threads start as calls need them, surplus ones end when idle.
+#[napi_derive::napi(catch_unwind)]
+pub fn set_async_threads(env: &Env, threads: napi::bindgen_prelude::Unknown) -> napi::Result<()> {
+    use crate::js::errors::OrThrow;
+    let threads =
+        crate::js::values::integer_in_range(env, &threads, "threads", 1.0, pool::MAX_POOL_SIZE as f64).or_throw(env)?;
+    pool::set_size(threads as usize);
+    Ok(())
+}

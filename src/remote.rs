@@ -1,0 +1,262 @@
+//! An async call's line between the pool thread running the guest and the JS thread.
+//!
+//! V8 runs JS only on the JS thread's own stack, so a guest running on a pool thread cannot call
+//! its JS imports itself. It sends them to the JS thread (`ToJs::Import`) and waits; the JS thread
+//! runs the import, perhaps awaiting a Promise, and answers (`ToPool::ImportDone`). While the
+//! guest waits, the JS thread may use the store through the guest's `Caller` (the guest's thread
+//! is parked, so nothing else touches it): memory reads and writes directly, and re-entrant calls
+//! by sending them back to the guest's thread (`ToPool::Call`), which runs them on its own stack.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Condvar, Mutex, MutexGuard};
+use std::time::Instant;
+
+use wasmtime::{Caller, Func, Val};
+
+use crate::sandbox::HostState;
+
+/// The `Caller` of the import a guest on a pool thread is waiting in.
+#[derive(Clone, Copy)]
+pub struct CallerPtr(pub *mut Caller<'static, HostState>);
+
+// SAFETY: the pointer is only dereferenced on the JS thread while the guest's thread is parked in
+// `RemoteLink::import`, waiting for the answer (the queue's mutex orders the two), and never after
+// that thread has been told the import is over (`ImportDone`, `Released`).
+unsafe impl Send for CallerPtr {}
+
+/// From the guest's thread to the JS thread.
+pub enum ToJs {
+    /// The guest called import `index` with `params`; answer with `ToPool::ImportDone`.
+    Import {
+        index: usize,
+        params: Vec<Val>,
+        caller: CallerPtr,
+    },
+    /// The re-entrant call sent with `ToPool::Call` returned.
+    CallDone(wasmtime::Result<Vec<Val>>),
+    /// The guest stopped waiting for its import (its time ran out): drop the `Caller` and
+    /// answer `ToPool::Released`.
+    Abandon,
+    /// The async call is over: its outcome (the glue's own type, with the store in it).
+    Finished(Box<dyn std::any::Any + Send>),
+}
+
+/// From the JS thread to the guest's thread.
+pub enum ToPool {
+    ImportDone(Result<Vec<Val>, wasmtime::Error>),
+    Call {
+        func: Func,
+        params: Vec<Val>,
+        results: usize,
+    },
+    Released,
+}
+
+#[derive(Default)]
+struct Queues {
+    to_js: VecDeque<ToJs>,
+    to_pool: VecDeque<ToPool>,
+    /// The JS thread's environment is gone (worker terminated, process exiting).
+    js_gone: bool,
+}
+
+/// Why the guest's thread stopped waiting.
+pub enum Stop {
+    TimedOut,
+    JsGone,
+}
+
+/// Raised inside the guest when `interrupt()` (or `dispose()`, or the JS environment going away)
+/// stops an async call; becomes `ERR_WASM_INTERRUPTED`.
+#[derive(Debug, thiserror::Error)]
+#[error("the guest call was interrupted")]
+pub struct Interrupted;
+
+pub struct RemoteLink {
+    queues: Mutex<Queues>,
+    pool_wake: Condvar,
+    js_wake: Condvar,
+    /// Wakes the JS thread's event loop to drain `to_js`; `false` once it cannot (gone).
+    kick: Box<dyn Fn() -> bool + Send + Sync>,
+    interrupted: AtomicBool,
+    /// When the call must end (`timeoutMs`), time spent waiting for imports included.
+    pub deadline: Option<Instant>,
+}
+
+impl RemoteLink {
+    pub fn new(deadline: Option<Instant>, kick: Box<dyn Fn() -> bool + Send + Sync>) -> Self {
+        Self {
+            queues: Mutex::default(),
+            pool_wake: Condvar::new(),
+            js_wake: Condvar::new(),
+            kick,
+            interrupted: AtomicBool::new(false),
+            deadline,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Queues> {
+        // Every critical section leaves the queues consistent.
+        self.queues.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub fn interrupt(&self) {
+        self.interrupted.store(true, Ordering::SeqCst);
+    }
+
+    pub fn is_interrupted(&self) -> bool {
+        self.interrupted.load(Ordering::SeqCst)
+    }
+
+    /// Whether the guest must stop now (checked at each epoch tick on the guest's thread).
+    pub fn must_stop(&self) -> Option<wasmtime::Error> {
+        if self.is_interrupted() {
+            return Some(Interrupted.into());
+        }
+        if self.deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+            return Some(wasmtime::Trap::Interrupt.into());
+        }
+        None
+    }
+
+    /// Guest's thread: queues `message` for the JS thread and wakes it. A message the JS thread
+    /// will never read is forgotten, not dropped: it may own JS references (the store's host
+    /// functions) that must not be released off the JS thread.
+    pub fn send_to_js(&self, message: ToJs) {
+        let mut queues = self.lock();
+        if queues.js_gone {
+            std::mem::forget(message);
+            return;
+        }
+        queues.to_js.push_back(message);
+        drop(queues);
+        self.js_wake.notify_all();
+        if !(self.kick)() {
+            self.close_js();
+        }
+    }
+
+    /// JS thread: the next message, if any.
+    pub fn take_to_js(&self) -> Option<ToJs> {
+        self.lock().to_js.pop_front()
+    }
+
+    /// JS thread, blocked in a re-entrant call: waits for the next message.
+    pub fn wait_to_js(&self) -> ToJs {
+        let mut queues = self.lock();
+        loop {
+            if let Some(message) = queues.to_js.pop_front() {
+                return message;
+            }
+            queues = self
+                .js_wake
+                .wait(queues)
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+        }
+    }
+
+    /// JS thread: queues `message` for the guest's thread.
+    pub fn send_to_pool(&self, message: ToPool) {
+        self.lock().to_pool.push_back(message);
+        self.pool_wake.notify_all();
+    }
+
+    /// JS thread: its environment is going away; the guest's thread stops waiting for it.
+    pub fn close_js(&self) {
+        self.interrupt();
+        self.lock().js_gone = true;
+        self.pool_wake.notify_all();
+    }
+
+    /// Guest's thread: waits for the JS thread's next message, until `deadline` if given.
+    fn wait_to_pool(&self, deadline: Option<Instant>) -> Result<ToPool, Stop> {
+        let mut queues = self.lock();
+        loop {
+            if let Some(message) = queues.to_pool.pop_front() {
+                return Ok(message);
+            }
+            if queues.js_gone {
+                return Err(Stop::JsGone);
+            }
+            queues = match deadline {
+                None => self
+                    .pool_wake
+                    .wait(queues)
+                    .unwrap_or_else(|poisoned| poisoned.into_inner()),
+                Some(deadline) => {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        return Err(Stop::TimedOut);
+                    }
+                    self.pool_wake
+                        .wait_timeout(queues, deadline - now)
+                        .unwrap_or_else(|poisoned| poisoned.into_inner())
+                        .0
+                }
+            };
+        }
+    }
+
+    /// Guest's thread, inside a host function: has the JS thread run import `index`, serving
+    /// re-entrant calls meanwhile, and returns its results.
+    pub fn import(
+        &self,
+        index: usize,
+        caller: &mut Caller<'_, HostState>,
+        params: &[Val],
+        results: &mut [Val],
+    ) -> wasmtime::Result<()> {
+        let pointer = CallerPtr((caller as *mut Caller<'_, HostState>).cast());
+        self.send_to_js(ToJs::Import {
+            index,
+            params: params.to_vec(),
+            caller: pointer,
+        });
+        loop {
+            match self.wait_to_pool(self.deadline) {
+                Ok(ToPool::ImportDone(Ok(values))) => {
+                    for (slot, value) in results.iter_mut().zip(values) {
+                        *slot = value;
+                    }
+                    return Ok(());
+                }
+                Ok(ToPool::ImportDone(Err(error))) => return Err(error),
+                Ok(ToPool::Call {
+                    func,
+                    params,
+                    results: count,
+                }) => {
+                    let mut values = vec![Val::I32(0); count];
+                    let outcome = func.call(&mut *caller, &params, &mut values).map(|()| values);
+                    self.send_to_js(ToJs::CallDone(outcome));
+                }
+                Ok(ToPool::Released) => {}
+                Err(Stop::JsGone) => return Err(Interrupted.into()),
+                Err(Stop::TimedOut) => {
+                    // The JS thread may still hold the `Caller` for a pending Promise: it lets go
+                    // before this frame (and the `Caller`) goes away.
+                    self.send_to_js(ToJs::Abandon);
+                    loop {
+                        match self.wait_to_pool(None) {
+                            Ok(ToPool::Released) | Err(_) => break,
+                            Ok(_) => {}
+                        }
+                    }
+                    return Err(wasmtime::Trap::Interrupt.into());
+                }
+            }
+        }
+    }
+}
+
+impl Drop for RemoteLink {
+    fn drop(&mut self) {
+        // A message never read (its JS side went away) may hold the store and its JS references:
+        // leaked, never released off the JS thread.
+        let queues = self.queues.get_mut().unwrap_or_else(|poisoned| poisoned.into_inner());
+        for message in queues.to_js.drain(..) {
+            std::mem::forget(message);
+        }
+    }
+}
