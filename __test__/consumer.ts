@@ -110,3 +110,20 @@ new Sandbox(module, { wasi: { preopens: { '/d': { path: '/tmp', readonly: 'yes' 
 const noExitCode: number = later.exitCode
 
 export { exitCode, printed, cut, laterErrors, noExitCode }
+
+// Async calls.
+import { asyncThreads, setAsyncThreads } from 'wasm-memory-sandbox'
+
+async function asyncCalls(sandbox: Sandbox): Promise<void> {
+  const result: number | bigint | Array<number | bigint> | undefined = await sandbox.callAsync('add', 1, 2n)
+  const finished: WasiRunResult = await sandbox.runAsync()
+  const stopped: boolean = sandbox.interrupt()
+  const threads: number = asyncThreads()
+  setAsyncThreads(threads)
+  // @ts-expect-error callAsync returns a Promise, not the value
+  const notAwaited: number = sandbox.callAsync('add', 1, 2)
+  // @ts-expect-error arguments are numbers or bigints
+  await sandbox.callAsync('add', '1')
+  void [result, finished, stopped, notAwaited]
+}
+export { asyncCalls }
