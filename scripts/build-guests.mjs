@@ -1,6 +1,6 @@
-// Builds the example guests from source into __test__/guests/build/: an AssemblyScript module
-// (npm `assemblyscript`) and a Rust module (cargo, wasm32-unknown-unknown). A guest whose output
-// is newer than every source file is left as it is.
+// Builds the example guests from source into __test__/guests/build/: two AssemblyScript modules
+// (npm `assemblyscript`: the example, and the benchmark's SHA-256) and a Rust module (cargo,
+// wasm32-unknown-unknown). A guest whose output is newer than every source file is left as it is.
 import { spawnSync } from 'node:child_process'
 import { copyFileSync, mkdirSync, readdirSync, statSync } from 'node:fs'
 import { dirname, join } from 'node:path'
@@ -42,6 +42,16 @@ const guests = [
   {
     name: 'checksum.as.wasm',
     source: join(root, 'examples', 'guests', 'assemblyscript'),
+    build(output) {
+      const asc = join(root, 'node_modules', 'assemblyscript', 'bin', 'asc.js')
+      run(process.execPath, [asc, 'assembly/index.ts', '--outFile', output, '--runtime', 'stub', '-O3'], {
+        cwd: this.source,
+      })
+    },
+  },
+  {
+    name: 'sha256.as.wasm',
+    source: join(root, 'benchmark', 'guests', 'sha256'),
     build(output) {
       const asc = join(root, 'node_modules', 'assemblyscript', 'bin', 'asc.js')
       run(process.execPath, [asc, 'assembly/index.ts', '--outFile', output, '--runtime', 'stub', '-O3'], {

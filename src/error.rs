@@ -79,6 +79,9 @@ pub enum SandboxError {
     /// The store is in use by a call further up this thread's stack and cannot be reached.
     #[error("the sandbox is busy with a call further up the stack")]
     Busy,
+    /// An option combination or feature this platform or compiler does not support.
+    #[error("{0}")]
+    Unsupported(String),
     /// A failure of the runtime itself (Node-API or the engine), never a user error.
     #[error("internal error: {0}")]
     Internal(String),
@@ -109,6 +112,7 @@ impl SandboxError {
             Self::BadExport { .. } => "ERR_WASM_EXPORT",
             Self::ExternalBuffersForbidden => "ERR_EXTERNAL_BUFFERS_FORBIDDEN",
             Self::ViewTooLarge { .. } => "ERR_VIEW_TOO_LARGE",
+            Self::Unsupported(_) => "ERR_WASM_UNSUPPORTED",
             Self::Internal(_) => "ERR_SANDBOX_INTERNAL",
         }
     }

@@ -655,7 +655,7 @@ fn parse_options(env: &Env, options: Option<Unknown>) -> SandboxResult<(Limits, 
     ))
 }
 
-fn own_keys(env: &Env, object: RawValue) -> SandboxResult<Vec<String>> {
+pub(crate) fn own_keys(env: &Env, object: RawValue) -> SandboxResult<Vec<String>> {
     let mut keys = ptr::null_mut();
     // SAFETY: `object` is an object of this env.
     let status = unsafe { sys::napi_get_property_names(env.raw(), object, &mut keys) };
