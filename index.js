@@ -839,4 +839,5 @@ module.exports.BufferSandbox = nativeBinding.BufferSandbox
 module.exports.Module = nativeBinding.Module
 module.exports.Sandbox = nativeBinding.Sandbox
 module.exports.bufferGuestWasm = nativeBinding.bufferGuestWasm
+module.exports.codeCacheStats = nativeBinding.codeCacheStats
 module.exports.zeroCopyViews = nativeBinding.zeroCopyViews

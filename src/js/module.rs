@@ -23,6 +23,9 @@ pub struct Module {
 }
 
 /// Options of `new Module`, `Module.compile` and `Module.fromFile`.
+// Declares the options' type for index.d.ts; they are read field by field
+// (`parse_module_options`) to give coded errors.
+#[allow(dead_code)]
 #[napi(object)]
 pub struct ModuleOptions {
     /// The code generator: `'cranelift'` (the default: optimized code) or `'winch'` (a baseline
@@ -38,7 +41,7 @@ pub struct CodeCacheStats {
     /// Whether this process uses a cache directory (off with `WASM_MEMORY_SANDBOX_CACHE=0`, or
     /// when the directory cannot be created or is not private to this user).
     pub enabled: bool,
-    /// The cache directory, or `null` when the cache is off.
+    /// The cache directory, or `undefined` when the cache is off.
     pub directory: Option<String>,
     /// Modules loaded from a cache file instead of compiled.
     pub hits: f64,
