@@ -255,6 +255,8 @@ for (const entry of coldModules) {
       Array.from({ length: quick ? 1 : 2 }, () => compileInFreshProcess(entry.path, 'winch').compileMs),
     )
     const instantiateMs = medianOf(warmRuns.map((run) => run.instantiateMs ?? NaN))
+    if (warmRuns[0].instantiateError)
+      console.error(`instantiating ${entry.name} failed: ${warmRuns[0].instantiateError}`)
     coldRows.push({
       ...entry,
       bytes: statSync(entry.path).size,

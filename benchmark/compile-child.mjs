@@ -32,11 +32,24 @@ if (compiler === 'v8') {
   const module = new Module(bytes, { compiler })
   const compileMs = now() - started
   let instantiateMs = null
+  let instantiateError = null
   const imports = module.imports
   if (imports.every((entry) => entry.kind === 'function')) {
     const instantiateStarted = now()
-    new Sandbox(module, { imports: stubImports(imports) }).dispose()
-    instantiateMs = now() - instantiateStarted
+    try {
+      new Sandbox(module, { imports: stubImports(imports) }).dispose()
+      instantiateMs = now() - instantiateStarted
+    } catch (error) {
+      instantiateError = `${error.code}: ${error.message}`
+    }
   }
-  console.log(JSON.stringify({ compileMs, instantiateMs, exports: module.exports.length, stats: codeCacheStats() }))
+  console.log(
+    JSON.stringify({
+      compileMs,
+      instantiateMs,
+      instantiateError,
+      exports: module.exports.length,
+      stats: codeCacheStats(),
+    }),
+  )
 }
