@@ -178,7 +178,7 @@ export interface CodeCacheStats {
    * when the directory cannot be created or is not private to this user).
    */
   enabled: boolean
-  /** The cache directory, or `null` when the cache is off. */
+  /** The cache directory, or `undefined` when the cache is off. */
   directory?: string
   /** Modules loaded from a cache file instead of compiled. */
   hits: number
