@@ -48,6 +48,7 @@ const STALE_TEMPORARY: Duration = Duration::from_secs(3600);
 const HASH_HEX: usize = 64;
 
 /// Counters of what the cache did in this process.
+#[cfg_attr(test, allow(dead_code))] // read by `codeCacheStats()`, registered only outside `cfg(test)`
 #[derive(Debug, Default, Clone, Copy)]
 pub struct CacheStats {
     /// Modules loaded from a cache file.
@@ -71,6 +72,7 @@ static REJECTED: AtomicU64 = AtomicU64::new(0);
 static UNTRUSTED: AtomicU64 = AtomicU64::new(0);
 static WRITE_FAILURES: AtomicU64 = AtomicU64::new(0);
 
+#[cfg_attr(test, allow(dead_code))] // read by `codeCacheStats()`, registered only outside `cfg(test)`
 pub fn stats() -> CacheStats {
     CacheStats {
         hits: HITS.load(Ordering::Relaxed),

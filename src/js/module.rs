@@ -37,6 +37,7 @@ pub struct ModuleOptions {
 
 /// What the code cache on disk did in this process.
 #[napi(object)]
+#[cfg_attr(test, allow(dead_code))] // registered with Node only outside `cfg(test)`
 pub struct CodeCacheStats {
     /// Whether this process uses a cache directory (off with `WASM_MEMORY_SANDBOX_CACHE=0`, or
     /// when the directory cannot be created or is not private to this user).
@@ -60,6 +61,7 @@ pub struct CodeCacheStats {
 /// What the code cache on disk has done in this process (it is opened at the first compile):
 /// loads, compiles, writes, and files it refused.
 #[napi(catch_unwind)]
+#[cfg_attr(test, allow(dead_code))] // registered with Node only outside `cfg(test)`
 pub fn code_cache_stats() -> CodeCacheStats {
     let stats = crate::cache::stats();
     let directory = crate::cache::directory();
