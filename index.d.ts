@@ -72,17 +72,29 @@ export declare class BufferSandbox {
 }
 
 /**
- * A compiled WebAssembly module. Compiling the same bytes again anywhere in the process reuses
- * the compiled code.
+ * A compiled WebAssembly module. Compiling the same bytes again reuses the compiled code: in
+ * the same process from memory, in a new process from the code cache on disk (see
+ * `codeCacheStats`).
  */
 export declare class Module {
   /**
    * Compiles wasm bytes (a `Uint8Array`, `Buffer` or `ArrayBuffer`) or WebAssembly text (a
-   * `string`). Throws `ERR_WASM_COMPILE` with wasmtime's reason if they are malformed.
+   * `string`) on the calling thread. Throws `ERR_WASM_COMPILE` with wasmtime's reason if they
+   * are malformed. Large modules take long to compile (seconds for megabytes) the first time
+   * they are seen; `Module.compile` does it without blocking the event loop.
    */
-  constructor(source: Uint8Array | ArrayBuffer | string)
-  /** Reads and compiles a `.wasm` (binary) or `.wat` (text) file. */
-  static fromFile(path: string): Module
+  constructor(source: Uint8Array | ArrayBuffer | string, options?: ModuleOptions)
+  /**
+   * Compiles wasm bytes or WebAssembly text on a background thread (its own, not libuv's
+   * thread pool), so the event loop keeps running; resolves to the `Module`, or rejects with
+   * the error `new Module` would throw. The bytes are copied first: the caller may reuse them
+   * at once.
+   */
+  static compile(source: Uint8Array | ArrayBuffer | string, options?: ModuleOptions): Promise<Module>
+  /** The compiler this module's code was compiled with. */
+  get compiler(): 'cranelift' | 'winch'
+  /** Reads and compiles a `.wasm` (binary) or `.wat` (text) file on the calling thread. */
+  static fromFile(path: string, options?: ModuleOptions): Module
   /** Every export: name, kind, and for functions the parameter and result types. */
   get exports(): Array<ModuleEntry>
   /** Every import: module, name, kind, and for functions the parameter and result types. */
@@ -198,6 +210,35 @@ export declare function asyncThreads(): number
  */
 export declare function bufferGuestWasm(): Buffer
 
+/**
+ * What the code cache on disk has done in this process (it is opened at the first compile):
+ * loads, compiles, writes, and files it refused.
+ */
+export declare function codeCacheStats(): CodeCacheStats
+
+/** What the code cache on disk did in this process. */
+export interface CodeCacheStats {
+  /**
+   * Whether this process uses a cache directory (off with `WASM_MEMORY_SANDBOX_CACHE=0`, or
+   * when the directory cannot be created or is not private to this user).
+   */
+  enabled: boolean
+  /** The cache directory, or `undefined` when the cache is off. */
+  directory?: string
+  /** Modules loaded from a cache file instead of compiled. */
+  hits: number
+  /** Modules not in the cache, compiled (and then written to it). */
+  misses: number
+  /** Cache files written. */
+  writes: number
+  /** Cache files found truncated, corrupted or foreign, deleted and replaced by a fresh compile. */
+  rejected: number
+  /** Cache files not used because they are writable by other users or not owned by this one. */
+  untrusted: number
+  /** Cache files that could not be written (a full or read-only disk); the module was compiled. */
+  writeFailures: number
+}
+
 /** One import or export of a module. */
 export interface ModuleEntry {
   /** For imports: the module namespace (`env` in `env.log`). */
@@ -208,6 +249,16 @@ export interface ModuleEntry {
   params?: Array<'i32' | 'i64' | 'f32' | 'f64' | 'v128' | 'funcref' | 'externref' | 'anyref'>
   /** For functions: result types. */
   results?: Array<'i32' | 'i64' | 'f32' | 'f64' | 'v128' | 'funcref' | 'externref' | 'anyref'>
+}
+
+/** Options of `new Module`, `Module.compile` and `Module.fromFile`. */
+export interface ModuleOptions {
+  /**
+   * The code generator: `'cranelift'` (the default: optimized code) or `'winch'` (a baseline
+   * compiler: compiles several times faster, the code runs slower; x86-64 and arm64 only).
+   * The environment variable `WASM_MEMORY_SANDBOX_COMPILER` sets the default.
+   */
+  compiler?: 'cranelift' | 'winch'
 }
 
 /** Options for `new Sandbox()` and `module.instantiate()`. */

@@ -127,3 +127,20 @@ async function asyncCalls(sandbox: Sandbox): Promise<void> {
   void [result, finished, stopped, notAwaited]
 }
 export { asyncCalls }
+// Cold start: the async compile, the compiler option and the code cache's counters.
+import { codeCacheStats, type CodeCacheStats, type ModuleOptions } from 'wasm-memory-sandbox'
+
+const moduleOptions: ModuleOptions = { compiler: 'winch' }
+const compiled: Promise<Module> = Module.compile(new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0]), moduleOptions)
+const compilerName: 'cranelift' | 'winch' = new Module('(module)', { compiler: 'cranelift' }).compiler
+const fromFileWinch: Module = Module.fromFile('plugin.wat', { compiler: 'winch' })
+const stats: CodeCacheStats = codeCacheStats()
+const cacheDirectory: string | undefined = stats.directory
+const hits: number = stats.hits + stats.misses + stats.writes + stats.rejected + stats.untrusted + stats.writeFailures
+
+// @ts-expect-error the compiler is 'cranelift' or 'winch'
+new Module('(module)', { compiler: 'llvm' })
+// @ts-expect-error Module.compile returns a promise, not a Module
+const notAModule: Module = Module.compile('(module)')
+
+export { compiled, compilerName, fromFileWinch, cacheDirectory, hits, notAModule }

@@ -2,9 +2,10 @@
 // guest bytes, side by side in one process. Prints a table and, with --write, puts it (and an SVG
 // chart of the ratios) into README.md and benchmark/ratios.svg.
 import { spawnSync } from 'node:child_process'
-import { openSync, readFileSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import os from 'node:os'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import v8Flags from 'node:v8'
 import vm from 'node:vm'
@@ -345,6 +346,126 @@ rows.push({
 })
 console.error(`${densityMet ? 'met ' : 'MISS'} density: ${rows.at(-1).text}; ${rows.at(-1).against}`)
 
+// 8. Cold start: compiling real modules, each compile in a fresh process, against V8 compiling the
+// same bytes in a fresh process of its own. Cold: an empty code cache (the compile, and writing
+// its cache file). Warm: a fresh process, the cache filled by the cold run. Winch: cold, with the
+// baseline compiler.
+const coldModules = [
+  { name: "esbuild-wasm's esbuild.wasm (Go)", path: require.resolve('esbuild-wasm/esbuild.wasm'), target: true },
+  { name: "sql.js's sql-wasm.wasm (Emscripten)", path: require.resolve('sql.js/dist/sql-wasm.wasm') },
+  { name: 'SHA-256 (AssemblyScript)', path: `${root}__test__/guests/build/sha256.as.wasm` },
+]
+const compileChild = fileURLToPath(new URL('compile-child.mjs', import.meta.url))
+function compileInFreshProcess(path, compiler, cacheDirectory) {
+  const env = { ...process.env, WASM_MEMORY_SANDBOX_CACHE_DIR: cacheDirectory ?? '' }
+  if (!cacheDirectory) env.WASM_MEMORY_SANDBOX_CACHE = '0'
+  const run = spawnSync(process.execPath, [compileChild, path, compiler], { encoding: 'utf8', env, maxBuffer: 1 << 20 })
+  if (run.status !== 0) throw new Error(`compile-child ${path} ${compiler} failed: ${run.stderr}`)
+  return JSON.parse(run.stdout.trim().split('\n').pop())
+}
+const medianOf = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]
+const coldRows = []
+for (const entry of coldModules) {
+  const repeats = quick ? 1 : 3
+  const v8Ms = medianOf(Array.from({ length: repeats }, () => compileInFreshProcess(entry.path, 'v8').compileMs))
+  const cacheDirectory = mkdtempSync(join(os.tmpdir(), 'wasm-memory-sandbox-bench-cache-'))
+  try {
+    const cold = compileInFreshProcess(entry.path, 'cranelift', cacheDirectory)
+    const warmRuns = Array.from({ length: repeats }, () =>
+      compileInFreshProcess(entry.path, 'cranelift', cacheDirectory),
+    )
+    if (warmRuns.some((run) => run.stats.hits !== 2))
+      throw new Error(`the warm runs missed the cache: ${JSON.stringify(warmRuns)}`)
+    const warmMs = medianOf(warmRuns.map((run) => run.compileMs))
+    const winchMs = medianOf(
+      Array.from({ length: quick ? 1 : 2 }, () => compileInFreshProcess(entry.path, 'winch').compileMs),
+    )
+    const instantiateMs = medianOf(warmRuns.map((run) => run.instantiateMs ?? NaN))
+    if (warmRuns[0].instantiateError)
+      console.error(`instantiating ${entry.name} failed: ${warmRuns[0].instantiateError}`)
+    coldRows.push({
+      ...entry,
+      bytes: statSync(entry.path).size,
+      v8Ms,
+      coldMs: cold.compileMs,
+      warmMs,
+      winchMs,
+      instantiateMs,
+    })
+    console.error(
+      `cold start ${entry.name}: V8 ${v8Ms.toFixed(0)} ms, cold ${cold.compileMs.toFixed(0)} ms, warm cache ${warmMs.toFixed(1)} ms, Winch ${winchMs.toFixed(0)} ms, instantiate ${instantiateMs.toFixed(2)} ms`,
+    )
+    if (entry.target) {
+      row({
+        operation: `${entry.name.split(' ')[1]} from a warm disk cache, fresh process`,
+        ours: warmMs * 1e6,
+        baseline: v8Ms * 1e6,
+        against: 'new WebAssembly.Module(bytes) in V8, fresh process',
+        kind: 'slower',
+        target: 2,
+      })
+    }
+  } finally {
+    rmSync(cacheDirectory, { recursive: true, force: true })
+  }
+}
+
+// 9. Run time of the code each compiler makes: SHA-256 of 1 MiB, in this process.
+const shaBytes = readFileSync(`${root}__test__/guests/build/sha256.as.wasm`)
+const shaInput = Buffer.alloc(1 << 20)
+for (let index = 0; index < shaInput.length; index++) shaInput[index] = (index * 7 + 3) & 0xff
+const expectedDigest = (await import('node:crypto')).createHash('sha256').update(shaInput).digest('hex')
+function shaRunner(instance) {
+  const pointer = instance.alloc(shaInput.length)
+  instance.memory().set(shaInput, pointer)
+  return () => {
+    const out = instance.sha256(pointer, shaInput.length)
+    return Buffer.from(instance.memory().subarray(out, out + 32)).toString('hex')
+  }
+}
+const shaImports = {
+  env: {
+    abort: () => {
+      throw new Error('the SHA-256 guest aborted')
+    },
+  },
+}
+const shaInstance = (compiler) => {
+  const sandbox = new Sandbox(new binding.Module(shaBytes, { compiler }), { imports: shaImports })
+  return shaRunner({
+    alloc: (length) => sandbox.call('alloc', length),
+    sha256: (pointer, length) => sandbox.call('sha256', pointer, length),
+    memory: () => sandbox.memory(),
+  })
+}
+const v8Sha = new WebAssembly.Instance(new WebAssembly.Module(shaBytes), shaImports).exports
+const shaRuns = {
+  cranelift: shaInstance('cranelift'),
+  winch: shaInstance('winch'),
+  v8: shaRunner({ alloc: v8Sha.alloc, sha256: v8Sha.sha256, memory: () => new Uint8Array(v8Sha.memory.buffer) }),
+}
+for (const [name, run] of Object.entries(shaRuns)) {
+  if (run() !== expectedDigest) throw new Error(`SHA-256 by ${name} is wrong`)
+}
+const shaTimes = await (async () => {
+  const perRound = { cranelift: [], winch: [], v8: [] }
+  for (let round = 0; round < (quick ? 3 : 7); round++) {
+    for (const [name, run] of Object.entries(shaRuns)) {
+      const started = process.hrtime.bigint()
+      sink ^= run().length
+      perRound[name].push(Number(process.hrtime.bigint() - started) / 1e6)
+    }
+  }
+  return Object.fromEntries(Object.entries(perRound).map(([name, times]) => [name, medianOf(times)]))
+})()
+console.error(
+  `SHA-256 of 1 MiB: Cranelift ${shaTimes.cranelift.toFixed(2)} ms, Winch ${shaTimes.winch.toFixed(2)} ms, V8 ${shaTimes.v8.toFixed(2)} ms`,
+)
+const coldTable = renderColdTable(coldRows)
+const runTimeLine = `Run time of the compiled code, SHA-256 of 1 MiB (median of ${quick ? 3 : 7}, same process): Cranelift ${shaTimes.cranelift.toFixed(2)} ms, Winch ${shaTimes.winch.toFixed(2)} ms (${(shaTimes.winch / shaTimes.cranelift).toFixed(2)}x Cranelift), V8 ${shaTimes.v8.toFixed(2)} ms.`
+console.log(coldTable)
+console.log(runTimeLine)
+
 const floorsLine = `Floors in the same run: an empty napi-rs function ${formatTime(napiFloor)}, an empty raw Node-API function ${formatTime(rawFloor)}.`
 const table = renderTable(rows)
 console.log(table)
@@ -360,6 +481,12 @@ if (process.argv.includes('--write')) {
     floorsLine,
     '',
     '![ratios against their targets](benchmark/ratios.svg)',
+    '',
+    "Cold start, each compile in a fresh process (V8: `new WebAssembly.Module(bytes)`; ours: `new Module(bytes)`; cold: empty code cache; warm: the cache filled by the cold run; Winch: cold, `{ compiler: 'winch' }`):",
+    '',
+    coldTable,
+    '',
+    runTimeLine,
   ].join('\n')
   const readmePath = `${root}README.md`
   const readme = readFileSync(readmePath, 'utf8')
@@ -390,6 +517,22 @@ function renderTable(entries) {
     const target = entry.kind === 'slower' ? `<= ${entry.target}x` : `>= ${entry.target}x`
     lines.push(
       `| ${entry.operation} | ${formatTime(entry.ours)} | ${entry.against} | ${formatTime(entry.baseline)} | ${ratio} | ${target} | ${entry.met ? 'yes' : 'no'} |`,
+    )
+  }
+  return lines.join('\n')
+}
+
+function renderColdTable(entries) {
+  const ms = (value) => (value >= 100 ? `${value.toFixed(0)} ms` : `${value.toFixed(1)} ms`)
+  const ratio = (value, baseline) => `${(value / baseline).toFixed(value / baseline >= 10 ? 0 : 1)}x`
+  const lines = [
+    '| module | size | V8 | cold (Cranelift) | warm cache, fresh process | Winch, cold | cold / V8 | warm / V8 | Winch / V8 | instantiate |',
+    '| --- | --: | --: | --: | --: | --: | --: | --: | --: | --: |',
+  ]
+  for (const entry of entries) {
+    const size = entry.bytes >= 1e6 ? `${(entry.bytes / 1e6).toFixed(1)} MB` : `${(entry.bytes / 1e3).toFixed(1)} kB`
+    lines.push(
+      `| ${entry.name} | ${size} | ${ms(entry.v8Ms)} | ${ms(entry.coldMs)} | ${ms(entry.warmMs)} | ${ms(entry.winchMs)} | ${ratio(entry.coldMs, entry.v8Ms)} | ${ratio(entry.warmMs, entry.v8Ms)} | ${ratio(entry.winchMs, entry.v8Ms)} | ${Number.isNaN(entry.instantiateMs) ? 'n/a' : ms(entry.instantiateMs)} |`,
     )
   }
   return lines.join('\n')

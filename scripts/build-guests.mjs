@@ -1,7 +1,7 @@
 // Builds the example guests from source into __test__/guests/build/: AssemblyScript modules
-// (npm `assemblyscript`, the WASI ones with `@assemblyscript/wasi-shim`) and Rust modules (cargo,
-// wasm32-unknown-unknown and wasm32-wasip1). A guest whose output is newer than every source file
-// is left as it is.
+// (npm `assemblyscript`: the example, the benchmark's SHA-256, and the WASI ones with
+// `@assemblyscript/wasi-shim`) and Rust modules (cargo, wasm32-unknown-unknown and
+// wasm32-wasip1). A guest whose output is newer than every source file is left as it is.
 import { spawnSync } from 'node:child_process'
 import { copyFileSync, mkdirSync, readdirSync, statSync } from 'node:fs'
 import { dirname, join } from 'node:path'
@@ -51,6 +51,16 @@ const guests = [
   {
     name: 'checksum.as.wasm',
     source: join(root, 'examples', 'guests', 'assemblyscript'),
+    build(output) {
+      const asc = join(root, 'node_modules', 'assemblyscript', 'bin', 'asc.js')
+      run(process.execPath, [asc, 'assembly/index.ts', '--outFile', output, '--runtime', 'stub', '-O3'], {
+        cwd: this.source,
+      })
+    },
+  },
+  {
+    name: 'sha256.as.wasm',
+    source: join(root, 'benchmark', 'guests', 'sha256'),
     build(output) {
       const asc = join(root, 'node_modules', 'assemblyscript', 'bin', 'asc.js')
       run(process.execPath, [asc, 'assembly/index.ts', '--outFile', output, '--runtime', 'stub', '-O3'], {

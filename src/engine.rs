@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread::{self, Thread};
 use std::time::Duration;
 
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Strategy};
 
 use crate::error::{SandboxError, SandboxResult};
 
@@ -26,6 +26,60 @@ pub enum EngineKind {
     Metered,
     /// The pooling allocator for the buffer guest: fixed one-page memories, no limits.
     Dense,
+}
+
+impl EngineKind {
+    /// The name the code cache keys compiled code with.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Standard => "standard",
+            Self::Metered => "metered",
+            Self::Dense => "dense",
+        }
+    }
+}
+
+/// Which code generator compiles a module's functions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Compiler {
+    /// The optimizing compiler: slower to compile, faster code. The default.
+    #[default]
+    Cranelift,
+    /// The baseline compiler: compiles in one pass, several times faster, to slower code.
+    Winch,
+}
+
+/// Environment variable that sets the compiler of modules compiled without a `compiler` option.
+pub const COMPILER_VARIABLE: &str = "WASM_MEMORY_SANDBOX_COMPILER";
+
+impl Compiler {
+    /// The name JS uses for it (`'cranelift'`, `'winch'`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Cranelift => "cranelift",
+            Self::Winch => "winch",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "cranelift" => Some(Self::Cranelift),
+            "winch" => Some(Self::Winch),
+            _ => None,
+        }
+    }
+
+    /// The process-wide default: `WASM_MEMORY_SANDBOX_COMPILER` if it names a compiler (read
+    /// once), else Cranelift.
+    pub fn process_default() -> Self {
+        static DEFAULT: OnceLock<Compiler> = OnceLock::new();
+        *DEFAULT.get_or_init(|| {
+            std::env::var(COMPILER_VARIABLE)
+                .ok()
+                .and_then(|name| Self::from_name(name.trim()))
+                .unwrap_or_default()
+        })
+    }
 }
 
 /// The linear memory of every `Dense` sandbox: one wasm page, the buffer guest's whole need.
@@ -56,24 +110,45 @@ pub fn dense_slots() -> u32 {
 /// How often the epoch advances while a timed call runs: the granularity of `timeoutMs`.
 pub const EPOCH_TICK: Duration = Duration::from_millis(1);
 
-static STANDARD: OnceLock<Result<Engine, String>> = OnceLock::new();
-static METERED: OnceLock<Result<Engine, String>> = OnceLock::new();
-static DENSE: OnceLock<Result<Engine, String>> = OnceLock::new();
+type EngineCell = OnceLock<Result<Engine, String>>;
 
-/// Returns the process-wide engine of that kind, creating it on first use.
+static STANDARD: EngineCell = OnceLock::new();
+static METERED: EngineCell = OnceLock::new();
+static DENSE: EngineCell = OnceLock::new();
+static STANDARD_WINCH: EngineCell = OnceLock::new();
+static METERED_WINCH: EngineCell = OnceLock::new();
+
+/// Returns the process-wide engine of that kind, compiling with Cranelift, creating it on first use.
 pub fn engine(kind: EngineKind) -> SandboxResult<&'static Engine> {
-    let cell = match kind {
-        EngineKind::Standard => &STANDARD,
-        EngineKind::Metered => &METERED,
-        EngineKind::Dense => &DENSE,
+    engine_with(kind, Compiler::Cranelift)
+}
+
+/// Returns the process-wide engine of that kind and compiler, creating it on first use. The
+/// dense engine (the embedded buffer guest's) always uses Cranelift.
+pub fn engine_with(kind: EngineKind, compiler: Compiler) -> SandboxResult<&'static Engine> {
+    let cell = match (kind, compiler) {
+        (EngineKind::Standard, Compiler::Cranelift) => &STANDARD,
+        (EngineKind::Metered, Compiler::Cranelift) => &METERED,
+        (EngineKind::Standard, Compiler::Winch) => &STANDARD_WINCH,
+        (EngineKind::Metered, Compiler::Winch) => &METERED_WINCH,
+        (EngineKind::Dense, _) => &DENSE,
     };
-    cell.get_or_init(|| Engine::new(&config(kind)).map_err(|error| format!("{error:#}")))
+    let compiler = if kind == EngineKind::Dense {
+        Compiler::Cranelift
+    } else {
+        compiler
+    };
+    cell.get_or_init(|| Engine::new(&config(kind, compiler)).map_err(|error| format!("{error:#}")))
         .as_ref()
         .map_err(|reason| SandboxError::Internal(format!("the wasmtime engine failed to start: {reason}")))
 }
 
-fn config(kind: EngineKind) -> Config {
+fn config(kind: EngineKind, compiler: Compiler) -> Config {
     let mut config = Config::new();
+    config.strategy(match compiler {
+        Compiler::Cranelift => Strategy::Cranelift,
+        Compiler::Winch => Strategy::Winch,
+    });
     // Views handed to JS point at the memory's base: it must never move, so growth happens in
     // place inside the memory's address-space reservation (or fails, never relocates).
     config.memory_may_move(false);
@@ -175,7 +250,7 @@ fn tick_while_sandboxes_need_it() {
         };
         // A timed sandbox made while sleeping a watch tick unparks us, cutting the sleep short.
         thread::park_timeout(tick);
-        for cell in [&STANDARD, &METERED] {
+        for cell in [&STANDARD, &METERED, &STANDARD_WINCH, &METERED_WINCH] {
             if let Some(Ok(engine)) = cell.get() {
                 engine.increment_epoch();
             }

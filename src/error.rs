@@ -104,6 +104,9 @@ pub enum SandboxError {
         "run() was already called on this sandbox: a WASI command runs once (create a new sandbox to run it again)"
     )]
     AlreadyStarted,
+    /// An option combination or feature this platform or compiler does not support.
+    #[error("{0}")]
+    Unsupported(String),
     /// A failure of the runtime itself (Node-API or the engine), never a user error.
     #[error("internal error: {0}")]
     Internal(String),
@@ -140,6 +143,7 @@ impl SandboxError {
             Self::BadExport { .. } => "ERR_WASM_EXPORT",
             Self::ExternalBuffersForbidden => "ERR_EXTERNAL_BUFFERS_FORBIDDEN",
             Self::ViewTooLarge { .. } => "ERR_VIEW_TOO_LARGE",
+            Self::Unsupported(_) => "ERR_WASM_UNSUPPORTED",
             Self::Internal(_) => "ERR_SANDBOX_INTERNAL",
         }
     }

@@ -1,10 +1,11 @@
 //! wasm-memory-sandbox: WebAssembly guests in wasmtime sandboxes, with zero-copy views of their
 //! linear memory for Node.
 //!
-//! The core (`engine`, `module`, `sandbox`, `wasi`, `buffer_guest`, `error`) knows nothing of Node-API;
+//! The core (`engine`, `module`, `cache`, `sandbox`, `wasi`, `buffer_guest`, `error`) knows nothing of Node-API;
 //! `js` is the thin napi glue that validates JS values, hands out views and converts errors.
 
 mod buffer_guest;
+mod cache;
 mod engine;
 mod error;
 mod js;

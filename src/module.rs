@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use wasmtime::{ExternType, FuncType, InstancePre, Linker, Module, ModuleExport, ValType};
 
-use crate::engine::{EngineKind, engine};
+use crate::engine::{Compiler, EngineKind, engine, engine_with};
 use crate::error::{SandboxError, SandboxResult};
 use crate::sandbox::HostState;
 
@@ -25,11 +25,13 @@ pub struct ModuleSource {
     bytes: Arc<[u8]>,
     digest: u64,
     kind: EngineKind,
+    compiler: Compiler,
     compiled: Module,
 }
 
 struct CacheEntry {
     kind: EngineKind,
+    compiler: Compiler,
     digest: u64,
     bytes: Arc<[u8]>,
     module: Module,
@@ -39,31 +41,44 @@ static CACHE: Mutex<VecDeque<CacheEntry>> = Mutex::new(VecDeque::new());
 
 impl ModuleSource {
     /// Compiles `bytes` (binary wasm, or text: wasmtime tells them apart by the `\0asm` magic)
-    /// for the standard engine, reusing earlier compilations of the same bytes.
+    /// for the standard engine with the process's default compiler, reusing earlier
+    /// compilations of the same bytes (in this process, or in the disk cache).
     pub fn compile(bytes: &[u8]) -> SandboxResult<Self> {
-        Self::compile_for(EngineKind::Standard, bytes)
+        Self::compile_with(Compiler::process_default(), bytes)
     }
 
-    /// Compiles `bytes` for the engine of `kind`, reusing earlier compilations of the same bytes.
-    pub fn compile_for(kind: EngineKind, bytes: &[u8]) -> SandboxResult<Self> {
+    /// `compile` with the given compiler.
+    pub fn compile_with(compiler: Compiler, bytes: &[u8]) -> SandboxResult<Self> {
+        Self::compile_for(EngineKind::Standard, compiler, bytes)
+    }
+
+    /// Compiles `bytes` for the engine of `kind` and `compiler`, reusing earlier compilations
+    /// of the same bytes.
+    pub fn compile_for(kind: EngineKind, compiler: Compiler, bytes: &[u8]) -> SandboxResult<Self> {
         let bytes: Arc<[u8]> = Arc::from(bytes);
         let digest = digest(&bytes);
-        let compiled = compile_cached(kind, &bytes, digest)?;
+        let compiled = compile_cached(kind, compiler, &bytes, digest)?;
         Ok(Self {
             bytes,
             digest,
             kind,
+            compiler,
             compiled,
         })
     }
 
-    /// The module compiled for the engine of `kind`.
+    /// The module compiled for the engine of `kind` (with this source's compiler).
     pub fn for_engine(&self, kind: EngineKind) -> SandboxResult<Module> {
         if kind == self.kind {
             Ok(self.compiled.clone())
         } else {
-            compile_cached(kind, &self.bytes, self.digest)
+            compile_cached(kind, self.compiler, &self.bytes, self.digest)
         }
+    }
+
+    /// The compiler this source's code is compiled with.
+    pub fn compiler(&self) -> Compiler {
+        self.compiler
     }
 
     /// Every export with its kind and, for functions, its signature.
@@ -91,17 +106,28 @@ fn digest(bytes: &[u8]) -> u64 {
 
 /// Looks the bytes up in the cache (comparing them in full, not just the digest) or compiles
 /// them. Compilation runs outside the lock so other threads are not held up.
-fn compile_cached(kind: EngineKind, bytes: &Arc<[u8]>, digest: u64) -> SandboxResult<Module> {
+/// Below it, the persistent code cache on disk (`cache`).
+fn compile_cached(kind: EngineKind, compiler: Compiler, bytes: &Arc<[u8]>, digest: u64) -> SandboxResult<Module> {
     let lookup = |cache: &VecDeque<CacheEntry>| {
         cache
             .iter()
-            .find(|entry| entry.kind == kind && entry.digest == digest && *entry.bytes == **bytes)
+            .find(|entry| {
+                entry.kind == kind && entry.compiler == compiler && entry.digest == digest && *entry.bytes == **bytes
+            })
             .map(|entry| entry.module.clone())
     };
     if let Some(module) = lookup(&CACHE.lock().unwrap_or_else(|poison| poison.into_inner())) {
         return Ok(module);
     }
-    let module = Module::new(engine(kind)?, bytes).map_err(|error| SandboxError::Compile(format!("{error:#}")))?;
+    let engine = engine_with(kind, compiler).map_err(|error| match (compiler, error) {
+        (Compiler::Winch, SandboxError::Internal(reason)) => SandboxError::Unsupported(format!(
+            "the Winch compiler is not available on this platform: {reason}"
+        )),
+        (_, error) => error,
+    })?;
+    let engine_name = format!("{}-{}", kind.name(), compiler.name());
+    let module = crate::cache::load_or_compile(engine, &engine_name, bytes, || Module::new(engine, bytes))
+        .map_err(|error| SandboxError::Compile(format!("{error:#}")))?;
     let mut cache = CACHE.lock().unwrap_or_else(|poison| poison.into_inner());
     if let Some(raced) = lookup(&cache) {
         return Ok(raced);
@@ -111,6 +137,7 @@ fn compile_cached(kind: EngineKind, bytes: &Arc<[u8]>, digest: u64) -> SandboxRe
     }
     cache.push_back(CacheEntry {
         kind,
+        compiler,
         digest,
         bytes: Arc::clone(bytes),
         module: module.clone(),
@@ -133,7 +160,7 @@ pub fn buffer_guest() -> SandboxResult<&'static BufferGuestModule> {
     static BUFFER_GUEST: OnceLock<SandboxResult<BufferGuestModule>> = OnceLock::new();
     BUFFER_GUEST
         .get_or_init(|| {
-            let source = ModuleSource::compile_for(EngineKind::Dense, BUFFER_GUEST_WASM)?;
+            let source = ModuleSource::compile_for(EngineKind::Dense, Compiler::Cranelift, BUFFER_GUEST_WASM)?;
             let module = &source.compiled;
             let export = |name: &str, expected: &str| -> SandboxResult<ModuleExport> {
                 let signature = match module.get_export(name) {

@@ -17,7 +17,7 @@ use wasmtime::{
     ValType,
 };
 
-use crate::engine::{DENSE_SLOTS_VARIABLE, EngineKind, TickerGuard, deadline_ticks, dense_slots, engine};
+use crate::engine::{DENSE_SLOTS_VARIABLE, EngineKind, TickerGuard, deadline_ticks, dense_slots, engine_with};
 use crate::error::{SandboxError, SandboxResult, TrapKind};
 use crate::module::ModuleSource;
 use crate::remote::{CallerPtr, Interrupted, RemoteLink, ToJs, ToPool};
@@ -234,7 +234,7 @@ impl Sandbox {
         } else {
             EngineKind::Standard
         };
-        let engine = engine(kind)?;
+        let engine = engine_with(kind, source.compiler())?;
         let module = source.for_engine(kind)?;
         // A timed guest stops at its deadline anyway; an untimed one is watched, if asked.
         let stop_probe = stop_probe.filter(|_| limits.timeout.is_none());

@@ -82,6 +82,20 @@ pub unsafe fn error_value(
     Some(js_error)
 }
 
+/// The JS error for `error` as a napi error that carries it (to reject a promise with): the
+/// same `code` and class as a thrown one.
+pub fn rejection(env: &Env, error: &SandboxError) -> napi::Error {
+    // SAFETY: `env` is the live env of the current callback; the value is created in it.
+    match unsafe { build_js_error(env.raw(), error) } {
+        Some(value) => {
+            // SAFETY: just created in this env.
+            let value = unsafe { napi::bindgen_prelude::Unknown::from_raw_unchecked(env.raw(), value) };
+            napi::Error::from_unknown_without_coercion(value)
+        }
+        None => napi::Error::new(Status::GenericFailure, format!("{}: {error}", error.code())),
+    }
+}
+
 unsafe fn build_js_error(env: sys::napi_env, error: &SandboxError) -> Option<sys::napi_value> {
     let code = unsafe { js_string(env, error.code())? };
     let message = unsafe { js_string(env, &error.to_string())? };

@@ -1,20 +1,121 @@
 //! `Module`: compiled wasm, shared by any number of sandboxes.
 
-use napi::bindgen_prelude::{JsValue, Unknown};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use napi::bindgen_prelude::{JsValue, Object, Unknown};
 use napi::{Env, Result, ValueType};
 use napi_derive::napi;
 
-use crate::error::SandboxError;
-use crate::js::errors::OrThrow;
-use crate::js::sandbox::Sandbox;
+use crate::engine::Compiler;
+use crate::error::{SandboxError, SandboxResult};
+use crate::js::errors::{OrThrow, rejection};
+use crate::js::imports::get_property;
+use crate::js::sandbox::{Sandbox, own_keys};
 use crate::js::values::{bytes_or_text, describe};
 use crate::module::{EntryDescriptor, ModuleSource};
 
-/// A compiled WebAssembly module. Compiling the same bytes again anywhere in the process reuses
-/// the compiled code.
+/// A compiled WebAssembly module. Compiling the same bytes again reuses the compiled code: in
+/// the same process from memory, in a new process from the code cache on disk (see
+/// `codeCacheStats`).
 #[napi]
 pub struct Module {
     source: ModuleSource,
+}
+
+/// Options of `new Module`, `Module.compile` and `Module.fromFile`.
+// Declares the options' type for index.d.ts; they are read field by field
+// (`parse_module_options`) to give coded errors.
+#[allow(dead_code)]
+#[napi(object)]
+pub struct ModuleOptions {
+    /// The code generator: `'cranelift'` (the default: optimized code) or `'winch'` (a baseline
+    /// compiler: compiles several times faster, the code runs slower; x86-64 and arm64 only).
+    /// The environment variable `WASM_MEMORY_SANDBOX_COMPILER` sets the default.
+    #[napi(ts_type = "'cranelift' | 'winch'")]
+    pub compiler: Option<String>,
+}
+
+/// What the code cache on disk did in this process.
+#[napi(object)]
+#[cfg_attr(test, allow(dead_code))] // registered with Node only outside `cfg(test)`
+pub struct CodeCacheStats {
+    /// Whether this process uses a cache directory (off with `WASM_MEMORY_SANDBOX_CACHE=0`, or
+    /// when the directory cannot be created or is not private to this user).
+    pub enabled: bool,
+    /// The cache directory, or `undefined` when the cache is off.
+    pub directory: Option<String>,
+    /// Modules loaded from a cache file instead of compiled.
+    pub hits: f64,
+    /// Modules not in the cache, compiled (and then written to it).
+    pub misses: f64,
+    /// Cache files written.
+    pub writes: f64,
+    /// Cache files found truncated, corrupted or foreign, deleted and replaced by a fresh compile.
+    pub rejected: f64,
+    /// Cache files not used because they are writable by other users or not owned by this one.
+    pub untrusted: f64,
+    /// Cache files that could not be written (a full or read-only disk); the module was compiled.
+    pub write_failures: f64,
+}
+
+/// What the code cache on disk has done in this process (it is opened at the first compile):
+/// loads, compiles, writes, and files it refused.
+#[napi(catch_unwind)]
+#[cfg_attr(test, allow(dead_code))] // registered with Node only outside `cfg(test)`
+pub fn code_cache_stats() -> CodeCacheStats {
+    let stats = crate::cache::stats();
+    let directory = crate::cache::directory();
+    CodeCacheStats {
+        enabled: directory.is_some(),
+        directory: directory.map(|path| path.display().to_string()),
+        hits: stats.hits as f64,
+        misses: stats.misses as f64,
+        writes: stats.writes as f64,
+        rejected: stats.rejected as f64,
+        untrusted: stats.untrusted as f64,
+        write_failures: stats.write_failures as f64,
+    }
+}
+
+/// Reads `{ compiler }` from a module's options.
+fn parse_module_options(env: &Env, options: Option<Unknown>) -> SandboxResult<Compiler> {
+    let Some(options) = options.filter(|options| options.get_type().ok() != Some(ValueType::Undefined)) else {
+        return Ok(Compiler::process_default());
+    };
+    if options.get_type().ok() != Some(ValueType::Object) {
+        return Err(SandboxError::InvalidArgType(format!(
+            "The \"options\" argument must be of type object. Received {}",
+            describe(env, &options)
+        )));
+    }
+    for key in own_keys(env, options.raw())? {
+        if key != "compiler" {
+            return Err(SandboxError::InvalidArgType(format!(
+                "Unknown option \"{key}\": the options are compiler"
+            )));
+        }
+    }
+    let value = get_property(env, options.raw(), "compiler")?;
+    // SAFETY: the value belongs to this env and call.
+    let value = unsafe { Unknown::from_raw_unchecked(env.raw(), value) };
+    match value.get_type().ok() {
+        Some(ValueType::Undefined) => Ok(Compiler::process_default()),
+        Some(ValueType::String) => {
+            // SAFETY: checked to be a string of this env.
+            let name: String = unsafe { napi::bindgen_prelude::FromNapiValue::from_napi_value(env.raw(), value.raw()) }
+                .map_err(|error| SandboxError::Internal(error.to_string()))?;
+            Compiler::from_name(&name).ok_or_else(|| {
+                SandboxError::OutOfRange(format!(
+                    "The value of \"options.compiler\" is out of range. It must be 'cranelift' or 'winch'. \
+                     Received {name:?}"
+                ))
+            })
+        }
+        _ => Err(SandboxError::InvalidArgType(format!(
+            "The \"options.compiler\" property must be of type string. Received {}",
+            describe(env, &value)
+        ))),
+    }
 }
 
 /// One import or export of a module.
@@ -55,22 +156,68 @@ impl From<EntryDescriptor> for ModuleEntry {
 #[napi]
 impl Module {
     /// Compiles wasm bytes (a `Uint8Array`, `Buffer` or `ArrayBuffer`) or WebAssembly text (a
-    /// `string`). Throws `ERR_WASM_COMPILE` with wasmtime's reason if they are malformed.
+    /// `string`) on the calling thread. Throws `ERR_WASM_COMPILE` with wasmtime's reason if they
+    /// are malformed. Large modules take long to compile (seconds for megabytes) the first time
+    /// they are seen; `Module.compile` does it without blocking the event loop.
     #[napi(
         constructor,
         catch_unwind,
-        ts_args_type = "source: Uint8Array | ArrayBuffer | string"
+        ts_args_type = "source: Uint8Array | ArrayBuffer | string, options?: ModuleOptions"
     )]
-    pub fn new(env: &Env, source: Unknown) -> Result<Self> {
+    pub fn new(env: &Env, source: Unknown, options: Option<Unknown>) -> Result<Self> {
         let bytes = bytes_or_text(env, &source, "source").or_throw(env)?;
+        let compiler = parse_module_options(env, options).or_throw(env)?;
         Ok(Self {
-            source: ModuleSource::compile(&bytes).or_throw(env)?,
+            source: ModuleSource::compile_with(compiler, &bytes).or_throw(env)?,
         })
     }
 
-    /// Reads and compiles a `.wasm` (binary) or `.wat` (text) file.
-    #[napi(factory, catch_unwind, ts_args_type = "path: string")]
-    pub fn from_file(env: &Env, path: Unknown) -> Result<Self> {
+    /// Compiles wasm bytes or WebAssembly text on a background thread (its own, not libuv's
+    /// thread pool), so the event loop keeps running; resolves to the `Module`, or rejects with
+    /// the error `new Module` would throw. The bytes are copied first: the caller may reuse them
+    /// at once.
+    #[napi(
+        catch_unwind,
+        ts_args_type = "source: Uint8Array | ArrayBuffer | string, options?: ModuleOptions",
+        ts_return_type = "Promise<Module>"
+    )]
+    pub fn compile<'env>(env: &'env Env, source: Unknown, options: Option<Unknown>) -> Result<Object<'env>> {
+        let (deferred, promise) = env.create_deferred()?;
+        let request =
+            bytes_or_text(env, &source, "source").and_then(|bytes| Ok((bytes, parse_module_options(env, options)?)));
+        let (bytes, compiler) = match request {
+            Ok(request) => request,
+            Err(error) => {
+                deferred.resolve(settle(Err(error)));
+                return Ok(promise);
+            }
+        };
+        let spawned = std::thread::Builder::new()
+            .name("wasm-sandbox-compile".to_owned())
+            .stack_size(COMPILE_THREAD_STACK)
+            .spawn(move || {
+                let compiled = catch_unwind(AssertUnwindSafe(|| ModuleSource::compile_with(compiler, &bytes)))
+                    .unwrap_or_else(|_| Err(SandboxError::Internal("compiling the module panicked".to_owned())));
+                deferred.resolve(settle(compiled));
+            });
+        if let Err(error) = spawned {
+            return Err(SandboxError::Internal(format!(
+                "could not start a compile thread: {error}"
+            )))
+            .or_throw(env);
+        }
+        Ok(promise)
+    }
+
+    /// The compiler this module's code was compiled with.
+    #[napi(getter, ts_return_type = "'cranelift' | 'winch'")]
+    pub fn compiler(&self) -> &'static str {
+        self.source.compiler().name()
+    }
+
+    /// Reads and compiles a `.wasm` (binary) or `.wat` (text) file on the calling thread.
+    #[napi(factory, catch_unwind, ts_args_type = "path: string, options?: ModuleOptions")]
+    pub fn from_file(env: &Env, path: Unknown, options: Option<Unknown>) -> Result<Self> {
         if path.get_type().ok() != Some(ValueType::String) {
             return Err(SandboxError::InvalidArgType(format!(
                 "The \"path\" argument must be of type string. Received {}",
@@ -86,8 +233,9 @@ impl Module {
                 reason: error.to_string(),
             })
             .or_throw(env)?;
+        let compiler = parse_module_options(env, options).or_throw(env)?;
         Ok(Self {
-            source: ModuleSource::compile(&bytes).or_throw(env)?,
+            source: ModuleSource::compile_with(compiler, &bytes).or_throw(env)?,
         })
     }
 
@@ -109,6 +257,17 @@ impl Module {
         Sandbox::from_source(env, &self.source, options)
     }
 }
+
+/// What settles `Module.compile`'s promise, on the JS thread: the `Module`, or the coded error.
+fn settle(compiled: SandboxResult<ModuleSource>) -> impl FnOnce(Env) -> Result<Module> {
+    move |env: Env| match compiled {
+        Ok(source) => Ok(Module { source }),
+        Err(error) => Err(rejection(&env, &error)),
+    }
+}
+
+/// Stack of a compile thread: wasmtime's parser and compilers recurse on deeply nested code.
+const COMPILE_THREAD_STACK: usize = 8 * 1024 * 1024;
 
 impl Module {
     pub fn source(&self) -> &ModuleSource {

@@ -1,0 +1,55 @@
+// One compile in a fresh process, for the cold-start rows of `npm run bench`:
+// `node compile-child.mjs <file.wasm> <v8|cranelift|winch>` prints `{ compileMs, instantiateMs, stats }`.
+// The code cache directory (or its absence) comes from the environment, set by the parent.
+import { readFileSync } from 'node:fs'
+
+import { Module, Sandbox, codeCacheStats } from 'wasm-memory-sandbox'
+
+const [path, compiler] = process.argv.slice(2)
+const bytes = readFileSync(path)
+const now = () => Number(process.hrtime.bigint()) / 1e6
+
+/** A no-op function for every function import, so that instantiation can be timed. */
+function stubImports(imports) {
+  const object = {}
+  for (const entry of imports) {
+    if (entry.kind !== 'function') continue
+    object[entry.module] ??= {}
+    object[entry.module][entry.name] = () => 0
+  }
+  return object
+}
+
+if (compiler === 'v8') {
+  const started = now()
+  const module = new WebAssembly.Module(bytes)
+  const compileMs = now() - started
+  console.log(JSON.stringify({ compileMs, exports: WebAssembly.Module.exports(module).length }))
+} else {
+  // The addon is loaded (and its engine created) before the clock starts, as V8 is.
+  new Module('(module)', { compiler })
+  const started = now()
+  const module = new Module(bytes, { compiler })
+  const compileMs = now() - started
+  let instantiateMs = null
+  let instantiateError = null
+  const imports = module.imports
+  if (imports.every((entry) => entry.kind === 'function')) {
+    const instantiateStarted = now()
+    try {
+      new Sandbox(module, { imports: stubImports(imports) }).dispose()
+      instantiateMs = now() - instantiateStarted
+    } catch (error) {
+      instantiateError = `${error.code}: ${error.message}`
+    }
+  }
+  console.log(
+    JSON.stringify({
+      compileMs,
+      instantiateMs,
+      instantiateError,
+      exports: module.exports.length,
+      stats: codeCacheStats(),
+    }),
+  )
+}

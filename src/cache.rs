@@ -1,0 +1,384 @@
+//! The persistent code cache: compiled code kept on disk, so that a new process loads a module
+//! it has seen before instead of compiling it again.
+//!
+//! Loading compiled code runs native code from a file, so no file is trusted blindly:
+//!
+//! - A file is named `<key>-<checksum>.cwasm`. The key is a BLAKE3 hash of the module's bytes,
+//!   the engine (which of the configurations in `engine`, which compiler) and wasmtime's own
+//!   compatibility hash of that engine (its version, target, CPU features, settings). The
+//!   checksum is the BLAKE3 hash of the whole file. The file itself is a plain wasmtime artifact.
+//! - Before use, the open file is checked: a regular file, owned by this user, writable by no one
+//!   else, and hashing to the checksum in its name. Then the same open file (not the path again)
+//!   is memory-mapped by wasmtime (`Module::deserialize_open_file`, the open-file form of
+//!   `deserialize_file`), which refuses artifacts of another wasmtime version or configuration.
+//!   A file that fails either check is deleted and the module compiled afresh.
+//! - Files are written to a private temporary file and renamed into place, so a reader sees a
+//!   whole file or none; processes racing to fill the same entry each rename a complete file.
+//!   A file torn by a crash fails its checksum. Files are never modified in place, which
+//!   wasmtime's mapping of them requires.
+//! - The directory is created private to the user (0700). A directory not owned by the user or
+//!   writable by others disables the cache for the process; a file writable by others is not
+//!   used. Either is reported once on stderr.
+//! - Any failure to read or write (a full or read-only disk, a missing home directory) is
+//!   counted and otherwise ignored: the module is compiled as if there were no cache.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
+
+use wasmtime::{Engine, Module};
+
+/// Environment variable naming the cache directory.
+pub const CACHE_DIR_VARIABLE: &str = "WASM_MEMORY_SANDBOX_CACHE_DIR";
+/// Environment variable that turns the cache off when `0` (or `false`, `off`, `no`).
+pub const CACHE_VARIABLE: &str = "WASM_MEMORY_SANDBOX_CACHE";
+
+/// Name of the cache's folder inside the platform's user cache directory.
+const FOLDER: &str = "wasm-memory-sandbox";
+/// Bumped when the naming or keying of files changes.
+const FORMAT: &str = "wasm-memory-sandbox code cache v1";
+const EXTENSION: &str = ".cwasm";
+const TEMPORARY_PREFIX: &str = ".tmp-";
+/// Temporary files older than this are left over by a crashed process and removed.
+const STALE_TEMPORARY: Duration = Duration::from_secs(3600);
+/// Hex digits of a BLAKE3 hash.
+const HASH_HEX: usize = 64;
+
+/// Counters of what the cache did in this process.
+#[cfg_attr(test, allow(dead_code))] // read by `codeCacheStats()`, registered only outside `cfg(test)`
+#[derive(Debug, Default, Clone, Copy)]
+pub struct CacheStats {
+    /// Modules loaded from a cache file.
+    pub hits: u64,
+    /// Modules not found in the cache (and so compiled).
+    pub misses: u64,
+    /// Cache files written.
+    pub writes: u64,
+    /// Cache files found damaged or foreign (wrong checksum, refused by wasmtime) and deleted.
+    pub rejected: u64,
+    /// Cache files not used because someone else could have written them.
+    pub untrusted: u64,
+    /// Cache files that could not be written (full or read-only disk, ...).
+    pub write_failures: u64,
+}
+
+static HITS: AtomicU64 = AtomicU64::new(0);
+static MISSES: AtomicU64 = AtomicU64::new(0);
+static WRITES: AtomicU64 = AtomicU64::new(0);
+static REJECTED: AtomicU64 = AtomicU64::new(0);
+static UNTRUSTED: AtomicU64 = AtomicU64::new(0);
+static WRITE_FAILURES: AtomicU64 = AtomicU64::new(0);
+
+#[cfg_attr(test, allow(dead_code))] // read by `codeCacheStats()`, registered only outside `cfg(test)`
+pub fn stats() -> CacheStats {
+    CacheStats {
+        hits: HITS.load(Ordering::Relaxed),
+        misses: MISSES.load(Ordering::Relaxed),
+        writes: WRITES.load(Ordering::Relaxed),
+        rejected: REJECTED.load(Ordering::Relaxed),
+        untrusted: UNTRUSTED.load(Ordering::Relaxed),
+        write_failures: WRITE_FAILURES.load(Ordering::Relaxed),
+    }
+}
+
+fn count(counter: &AtomicU64) {
+    counter.fetch_add(1, Ordering::Relaxed);
+}
+
+/// The cache directory this process uses, or `None` if the cache is off or unusable (decided
+/// once, at the first compile).
+pub fn directory() -> Option<&'static Path> {
+    static DIRECTORY: OnceLock<Option<PathBuf>> = OnceLock::new();
+    DIRECTORY.get_or_init(open_directory).as_deref()
+}
+
+fn open_directory() -> Option<PathBuf> {
+    if std::env::var(CACHE_VARIABLE)
+        .is_ok_and(|value| matches!(value.trim().to_ascii_lowercase().as_str(), "0" | "false" | "off" | "no"))
+    {
+        return None;
+    }
+    let directory = match std::env::var_os(CACHE_DIR_VARIABLE).filter(|value| !value.is_empty()) {
+        Some(directory) => PathBuf::from(directory),
+        None => directories::BaseDirs::new()?.cache_dir().join(FOLDER),
+    };
+    // A location that cannot be created (read-only, no home directory): compile without a
+    // cache, silently.
+    create_private_directory(&directory).ok()?;
+    match check_private(&fs::metadata(&directory).ok()?, true) {
+        Ok(()) => Some(directory),
+        Err(reason) => {
+            warn_once(&format!(
+                "the code cache directory {} is not used: {reason}; modules are compiled without it",
+                directory.display()
+            ));
+            None
+        }
+    }
+}
+
+#[cfg(unix)]
+fn create_private_directory(directory: &Path) -> io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    fs::DirBuilder::new().recursive(true).mode(0o700).create(directory)
+}
+
+#[cfg(not(unix))]
+fn create_private_directory(directory: &Path) -> io::Result<()> {
+    fs::create_dir_all(directory)
+}
+
+/// Whether a cache directory or file can be trusted: owned by this user and writable by no
+/// one else. (On Windows the per-user local application data folder is private already.)
+#[cfg(unix)]
+fn check_private(metadata: &fs::Metadata, directory: bool) -> Result<(), String> {
+    use std::os::unix::fs::MetadataExt;
+    if directory && !metadata.is_dir() {
+        return Err("it is not a directory".to_owned());
+    }
+    if !directory && !metadata.is_file() {
+        return Err("it is not a regular file".to_owned());
+    }
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let user = unsafe { libc::geteuid() };
+    if metadata.uid() != user {
+        return Err(format!(
+            "it is owned by user {}, not by this user ({user})",
+            metadata.uid()
+        ));
+    }
+    if metadata.mode() & 0o022 != 0 {
+        return Err(format!(
+            "it is writable by other users (mode {:o})",
+            metadata.mode() & 0o7777
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn check_private(metadata: &fs::Metadata, directory: bool) -> Result<(), String> {
+    if directory != metadata.is_dir() {
+        return Err("it is not what it should be (a file or a directory)".to_owned());
+    }
+    Ok(())
+}
+
+/// Prints `message` on stderr, the first time only.
+fn warn_once(message: &str) {
+    static WARNED: AtomicBool = AtomicBool::new(false);
+    if !WARNED.swap(true, Ordering::Relaxed) {
+        eprintln!("wasm-memory-sandbox: warning: {message}");
+    }
+}
+
+/// Feeds a `std::hash::Hash` value (wasmtime's engine compatibility hash) into BLAKE3.
+struct Blake3Hasher<'a>(&'a mut blake3::Hasher);
+
+impl std::hash::Hasher for Blake3Hasher<'_> {
+    fn finish(&self) -> u64 {
+        unreachable!("only written to")
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+}
+
+/// Inputs above this size are hashed on all cores.
+const PARALLEL_HASH_BYTES: usize = 1 << 20;
+
+fn hash_into(hasher: &mut blake3::Hasher, bytes: &[u8]) {
+    if bytes.len() >= PARALLEL_HASH_BYTES {
+        hasher.update_rayon(bytes);
+    } else {
+        hasher.update(bytes);
+    }
+}
+
+fn hash(bytes: &[u8]) -> blake3::Hash {
+    let mut hasher = blake3::Hasher::new();
+    hash_into(&mut hasher, bytes);
+    hasher.finalize()
+}
+
+/// The key of `bytes` compiled by `engine`, which the caller names (`engine_name`).
+fn key(engine: &Engine, engine_name: &str, bytes: &[u8]) -> String {
+    use std::hash::Hash;
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(FORMAT.as_bytes());
+    hasher.update(&[0]);
+    hasher.update(env!("CARGO_PKG_VERSION").as_bytes());
+    hasher.update(&[0]);
+    hasher.update(engine_name.as_bytes());
+    hasher.update(&[0]);
+    engine
+        .precompile_compatibility_hash()
+        .hash(&mut Blake3Hasher(&mut hasher));
+    hasher.update(&(bytes.len() as u64).to_le_bytes());
+    hash_into(&mut hasher, bytes);
+    hasher.finalize().to_hex().to_string()
+}
+
+/// Returns `bytes` compiled by `engine`, from the disk cache if a valid file is there, else
+/// compiled by `compile` and stored. `engine_name` names the engine's configuration.
+pub fn load_or_compile(
+    engine: &Engine,
+    engine_name: &str,
+    bytes: &[u8],
+    compile: impl FnOnce() -> wasmtime::Result<Module>,
+) -> wasmtime::Result<Module> {
+    let Some(directory) = directory() else {
+        return compile();
+    };
+    let key = key(engine, engine_name, bytes);
+    if let Some(module) = load(engine, directory, &key) {
+        count(&HITS);
+        return Ok(module);
+    }
+    count(&MISSES);
+    let module = compile()?;
+    match store(directory, &key, &module) {
+        Ok(()) => count(&WRITES),
+        Err(_) => count(&WRITE_FAILURES),
+    }
+    Ok(module)
+}
+
+/// The first valid cache file for `key`, deleting damaged ones on the way.
+fn load(engine: &Engine, directory: &Path, key: &str) -> Option<Module> {
+    let entries = fs::read_dir(directory).ok()?;
+    let prefix = format!("{key}-");
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if let Some(checksum) = name.strip_prefix(&prefix).and_then(|rest| rest.strip_suffix(EXTENSION)) {
+            if let Some(module) = load_file(engine, &entry.path(), checksum) {
+                return Some(module);
+            }
+        } else if name.starts_with(TEMPORARY_PREFIX) {
+            remove_if_stale(&entry.path());
+        }
+    }
+    None
+}
+
+/// Loads one cache file if it is trustworthy and intact; deletes it if it is damaged.
+fn load_file(engine: &Engine, path: &Path, checksum: &str) -> Option<Module> {
+    let file = open_read_only(path).ok()?;
+    let metadata = file.metadata().ok()?;
+    if let Err(reason) = check_private(&metadata, false) {
+        count(&UNTRUSTED);
+        warn_once(&format!("the code cache file {} is not used: {reason}", path.display()));
+        return None;
+    }
+    if checksum.len() != HASH_HEX || !file_checksum_matches(&file, checksum) {
+        reject(path);
+        return None;
+    }
+    // SAFETY: the file is a regular file owned by this user and writable by no one else, and its
+    // contents hash to the checksum it was written with, so it is, byte for byte, an artifact
+    // this package wrote with `Module::serialize`: the input `deserialize_open_file` requires.
+    // It is the same open file that was hashed, not the path opened again. Cache files are never
+    // modified in place (replacements are renamed over them, leaving this inode intact), as the
+    // mapping requires. wasmtime itself refuses artifacts of another version or configuration.
+    match unsafe { Module::deserialize_open_file(engine, file) } {
+        Ok(module) => Some(module),
+        Err(_) => {
+            reject(path);
+            None
+        }
+    }
+}
+
+#[cfg(unix)]
+fn open_read_only(path: &Path) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    // Never follow a symbolic link planted in the directory.
+    OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW).open(path)
+}
+
+#[cfg(not(unix))]
+fn open_read_only(path: &Path) -> io::Result<File> {
+    File::open(path)
+}
+
+fn file_checksum_matches(file: &File, checksum: &str) -> bool {
+    let length = file.metadata().map(|metadata| metadata.len()).unwrap_or(0);
+    if length == 0 {
+        return false;
+    }
+    // SAFETY: the mapping is read-only, only read here, and dropped before the file is used
+    // again; the file is private to this user and never modified in place (see `load_file`).
+    let Ok(mapped) = (unsafe { memmap2::Mmap::map(file) }) else {
+        return false;
+    };
+    hash(&mapped).to_hex().as_str() == checksum
+}
+
+/// A damaged or foreign file: deleted, so that the fresh compile's file replaces it.
+fn reject(path: &Path) {
+    count(&REJECTED);
+    let _ = fs::remove_file(path);
+}
+
+fn remove_if_stale(path: &Path) {
+    let stale = fs::symlink_metadata(path)
+        .and_then(|metadata| metadata.modified())
+        .is_ok_and(|modified| {
+            SystemTime::now()
+                .duration_since(modified)
+                .is_ok_and(|age| age > STALE_TEMPORARY)
+        });
+    if stale {
+        let _ = fs::remove_file(path);
+    }
+}
+
+/// Writes `module`'s artifact as `<key>-<checksum>.cwasm`: into a new private temporary file,
+/// then renamed into place.
+fn store(directory: &Path, key: &str, module: &Module) -> io::Result<()> {
+    let artifact = module.serialize().map_err(io::Error::other)?;
+    let checksum = hash(&artifact);
+    let path = directory.join(format!("{key}-{}{EXTENSION}", checksum.to_hex()));
+    let temporary = directory.join(temporary_name());
+    let written = create_private_file(&temporary)
+        .and_then(|mut file| file.write_all(&artifact))
+        .and_then(|()| fs::rename(&temporary, &path));
+    if written.is_err() {
+        let _ = fs::remove_file(&temporary);
+    }
+    written
+}
+
+fn temporary_name() -> String {
+    static SEQUENCE: AtomicU64 = AtomicU64::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|elapsed| elapsed.subsec_nanos())
+        .unwrap_or(0);
+    format!(
+        "{TEMPORARY_PREFIX}{}-{}-{nanos}",
+        std::process::id(),
+        SEQUENCE.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+#[cfg(unix)]
+fn create_private_file(path: &Path) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+}
+
+#[cfg(not(unix))]
+fn create_private_file(path: &Path) -> io::Result<File> {
+    OpenOptions::new().write(true).create_new(true).open(path)
+}
