@@ -17,7 +17,7 @@ use wasmtime::{
     ValType,
 };
 
-use crate::engine::{DENSE_SLOTS_VARIABLE, EngineKind, TickerGuard, deadline_ticks, dense_slots, engine_with};
+use crate::engine::{Compiler, DENSE_SLOTS_VARIABLE, EngineKind, TickerGuard, deadline_ticks, dense_slots, engine_with};
 use crate::error::{SandboxError, SandboxResult, TrapKind};
 use crate::module::ModuleSource;
 use crate::remote::{CallerPtr, Interrupted, RemoteLink, ToJs, ToPool};
@@ -251,7 +251,7 @@ impl Sandbox {
         let interrupt_requested = Rc::new(Cell::new(false));
         let mut functions = Vec::new();
         let mut linker = if has_wasi {
-            wasi_linker(kind)?
+            wasi_linker(kind, source.compiler())?
         } else {
             Linker::new(engine)
         };
@@ -947,19 +947,22 @@ impl Sandbox {
 /// A linker with WASI preview 1 and preview 0 for `kind`'s engine, for a sandbox to add its own
 /// imports to. Defining the ~90 WASI functions took ~140 us per sandbox; they are defined once
 /// per engine and the linker cloned (a copy of its name table; the functions are shared).
-fn wasi_linker(kind: EngineKind) -> SandboxResult<Linker<HostState>> {
-    static STANDARD: OnceLock<Result<Linker<HostState>, String>> = OnceLock::new();
-    static METERED: OnceLock<Result<Linker<HostState>, String>> = OnceLock::new();
-    let cell = match kind {
-        EngineKind::Standard => &STANDARD,
-        EngineKind::Metered => &METERED,
-        EngineKind::Dense => {
-            return Err(SandboxError::Internal(
-                "the dense engine runs no WASI guests".to_owned(),
-            ));
+fn wasi_linker(kind: EngineKind, compiler: Compiler) -> SandboxResult<Linker<HostState>> {
+    type Cell = OnceLock<Result<Linker<HostState>, String>>;
+    static STANDARD: Cell = OnceLock::new();
+    static METERED: Cell = OnceLock::new();
+    static STANDARD_WINCH: Cell = OnceLock::new();
+    static METERED_WINCH: Cell = OnceLock::new();
+    let cell = match (kind, compiler) {
+        (EngineKind::Standard, Compiler::Cranelift) => &STANDARD,
+        (EngineKind::Metered, Compiler::Cranelift) => &METERED,
+        (EngineKind::Standard, Compiler::Winch) => &STANDARD_WINCH,
+        (EngineKind::Metered, Compiler::Winch) => &METERED_WINCH,
+        (EngineKind::Dense, _) => {
+            return Err(SandboxError::Internal("the dense engine runs no WASI guests".to_owned()));
         }
     };
-    let engine = engine(kind)?;
+    let engine = engine_with(kind, compiler)?;
     cell.get_or_init(|| {
         let mut linker = Linker::new(engine);
         link_wasi(&mut linker).map_err(|error| format!("{error:#}"))?;
