@@ -1,6 +1,7 @@
-// Builds the example guests from source into __test__/guests/build/: an AssemblyScript module
-// (npm `assemblyscript`) and a Rust module (cargo, wasm32-unknown-unknown). A guest whose output
-// is newer than every source file is left as it is.
+// Builds the example guests from source into __test__/guests/build/: two AssemblyScript modules
+// (npm `assemblyscript`; the tutorial's guest with the glue asc generates) and a Rust module
+// (cargo, wasm32-unknown-unknown). A guest whose output is newer than every source file is left
+// as it is.
 import { spawnSync } from 'node:child_process'
 import { copyFileSync, mkdirSync, readdirSync, statSync } from 'node:fs'
 import { dirname, join } from 'node:path'
@@ -47,6 +48,20 @@ const guests = [
       run(process.execPath, [asc, 'assembly/index.ts', '--outFile', output, '--runtime', 'stub', '-O3'], {
         cwd: this.source,
       })
+    },
+  },
+  {
+    // The tutorial's guest in AssemblyScript, with the glue asc generates (`--bindings raw`:
+    // tutorial.as.js, whose instantiate() calls the global WebAssembly.instantiate).
+    name: 'tutorial.as.wasm',
+    source: join(root, 'examples', 'guests', 'assemblyscript-tutorial'),
+    build(output) {
+      const asc = join(root, 'node_modules', 'assemblyscript', 'bin', 'asc.js')
+      run(
+        process.execPath,
+        [asc, 'assembly/index.ts', '--outFile', output, '--runtime', 'stub', '-O3', '--bindings', 'raw'],
+        { cwd: this.source },
+      )
     },
   },
   {

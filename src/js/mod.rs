@@ -11,3 +11,4 @@ mod sandbox;
 mod termination;
 mod values;
 mod views;
+mod webassembly;
