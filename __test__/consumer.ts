@@ -95,7 +95,16 @@ async function runNamespace(wasmBytes: Uint8Array): Promise<number> {
   const kinds: SandboxWebAssembly.ImportExportKind[] = WA.Module.exports(module).map((entry) => entry.kind)
   const valid: boolean = WA.validate(wasmBytes)
   const trap: SandboxWebAssembly.RuntimeError = new WA.RuntimeError('x')
-  return view.length + grown + table.length + Number(global.value) + kinds.length + Number(valid) + (trap.code ? 1 : 0) + (sameInstance ? 1 : 0)
+  return (
+    view.length +
+    grown +
+    table.length +
+    Number(global.value) +
+    kinds.length +
+    Number(valid) +
+    (trap.code ? 1 : 0) +
+    (sameInstance ? 1 : 0)
+  )
 }
 // @ts-expect-error unknown option
 createWebAssembly({ timeout: 5 })

@@ -105,24 +105,27 @@ test('Go’s wasm_exec.js runs a Go build (esbuild-wasm) through WA', async (t) 
   t.is(output.trim(), require('esbuild-wasm/package.json').version)
 })
 
-test.serial('the AssemblyScript compiler’s generated glue runs the tutorial’s guest with WA as WebAssembly', async (t) => {
-  const WA = createWebAssembly({ maxMemoryBytes: 1 << 20 })
-  const saved = globalThis.WebAssembly
-  globalThis.WebAssembly = WA
-  try {
-    const { instantiate } = await import(pathToFileURL(join(guests, 'tutorial.as.js')).href)
-    const exports = await instantiate(await WA.compile(readFileSync(join(guests, 'tutorial.as.wasm'))))
-    exports.storeValueInWasmMemoryBufferIndexZero(24)
-    const wasmMemory = new Uint8Array(exports.memory.buffer)
-    const bufferPointer = exports.getWasmMemoryBufferPointer()
-    t.is(wasmMemory[bufferPointer + 0], 24)
-    wasmMemory[bufferPointer + 1] = 15
-    t.is(exports.readWasmMemoryBufferAndReturnIndexOne(), 15)
-    t.true(exports.memory instanceof WA.Memory)
-  } finally {
-    globalThis.WebAssembly = saved
-  }
-})
+test.serial(
+  'the AssemblyScript compiler’s generated glue runs the tutorial’s guest with WA as WebAssembly',
+  async (t) => {
+    const WA = createWebAssembly({ maxMemoryBytes: 1 << 20 })
+    const saved = globalThis.WebAssembly
+    globalThis.WebAssembly = WA
+    try {
+      const { instantiate } = await import(pathToFileURL(join(guests, 'tutorial.as.js')).href)
+      const exports = await instantiate(await WA.compile(readFileSync(join(guests, 'tutorial.as.wasm'))))
+      exports.storeValueInWasmMemoryBufferIndexZero(24)
+      const wasmMemory = new Uint8Array(exports.memory.buffer)
+      const bufferPointer = exports.getWasmMemoryBufferPointer()
+      t.is(wasmMemory[bufferPointer + 0], 24)
+      wasmMemory[bufferPointer + 1] = 15
+      t.is(exports.readWasmMemoryBufferAndReturnIndexOne(), 15)
+      t.true(exports.memory instanceof WA.Memory)
+    } finally {
+      globalThis.WebAssembly = saved
+    }
+  },
+)
 
 // The tutorial's index.js, as published (its Go-specific `go.run` lines need a Go build, see the
 // Go test above), with the Hello World example's `wasmBrowserInstantiate` loader, run in a vm

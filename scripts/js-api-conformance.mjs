@@ -49,7 +49,8 @@ function reader(checkout) {
 
 /** The core files: the set V8's published figures (916 on Node 20, 930 on Node 24) are for. */
 function coreFiles(source) {
-  const core = /^test\/js-api\/(interface|prototypes|(constructor|module|instance|memory|table|global)\/[^/]+)\.any\.js$/
+  const core =
+    /^test\/js-api\/(interface|prototypes|(constructor|module|instance|memory|table|global)\/[^/]+)\.any\.js$/
   return source
     .list('test/js-api')
     .filter((path) => core.test(path) && !path.includes('memory64'))
@@ -170,6 +171,9 @@ async function main() {
   console.log(
     `${'total'.padEnd(width)}  ${String(totals.subtests).padStart(8)}  ${String(totals.v8).padStart(3)}  ${totals.sandbox}`,
   )
+  if (args.includes('--json')) {
+    console.log(JSON.stringify({ node: process.version, rows, totals }))
+  }
 }
 
 await main()

@@ -6,7 +6,7 @@ import binaryen from 'binaryen'
 export function wat(text) {
   const module = binaryen.parseText(text)
   try {
-    module.setFeatures(binaryen.Features.MVP | binaryen.Features.ReferenceTypes | binaryen.Features.MultiValue | binaryen.Features.BulkMemory | binaryen.Features.SignExt | binaryen.Features.MutableGlobals)
+    module.setFeatures(binaryen.Features.All)
     if (!module.validate()) throw new Error('invalid module text')
     return module.emitBinary()
   } finally {

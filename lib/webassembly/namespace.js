@@ -403,7 +403,8 @@ function createWebAssembly(options) {
       const kind = type[0]
       switch (kind) {
         case 'function': {
-          if (typeof value !== 'function') throw new LinkError(`${where} "${name}": function import requires a callable`)
+          if (typeof value !== 'function')
+            throw new LinkError(`${where} "${name}": function import requires a callable`)
           const index = functionIndexes.get(value)
           list.push(0, index ?? hostFunction(value, type[1], type[2]))
           break
@@ -448,17 +449,25 @@ function createWebAssembly(options) {
     return list
   }
 
-  function exportsObject(data, described) {
+  function exportsObject(data, described, list) {
     const exports = Object.create(null)
     data.exportIndexes ??= exportedFunctionIndexes(data.bytes)
+    // The registry indexes of the function imports, in order: the first function indexes of the
+    // module. A re-exported import is the imported function itself (wasmtime hands out another
+    // handle for it, which would otherwise get another JS function).
+    const importedFunctions = []
+    for (let i = 0; i < list.length; i += 2) if (list[i] === 0) importedFunctions.push(list[i + 1])
     for (let i = 0; i < described.length; i += 3) {
       const name = described[i]
       const kind = described[i + 1]
       const index = described[i + 2]
       switch (kind) {
-        case 0:
-          exports[name] = exportedFunction(index, data.exportIndexes.get(name))
+        case 0: {
+          const functionIndex = data.exportIndexes.get(name)
+          const imported = functionIndex < importedFunctions.length ? importedFunctions[functionIndex] : undefined
+          exports[name] = exportedFunction(imported ?? index, functionIndex)
           break
+        }
         case 1:
           exports[name] = tables[index] ?? wrapExisting(Table, index)
           break
@@ -479,7 +488,7 @@ function createWebAssembly(options) {
     constructor(module, importObject) {
       const data = moduleData(module, 'WebAssembly.Instance()')
       const list = readImports(data, importObject)
-      instanceExports.set(this, exportsObject(data, native.instantiate(ns, data.handle, list)))
+      instanceExports.set(this, exportsObject(data, native.instantiate(ns, data.handle, list), list))
     }
 
     get exports() {

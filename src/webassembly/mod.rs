@@ -320,7 +320,7 @@ impl SharedStore {
                 function(&mut caller, params, results).map_err(wasmtime::Error::new)
             });
             register_func(&mut context, func)
-        })
+        })?
     }
 
     /// The signature of a registered function.
