@@ -2,6 +2,8 @@
 // WebIDL and WebAssembly JS API conversions, written to the letter of the specifications so that
 // user code observes the same reads, calls and errors as with V8's own WebAssembly.
 
+const { types } = require('node:util')
+
 const MAX_UINT32 = 0xffffffff
 
 /** WebIDL `[EnforceRange] unsigned long`. */
@@ -27,21 +29,13 @@ function isObject(value) {
   return (typeof value === 'object' && value !== null) || typeof value === 'function'
 }
 
-/** A copy of the bytes of a BufferSource (an ArrayBuffer or a view), or a TypeError. */
+/** A copy of the bytes of a BufferSource (an ArrayBuffer, a SharedArrayBuffer or a view), or a TypeError. */
 function copyBufferSource(source, what) {
   if (ArrayBuffer.isView(source)) {
     return new Uint8Array(source.buffer, source.byteOffset, source.byteLength).slice()
   }
-  if (source instanceof ArrayBuffer || Object.prototype.toString.call(source) === '[object ArrayBuffer]') {
-    try {
-      return new Uint8Array(source).slice()
-    } catch {
-      // A SharedArrayBuffer of another realm or a detached buffer.
-    }
-  }
-  if (typeof SharedArrayBuffer === 'function' && source instanceof SharedArrayBuffer) {
-    return new Uint8Array(source).slice()
-  }
+  // Brand checks that hold across realms (a vm context's ArrayBuffer is not this realm's).
+  if (types.isArrayBuffer(source) || types.isSharedArrayBuffer(source)) return new Uint8Array(source).slice()
   throw new TypeError(`${what}: Argument 0 must be a buffer source`)
 }
 

@@ -158,8 +158,11 @@ function createWebAssembly(options) {
   /** Exported functions by registry index, and the index of each. */
   const functions = []
   const functionIndexes = new WeakMap()
-  /** JS functions given as imports, kept alive here (native code holds them weakly). */
-  const adapters = []
+  /**
+   * JS functions given as imports, kept alive here (native code holds them weakly, as it holds
+   * `hooks`: a strong native reference would make the namespace a GC root through their scope).
+   */
+  const adapters = [hooks]
   const memories = []
   const tables = []
   const globals = []
