@@ -112,7 +112,7 @@ test.serial(
     const saved = globalThis.WebAssembly
     globalThis.WebAssembly = WA
     try {
-      const { instantiate } = await import(pathToFileURL(join(guests, 'tutorial.as.js')).href)
+      const { instantiate } = await import(pathToFileURL(join(guests, 'tutorial.as.mjs')).href)
       const exports = await instantiate(await WA.compile(readFileSync(join(guests, 'tutorial.as.wasm'))))
       exports.storeValueInWasmMemoryBufferIndexZero(24)
       const wasmMemory = new Uint8Array(exports.memory.buffer)

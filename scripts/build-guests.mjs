@@ -62,6 +62,8 @@ const guests = [
         [asc, 'assembly/index.ts', '--outFile', output, '--runtime', 'stub', '-O3', '--bindings', 'raw'],
         { cwd: this.source },
       )
+      // The glue is an ES module; the .mjs name says so to Node (no reparsing warning).
+      copyFileSync(output.replace(/\.wasm$/, '.js'), output.replace(/\.wasm$/, '.mjs'))
     },
   },
   {
