@@ -219,10 +219,10 @@ row({
   kind: 'slower',
   target: 2,
 })
-const { waBuffer, sandboxMemory, v8Buffer } = measureInterleaved(
+const { waBuffer, bufferMemory, v8Buffer } = measureInterleaved(
   {
     waBuffer: () => (sink ^= waExports.memory.buffer.byteLength),
-    sandboxMemory: () => (sink ^= memorySandbox.memory().length),
+    bufferMemory: () => (sink ^= buffer.memory().length),
     v8Buffer: () => (sink ^= v8Exports.memory.buffer.byteLength),
   },
   callTiming,
@@ -230,8 +230,8 @@ const { waBuffer, sandboxMemory, v8Buffer } = measureInterleaved(
 row({
   operation: 'WA: memory.buffer again, no growth',
   ours: waBuffer,
-  baseline: sandboxMemory,
-  against: 'sandbox.memory() again',
+  baseline: bufferMemory,
+  against: 'BufferSandbox memory() again',
   kind: 'slower',
   target: 2,
 })

@@ -452,8 +452,15 @@ function createWebAssembly(options) {
     return list
   }
 
+  /** Defines an export (a property even when named `__proto__`; `freeze` seals it after). */
+  function define(exports, name, value) {
+    Object.defineProperty(exports, name, { value, writable: true, enumerable: true, configurable: true })
+  }
+
   function exportsObject(data, described, list) {
-    const exports = Object.create(null)
+    // Built as an ordinary object, then given a null prototype: V8 keeps it in fast mode, so
+    // `exports.f` loads stay inline-cached (Object.create(null) would make a dictionary object).
+    const exports = {}
     data.exportIndexes ??= exportedFunctionIndexes(data.bytes)
     // The registry indexes of the function imports, in order: the first function indexes of the
     // module. A re-exported import is the imported function itself (wasmtime hands out another
@@ -468,22 +475,23 @@ function createWebAssembly(options) {
         case 0: {
           const functionIndex = data.exportIndexes.get(name)
           const imported = functionIndex < importedFunctions.length ? importedFunctions[functionIndex] : undefined
-          exports[name] = exportedFunction(imported ?? index, functionIndex)
+          define(exports, name, exportedFunction(imported ?? index, functionIndex))
           break
         }
         case 1:
-          exports[name] = tables[index] ?? wrapExisting(Table, index)
+          define(exports, name, tables[index] ?? wrapExisting(Table, index))
           break
         case 2:
-          exports[name] = memories[index] ?? wrapExisting(Memory, index)
+          define(exports, name, memories[index] ?? wrapExisting(Memory, index))
           break
         case 3:
-          exports[name] = globals[index] ?? wrapExisting(Global, index)
+          define(exports, name, globals[index] ?? wrapExisting(Global, index))
           break
         default:
           throw new LinkError(`the export "${name}" is a tag, which this namespace does not support`)
       }
     }
+    Object.setPrototypeOf(exports, null)
     return Object.freeze(exports)
   }
 

@@ -65,33 +65,58 @@ type NamespaceHandle = Rc<Namespace>;
 
 // ---- argument helpers -----------------------------------------------------------------------
 
+/// A raw function's arguments: up to 8 without allocating (the hot path's case).
 struct Args {
-    values: Vec<RawValue>,
+    inline: [RawValue; 8],
+    spilled: Vec<RawValue>,
+    count: usize,
 }
 
 unsafe fn read_args(env: sys::napi_env, info: sys::napi_callback_info) -> Args {
-    let mut inline = [ptr::null_mut(); 8];
-    let mut count = inline.len();
-    // SAFETY: `inline` has room for `count` values.
-    unsafe {
-        sys::napi_get_cb_info(env, info, &mut count, inline.as_mut_ptr(), ptr::null_mut(), ptr::null_mut())
+    let mut args = Args {
+        inline: [ptr::null_mut(); 8],
+        spilled: Vec::new(),
+        count: 8,
     };
-    if count <= inline.len() {
-        return Args {
-            values: inline[..count].to_vec(),
+    // SAFETY: `inline` has room for `count` values; Node-API reports the real count.
+    unsafe {
+        sys::napi_get_cb_info(
+            env,
+            info,
+            &mut args.count,
+            args.inline.as_mut_ptr(),
+            ptr::null_mut(),
+            ptr::null_mut(),
+        )
+    };
+    if args.count > args.inline.len() {
+        args.spilled = vec![ptr::null_mut(); args.count];
+        // SAFETY: `spilled` has room for `count` values.
+        unsafe {
+            sys::napi_get_cb_info(
+                env,
+                info,
+                &mut args.count,
+                args.spilled.as_mut_ptr(),
+                ptr::null_mut(),
+                ptr::null_mut(),
+            )
         };
     }
-    let mut values = vec![ptr::null_mut(); count];
-    // SAFETY: `values` has room for `count` values.
-    unsafe {
-        sys::napi_get_cb_info(env, info, &mut count, values.as_mut_ptr(), ptr::null_mut(), ptr::null_mut())
-    };
-    Args { values }
+    args
 }
 
 impl Args {
+    fn values(&self) -> &[RawValue] {
+        if self.count > self.inline.len() {
+            &self.spilled
+        } else {
+            &self.inline[..self.count]
+        }
+    }
+
     fn get(&self, index: usize) -> RawValue {
-        self.values.get(index).copied().unwrap_or(ptr::null_mut())
+        self.values().get(index).copied().unwrap_or(ptr::null_mut())
     }
 }
 
@@ -770,11 +795,26 @@ unsafe extern "C" fn wa_caller(env: sys::napi_env, info: sys::napi_callback_info
 
 /// `waCall(caller, ...rawArgs)`: calls an exported function with already converted arguments.
 unsafe extern "C" fn wa_call(env: sys::napi_env, info: sys::napi_callback_info) -> RawValue {
-    // SAFETY: this callback's env and info.
-    let args = unsafe { read_args(env, info) };
+    // The arguments are read into this frame's own array (not returned in a struct: copying one
+    // right after Node-API wrote it costs a store-forwarding stall per call, seen with perf).
+    let mut argv = [ptr::null_mut(); 9];
+    let mut argc = argv.len();
+    // SAFETY: `argv` has room for `argc` values; Node-API reports the real count.
+    unsafe { sys::napi_get_cb_info(env, info, &mut argc, argv.as_mut_ptr(), ptr::null_mut(), ptr::null_mut()) };
+    let spilled;
+    let values: &[RawValue] = if argc <= argv.len() {
+        &argv[..argc]
+    } else {
+        // SAFETY: this callback's env and info.
+        spilled = unsafe { read_args(env, info) };
+        spilled.values()
+    };
     let mut data = ptr::null_mut();
     // SAFETY: a non-External gives a non-ok status.
-    if unsafe { sys::napi_get_value_external(env, args.get(0), &mut data) } != sys::Status::napi_ok || data.is_null() {
+    if unsafe { sys::napi_get_value_external(env, values.first().copied().unwrap_or(ptr::null_mut()), &mut data) }
+        != sys::Status::napi_ok
+        || data.is_null()
+    {
         crate::js::errors::throw(&napi::Env::from(env), &internal("not a function caller"));
         return VOID;
     }
@@ -782,7 +822,7 @@ unsafe extern "C" fn wa_call(env: sys::napi_env, info: sys::napi_callback_info) 
     // owns; the wrapper holding the External also holds the namespace.
     let caller = unsafe { &*data.cast::<FuncCaller>() };
     let namespace = unsafe { &*caller.namespace };
-    let outcome = catch_unwind(AssertUnwindSafe(|| unsafe { call(env, namespace, caller, &args.values[1..]) }));
+    let outcome = catch_unwind(AssertUnwindSafe(|| unsafe { call(env, namespace, caller, &values[1..]) }));
     namespace.refresh_buffers(env);
     match outcome {
         Ok(Ok(value)) => value,
@@ -1063,7 +1103,7 @@ unsafe extern "C" fn wa_global_set(env: sys::napi_env, info: sys::napi_callback_
 unsafe extern "C" fn wa_fuel(env: sys::napi_env, info: sys::napi_callback_info) -> RawValue {
     unsafe {
         with_namespace(env, info, |namespace, args| {
-            if args.values.len() > 1 {
+            if args.count > 1 {
                 namespace.store.set_fuel(get_f64(env, args.get(1))? as u64)?;
                 return Ok(VOID);
             }
