@@ -26,6 +26,18 @@ pub enum EngineKind {
     Metered,
     /// The pooling allocator for the buffer guest: fixed one-page memories, no limits.
     Dense,
+    /// `Standard` plus the features of the WebAssembly JS API namespaces (64-bit tables and
+    /// memories), kept apart so `Sandbox` compiles exactly what it did.
+    Api,
+    /// `Api` with fuel metering.
+    ApiMetered,
+}
+
+impl EngineKind {
+    /// The engine of a WebAssembly namespace with, or without, a fuel budget.
+    pub fn api(metered: bool) -> Self {
+        if metered { Self::ApiMetered } else { Self::Api }
+    }
 }
 
 /// The linear memory of every `Dense` sandbox: one wasm page, the buffer guest's whole need.
@@ -59,6 +71,8 @@ pub const EPOCH_TICK: Duration = Duration::from_millis(1);
 static STANDARD: OnceLock<Result<Engine, String>> = OnceLock::new();
 static METERED: OnceLock<Result<Engine, String>> = OnceLock::new();
 static DENSE: OnceLock<Result<Engine, String>> = OnceLock::new();
+static API: OnceLock<Result<Engine, String>> = OnceLock::new();
+static API_METERED: OnceLock<Result<Engine, String>> = OnceLock::new();
 
 /// Returns the process-wide engine of that kind, creating it on first use.
 pub fn engine(kind: EngineKind) -> SandboxResult<&'static Engine> {
@@ -66,6 +80,8 @@ pub fn engine(kind: EngineKind) -> SandboxResult<&'static Engine> {
         EngineKind::Standard => &STANDARD,
         EngineKind::Metered => &METERED,
         EngineKind::Dense => &DENSE,
+        EngineKind::Api => &API,
+        EngineKind::ApiMetered => &API_METERED,
     };
     cell.get_or_init(|| Engine::new(&config(kind)).map_err(|error| format!("{error:#}")))
         .as_ref()
@@ -79,7 +95,10 @@ fn config(kind: EngineKind) -> Config {
     config.memory_may_move(false);
     config.max_wasm_stack(crate::stack::MAX_WASM_STACK);
     config.epoch_interruption(kind != EngineKind::Dense);
-    config.consume_fuel(kind == EngineKind::Metered);
+    config.consume_fuel(matches!(kind, EngineKind::Metered | EngineKind::ApiMetered));
+    if matches!(kind, EngineKind::Api | EngineKind::ApiMetered) {
+        config.wasm_memory64(true);
+    }
     if kind == EngineKind::Dense {
         let slots = dense_slots();
         let mut pool = PoolingAllocationConfig::new();
@@ -175,7 +194,7 @@ fn tick_while_sandboxes_need_it() {
         };
         // A timed sandbox made while sleeping a watch tick unparks us, cutting the sleep short.
         thread::park_timeout(tick);
-        for cell in [&STANDARD, &METERED] {
+        for cell in [&STANDARD, &METERED, &API, &API_METERED] {
             if let Some(Ok(engine)) = cell.get() {
                 engine.increment_epoch();
             }

@@ -24,6 +24,21 @@ function enforceRangeU64(value, what) {
   return integer === 0 ? 0 : integer
 }
 
+/** WebIDL `[EnforceRange] unsigned long long` from a BigInt (the table64 API's addresses). */
+function enforceRangeBigU64(value, what) {
+  const integer = BigInt.asIntN(128, BigInt(typeof value === 'bigint' ? value : toBigInt(value)))
+  if (integer < 0n || integer >= 2n ** 64n) throw new TypeError(`${what} must be in the unsigned long long range`)
+  return integer
+}
+
+/** ECMAScript ToBigInt (throws for numbers, as the JS API wants). */
+function toBigInt(value) {
+  // BigInt.asUintN runs ToBigInt on its argument; 2^128 bits keep the value as it is for any
+  // address the check above accepts or refuses.
+  const unsigned = BigInt.asUintN(128, value)
+  return unsigned >= 2n ** 127n ? unsigned - 2n ** 128n : unsigned
+}
+
 /** Whether a value is an object (WebIDL dictionaries and the import object). */
 function isObject(value) {
   return (typeof value === 'object' && value !== null) || typeof value === 'function'
@@ -52,4 +67,12 @@ const VALUE_TYPES = {
 
 const TYPE_NAMES = { i: 'i32', I: 'i64', f: 'f32', F: 'f64', r: 'funcref', e: 'externref', v: 'v128', x: 'anyref' }
 
-module.exports = { enforceRangeU32, enforceRangeU64, isObject, copyBufferSource, VALUE_TYPES, TYPE_NAMES }
+module.exports = {
+  enforceRangeU32,
+  enforceRangeU64,
+  enforceRangeBigU64,
+  isObject,
+  copyBufferSource,
+  VALUE_TYPES,
+  TYPE_NAMES,
+}

@@ -8,7 +8,15 @@
 // and wasm as the JS API specifies (ToWebAssemblyValue / ToJSValue). The native side only ever
 // sees values already converted: numbers, bigints, and registry indexes for references.
 
-const { enforceRangeU32, enforceRangeU64, isObject, copyBufferSource, VALUE_TYPES, TYPE_NAMES } = require('./convert')
+const {
+  enforceRangeU32,
+  enforceRangeU64,
+  enforceRangeBigU64,
+  isObject,
+  copyBufferSource,
+  VALUE_TYPES,
+  TYPE_NAMES,
+} = require('./convert')
 const { customSections, exportedFunctionIndexes } = require('./binary')
 
 const MAX_MEMORY_PAGES = 65536
@@ -580,32 +588,45 @@ function createWebAssembly(options) {
   const tableIndexes = new WeakMap()
   const tableElements = new WeakMap()
 
+  /** A table address or length argument: a Number for i32 tables, a BigInt for i64 ones. */
+  function tableAddress(value, is64, what) {
+    if (!is64) return enforceRangeU32(value, what)
+    // Above 2^53 no table can reach: it stays a Number large enough to be out of range.
+    return Number(enforceRangeBigU64(value, what))
+  }
+
   class Table {
     #index
+    #is64 = false
 
     constructor(descriptor, ...rest) {
       let code
+      let is64 = false
       if (descriptor === EXISTING && existingIndex >= 0) {
         this.#index = existingIndex
-        code = tableType(ns, existingIndex)[0]
+        const type = tableType(ns, existingIndex)
+        code = type[0]
+        is64 = type[4]
       } else {
         if (!isObject(descriptor)) throw new TypeError('WebAssembly.Table(): Argument 0 must be a table descriptor')
         // Read in the order the JS API's tests expect: element, address, initial, maximum.
         const elementName = String(descriptor.element)
         const address = descriptor.address
-        if (address !== undefined && String(address) !== 'i32') {
-          throw new TypeError('WebAssembly.Table(): address type i64 is not supported (no memory64)')
+        const addressName = address === undefined ? 'i32' : String(address)
+        if (addressName !== 'i32' && addressName !== 'i64') {
+          throw new TypeError("WebAssembly.Table(): Descriptor property 'address' must be 'i32' or 'i64'")
         }
+        is64 = addressName === 'i64'
         code = { anyfunc: 'r', funcref: 'r', externref: 'e' }[elementName]
         if (code === undefined) {
           throw new TypeError("WebAssembly.Table(): Descriptor property 'element' must be a WebAssembly reference type")
         }
         const rawInitial = descriptor.initial
         if (rawInitial === undefined) throw new TypeError("WebAssembly.Table(): Property 'initial' is required")
-        const initial = enforceRangeU32(rawInitial, "WebAssembly.Table(): Property 'initial'")
+        const initial = tableAddress(rawInitial, is64, "WebAssembly.Table(): Property 'initial'")
         const rawMaximum = descriptor.maximum
         const maximum =
-          rawMaximum === undefined ? -1 : enforceRangeU32(rawMaximum, "WebAssembly.Table(): Property 'maximum'")
+          rawMaximum === undefined ? -1 : tableAddress(rawMaximum, is64, "WebAssembly.Table(): Property 'maximum'")
         if (initial > MAX_TABLE_LENGTH) {
           throw new RangeError(`WebAssembly.Table(): Property 'initial': value ${initial} is above the upper bound`)
         }
@@ -613,8 +634,9 @@ function createWebAssembly(options) {
           throw new RangeError("WebAssembly.Table(): Property 'maximum' must not be below 'initial'")
         }
         const init = rest.length > 0 && rest[0] !== undefined ? toRaw(rest[0], code) : toRaw(defaultValue(code), code)
-        this.#index = tableNew(ns, code, initial, maximum, init)
+        this.#index = tableNew(ns, code, initial, maximum, init, is64)
       }
+      this.#is64 = is64
       tables[this.#index] = this
       tableIndexes.set(this, this.#index)
       tableElements.set(this, code)
@@ -622,29 +644,31 @@ function createWebAssembly(options) {
 
     get length() {
       if (!(#index in this)) throw new TypeError('Receiver is not a WebAssembly.Table')
-      return tableLength(ns, this.#index)
+      const length = tableLength(ns, this.#index)
+      return this.#is64 ? BigInt(length) : length
     }
 
     grow(delta, ...rest) {
       if (!(#index in this)) throw new TypeError('Receiver is not a WebAssembly.Table')
       if (arguments.length < 1) throw new TypeError('WebAssembly.Table.grow(): Argument 0 is required')
-      const count = enforceRangeU32(delta, 'WebAssembly.Table.grow(): Argument 0')
+      const count = tableAddress(delta, this.#is64, 'WebAssembly.Table.grow(): Argument 0')
       const code = tableElements.get(this)
       const init = rest.length > 0 && rest[0] !== undefined ? toRaw(rest[0], code) : toRaw(defaultValue(code), code)
-      return tableGrow(ns, this.#index, count, init)
+      const old = tableGrow(ns, this.#index, count, init)
+      return this.#is64 ? BigInt(old) : old
     }
 
     get(index) {
       if (!(#index in this)) throw new TypeError('Receiver is not a WebAssembly.Table')
       if (arguments.length < 1) throw new TypeError('WebAssembly.Table.get(): Argument 0 is required')
-      const element = enforceRangeU32(index, 'WebAssembly.Table.get(): Argument 0')
+      const element = tableAddress(index, this.#is64, 'WebAssembly.Table.get(): Argument 0')
       return fromRaw(tableGet(ns, this.#index, element), tableElements.get(this))
     }
 
     set(index, ...rest) {
       if (!(#index in this)) throw new TypeError('Receiver is not a WebAssembly.Table')
       if (arguments.length < 1) throw new TypeError('WebAssembly.Table.set(): Argument 0 is required')
-      const element = enforceRangeU32(index, 'WebAssembly.Table.set(): Argument 0')
+      const element = tableAddress(index, this.#is64, 'WebAssembly.Table.set(): Argument 0')
       const code = tableElements.get(this)
       const value = rest.length > 0 ? toRaw(rest[0], code) : toRaw(defaultValue(code), code)
       tableSet(ns, this.#index, element, value)

@@ -193,8 +193,9 @@ unsafe fn get_string(env: sys::napi_env, value: RawValue) -> SandboxResult<Strin
 unsafe fn get_bytes<'a>(env: sys::napi_env, value: RawValue) -> SandboxResult<&'a [u8]> {
     let (mut kind, mut length, mut data, mut buffer, mut offset) = (0, 0, ptr::null_mut(), ptr::null_mut(), 0);
     // SAFETY: a non-typed-array gives a non-ok status.
-    let status =
-        unsafe { sys::napi_get_typedarray_info(env, value, &mut kind, &mut length, &mut data, &mut buffer, &mut offset) };
+    let status = unsafe {
+        sys::napi_get_typedarray_info(env, value, &mut kind, &mut length, &mut data, &mut buffer, &mut offset)
+    };
     if status != sys::Status::napi_ok {
         return Err(internal("a Uint8Array was expected"));
     }
@@ -390,8 +391,8 @@ impl Namespace {
             }
         }
         // SAFETY: `value` was just made in this env.
-        let reference =
-            unsafe { SendlessRef::new(env, value) }.ok_or_else(|| SandboxError::Internal("napi_create_reference".into()))?;
+        let reference = unsafe { SendlessRef::new(env, value) }
+            .ok_or_else(|| SandboxError::Internal("napi_create_reference".into()))?;
         self.buffers.borrow_mut().push(MemoryBuffer {
             memory: index,
             length,
@@ -491,9 +492,7 @@ unsafe extern "C" fn wa_namespace(env: sys::napi_env, info: sys::napi_callback_i
         let hint = Box::into_raw(Box::new(namespace));
         let mut external = ptr::null_mut();
         // SAFETY: the External owns the handle; its finalizer drops it.
-        unsafe {
-            sys::napi_create_external(env, hint.cast(), Some(release_namespace), hint.cast(), &mut external)
-        };
+        unsafe { sys::napi_create_external(env, hint.cast(), Some(release_namespace), hint.cast(), &mut external) };
         Ok(external)
     }));
     match outcome {
@@ -503,7 +502,10 @@ unsafe extern "C" fn wa_namespace(env: sys::napi_env, info: sys::napi_callback_i
             VOID
         }
         Err(_) => {
-            crate::js::errors::throw(&napi::Env::from(env), &SandboxError::Internal("a Rust panic was caught".into()));
+            crate::js::errors::throw(
+                &napi::Env::from(env),
+                &SandboxError::Internal("a Rust panic was caught".into()),
+            );
             VOID
         }
     }
@@ -513,7 +515,10 @@ unsafe extern "C" fn wa_namespace(env: sys::napi_env, info: sys::napi_callback_i
 unsafe extern "C" fn wa_validate(env: sys::napi_env, info: sys::napi_callback_info) -> RawValue {
     unsafe {
         with_namespace(env, info, |namespace, args| {
-            Ok(create_bool(env, namespace.store.validate(get_bytes(env, args.get(1))?)?))
+            Ok(create_bool(
+                env,
+                namespace.store.validate(get_bytes(env, args.get(1))?)?,
+            ))
         })
     }
 }
@@ -629,7 +634,12 @@ unsafe extern "C" fn wa_module_exports(env: sys::napi_env, info: sys::napi_callb
             let items: Vec<RawValue> = module
                 .module
                 .exports()
-                .map(|export| create_array(env, &[create_string(env, export.name()), describe_type(env, &export.ty())]))
+                .map(|export| {
+                    create_array(
+                        env,
+                        &[create_string(env, export.name()), describe_type(env, &export.ty())],
+                    )
+                })
                 .collect();
             Ok(create_array(env, &items))
         })
@@ -681,12 +691,8 @@ unsafe extern "C" fn wa_host_func(env: sys::napi_env, info: sys::napi_callback_i
             let params = parse(get_string(env, args.get(2))?)?;
             let results = parse(get_string(env, args.get(3))?)?;
             let ty = FuncType::new(
-                &crate::engine::engine(if namespace.store.limits().fuel.is_some() {
-                    crate::engine::EngineKind::Metered
-                } else {
-                    crate::engine::EngineKind::Standard
-                })?
-                .clone(),
+                &crate::engine::engine(crate::engine::EngineKind::api(namespace.store.limits().fuel.is_some()))?
+                    .clone(),
                 params,
                 results,
             );
@@ -696,17 +702,21 @@ unsafe extern "C" fn wa_host_func(env: sys::napi_env, info: sys::napi_callback_i
             let result_types: Vec<ValType> = ty.results().collect();
             let index = namespace.store.host_function(
                 ty,
-                Box::new(move |caller: &mut wasmtime::Caller<'_, crate::webassembly::StoreState>, params: &[Val], results: &mut [Val]| {
-                    let fail = |message: &str| HostFunctionError {
-                        import: "a JavaScript function".to_owned(),
-                        message: message.to_owned(),
-                    };
-                    let Some(namespace) = weak_namespace.upgrade() else {
-                        return Err(fail("its namespace is gone"));
-                    };
-                    invoke_host(&namespace, host_env, &adapter, caller, params, &result_types, results)
-                        .map_err(|message| fail(&message))
-                }),
+                Box::new(
+                    move |caller: &mut wasmtime::Caller<'_, crate::webassembly::StoreState>,
+                          params: &[Val],
+                          results: &mut [Val]| {
+                        let fail = |message: &str| HostFunctionError {
+                            import: "a JavaScript function".to_owned(),
+                            message: message.to_owned(),
+                        };
+                        let Some(namespace) = weak_namespace.upgrade() else {
+                            return Err(fail("its namespace is gone"));
+                        };
+                        invoke_host(&namespace, host_env, &adapter, caller, params, &result_types, results)
+                            .map_err(|message| fail(&message))
+                    },
+                ),
             )?;
             Ok(create_f64(env, f64::from(index)))
         })
@@ -741,7 +751,14 @@ fn invoke_host(
         let mut returned = ptr::null_mut();
         // SAFETY: values of this env, in the open scope.
         let status = unsafe {
-            sys::napi_call_function(env, undefined(env), function, arguments.len(), arguments.as_ptr(), &mut returned)
+            sys::napi_call_function(
+                env,
+                undefined(env),
+                function,
+                arguments.len(),
+                arguments.as_ptr(),
+                &mut returned,
+            )
         };
         if status != sys::Status::napi_ok {
             let mut exception = ptr::null_mut();
@@ -771,7 +788,7 @@ fn invoke_host(
         for ((slot, ty), value) in results.iter_mut().zip(result_types).zip(values) {
             // SAFETY: a value of this env.
             let raw = unsafe { get_raw(env, value, ty) }.map_err(|error| error.to_string())?;
-            *slot = raw.to_val(&mut context).map_err(|error| error.to_string())?;
+            *slot = raw.into_val(&mut context).map_err(|error| error.to_string())?;
         }
         Ok(())
     }))
@@ -788,7 +805,10 @@ unsafe extern "C" fn wa_caller(env: sys::napi_env, info: sys::napi_callback_info
             let index = get_i32(env, args.get(1))? as u32;
             let external = namespace.caller(env, index)?;
             let (params, results) = signature_codes(&namespace.store.func_type(index)?);
-            Ok(create_array(env, &[external, create_string(env, &params), create_string(env, &results)]))
+            Ok(create_array(
+                env,
+                &[external, create_string(env, &params), create_string(env, &results)],
+            ))
         })
     }
 }
@@ -800,7 +820,16 @@ unsafe extern "C" fn wa_call(env: sys::napi_env, info: sys::napi_callback_info) 
     let mut argv = [ptr::null_mut(); 9];
     let mut argc = argv.len();
     // SAFETY: `argv` has room for `argc` values; Node-API reports the real count.
-    unsafe { sys::napi_get_cb_info(env, info, &mut argc, argv.as_mut_ptr(), ptr::null_mut(), ptr::null_mut()) };
+    unsafe {
+        sys::napi_get_cb_info(
+            env,
+            info,
+            &mut argc,
+            argv.as_mut_ptr(),
+            ptr::null_mut(),
+            ptr::null_mut(),
+        )
+    };
     let spilled;
     let values: &[RawValue] = if argc <= argv.len() {
         &argv[..argc]
@@ -822,7 +851,9 @@ unsafe extern "C" fn wa_call(env: sys::napi_env, info: sys::napi_callback_info) 
     // owns; the wrapper holding the External also holds the namespace.
     let caller = unsafe { &*data.cast::<FuncCaller>() };
     let namespace = unsafe { &*caller.namespace };
-    let outcome = catch_unwind(AssertUnwindSafe(|| unsafe { call(env, namespace, caller, &values[1..]) }));
+    let outcome = catch_unwind(AssertUnwindSafe(|| unsafe {
+        call(env, namespace, caller, &values[1..])
+    }));
     namespace.refresh_buffers(env);
     match outcome {
         Ok(Ok(value)) => value,
@@ -837,7 +868,12 @@ unsafe extern "C" fn wa_call(env: sys::napi_env, info: sys::napi_callback_info) 
     }
 }
 
-unsafe fn call(env: sys::napi_env, namespace: &Namespace, caller: &FuncCaller, args: &[RawValue]) -> SandboxResult<RawValue> {
+unsafe fn call(
+    env: sys::napi_env,
+    namespace: &Namespace,
+    caller: &FuncCaller,
+    args: &[RawValue],
+) -> SandboxResult<RawValue> {
     if caller.numeric && args.len() == caller.params.len() && caller.params.len() <= 8 {
         let mut slots = [ValRaw::i32(0); 8];
         for (index, (ty, &value)) in caller.params.iter().zip(args).enumerate() {
@@ -870,7 +906,9 @@ unsafe fn call(env: sys::napi_env, namespace: &Namespace, caller: &FuncCaller, a
     }
     for ty in &caller.results {
         if !matches!(type_code(ty), 'i' | 'I' | 'f' | 'F' | 'r' | 'e') {
-            return Err(SandboxError::InvalidArgType("type incompatibility when transforming from/to JS".to_owned()));
+            return Err(SandboxError::InvalidArgType(
+                "type incompatibility when transforming from/to JS".to_owned(),
+            ));
         }
     }
     namespace
@@ -894,7 +932,9 @@ unsafe extern "C" fn wa_memory_new(env: sys::napi_env, info: sys::napi_callback_
         with_namespace(env, info, |namespace, args| {
             let initial = get_f64(env, args.get(1))? as u64;
             let maximum = get_f64(env, args.get(2))?;
-            let index = namespace.store.memory_new(initial, (maximum >= 0.0).then_some(maximum as u64))?;
+            let index = namespace
+                .store
+                .memory_new(initial, (maximum >= 0.0).then_some(maximum as u64))?;
             Ok(create_f64(env, f64::from(index)))
         })
     }
@@ -903,7 +943,9 @@ unsafe extern "C" fn wa_memory_new(env: sys::napi_env, info: sys::napi_callback_
 /// `waMemoryBuffer(ns, index)`: the memory's current ArrayBuffer.
 unsafe extern "C" fn wa_memory_buffer(env: sys::napi_env, info: sys::napi_callback_info) -> RawValue {
     unsafe {
-        with_namespace(env, info, |namespace, args| namespace.memory_buffer(env, get_i32(env, args.get(1))? as u32))
+        with_namespace(env, info, |namespace, args| {
+            namespace.memory_buffer(env, get_i32(env, args.get(1))? as u32)
+        })
     }
 }
 
@@ -960,7 +1002,7 @@ fn ref_type(code: &str) -> SandboxResult<RefType> {
     }
 }
 
-/// `waTableNew(ns, element code, initial, maximum, init)`: the table's index.
+/// `waTableNew(ns, element code, initial, maximum, init, is64)`: the table's index.
 unsafe extern "C" fn wa_table_new(env: sys::napi_env, info: sys::napi_callback_info) -> RawValue {
     unsafe {
         with_namespace(env, info, |namespace, args| {
@@ -969,21 +1011,21 @@ unsafe extern "C" fn wa_table_new(env: sys::napi_env, info: sys::napi_callback_i
             let initial = get_f64(env, args.get(2))? as u64;
             let maximum = get_f64(env, args.get(3))?;
             let init = get_raw(env, args.get(4), &ValType::Ref(element.clone()))?;
-            let index =
-                namespace
-                    .store
-                    .table_new(element, initial, (maximum >= 0.0).then_some(maximum as u64), &init)?;
+            let mut is64 = false;
+            sys::napi_get_value_bool(env, args.get(5), &mut is64);
+            let maximum = (maximum >= 0.0).then_some(maximum as u64);
+            let index = namespace.store.table_new(element, initial, maximum, is64, &init)?;
             Ok(create_f64(env, f64::from(index)))
         })
     }
 }
 
-/// `waTableType(ns, index)`: `[element code, minimum, maximum or -1, length]`.
+/// `waTableType(ns, index)`: `[element code, minimum, maximum or -1, length, is64]`.
 unsafe extern "C" fn wa_table_type(env: sys::napi_env, info: sys::napi_callback_info) -> RawValue {
     unsafe {
         with_namespace(env, info, |namespace, args| {
             let table = namespace.store.table(get_i32(env, args.get(1))? as u32)?;
-            let (code, minimum, maximum) = namespace.store.table_type(table)?;
+            let (code, minimum, maximum, is64) = namespace.store.table_type(table)?;
             let size = namespace.store.table_size(table)?;
             Ok(create_array(
                 env,
@@ -992,6 +1034,7 @@ unsafe extern "C" fn wa_table_type(env: sys::napi_env, info: sys::napi_callback_
                     create_f64(env, minimum as f64),
                     create_f64(env, maximum.map_or(-1.0, |maximum| maximum as f64)),
                     create_f64(env, size as f64),
+                    create_bool(env, is64),
                 ],
             ))
         })
@@ -1014,9 +1057,9 @@ unsafe extern "C" fn wa_table_get(env: sys::napi_env, info: sys::napi_callback_i
         with_namespace(env, info, |namespace, args| {
             let table = namespace.store.table(get_i32(env, args.get(1))? as u32)?;
             let element = get_f64(env, args.get(2))? as u64;
-            namespace
-                .store
-                .table_get(table, element, |context, value| Ok(create_raw(env, raw_of_ref(context, &value)?)))
+            namespace.store.table_get(table, element, |context, value| {
+                Ok(create_raw(env, raw_of_ref(context, &value)?))
+            })
         })
     }
 }
@@ -1053,11 +1096,18 @@ unsafe extern "C" fn wa_global_new(env: sys::napi_env, info: sys::napi_callback_
     unsafe {
         with_namespace(env, info, |namespace, args| {
             let code = get_string(env, args.get(1))?;
-            let ty = code.chars().next().and_then(type_of_code).ok_or_else(|| internal("value type"))?;
+            let ty = code
+                .chars()
+                .next()
+                .and_then(type_of_code)
+                .ok_or_else(|| internal("value type"))?;
             let mut mutable = false;
             sys::napi_get_value_bool(env, args.get(2), &mut mutable);
             let value = get_raw(env, args.get(3), &ty)?;
-            Ok(create_f64(env, f64::from(namespace.store.global_new(ty, mutable, &value)?)))
+            Ok(create_f64(
+                env,
+                f64::from(namespace.store.global_new(ty, mutable, &value)?),
+            ))
         })
     }
 }
@@ -1068,7 +1118,10 @@ unsafe extern "C" fn wa_global_type(env: sys::napi_env, info: sys::napi_callback
         with_namespace(env, info, |namespace, args| {
             let global = namespace.store.global(get_i32(env, args.get(1))? as u32)?;
             let (code, mutable) = namespace.store.global_type(global)?;
-            Ok(create_array(env, &[create_string(env, &code.to_string()), create_bool(env, mutable)]))
+            Ok(create_array(
+                env,
+                &[create_string(env, &code.to_string()), create_bool(env, mutable)],
+            ))
         })
     }
 }

@@ -15,9 +15,9 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 
 use wasmtime::{
-    AsContextMut, Caller, Extern, ExternRef, Func, FuncType, Global, GlobalType, Instance, Memory, MemoryType,
-    Module, Mutability, Ref, RefType, RootScope, Rooted, Store, StoreContextMut, StoreLimits, StoreLimitsBuilder,
-    Table, TableType, Trap, UpdateDeadline, Val, ValType,
+    AsContextMut, Caller, Extern, ExternRef, Func, FuncType, Global, GlobalType, Instance, Memory, MemoryType, Module,
+    Mutability, Ref, RefType, RootScope, Rooted, Store, StoreContextMut, StoreLimits, StoreLimitsBuilder, Table,
+    TableType, Trap, UpdateDeadline, Val, ValType,
 };
 
 use crate::engine::{EngineKind, TickerGuard, deadline_ticks, engine};
@@ -90,7 +90,10 @@ pub fn type_of_code(code: char) -> Option<ValType> {
 
 /// The signature of a function as two strings of `type_code` letters.
 pub fn signature_codes(ty: &FuncType) -> (String, String) {
-    (ty.params().map(|t| type_code(&t)).collect(), ty.results().map(|t| type_code(&t)).collect())
+    (
+        ty.params().map(|t| type_code(&t)).collect(),
+        ty.results().map(|t| type_code(&t)).collect(),
+    )
 }
 
 /// A reference as the JS side encodes it: a registry index (of a function, or of the JS value an
@@ -147,7 +150,10 @@ pub struct SharedStore {
 }
 
 /// Clears (restores) the active caller when a host function returns or unwinds.
-struct RestoreCaller<'a>(&'a Cell<Option<*mut Caller<'static, StoreState>>>, Option<*mut Caller<'static, StoreState>>);
+struct RestoreCaller<'a>(
+    &'a Cell<Option<*mut Caller<'static, StoreState>>>,
+    Option<*mut Caller<'static, StoreState>>,
+);
 
 impl Drop for RestoreCaller<'_> {
     fn drop(&mut self) {
@@ -157,11 +163,7 @@ impl Drop for RestoreCaller<'_> {
 
 impl SharedStore {
     pub fn new(limits: Limits) -> SandboxResult<Self> {
-        let kind = if limits.fuel.is_some() {
-            EngineKind::Metered
-        } else {
-            EngineKind::Standard
-        };
+        let kind = EngineKind::api(limits.fuel.is_some());
         let engine = engine(kind)?;
         let mut builder = StoreLimitsBuilder::new()
             .instances(100_000)
@@ -232,8 +234,8 @@ impl SharedStore {
 
     /// Compiles binary wasm (never text) for this store's engine.
     pub fn compile(&self, bytes: &[u8]) -> SandboxResult<CompiledModule> {
-        let module =
-            Module::from_binary(engine(self.kind)?, bytes).map_err(|error| SandboxError::Compile(format!("{error:#}")))?;
+        let module = Module::from_binary(engine(self.kind)?, bytes)
+            .map_err(|error| SandboxError::Compile(format!("{error:#}")))?;
         Ok(CompiledModule { module })
     }
 
@@ -251,7 +253,7 @@ impl SharedStore {
     ) -> SandboxResult<Vec<(String, ExternKind, u32)>> {
         crate::stack::ensure_room_for_wasm(self.stack_bottom)?;
         let outer = self.active.get().is_none();
-        let result = self.with_context(|mut context| -> SandboxResult<_> {
+        self.with_context(|mut context| -> SandboxResult<_> {
             let mut externs = Vec::with_capacity(imports.len());
             for &(kind, index) in imports {
                 let state = context.data();
@@ -291,8 +293,7 @@ impl SharedStore {
                 described.push((name, kind, index));
             }
             Ok(described)
-        })?;
-        result
+        })?
     }
 
     fn arm_deadline(&self, context: &mut StoreContextMut<'_, StoreState>) {
@@ -353,7 +354,7 @@ impl SharedStore {
             let mut scope = RootScope::new(&mut context);
             let mut vals = Vec::with_capacity(params.len());
             for param in params {
-                vals.push(param.to_val(&mut scope)?);
+                vals.push(param.into_val(&mut scope)?);
             }
             let mut results = vec![Val::I32(0); result_count];
             let mut context = scope.as_context_mut();
@@ -430,13 +431,22 @@ impl SharedStore {
     pub fn memory_new(&self, initial: u64, maximum: Option<u64>) -> SandboxResult<u32> {
         self.with_context(|mut context| {
             let memory = Memory::new(&mut context, MemoryType::new(initial as u32, maximum.map(|m| m as u32)))
-                .map_err(|error| SandboxError::OutOfRange(format!("WebAssembly.Memory(): could not allocate memory: {error:#}")))?;
+                .map_err(|error| {
+                    SandboxError::OutOfRange(format!("WebAssembly.Memory(): could not allocate memory: {error:#}"))
+                })?;
             Ok(register(&mut context, memory.into())?.1)
         })?
     }
 
     pub fn memory(&self, index: u32) -> SandboxResult<Memory> {
-        self.with_context(|context| context.data().memories.get(index as usize).copied().ok_or_else(bad_index))?
+        self.with_context(|context| {
+            context
+                .data()
+                .memories
+                .get(index as usize)
+                .copied()
+                .ok_or_else(bad_index)
+        })?
     }
 
     /// The base and byte length of a memory (its base never moves).
@@ -460,19 +470,37 @@ impl SharedStore {
     pub fn memory_grow(&self, memory: Memory, delta: u64) -> SandboxResult<u64> {
         self.with_context(|mut context| {
             memory.grow(&mut context, delta).map_err(|error| {
-                SandboxError::OutOfRange(format!("WebAssembly.Memory.grow(): Maximum memory size exceeded ({error})"))
+                SandboxError::OutOfRange(format!(
+                    "WebAssembly.Memory.grow(): Maximum memory size exceeded ({error})"
+                ))
             })
         })?
     }
 
     // ---- tables -----------------------------------------------------------------------------
 
-    pub fn table_new(&self, element: RefType, initial: u64, maximum: Option<u64>, init: &RawVal) -> SandboxResult<u32> {
+    /// A table of `element`s; `is64` makes its index type i64 (the table64 proposal).
+    pub fn table_new(
+        &self,
+        element: RefType,
+        initial: u64,
+        maximum: Option<u64>,
+        is64: bool,
+        init: &RawVal,
+    ) -> SandboxResult<u32> {
         self.with_context(|mut context| {
             let mut scope = RootScope::new(&mut context);
-            let init = init.to_ref(&mut scope, &element)?;
-            let table = Table::new(&mut scope, TableType::new(element, initial as u32, maximum.map(|m| m as u32)), init)
-                .map_err(|error| SandboxError::OutOfRange(format!("WebAssembly.Table(): {error:#}")))?;
+            let init = init.into_ref(&mut scope, &element)?;
+            let table = Table::new(
+                &mut scope,
+                if is64 {
+                    TableType::new64(element, initial, maximum)
+                } else {
+                    TableType::new(element, initial as u32, maximum.map(|m| m as u32))
+                },
+                init,
+            )
+            .map_err(|error| SandboxError::OutOfRange(format!("WebAssembly.Table(): {error:#}")))?;
             Ok(register(&mut scope.as_context_mut(), table.into())?.1)
         })?
     }
@@ -481,11 +509,16 @@ impl SharedStore {
         self.with_context(|context| context.data().tables.get(index as usize).copied().ok_or_else(bad_index))?
     }
 
-    /// `(element type code, minimum, maximum)`.
-    pub fn table_type(&self, table: Table) -> SandboxResult<(char, u64, Option<u64>)> {
+    /// `(element type code, minimum, maximum, whether its index type is i64)`.
+    pub fn table_type(&self, table: Table) -> SandboxResult<(char, u64, Option<u64>, bool)> {
         self.with_context(|context| {
             let ty = table.ty(&context);
-            (type_code(&ValType::Ref(ty.element().clone())), ty.minimum(), ty.maximum())
+            (
+                type_code(&ValType::Ref(ty.element().clone())),
+                ty.minimum(),
+                ty.maximum(),
+                ty.is_64(),
+            )
         })
     }
 
@@ -512,7 +545,7 @@ impl SharedStore {
         self.with_context(|mut context| {
             let mut scope = RootScope::new(&mut context);
             let element = table.ty(&scope).element().clone();
-            let value = value.to_ref(&mut scope, &element)?;
+            let value = value.into_ref(&mut scope, &element)?;
             table
                 .set(&mut scope, index, value)
                 .map_err(|_| SandboxError::OutOfRange(format!("WebAssembly.Table.set(): invalid address {index}")))
@@ -523,10 +556,12 @@ impl SharedStore {
         self.with_context(|mut context| {
             let mut scope = RootScope::new(&mut context);
             let element = table.ty(&scope).element().clone();
-            let init = init.to_ref(&mut scope, &element)?;
-            table
-                .grow(&mut scope, delta, init)
-                .map_err(|error| SandboxError::OutOfRange(format!("WebAssembly.Table.grow(): failed to grow table by {delta} ({error})")))
+            let init = init.into_ref(&mut scope, &element)?;
+            table.grow(&mut scope, delta, init).map_err(|error| {
+                SandboxError::OutOfRange(format!(
+                    "WebAssembly.Table.grow(): failed to grow table by {delta} ({error})"
+                ))
+            })
         })?
     }
 
@@ -535,7 +570,7 @@ impl SharedStore {
     pub fn global_new(&self, ty: ValType, mutable: bool, value: &RawVal) -> SandboxResult<u32> {
         self.with_context(|mut context| {
             let mut scope = RootScope::new(&mut context);
-            let value = value.to_val(&mut scope)?;
+            let value = value.into_val(&mut scope)?;
             let mutability = if mutable { Mutability::Var } else { Mutability::Const };
             let global = Global::new(&mut scope, GlobalType::new(ty, mutability), value)
                 .map_err(|error| SandboxError::InvalidArgType(format!("WebAssembly.Global(): {error:#}")))?;
@@ -544,7 +579,14 @@ impl SharedStore {
     }
 
     pub fn global(&self, index: u32) -> SandboxResult<Global> {
-        self.with_context(|context| context.data().globals.get(index as usize).copied().ok_or_else(bad_index))?
+        self.with_context(|context| {
+            context
+                .data()
+                .globals
+                .get(index as usize)
+                .copied()
+                .ok_or_else(bad_index)
+        })?
     }
 
     /// `(value type code, mutable)`.
@@ -570,7 +612,7 @@ impl SharedStore {
     pub fn global_set(&self, global: Global, value: &RawVal) -> SandboxResult<()> {
         self.with_context(|mut context| {
             let mut scope = RootScope::new(&mut context);
-            let value = value.to_val(&mut scope)?;
+            let value = value.into_val(&mut scope)?;
             global
                 .set(&mut scope, value)
                 .map_err(|error| SandboxError::InvalidArgType(format!("WebAssembly.Global: {error:#}")))
@@ -582,7 +624,11 @@ impl SharedStore {
         if self.limits.fuel.is_none() {
             return Err(SandboxError::FuelNotEnabled);
         }
-        self.with_context(|context| context.get_fuel().map_err(|error| SandboxError::Internal(format!("{error:#}"))))?
+        self.with_context(|context| {
+            context
+                .get_fuel()
+                .map_err(|error| SandboxError::Internal(format!("{error:#}")))
+        })?
     }
 
     /// Sets the fuel left.
@@ -615,8 +661,8 @@ pub enum RawVal {
 }
 
 impl RawVal {
-    pub fn to_val(&self, context: &mut impl AsContextMut<Data = StoreState>) -> SandboxResult<Val> {
-        Ok(match *self {
+    pub fn into_val(self, context: &mut impl AsContextMut<Data = StoreState>) -> SandboxResult<Val> {
+        Ok(match self {
             Self::I32(value) => Val::I32(value),
             Self::I64(value) => Val::I64(value),
             Self::F32(value) => Val::F32(value.to_bits()),
@@ -626,7 +672,7 @@ impl RawVal {
         })
     }
 
-    fn to_ref(&self, context: &mut impl AsContextMut<Data = StoreState>, element: &RefType) -> SandboxResult<Ref> {
+    fn into_ref(self, context: &mut impl AsContextMut<Data = StoreState>, element: &RefType) -> SandboxResult<Ref> {
         match (*self, element.heap_type().is_func()) {
             (Self::FuncRef(index), true) => Ok(Ref::Func(func_at(context, index)?)),
             (Self::ExternRef(index), false) => Ok(Ref::Extern(extern_ref(context, index)?)),
@@ -639,12 +685,20 @@ fn func_at(context: &mut impl AsContextMut<Data = StoreState>, index: RawRef) ->
     match index {
         None => Ok(None),
         Some(index) => Ok(Some(
-            *context.as_context_mut().data().funcs.get(index as usize).ok_or_else(bad_index)?,
+            *context
+                .as_context_mut()
+                .data()
+                .funcs
+                .get(index as usize)
+                .ok_or_else(bad_index)?,
         )),
     }
 }
 
-fn extern_ref(context: &mut impl AsContextMut<Data = StoreState>, index: RawRef) -> SandboxResult<Option<Rooted<ExternRef>>> {
+fn extern_ref(
+    context: &mut impl AsContextMut<Data = StoreState>,
+    index: RawRef,
+) -> SandboxResult<Option<Rooted<ExternRef>>> {
     match index {
         None => Ok(None),
         Some(index) => ExternRef::new(context, JsValueIndex(index))
@@ -687,7 +741,11 @@ pub fn raw_of_ref(context: &mut StoreContextMut<'_, StoreState>, value: &Ref) ->
             Some(reference) => Some(extern_index(context, reference)?),
             None => None,
         }),
-        _ => return Err(SandboxError::InvalidArgType("this reference type cannot be passed to JavaScript".to_owned())),
+        _ => {
+            return Err(SandboxError::InvalidArgType(
+                "this reference type cannot be passed to JavaScript".to_owned(),
+            ));
+        }
     })
 }
 
@@ -697,7 +755,9 @@ fn extern_index(context: &mut StoreContextMut<'_, StoreState>, reference: &Roote
         .map_err(|error| SandboxError::Internal(format!("{error:#}")))?;
     match data.and_then(|data| data.downcast_ref::<JsValueIndex>()) {
         Some(JsValueIndex(index)) => Ok(*index),
-        None => Err(SandboxError::InvalidArgType("an externref not made by JavaScript".to_owned())),
+        None => Err(SandboxError::InvalidArgType(
+            "an externref not made by JavaScript".to_owned(),
+        )),
     }
 }
 
@@ -707,7 +767,8 @@ fn register_func(context: &mut StoreContextMut<'_, StoreState>, func: Func) -> S
     if let Some(&index) = state.func_keys.get(&key) {
         return Ok(index);
     }
-    let index = u32::try_from(state.funcs.len()).map_err(|_| SandboxError::SandboxLimit("too many functions".to_owned()))?;
+    let index =
+        u32::try_from(state.funcs.len()).map_err(|_| SandboxError::SandboxLimit("too many functions".to_owned()))?;
     state.funcs.push(func);
     state.func_keys.insert(key, index);
     Ok(index)
@@ -725,17 +786,45 @@ fn register(context: &mut StoreContextMut<'_, StoreState>, export: Extern) -> Sa
         Extern::Func(func) => (ExternKind::Function, register_func(context, func)?),
         Extern::Memory(memory) => {
             let state = context.data_mut();
-            (ExternKind::Memory, add(&mut state.memories, &mut state.memory_keys, memory.debug_index_in_store(), memory))
+            (
+                ExternKind::Memory,
+                add(
+                    &mut state.memories,
+                    &mut state.memory_keys,
+                    memory.debug_index_in_store(),
+                    memory,
+                ),
+            )
         }
         Extern::Table(table) => {
             let state = context.data_mut();
-            (ExternKind::Table, add(&mut state.tables, &mut state.table_keys, table.debug_index_in_store(), table))
+            (
+                ExternKind::Table,
+                add(
+                    &mut state.tables,
+                    &mut state.table_keys,
+                    table.debug_index_in_store(),
+                    table,
+                ),
+            )
         }
         Extern::Global(global) => {
             let state = context.data_mut();
-            (ExternKind::Global, add(&mut state.globals, &mut state.global_keys, global.debug_index_in_store(), global))
+            (
+                ExternKind::Global,
+                add(
+                    &mut state.globals,
+                    &mut state.global_keys,
+                    global.debug_index_in_store(),
+                    global,
+                ),
+            )
         }
         Extern::Tag(_) => (ExternKind::Tag, u32::MAX),
-        _ => return Err(SandboxError::Link("a shared memory cannot be exported to JavaScript".to_owned())),
+        _ => {
+            return Err(SandboxError::Link(
+                "a shared memory cannot be exported to JavaScript".to_owned(),
+            ));
+        }
     })
 }
