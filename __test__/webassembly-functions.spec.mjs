@@ -207,3 +207,19 @@ test('globals: values, mutability, sharing between JS and instances', (t) => {
   t.is(exports.wide.valueOf(), 7n)
   t.throws(() => (exports.wide.value = 1n), { instanceOf: TypeError })
 })
+
+test('tables with i64 addresses (table64) take and give BigInt, and wasm imports them as such', (t) => {
+  const WA = createWebAssembly()
+  const table = new WA.Table({ element: 'anyfunc', address: 'i64', initial: 2n })
+  t.is(table.length, 2n)
+  t.is(table.get(1n), null)
+  t.throws(() => table.get(1), { instanceOf: TypeError }, 'a Number is not a BigInt')
+  t.throws(() => table.get(2n), { instanceOf: RangeError })
+  t.is(table.grow(1n), 2n)
+  const module = new WA.Module(
+    wat(`(module (import "env" "t" (table $t i64 1 funcref)) (func (export "size") (result i64) (table.size $t)))`),
+  )
+  t.is(new WA.Instance(module, { env: { t: table } }).exports.size(), 3n)
+  const narrow = new WA.Table({ element: 'anyfunc', initial: 1 })
+  t.throws(() => new WA.Instance(module, { env: { t: narrow } }), { instanceOf: WA.LinkError })
+})

@@ -673,7 +673,7 @@ impl RawVal {
     }
 
     fn into_ref(self, context: &mut impl AsContextMut<Data = StoreState>, element: &RefType) -> SandboxResult<Ref> {
-        match (*self, element.heap_type().is_func()) {
+        match (self, element.heap_type().is_func()) {
             (Self::FuncRef(index), true) => Ok(Ref::Func(func_at(context, index)?)),
             (Self::ExternRef(index), false) => Ok(Ref::Extern(extern_ref(context, index)?)),
             _ => Err(SandboxError::InvalidArgType("a reference of the wrong type".to_owned())),
