@@ -37,7 +37,10 @@ pub struct Namespace {
     hooks: SendlessRef,
     /// The exception a JS import threw during the call now failing, kept for its JS caller.
     pending_exception: RefCell<Option<SendlessRef>>,
-    /// The current ArrayBuffer of each memory JS has asked for (strong references).
+    /// The current ArrayBuffer of each memory JS has asked for, held weakly: each buffer keeps
+    /// the namespace alive (its finalizer holds an `Rc`), so a strong reference here would be a
+    /// cycle through a GC root and no namespace whose memory was viewed could ever be freed. The
+    /// `Memory` object keeps its current buffer alive from JS.
     buffers: RefCell<Vec<MemoryBuffer>>,
     /// Functions the JS side calls, boxed so the Externs naming them stay valid.
     #[allow(clippy::vec_box)]
@@ -391,7 +394,7 @@ impl Namespace {
             }
         }
         // SAFETY: `value` was just made in this env.
-        let reference = unsafe { SendlessRef::new(env, value) }
+        let reference = unsafe { SendlessRef::weak(env, value) }
             .ok_or_else(|| SandboxError::Internal("napi_create_reference".into()))?;
         self.buffers.borrow_mut().push(MemoryBuffer {
             memory: index,
