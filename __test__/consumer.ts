@@ -144,3 +144,34 @@ new Module('(module)', { compiler: 'llvm' })
 const notAModule: Module = Module.compile('(module)')
 
 export { compiled, compilerName, fromFileWinch, cacheDirectory, hits, notAModule }
+
+// The WebAssembly namespace.
+import { createWebAssembly, type SandboxWebAssembly } from 'wasm-memory-sandbox'
+
+const WA: SandboxWebAssembly.Namespace = createWebAssembly({ maxMemoryBytes: 1 << 20, timeoutMs: 100, fuel: 1e6 })
+async function runNamespace(wasmBytes: Uint8Array): Promise<number> {
+  const { instance, module } = await WA.instantiate(wasmBytes, { env: { log: (value: number) => value } })
+  const sameInstance: SandboxWebAssembly.Instance = await WA.instantiate(module)
+  const memory = instance.exports['memory'] as SandboxWebAssembly.Memory
+  const view = new Uint8Array(memory.buffer)
+  const grown: number = new WA.Memory({ initial: 1, maximum: 2 }).grow(1)
+  const table = new WA.Table({ element: 'anyfunc', initial: 1 })
+  const global = new WA.Global({ value: 'i64', mutable: true }, 1n)
+  const kinds: SandboxWebAssembly.ImportExportKind[] = WA.Module.exports(module).map((entry) => entry.kind)
+  const valid: boolean = WA.validate(wasmBytes)
+  const trap: SandboxWebAssembly.RuntimeError = new WA.RuntimeError('x')
+  return (
+    view.length +
+    grown +
+    table.length +
+    Number(global.value) +
+    kinds.length +
+    Number(valid) +
+    (trap.code ? 1 : 0) +
+    (sameInstance ? 1 : 0)
+  )
+}
+// @ts-expect-error unknown option
+createWebAssembly({ timeout: 5 })
+
+export { runNamespace }

@@ -18,3 +18,10 @@ test('a sandbox whose import closes over it is garbage-collected (no native refe
   t.is(run.status, 0, run.stderr)
   t.is(run.stdout.trim(), 'ok')
 })
+
+test('a WebAssembly namespace whose memory buffer was taken is garbage-collected, buffer and all', (t) => {
+  const script = fileURLToPath(new URL('helpers/namespace-collected.mjs', import.meta.url))
+  const run = spawnSync(process.execPath, ['--expose-gc', script], { encoding: 'utf8', timeout: 60_000 })
+  t.is(run.status, 0, run.stderr)
+  t.is(run.stdout.trim(), 'ok')
+})

@@ -98,7 +98,21 @@ installTest('the install needs no Rust toolchain and ships nothing but the packa
   t.log(`${process.version}: npm install of the two tarballs took ${installSeconds.toFixed(1)} s`)
   const modules = join(project, 'app', 'node_modules')
   const main = readdirSync(join(modules, 'wasm-memory-sandbox')).sort()
-  t.deepEqual(main, ['LICENSE', 'README.md', 'index.d.ts', 'index.js', 'package.json'])
+  t.deepEqual(main, [
+    'LICENSE',
+    'README.md',
+    'binding.d.ts',
+    'binding.js',
+    'index.d.ts',
+    'index.js',
+    'lib',
+    'package.json',
+  ])
+  t.deepEqual(readdirSync(join(modules, 'wasm-memory-sandbox', 'lib', 'webassembly')).sort(), [
+    'binary.js',
+    'convert.js',
+    'namespace.js',
+  ])
   const platform = readdirSync(join(modules, `wasm-memory-sandbox-${record.platform}`)).sort()
   t.deepEqual(platform, ['README.md', `wasm-memory-sandbox.${record.platform}.node`, 'package.json'].sort())
   const manifest = JSON.parse(readFileSync(join(modules, 'wasm-memory-sandbox', 'package.json'), 'utf8'))

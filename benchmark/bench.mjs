@@ -320,6 +320,51 @@ row({
   target: 1.7,
 })
 
+// 7d. The WebAssembly namespace (createWebAssembly): an exported function and memory.buffer,
+// against what Sandbox.call and memory() cost, with V8's own WebAssembly beside them.
+const WA = binding.createWebAssembly()
+const identityBytes = new Uint8Array([
+  0, 97, 115, 109, 1, 0, 0, 0, 1, 6, 1, 96, 1, 127, 1, 127, 3, 2, 1, 0, 5, 3, 1, 0, 1, 7, 15, 2, 2, 105, 100, 0, 0, 6,
+  109, 101, 109, 111, 114, 121, 2, 0, 10, 6, 1, 4, 0, 32, 0, 11,
+])
+const waExports = new WA.Instance(new WA.Module(identityBytes)).exports
+const v8Exports = new WebAssembly.Instance(new WebAssembly.Module(identityBytes)).exports
+const memorySandbox = new Sandbox(identityBytes)
+const { waCall, sandboxCall, v8Call } = measureInterleaved(
+  {
+    waCall: (index) => (sink ^= waExports.id(index)),
+    sandboxCall: (index) => (sink ^= memorySandbox.call('id', index)),
+    v8Call: (index) => (sink ^= v8Exports.id(index)),
+  },
+  callTiming,
+)
+row({
+  operation: 'WA: exports.id(x), an (i32) -> i32 export',
+  ours: waCall,
+  baseline: sandboxCall,
+  against: "sandbox.call('id', x)",
+  kind: 'slower',
+  target: 2,
+})
+const { waBuffer, bufferMemory, v8Buffer } = measureInterleaved(
+  {
+    waBuffer: () => (sink ^= waExports.memory.buffer.byteLength),
+    bufferMemory: () => (sink ^= buffer.memory().length),
+    v8Buffer: () => (sink ^= v8Exports.memory.buffer.byteLength),
+  },
+  callTiming,
+)
+row({
+  operation: 'WA: memory.buffer again, no growth',
+  ours: waBuffer,
+  baseline: bufferMemory,
+  against: 'BufferSandbox memory() again',
+  kind: 'slower',
+  target: 2,
+})
+const v8Line = `V8's own WebAssembly in the same run: exports.id(x) ${formatTime(v8Call)}, memory.buffer ${formatTime(v8Buffer)}.`
+console.error(v8Line)
+
 // 8. Density, each in a fresh process.
 function density(kind, count) {
   const run = spawnSync(
@@ -470,6 +515,7 @@ const floorsLine = `Floors in the same run: an empty napi-rs function ${formatTi
 const table = renderTable(rows)
 console.log(table)
 console.log(floorsLine)
+console.log(v8Line)
 
 if (process.argv.includes('--write')) {
   const machine = `${os.cpus().length} x ${os.cpus()[0]?.model.trim()}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, ${process.platform} ${os.release()}`
@@ -479,6 +525,7 @@ if (process.argv.includes('--write')) {
     table,
     '',
     floorsLine,
+    v8Line,
     '',
     '![ratios against their targets](benchmark/ratios.svg)',
     '',

@@ -59,7 +59,9 @@ function ensureCrossToolchain(triple) {
   }
 }
 
-const napiArgs = ['build', '--platform', '--release', ...args]
+// The generated loader is binding.js (and binding.d.ts); index.js and index.d.ts are written by hand
+// over it, adding the WebAssembly JS API namespace (lib/webassembly).
+const napiArgs = ['build', '--platform', '--release', '--js', 'binding.js', '--dts', 'binding.d.ts', ...args]
 const targetIndex = args.findIndex((arg) => arg === '--target' || arg === '-t')
 const explicitTarget =
   targetIndex >= 0 ? args[targetIndex + 1] : args.find((arg) => arg.startsWith('--target='))?.slice(9)

@@ -9,6 +9,7 @@
 import { execFileSync } from 'node:child_process'
 import {
   copyFileSync,
+  cpSync,
   existsSync,
   mkdirSync,
   readFileSync,
@@ -88,7 +89,8 @@ const mainDirectory = join(stagingDirectory, 'main')
 mkdirSync(mainDirectory, { recursive: true })
 for (const file of [...manifest.files, 'README.md', 'LICENSE']) {
   mkdirSync(dirname(join(mainDirectory, file)), { recursive: true })
-  copyFileSync(join(root, file), join(mainDirectory, file))
+  // `files` entries may be folders (lib/): copied whole.
+  cpSync(join(root, file), join(mainDirectory, file), { recursive: true })
 }
 const published = { ...manifest }
 delete published.devDependencies

@@ -26,6 +26,18 @@ pub enum EngineKind {
     Metered,
     /// The pooling allocator for the buffer guest: fixed one-page memories, no limits.
     Dense,
+    /// `Standard` plus the features of the WebAssembly JS API namespaces (64-bit tables and
+    /// memories), kept apart so `Sandbox` compiles exactly what it did.
+    Api,
+    /// `Api` with fuel metering.
+    ApiMetered,
+}
+
+impl EngineKind {
+    /// The engine of a WebAssembly namespace with, or without, a fuel budget.
+    pub fn api(metered: bool) -> Self {
+        if metered { Self::ApiMetered } else { Self::Api }
+    }
 }
 
 impl EngineKind {
@@ -117,6 +129,8 @@ static METERED: EngineCell = OnceLock::new();
 static DENSE: EngineCell = OnceLock::new();
 static STANDARD_WINCH: EngineCell = OnceLock::new();
 static METERED_WINCH: EngineCell = OnceLock::new();
+static API: EngineCell = OnceLock::new();
+static API_METERED: EngineCell = OnceLock::new();
 
 /// Returns the process-wide engine of that kind, compiling with Cranelift, creating it on first use.
 pub fn engine(kind: EngineKind) -> SandboxResult<&'static Engine> {
@@ -132,8 +146,11 @@ pub fn engine_with(kind: EngineKind, compiler: Compiler) -> SandboxResult<&'stat
         (EngineKind::Standard, Compiler::Winch) => &STANDARD_WINCH,
         (EngineKind::Metered, Compiler::Winch) => &METERED_WINCH,
         (EngineKind::Dense, _) => &DENSE,
+        // The JS API namespace compiles with Cranelift.
+        (EngineKind::Api, _) => &API,
+        (EngineKind::ApiMetered, _) => &API_METERED,
     };
-    let compiler = if kind == EngineKind::Dense {
+    let compiler = if matches!(kind, EngineKind::Dense | EngineKind::Api | EngineKind::ApiMetered) {
         Compiler::Cranelift
     } else {
         compiler
@@ -154,7 +171,10 @@ fn config(kind: EngineKind, compiler: Compiler) -> Config {
     config.memory_may_move(false);
     config.max_wasm_stack(crate::stack::MAX_WASM_STACK);
     config.epoch_interruption(kind != EngineKind::Dense);
-    config.consume_fuel(kind == EngineKind::Metered);
+    config.consume_fuel(matches!(kind, EngineKind::Metered | EngineKind::ApiMetered));
+    if matches!(kind, EngineKind::Api | EngineKind::ApiMetered) {
+        config.wasm_memory64(true);
+    }
     if kind == EngineKind::Dense {
         let slots = dense_slots();
         let mut pool = PoolingAllocationConfig::new();
@@ -250,7 +270,7 @@ fn tick_while_sandboxes_need_it() {
         };
         // A timed sandbox made while sleeping a watch tick unparks us, cutting the sleep short.
         thread::park_timeout(tick);
-        for cell in [&STANDARD, &METERED, &STANDARD_WINCH, &METERED_WINCH] {
+        for cell in [&STANDARD, &METERED, &STANDARD_WINCH, &METERED_WINCH, &API, &API_METERED] {
             if let Some(Ok(engine)) = cell.get() {
                 engine.increment_epoch();
             }

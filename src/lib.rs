@@ -1,7 +1,9 @@
 //! wasm-memory-sandbox: WebAssembly guests in wasmtime sandboxes, with zero-copy views of their
 //! linear memory for Node.
 //!
-//! The core (`engine`, `module`, `cache`, `sandbox`, `wasi`, `buffer_guest`, `error`) knows nothing of Node-API;
+//! The core (`engine`, `module`, `cache`, `sandbox`, `wasi`, `pool`, `remote`, `buffer_guest`, `error`,
+//! and `webassembly`, the store shared by a WebAssembly JS API namespace's instances) knows
+//! nothing of Node-API;
 //! `js` is the thin napi glue that validates JS values, hands out views and converts errors.
 
 mod buffer_guest;
@@ -15,3 +17,4 @@ mod remote;
 mod sandbox;
 mod stack;
 mod wasi;
+mod webassembly;

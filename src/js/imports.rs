@@ -45,7 +45,7 @@ impl SendlessRef {
     ///
     /// # Safety
     /// As for `new`.
-    unsafe fn weak(env: sys::napi_env, value: RawValue) -> Option<Self> {
+    pub(crate) unsafe fn weak(env: sys::napi_env, value: RawValue) -> Option<Self> {
         // SAFETY: forwarded from the caller.
         unsafe { Self::with_count(env, value, 0) }
     }

@@ -13,3 +13,4 @@ mod termination;
 mod values;
 mod views;
 mod wasi;
+mod webassembly;

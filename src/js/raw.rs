@@ -520,6 +520,12 @@ pub fn install_raw_methods(exports: Object) -> Result<()> {
             define_method(env, native, name, callback)?;
         }
 
+        // The WebAssembly JS API namespace's native side, for lib/webassembly (not a public API).
+        let mut webassembly = ptr::null_mut();
+        sys::napi_create_object(env, &mut webassembly);
+        crate::js::webassembly::define_functions(env, webassembly)?;
+        sys::napi_set_named_property(env, exports, c"__webassembly".as_ptr(), webassembly);
+
         let source = include_str!("facade.js");
         let mut script = ptr::null_mut();
         let mut install = ptr::null_mut();

@@ -1,0 +1,830 @@
+//! The core of the WebAssembly JS API namespace (`createWebAssembly()`): one wasmtime store
+//! shared by many instances, and the memories, tables, globals and functions they share.
+//!
+//! Everything a namespace makes lives in one `SharedStore`. Each extern the JS side can hold
+//! (a function, memory, table or global, whether made from JS or exported by an instance) gets
+//! a stable index in the store's registry, so the JS side keeps exactly one object per extern:
+//! an export seen twice, or handed back as an import, is found by its index. Values cross the
+//! boundary in a raw encoding the JS side converts (see `RawRef`): numbers as numbers, i64 as
+//! `bigint`, references as registry indexes.
+//!
+//! Like `Sandbox`, every method takes `&self`, and a host function may re-enter the store
+//! through the `Caller` wasmtime handed it (see `with_context`).
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+
+use wasmtime::{
+    AsContextMut, Caller, Extern, ExternRef, Func, FuncType, Global, GlobalType, Instance, Memory, MemoryType, Module,
+    Mutability, Ref, RefType, RootScope, Rooted, Store, StoreContextMut, StoreLimits, StoreLimitsBuilder, Table,
+    TableType, Trap, UpdateDeadline, Val, ValType,
+};
+
+use crate::engine::{EngineKind, TickerGuard, deadline_ticks, engine};
+use crate::error::{SandboxError, SandboxResult, TrapKind};
+use crate::sandbox::{HostFunctionError, Limits};
+
+/// An epoch deadline never reached.
+const NO_DEADLINE: u64 = 1 << 62;
+
+/// The kinds of extern, as the JS side numbers them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExternKind {
+    Function = 0,
+    Table = 1,
+    Memory = 2,
+    Global = 3,
+    Tag = 4,
+}
+
+impl ExternKind {
+    pub fn of(ty: &wasmtime::ExternType) -> Self {
+        match ty {
+            wasmtime::ExternType::Func(_) => Self::Function,
+            wasmtime::ExternType::Table(_) => Self::Table,
+            wasmtime::ExternType::Memory(_) => Self::Memory,
+            wasmtime::ExternType::Global(_) => Self::Global,
+            wasmtime::ExternType::Tag(_) => Self::Tag,
+        }
+    }
+
+    pub fn from_code(code: u32) -> Option<Self> {
+        Some(match code {
+            0 => Self::Function,
+            1 => Self::Table,
+            2 => Self::Memory,
+            3 => Self::Global,
+            4 => Self::Tag,
+            _ => return None,
+        })
+    }
+}
+
+/// One letter per value type, the JS side's signature encoding: `i` i32, `I` i64, `f` f32,
+/// `F` f64, `v` v128, `r` funcref, `e` externref, `x` any other reference.
+pub fn type_code(ty: &ValType) -> char {
+    match ty {
+        ValType::I32 => 'i',
+        ValType::I64 => 'I',
+        ValType::F32 => 'f',
+        ValType::F64 => 'F',
+        ValType::V128 => 'v',
+        ValType::Ref(reference) if reference.heap_type().is_func() => 'r',
+        ValType::Ref(reference) if reference.heap_type().is_extern() => 'e',
+        ValType::Ref(_) => 'x',
+    }
+}
+
+/// The value type of a letter from `type_code`.
+pub fn type_of_code(code: char) -> Option<ValType> {
+    Some(match code {
+        'i' => ValType::I32,
+        'I' => ValType::I64,
+        'f' => ValType::F32,
+        'F' => ValType::F64,
+        'r' => ValType::FUNCREF,
+        'e' => ValType::EXTERNREF,
+        _ => return None,
+    })
+}
+
+/// The signature of a function as two strings of `type_code` letters.
+pub fn signature_codes(ty: &FuncType) -> (String, String) {
+    (
+        ty.params().map(|t| type_code(&t)).collect(),
+        ty.results().map(|t| type_code(&t)).collect(),
+    )
+}
+
+/// A reference as the JS side encodes it: a registry index (of a function, or of the JS value an
+/// externref carries, in the JS side's own list), or `None` for null.
+pub type RawRef = Option<u32>;
+
+/// What an externref carries: the index of its JS value in the namespace's list.
+struct JsValueIndex(u32);
+
+/// A host function supplied by the embedder (a JS function): reads `params`, fills `results`.
+pub type HostFunction = Box<dyn Fn(&mut Caller<'_, StoreState>, &[Val], &mut [Val]) -> Result<(), HostFunctionError>>;
+
+/// Per-store data: limits and the registry of externs the JS side holds.
+pub struct StoreState {
+    limits: StoreLimits,
+    funcs: Vec<Func>,
+    func_keys: HashMap<usize, u32>,
+    memories: Vec<Memory>,
+    memory_keys: HashMap<u64, u32>,
+    tables: Vec<Table>,
+    table_keys: HashMap<u64, u32>,
+    globals: Vec<Global>,
+    global_keys: HashMap<u64, u32>,
+}
+
+/// Moves thread-bound values into wasmtime's `Send + Sync` host-function closures.
+struct ThreadBound<T>(T);
+// SAFETY: a store and its host functions are only used on the thread that made them (the
+// `SharedStore` is `!Send`, owned by one JS object), and wasmtime runs host functions on the
+// thread that called into the store.
+unsafe impl<T> Send for ThreadBound<T> {}
+unsafe impl<T> Sync for ThreadBound<T> {}
+
+impl<T> ThreadBound<T> {
+    fn get(&self) -> &T {
+        &self.0
+    }
+}
+
+/// A module compiled for a namespace's engine.
+pub struct CompiledModule {
+    pub module: Module,
+}
+
+/// The store of one namespace, with every instance, memory, table and global made through it.
+pub struct SharedStore {
+    store: RefCell<Store<StoreState>>,
+    /// The `Caller` of the host function now running on this store, if any.
+    active: Cell<Option<*mut Caller<'static, StoreState>>>,
+    limits: Limits,
+    kind: EngineKind,
+    stack_bottom: usize,
+    _ticker: Option<TickerGuard>,
+}
+
+/// Clears (restores) the active caller when a host function returns or unwinds.
+struct RestoreCaller<'a>(
+    &'a Cell<Option<*mut Caller<'static, StoreState>>>,
+    Option<*mut Caller<'static, StoreState>>,
+);
+
+impl Drop for RestoreCaller<'_> {
+    fn drop(&mut self) {
+        self.0.set(self.1);
+    }
+}
+
+impl SharedStore {
+    pub fn new(limits: Limits) -> SandboxResult<Self> {
+        let kind = EngineKind::api(limits.fuel.is_some());
+        let engine = engine(kind)?;
+        let mut builder = StoreLimitsBuilder::new()
+            .instances(100_000)
+            .memories(100_000)
+            .tables(100_000);
+        if let Some(bytes) = limits.max_memory_bytes {
+            builder = builder.memory_size(usize::try_from(bytes).unwrap_or(usize::MAX));
+        }
+        let mut store = Store::new(
+            engine,
+            StoreState {
+                limits: builder.build(),
+                funcs: Vec::new(),
+                func_keys: HashMap::new(),
+                memories: Vec::new(),
+                memory_keys: HashMap::new(),
+                tables: Vec::new(),
+                table_keys: HashMap::new(),
+                globals: Vec::new(),
+                global_keys: HashMap::new(),
+            },
+        );
+        store.limiter(|state| &mut state.limits);
+        store.set_epoch_deadline(NO_DEADLINE);
+        if limits.timeout.is_some() {
+            store.epoch_deadline_trap();
+        } else {
+            store.epoch_deadline_callback(|_| Ok(UpdateDeadline::Continue(NO_DEADLINE)));
+        }
+        if let Some(fuel) = limits.fuel {
+            store
+                .set_fuel(fuel)
+                .map_err(|error| SandboxError::Internal(format!("{error:#}")))?;
+        }
+        let ticker = match limits.timeout {
+            Some(_) => Some(TickerGuard::timed()?),
+            None => None,
+        };
+        Ok(Self {
+            store: RefCell::new(store),
+            active: Cell::new(None),
+            limits,
+            kind,
+            stack_bottom: crate::stack::thread_stack_bottom(),
+            _ticker: ticker,
+        })
+    }
+
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    /// Runs `action` on the store: through the running host function's `Caller` when re-entered
+    /// from one, else through the owned store.
+    pub fn with_context<R>(&self, action: impl FnOnce(StoreContextMut<'_, StoreState>) -> R) -> SandboxResult<R> {
+        if let Some(caller) = self.active.get() {
+            // SAFETY: set only while a host function of this store runs on this thread, blocked
+            // in the embedder's code that called us; the `Caller` lives on its stack frame until
+            // `RestoreCaller` clears the pointer.
+            let caller = unsafe { &mut *caller };
+            return Ok(action(caller.as_context_mut()));
+        }
+        let mut store = self.store.try_borrow_mut().map_err(|_| SandboxError::Busy)?;
+        Ok(action(store.as_context_mut()))
+    }
+
+    // ---- modules ----------------------------------------------------------------------------
+
+    /// Compiles binary wasm (never text) for this store's engine.
+    pub fn compile(&self, bytes: &[u8]) -> SandboxResult<CompiledModule> {
+        let module = Module::from_binary(engine(self.kind)?, bytes)
+            .map_err(|error| SandboxError::Compile(format!("{error:#}")))?;
+        Ok(CompiledModule { module })
+    }
+
+    /// Whether `bytes` are a valid module for this store's engine.
+    pub fn validate(&self, bytes: &[u8]) -> SandboxResult<bool> {
+        Ok(Module::validate(engine(self.kind)?, bytes).is_ok())
+    }
+
+    /// Instantiates `module` with `imports` (registry entries, in the module's import order).
+    /// Returns each export as its name, kind and registry index.
+    pub fn instantiate(
+        &self,
+        module: &CompiledModule,
+        imports: &[(ExternKind, u32)],
+    ) -> SandboxResult<Vec<(String, ExternKind, u32)>> {
+        crate::stack::ensure_room_for_wasm(self.stack_bottom)?;
+        let outer = self.active.get().is_none();
+        self.with_context(|mut context| -> SandboxResult<_> {
+            let mut externs = Vec::with_capacity(imports.len());
+            for &(kind, index) in imports {
+                let state = context.data();
+                let found: Option<Extern> = match kind {
+                    ExternKind::Function => state.funcs.get(index as usize).map(|f| (*f).into()),
+                    ExternKind::Memory => state.memories.get(index as usize).map(|m| (*m).into()),
+                    ExternKind::Table => state.tables.get(index as usize).map(|t| (*t).into()),
+                    ExternKind::Global => state.globals.get(index as usize).map(|g| (*g).into()),
+                    ExternKind::Tag => None,
+                };
+                externs.push(found.ok_or_else(|| SandboxError::Link("an import is not of this namespace".to_owned()))?);
+            }
+            if outer {
+                self.arm_deadline(&mut context);
+            }
+            let instance = Instance::new(&mut context, &module.module, &externs).map_err(|error| {
+                if error.downcast_ref::<Trap>().is_some() || error.downcast_ref::<HostFunctionError>().is_some() {
+                    self.explain(SandboxError::from_call(error))
+                } else {
+                    let message = format!("{error:#}");
+                    if message.contains("exceeds memory limits") || message.contains("memory minimum size") {
+                        SandboxError::MemoryLimit(message)
+                    } else if message.contains("Cannot allocate memory") || message.contains("mmap failed") {
+                        SandboxError::SandboxLimit(message)
+                    } else {
+                        SandboxError::Link(message)
+                    }
+                }
+            })?;
+            let exports: Vec<(String, Extern)> = instance
+                .exports(&mut context)
+                .map(|export| (export.name().to_owned(), export.into_extern()))
+                .collect();
+            let mut described = Vec::with_capacity(exports.len());
+            for (name, export) in exports {
+                let (kind, index) = register(&mut context, export)?;
+                described.push((name, kind, index));
+            }
+            Ok(described)
+        })?
+    }
+
+    fn arm_deadline(&self, context: &mut StoreContextMut<'_, StoreState>) {
+        if let Some(timeout) = self.limits.timeout {
+            context.set_epoch_deadline(deadline_ticks(timeout));
+        }
+    }
+
+    // ---- functions --------------------------------------------------------------------------
+
+    /// Registers a host function of type `ty`; returns its registry index.
+    pub fn host_function(&self, ty: FuncType, host: HostFunction) -> SandboxResult<u32> {
+        let active: *const Cell<Option<*mut Caller<'static, StoreState>>> = &self.active;
+        let host = ThreadBound((host, active));
+        self.with_context(|mut context| {
+            let engine = context.engine().clone();
+            let ty = FuncType::new(&engine, ty.params(), ty.results());
+            let func = Func::new(&mut context, ty, move |mut caller, params, results| {
+                let (function, active) = host.get();
+                // SAFETY: the store (and so this function) never outlives the `SharedStore`
+                // whose `active` cell this points at: the store is a field of it.
+                let active = unsafe { &**active };
+                let caller_ptr = (&raw mut caller).cast::<Caller<'static, StoreState>>();
+                let _restore = RestoreCaller(active, active.replace(Some(caller_ptr)));
+                function(&mut caller, params, results).map_err(wasmtime::Error::new)
+            });
+            register_func(&mut context, func)
+        })?
+    }
+
+    /// The signature of a registered function.
+    pub fn func_type(&self, index: u32) -> SandboxResult<FuncType> {
+        self.with_context(|context| {
+            let func = *context.data().funcs.get(index as usize).ok_or_else(bad_index)?;
+            Ok(func.ty(&context))
+        })?
+    }
+
+    /// The registered function at `index`.
+    pub fn func(&self, index: u32) -> SandboxResult<Func> {
+        self.with_context(|context| context.data().funcs.get(index as usize).copied().ok_or_else(bad_index))?
+    }
+
+    /// Calls a registered function. `params` are converted inside the store (references need
+    /// it); `results` are handed to `finish` while the store is still reachable.
+    pub fn call<R>(
+        &self,
+        func: Func,
+        params: &[RawVal],
+        result_count: usize,
+        finish: impl FnOnce(&mut StoreContextMut<'_, StoreState>, &[Val]) -> SandboxResult<R>,
+    ) -> SandboxResult<R> {
+        let outer = self.active.get().is_none();
+        if outer {
+            crate::stack::ensure_room_for_wasm(self.stack_bottom)?;
+        }
+        self.with_context(|mut context| {
+            let mut scope = RootScope::new(&mut context);
+            let mut vals = Vec::with_capacity(params.len());
+            for param in params {
+                vals.push(param.into_val(&mut scope)?);
+            }
+            let mut results = vec![Val::I32(0); result_count];
+            let mut context = scope.as_context_mut();
+            if outer {
+                self.arm_deadline(&mut context);
+            }
+            func.call(&mut context, &vals, &mut results)
+                .map_err(|error| self.explain(SandboxError::from_call(error)))?;
+            finish(&mut context, &results)
+        })?
+    }
+
+    /// Calls a registered function whose signature is numbers only through raw slots.
+    ///
+    /// # Safety
+    /// `slots` must hold values of `func`'s parameter types and be as long as the longer of its
+    /// parameter and result lists; no reference types.
+    #[inline]
+    pub unsafe fn call_unchecked(&self, func: &Func, slots: &mut [wasmtime::ValRaw]) -> SandboxResult<()> {
+        let outcome = if let Some(caller) = self.active.get() {
+            // SAFETY: as in `with_context`.
+            let caller = unsafe { &mut *caller };
+            unsafe { func.call_unchecked(caller.as_context_mut(), slots) }
+        } else {
+            crate::stack::ensure_room_for_wasm(self.stack_bottom)?;
+            let mut store = self.store.try_borrow_mut().map_err(|_| SandboxError::Busy)?;
+            let mut context = store.as_context_mut();
+            self.arm_deadline(&mut context);
+            // SAFETY: forwarded from this function's contract.
+            unsafe { func.call_unchecked(&mut context, slots) }
+        };
+        outcome.map_err(|error| self.call_failed(error))
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn call_failed(&self, error: wasmtime::Error) -> SandboxError {
+        self.explain(SandboxError::from_call(error))
+    }
+
+    /// Says which limit a limit trap hit.
+    fn explain(&self, error: SandboxError) -> SandboxError {
+        match error {
+            SandboxError::Trap {
+                kind: kind @ TrapKind::Interrupt,
+                backtrace,
+                ..
+            } => SandboxError::Trap {
+                kind,
+                message: match self.limits.timeout {
+                    Some(timeout) => format!(
+                        "the guest ran past its time limit (timeoutMs: {}) and was stopped",
+                        timeout.as_millis()
+                    ),
+                    None => "the guest was interrupted".to_owned(),
+                },
+                backtrace,
+            },
+            SandboxError::Trap {
+                kind: kind @ TrapKind::OutOfFuel,
+                backtrace,
+                ..
+            } => SandboxError::Trap {
+                kind,
+                message: "the guest ran out of fuel".to_owned(),
+                backtrace,
+            },
+            other => other,
+        }
+    }
+
+    // ---- memories ---------------------------------------------------------------------------
+
+    pub fn memory_new(&self, initial: u64, maximum: Option<u64>) -> SandboxResult<u32> {
+        self.with_context(|mut context| {
+            let memory = Memory::new(&mut context, MemoryType::new(initial as u32, maximum.map(|m| m as u32)))
+                .map_err(|error| {
+                    SandboxError::OutOfRange(format!("WebAssembly.Memory(): could not allocate memory: {error:#}"))
+                })?;
+            Ok(register(&mut context, memory.into())?.1)
+        })?
+    }
+
+    pub fn memory(&self, index: u32) -> SandboxResult<Memory> {
+        self.with_context(|context| {
+            context
+                .data()
+                .memories
+                .get(index as usize)
+                .copied()
+                .ok_or_else(bad_index)
+        })?
+    }
+
+    /// The base and byte length of a memory (its base never moves).
+    pub fn memory_region(&self, memory: Memory) -> SandboxResult<(*mut u8, usize)> {
+        self.with_context(|context| (memory.data_ptr(&context), memory.data_size(&context)))
+    }
+
+    pub fn memory_size(&self, memory: Memory) -> SandboxResult<usize> {
+        self.with_context(|context| memory.data_size(&context))
+    }
+
+    /// `[initial, maximum]` in pages.
+    pub fn memory_type(&self, memory: Memory) -> SandboxResult<(u64, Option<u64>)> {
+        self.with_context(|context| {
+            let ty = memory.ty(&context);
+            (ty.minimum(), ty.maximum())
+        })
+    }
+
+    /// Grows a memory by `delta` pages; the old size in pages.
+    pub fn memory_grow(&self, memory: Memory, delta: u64) -> SandboxResult<u64> {
+        self.with_context(|mut context| {
+            memory.grow(&mut context, delta).map_err(|error| {
+                SandboxError::OutOfRange(format!(
+                    "WebAssembly.Memory.grow(): Maximum memory size exceeded ({error})"
+                ))
+            })
+        })?
+    }
+
+    // ---- tables -----------------------------------------------------------------------------
+
+    /// A table of `element`s; `is64` makes its index type i64 (the table64 proposal).
+    pub fn table_new(
+        &self,
+        element: RefType,
+        initial: u64,
+        maximum: Option<u64>,
+        is64: bool,
+        init: &RawVal,
+    ) -> SandboxResult<u32> {
+        self.with_context(|mut context| {
+            let mut scope = RootScope::new(&mut context);
+            let init = init.into_ref(&mut scope, &element)?;
+            let table = Table::new(
+                &mut scope,
+                if is64 {
+                    TableType::new64(element, initial, maximum)
+                } else {
+                    TableType::new(element, initial as u32, maximum.map(|m| m as u32))
+                },
+                init,
+            )
+            .map_err(|error| SandboxError::OutOfRange(format!("WebAssembly.Table(): {error:#}")))?;
+            Ok(register(&mut scope.as_context_mut(), table.into())?.1)
+        })?
+    }
+
+    pub fn table(&self, index: u32) -> SandboxResult<Table> {
+        self.with_context(|context| context.data().tables.get(index as usize).copied().ok_or_else(bad_index))?
+    }
+
+    /// `(element type code, minimum, maximum, whether its index type is i64)`.
+    pub fn table_type(&self, table: Table) -> SandboxResult<(char, u64, Option<u64>, bool)> {
+        self.with_context(|context| {
+            let ty = table.ty(&context);
+            (
+                type_code(&ValType::Ref(ty.element().clone())),
+                ty.minimum(),
+                ty.maximum(),
+                ty.is_64(),
+            )
+        })
+    }
+
+    pub fn table_size(&self, table: Table) -> SandboxResult<u64> {
+        self.with_context(|context| table.size(&context))
+    }
+
+    pub fn table_get<R>(
+        &self,
+        table: Table,
+        index: u64,
+        finish: impl FnOnce(&mut StoreContextMut<'_, StoreState>, Ref) -> SandboxResult<R>,
+    ) -> SandboxResult<R> {
+        self.with_context(|mut context| {
+            let mut scope = RootScope::new(&mut context);
+            let value = table
+                .get(&mut scope, index)
+                .ok_or_else(|| SandboxError::OutOfRange(format!("WebAssembly.Table.get(): invalid address {index}")))?;
+            finish(&mut scope.as_context_mut(), value)
+        })?
+    }
+
+    pub fn table_set(&self, table: Table, index: u64, value: &RawVal) -> SandboxResult<()> {
+        self.with_context(|mut context| {
+            let mut scope = RootScope::new(&mut context);
+            let element = table.ty(&scope).element().clone();
+            let value = value.into_ref(&mut scope, &element)?;
+            table
+                .set(&mut scope, index, value)
+                .map_err(|_| SandboxError::OutOfRange(format!("WebAssembly.Table.set(): invalid address {index}")))
+        })?
+    }
+
+    pub fn table_grow(&self, table: Table, delta: u64, init: &RawVal) -> SandboxResult<u64> {
+        self.with_context(|mut context| {
+            let mut scope = RootScope::new(&mut context);
+            let element = table.ty(&scope).element().clone();
+            let init = init.into_ref(&mut scope, &element)?;
+            table.grow(&mut scope, delta, init).map_err(|error| {
+                SandboxError::OutOfRange(format!(
+                    "WebAssembly.Table.grow(): failed to grow table by {delta} ({error})"
+                ))
+            })
+        })?
+    }
+
+    // ---- globals ----------------------------------------------------------------------------
+
+    pub fn global_new(&self, ty: ValType, mutable: bool, value: &RawVal) -> SandboxResult<u32> {
+        self.with_context(|mut context| {
+            let mut scope = RootScope::new(&mut context);
+            let value = value.into_val(&mut scope)?;
+            let mutability = if mutable { Mutability::Var } else { Mutability::Const };
+            let global = Global::new(&mut scope, GlobalType::new(ty, mutability), value)
+                .map_err(|error| SandboxError::InvalidArgType(format!("WebAssembly.Global(): {error:#}")))?;
+            Ok(register(&mut scope.as_context_mut(), global.into())?.1)
+        })?
+    }
+
+    pub fn global(&self, index: u32) -> SandboxResult<Global> {
+        self.with_context(|context| {
+            context
+                .data()
+                .globals
+                .get(index as usize)
+                .copied()
+                .ok_or_else(bad_index)
+        })?
+    }
+
+    /// `(value type code, mutable)`.
+    pub fn global_type(&self, global: Global) -> SandboxResult<(char, bool)> {
+        self.with_context(|context| {
+            let ty = global.ty(&context);
+            (type_code(ty.content()), ty.mutability() == Mutability::Var)
+        })
+    }
+
+    pub fn global_get<R>(
+        &self,
+        global: Global,
+        finish: impl FnOnce(&mut StoreContextMut<'_, StoreState>, Val) -> SandboxResult<R>,
+    ) -> SandboxResult<R> {
+        self.with_context(|mut context| {
+            let mut scope = RootScope::new(&mut context);
+            let value = global.get(&mut scope);
+            finish(&mut scope.as_context_mut(), value)
+        })?
+    }
+
+    pub fn global_set(&self, global: Global, value: &RawVal) -> SandboxResult<()> {
+        self.with_context(|mut context| {
+            let mut scope = RootScope::new(&mut context);
+            let value = value.into_val(&mut scope)?;
+            global
+                .set(&mut scope, value)
+                .map_err(|error| SandboxError::InvalidArgType(format!("WebAssembly.Global: {error:#}")))
+        })?
+    }
+
+    /// Fuel left, for a store with a fuel budget.
+    pub fn fuel(&self) -> SandboxResult<u64> {
+        if self.limits.fuel.is_none() {
+            return Err(SandboxError::FuelNotEnabled);
+        }
+        self.with_context(|context| {
+            context
+                .get_fuel()
+                .map_err(|error| SandboxError::Internal(format!("{error:#}")))
+        })?
+    }
+
+    /// Sets the fuel left.
+    pub fn set_fuel(&self, fuel: u64) -> SandboxResult<()> {
+        if self.limits.fuel.is_none() {
+            return Err(SandboxError::FuelNotEnabled);
+        }
+        self.with_context(|mut context| {
+            context
+                .set_fuel(fuel)
+                .map_err(|error| SandboxError::Internal(format!("{error:#}")))
+        })?
+    }
+}
+
+fn bad_index() -> SandboxError {
+    SandboxError::Internal("no such extern in this store".to_owned())
+}
+
+/// A value in the JS side's raw encoding, converted inside the store.
+#[derive(Debug, Clone, Copy)]
+pub enum RawVal {
+    I32(i32),
+    I64(i64),
+    F32(f32),
+    F64(f64),
+    FuncRef(RawRef),
+    /// The index of the JS value in the namespace's list, or `None` for null.
+    ExternRef(RawRef),
+}
+
+impl RawVal {
+    pub fn into_val(self, context: &mut impl AsContextMut<Data = StoreState>) -> SandboxResult<Val> {
+        Ok(match self {
+            Self::I32(value) => Val::I32(value),
+            Self::I64(value) => Val::I64(value),
+            Self::F32(value) => Val::F32(value.to_bits()),
+            Self::F64(value) => Val::F64(value.to_bits()),
+            Self::FuncRef(index) => Val::FuncRef(func_at(context, index)?),
+            Self::ExternRef(index) => Val::ExternRef(extern_ref(context, index)?),
+        })
+    }
+
+    fn into_ref(self, context: &mut impl AsContextMut<Data = StoreState>, element: &RefType) -> SandboxResult<Ref> {
+        match (self, element.heap_type().is_func()) {
+            (Self::FuncRef(index), true) => Ok(Ref::Func(func_at(context, index)?)),
+            (Self::ExternRef(index), false) => Ok(Ref::Extern(extern_ref(context, index)?)),
+            _ => Err(SandboxError::InvalidArgType("a reference of the wrong type".to_owned())),
+        }
+    }
+}
+
+fn func_at(context: &mut impl AsContextMut<Data = StoreState>, index: RawRef) -> SandboxResult<Option<Func>> {
+    match index {
+        None => Ok(None),
+        Some(index) => Ok(Some(
+            *context
+                .as_context_mut()
+                .data()
+                .funcs
+                .get(index as usize)
+                .ok_or_else(bad_index)?,
+        )),
+    }
+}
+
+fn extern_ref(
+    context: &mut impl AsContextMut<Data = StoreState>,
+    index: RawRef,
+) -> SandboxResult<Option<Rooted<ExternRef>>> {
+    match index {
+        None => Ok(None),
+        Some(index) => ExternRef::new(context, JsValueIndex(index))
+            .map(Some)
+            .map_err(|error| SandboxError::Internal(format!("{error:#}"))),
+    }
+}
+
+/// The raw encoding of a wasm value (registering functions it references).
+pub fn raw_of(context: &mut StoreContextMut<'_, StoreState>, value: &Val) -> SandboxResult<RawVal> {
+    Ok(match value {
+        Val::I32(value) => RawVal::I32(*value),
+        Val::I64(value) => RawVal::I64(*value),
+        Val::F32(bits) => RawVal::F32(f32::from_bits(*bits)),
+        Val::F64(bits) => RawVal::F64(f64::from_bits(*bits)),
+        Val::FuncRef(func) => RawVal::FuncRef(match func {
+            Some(func) => Some(register_func(context, *func)?),
+            None => None,
+        }),
+        Val::ExternRef(reference) => RawVal::ExternRef(match reference {
+            Some(reference) => Some(extern_index(context, reference)?),
+            None => None,
+        }),
+        other => {
+            return Err(SandboxError::InvalidArgType(format!(
+                "a wasm value of type {other:?} cannot be passed to JavaScript"
+            )));
+        }
+    })
+}
+
+/// The raw encoding of a table element.
+pub fn raw_of_ref(context: &mut StoreContextMut<'_, StoreState>, value: &Ref) -> SandboxResult<RawVal> {
+    Ok(match value {
+        Ref::Func(func) => RawVal::FuncRef(match func {
+            Some(func) => Some(register_func(context, *func)?),
+            None => None,
+        }),
+        Ref::Extern(reference) => RawVal::ExternRef(match reference {
+            Some(reference) => Some(extern_index(context, reference)?),
+            None => None,
+        }),
+        _ => {
+            return Err(SandboxError::InvalidArgType(
+                "this reference type cannot be passed to JavaScript".to_owned(),
+            ));
+        }
+    })
+}
+
+fn extern_index(context: &mut StoreContextMut<'_, StoreState>, reference: &Rooted<ExternRef>) -> SandboxResult<u32> {
+    let data = reference
+        .data(&*context)
+        .map_err(|error| SandboxError::Internal(format!("{error:#}")))?;
+    match data.and_then(|data| data.downcast_ref::<JsValueIndex>()) {
+        Some(JsValueIndex(index)) => Ok(*index),
+        None => Err(SandboxError::InvalidArgType(
+            "an externref not made by JavaScript".to_owned(),
+        )),
+    }
+}
+
+fn register_func(context: &mut StoreContextMut<'_, StoreState>, func: Func) -> SandboxResult<u32> {
+    let key = func.to_raw(&mut *context) as usize;
+    let state = context.data_mut();
+    if let Some(&index) = state.func_keys.get(&key) {
+        return Ok(index);
+    }
+    let index =
+        u32::try_from(state.funcs.len()).map_err(|_| SandboxError::SandboxLimit("too many functions".to_owned()))?;
+    state.funcs.push(func);
+    state.func_keys.insert(key, index);
+    Ok(index)
+}
+
+/// Registers an extern (once: the same extern always gets the same index).
+fn register(context: &mut StoreContextMut<'_, StoreState>, export: Extern) -> SandboxResult<(ExternKind, u32)> {
+    fn add<T: Copy>(list: &mut Vec<T>, keys: &mut HashMap<u64, u32>, key: u64, item: T) -> u32 {
+        *keys.entry(key).or_insert_with(|| {
+            list.push(item);
+            (list.len() - 1) as u32
+        })
+    }
+    Ok(match export {
+        Extern::Func(func) => (ExternKind::Function, register_func(context, func)?),
+        Extern::Memory(memory) => {
+            let state = context.data_mut();
+            (
+                ExternKind::Memory,
+                add(
+                    &mut state.memories,
+                    &mut state.memory_keys,
+                    memory.debug_index_in_store(),
+                    memory,
+                ),
+            )
+        }
+        Extern::Table(table) => {
+            let state = context.data_mut();
+            (
+                ExternKind::Table,
+                add(
+                    &mut state.tables,
+                    &mut state.table_keys,
+                    table.debug_index_in_store(),
+                    table,
+                ),
+            )
+        }
+        Extern::Global(global) => {
+            let state = context.data_mut();
+            (
+                ExternKind::Global,
+                add(
+                    &mut state.globals,
+                    &mut state.global_keys,
+                    global.debug_index_in_store(),
+                    global,
+                ),
+            )
+        }
+        Extern::Tag(_) => (ExternKind::Tag, u32::MAX),
+        _ => {
+            return Err(SandboxError::Link(
+                "a shared memory cannot be exported to JavaScript".to_owned(),
+            ));
+        }
+    })
+}
