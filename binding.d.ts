@@ -72,17 +72,29 @@ export declare class BufferSandbox {
 }
 
 /**
- * A compiled WebAssembly module. Compiling the same bytes again anywhere in the process reuses
- * the compiled code.
+ * A compiled WebAssembly module. Compiling the same bytes again reuses the compiled code: in
+ * the same process from memory, in a new process from the code cache on disk (see
+ * `codeCacheStats`).
  */
 export declare class Module {
   /**
    * Compiles wasm bytes (a `Uint8Array`, `Buffer` or `ArrayBuffer`) or WebAssembly text (a
-   * `string`). Throws `ERR_WASM_COMPILE` with wasmtime's reason if they are malformed.
+   * `string`) on the calling thread. Throws `ERR_WASM_COMPILE` with wasmtime's reason if they
+   * are malformed. Large modules take long to compile (seconds for megabytes) the first time
+   * they are seen; `Module.compile` does it without blocking the event loop.
    */
-  constructor(source: Uint8Array | ArrayBuffer | string)
-  /** Reads and compiles a `.wasm` (binary) or `.wat` (text) file. */
-  static fromFile(path: string): Module
+  constructor(source: Uint8Array | ArrayBuffer | string, options?: ModuleOptions)
+  /**
+   * Compiles wasm bytes or WebAssembly text on a background thread (its own, not libuv's
+   * thread pool), so the event loop keeps running; resolves to the `Module`, or rejects with
+   * the error `new Module` would throw. The bytes are copied first: the caller may reuse them
+   * at once.
+   */
+  static compile(source: Uint8Array | ArrayBuffer | string, options?: ModuleOptions): Promise<Module>
+  /** The compiler this module's code was compiled with. */
+  get compiler(): 'cranelift' | 'winch'
+  /** Reads and compiles a `.wasm` (binary) or `.wat` (text) file on the calling thread. */
+  static fromFile(path: string, options?: ModuleOptions): Module
   /** Every export: name, kind, and for functions the parameter and result types. */
   get exports(): Array<ModuleEntry>
   /** Every import: module, name, kind, and for functions the parameter and result types. */
@@ -134,6 +146,44 @@ export declare class Sandbox {
   /** Fuel left, for a sandbox created with the `fuel` option; set it to refill. */
   get fuel(): number
   set fuel(fuel: number)
+  /**
+   * Runs a WASI command (a sandbox made with the `wasi` option): calls its `_start` and returns
+   * its exit code (0 when `_start` returns, the code given to `proc_exit` otherwise) with what
+   * it wrote to stdout and stderr when they are `'pipe'`. A trap, a timeout, running out of
+   * fuel or a memory limit throws as `call()` does (`takeOutput()` then has the output). The
+   * exports stay callable afterwards; `run()` itself runs once (`ERR_WASI_ALREADY_STARTED`).
+   * Without the `wasi` option it throws `ERR_WASI_NOT_ENABLED`.
+   */
+  run(): WasiRunResult
+  /**
+   * Takes what the guest wrote to its captured stdout and stderr since the sandbox was made or
+   * since the last `run()` or `takeOutput()` (after `call()`s, or after a `run()` that threw),
+   * and frees that room under `maxOutputBytes` again.
+   */
+  takeOutput(): WasiOutput
+  /**
+   * Calls the export `name` as `call()` does, but on a thread of the addon's pool, so the JS
+   * thread stays free: returns a Promise of the same result. JS imports still run on the JS
+   * thread while the guest waits for them, and may return a Promise, which the guest waits
+   * for (a rejection fails the call with `ERR_WASM_IMPORT`, the reason as `cause`). While it
+   * runs the sandbox is busy: `call()`, `read()`, `write()`, `grow()`, `memory()` and `run()`
+   * throw `ERR_SANDBOX_BUSY` (but inside its imports), and further `callAsync()`/`runAsync()`
+   * calls wait their turn. `timeoutMs` counts from the start of the call, time waiting for
+   * imports included; `interrupt()` stops it with `ERR_WASM_INTERRUPTED`.
+   */
+  callAsync(name: string, ...args: Array<number | bigint>): Promise<number | bigint | Array<number | bigint> | undefined>
+  /**
+   * Runs a WASI command as `run()` does, on a thread of the addon's pool: returns a Promise
+   * of `{ exitCode, stdout, stderr, ... }`. The same rules as `callAsync()` apply.
+   */
+  runAsync(): Promise<WasiRunResult>
+  /**
+   * Stops the running guest call: an async one (`callAsync`, `runAsync`) within about a
+   * millisecond, or at once if it is waiting for an import; a synchronous one when the import
+   * that calls `interrupt()` returns. The call fails with `ERR_WASM_INTERRUPTED`; the sandbox
+   * stays usable. Returns whether a call was running.
+   */
+  interrupt(): boolean
   /** Whether `dispose()` has been called. */
   get disposed(): boolean
   /**
@@ -147,11 +197,47 @@ export declare class Sandbox {
 }
 
 /**
+ * How many guest calls run at once on the addon's pool (its threads): the machine's cores
+ * unless `setAsyncThreads()` or the environment variable `WASM_MEMORY_SANDBOX_THREADS` said
+ * otherwise.
+ */
+export declare function asyncThreads(): number
+
+/**
  * The embedded buffer guest's wasm bytes (a copy): to inspect it, or to run the very same module
  * elsewhere (in `new Sandbox(bufferGuestWasm())` with a growable memory, or in Node's own
  * `WebAssembly`, as the benchmark does).
  */
 export declare function bufferGuestWasm(): Buffer
+
+/**
+ * What the code cache on disk has done in this process (it is opened at the first compile):
+ * loads, compiles, writes, and files it refused.
+ */
+export declare function codeCacheStats(): CodeCacheStats
+
+/** What the code cache on disk did in this process. */
+export interface CodeCacheStats {
+  /**
+   * Whether this process uses a cache directory (off with `WASM_MEMORY_SANDBOX_CACHE=0`, or
+   * when the directory cannot be created or is not private to this user).
+   */
+  enabled: boolean
+  /** The cache directory, or `undefined` when the cache is off. */
+  directory?: string
+  /** Modules loaded from a cache file instead of compiled. */
+  hits: number
+  /** Modules not in the cache, compiled (and then written to it). */
+  misses: number
+  /** Cache files written. */
+  writes: number
+  /** Cache files found truncated, corrupted or foreign, deleted and replaced by a fresh compile. */
+  rejected: number
+  /** Cache files not used because they are writable by other users or not owned by this one. */
+  untrusted: number
+  /** Cache files that could not be written (a full or read-only disk); the module was compiled. */
+  writeFailures: number
+}
 
 /** One import or export of a module. */
 export interface ModuleEntry {
@@ -163,6 +249,16 @@ export interface ModuleEntry {
   params?: Array<'i32' | 'i64' | 'f32' | 'f64' | 'v128' | 'funcref' | 'externref' | 'anyref'>
   /** For functions: result types. */
   results?: Array<'i32' | 'i64' | 'f32' | 'f64' | 'v128' | 'funcref' | 'externref' | 'anyref'>
+}
+
+/** Options of `new Module`, `Module.compile` and `Module.fromFile`. */
+export interface ModuleOptions {
+  /**
+   * The code generator: `'cranelift'` (the default: optimized code) or `'winch'` (a baseline
+   * compiler: compiles several times faster, the code runs slower; x86-64 and arm64 only).
+   * The environment variable `WASM_MEMORY_SANDBOX_COMPILER` sets the default.
+   */
+  compiler?: 'cranelift' | 'winch'
 }
 
 /** Options for `new Sandbox()` and `module.instantiate()`. */
@@ -189,6 +285,89 @@ export interface SandboxOptions {
    * refill it with `sandbox.fuel`.
    */
   fuel?: number
+  /**
+   * Makes the guest a WASI program (`wasi_snapshot_preview1`, and the older `wasi_unstable`):
+   * what it may reach (arguments, environment, directories, stdin) and where its output goes.
+   * Without it, a WASI import is `ERR_WASM_LINK` like any missing import. `run()` runs a
+   * command; a reactor (exporting `_initialize`) is initialised here.
+   */
+  wasi?: WasiOptions
+}
+
+/**
+ * Sets how many guest calls run at once on the addon's pool (1 to 256), for every thread of
+ * the process: more threads start as calls need them, surplus ones end when idle.
+ */
+export declare function setAsyncThreads(threads: unknown): void
+
+/**
+ * The `wasi` option: what a WASI guest is granted. Nothing is granted that is not listed here:
+ * no preopen means no file system. The clocks and random numbers are the host's.
+ */
+export interface WasiOptions {
+  /** `argv`, `argv[0]` included (as `node:wasi`). Default: none. */
+  args?: Array<string>
+  /** The environment, as `{ NAME: 'value' }`. Default: empty (nothing of the host's). */
+  env?: Record<string, string>
+  /**
+   * Directories the guest can reach: `{ [guestPath]: hostPath }`, or
+   * `{ [guestPath]: { path: hostPath, readonly: true } }` for a directory the guest may read
+   * but never change. Host paths must be absolute paths to existing directories. Paths that
+   * lead out of a preopen (`..`, absolute paths, symlinks, hard links, renames) are refused
+   * with a WASI errno.
+   */
+  preopens?: Record<string, string | WasiPreopen>
+  /** The guest's stdin: a string (as UTF-8) or bytes. Default: empty. */
+  stdin?: string | Uint8Array
+  /**
+   * `'pipe'` (default) captures stdout for `run()` to return; `'inherit'` writes it to this
+   * process's stdout; `'ignore'` discards it.
+   */
+  stdout?: 'pipe' | 'inherit' | 'ignore'
+  /** As `stdout`, for stderr. */
+  stderr?: 'pipe' | 'inherit' | 'ignore'
+  /**
+   * Cap, in bytes, on what each captured stream holds (default 16 MiB, at most 2 GiB - 1).
+   * A write past it keeps what fits and fails in the guest (`ENOSPC`), and the result says
+   * `stdoutTruncated` / `stderrTruncated`.
+   */
+  maxOutputBytes?: number
+}
+
+/** What `takeOutput()` returns: the captured output since the last `run()` or `takeOutput()`. */
+export interface WasiOutput {
+  stdout: Buffer
+  stderr: Buffer
+  stdoutTruncated: boolean
+  stderrTruncated: boolean
+}
+
+/** A preopened directory with its access mode. */
+export interface WasiPreopen {
+  /** Absolute path of the host directory. */
+  path: string
+  /**
+   * `true`: the guest may read but never create, write, truncate, rename, delete or touch
+   * anything under it.
+   */
+  readonly?: boolean
+}
+
+/** What a WASI command did: its exit code and what it wrote to captured streams. */
+export interface WasiRunResult {
+  /**
+   * 0 when `_start` returned; the code the guest gave `proc_exit` otherwise (any 32-bit
+   * unsigned value: 255 after an AssemblyScript abort).
+   */
+  exitCode: number
+  /** What the guest wrote to stdout (empty unless `stdout` is `'pipe'`). */
+  stdout: Buffer
+  /** What the guest wrote to stderr (empty unless `stderr` is `'pipe'`). */
+  stderr: Buffer
+  /** Whether stdout bytes were dropped at `maxOutputBytes`. */
+  stdoutTruncated: boolean
+  /** Whether stderr bytes were dropped at `maxOutputBytes`. */
+  stderrTruncated: boolean
 }
 
 /**

@@ -47,6 +47,8 @@ impl EngineKind {
             Self::Standard => "standard",
             Self::Metered => "metered",
             Self::Dense => "dense",
+            Self::Api => "api",
+            Self::ApiMetered => "api-metered",
         }
     }
 }

@@ -958,8 +958,8 @@ fn wasi_linker(kind: EngineKind, compiler: Compiler) -> SandboxResult<Linker<Hos
         (EngineKind::Metered, Compiler::Cranelift) => &METERED,
         (EngineKind::Standard, Compiler::Winch) => &STANDARD_WINCH,
         (EngineKind::Metered, Compiler::Winch) => &METERED_WINCH,
-        (EngineKind::Dense, _) => {
-            return Err(SandboxError::Internal("the dense engine runs no WASI guests".to_owned()));
+        (EngineKind::Dense | EngineKind::Api | EngineKind::ApiMetered, _) => {
+            return Err(SandboxError::Internal(format!("the {} engine runs no WASI guests", kind.name())));
         }
     };
     let engine = engine_with(kind, compiler)?;
