@@ -646,6 +646,12 @@ impl Sandbox {
         }
     }
 
+    /// Interrupts the running async call, if any (`dispose()`): a synchronous call running an
+    /// import that disposes its sandbox finishes instead.
+    pub fn interrupt_async(&self) -> bool {
+        self.away.borrow().is_some() && self.interrupt()
+    }
+
     /// The error an async call failed with, in the sandbox's terms.
     pub fn async_error(&self, error: wasmtime::Error) -> SandboxError {
         if error.downcast_ref::<Interrupted>().is_some() {

@@ -62,7 +62,7 @@ impl AsyncQueue {
     /// it returns.
     pub fn dispose(&self, env: &Env, core: &CoreSandbox) {
         self.disposed.set(true);
-        core.interrupt();
+        core.interrupt_async();
         let waiting: Vec<Waiting> = self.waiting.borrow_mut().drain(..).collect();
         for call in waiting {
             reject(env.raw(), call.deferred, &disposed_during_call(), None);
