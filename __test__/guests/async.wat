@@ -19,6 +19,14 @@
       (local.set 1 (i32.add (local.get 1) (i32.const 1)))
       (br_if $l (i32.lt_u (local.get 1) (local.get 0))))
     (local.get 1))
+;; `spin`, telling the host when it starts (note 0) and ends (note 1).
+  (func (export "markedSpin") (param i32) (result i32) (local i32)
+    (call $note (i32.const 0))
+    (loop $l
+      (local.set 1 (i32.add (local.get 1) (i32.const 1)))
+      (br_if $l (i32.lt_u (local.get 1) (local.get 0))))
+    (call $note (i32.const 1))
+    (local.get 1))
   ;; Writes 1, 2, 3... at byte 0 forever.
   (func (export "forever") (local i32)
     (loop $l
