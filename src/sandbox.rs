@@ -17,7 +17,9 @@ use wasmtime::{
     ValType,
 };
 
-use crate::engine::{Compiler, DENSE_SLOTS_VARIABLE, EngineKind, TickerGuard, deadline_ticks, dense_slots, engine_with};
+use crate::engine::{
+    Compiler, DENSE_SLOTS_VARIABLE, EngineKind, TickerGuard, deadline_ticks, dense_slots, engine_with,
+};
 use crate::error::{SandboxError, SandboxResult, TrapKind};
 use crate::module::ModuleSource;
 use crate::remote::{CallerPtr, Interrupted, RemoteLink, ToJs, ToPool};
@@ -684,9 +686,7 @@ impl Sandbox {
     /// JS thread, the event loop free: handles one message of the running async call. Returns
     /// `Some(outcome)` when the call is over (`ToJs::Finished`).
     pub fn serve(&self, message: ToJs) -> Option<Box<dyn std::any::Any + Send>> {
-        let Some(link) = self.away.borrow().clone() else {
-            return None;
-        };
+        let link = self.away.borrow().clone()?;
         match message {
             ToJs::Import { index, params, caller } => self.serve_import(&link, index, params, caller),
             ToJs::Abandon => {
@@ -965,7 +965,10 @@ fn wasi_linker(kind: EngineKind, compiler: Compiler) -> SandboxResult<Linker<Hos
         (EngineKind::Standard, Compiler::Winch) => &STANDARD_WINCH,
         (EngineKind::Metered, Compiler::Winch) => &METERED_WINCH,
         (EngineKind::Dense | EngineKind::Api | EngineKind::ApiMetered, _) => {
-            return Err(SandboxError::Internal(format!("the {} engine runs no WASI guests", kind.name())));
+            return Err(SandboxError::Internal(format!(
+                "the {} engine runs no WASI guests",
+                kind.name()
+            )));
         }
     };
     let engine = engine_with(kind, compiler)?;

@@ -397,6 +397,7 @@ fn results_to_js(env: &Env, results: &[Val]) -> crate::error::SandboxResult<RawV
 /// unless `setAsyncThreads()` or the environment variable `WASM_MEMORY_SANDBOX_THREADS` said
 /// otherwise.
 #[napi_derive::napi]
+#[cfg_attr(test, allow(dead_code))] // registered with Node only outside `cfg(test)`
 pub fn async_threads() -> u32 {
     pool::size() as u32
 }
@@ -404,6 +405,7 @@ pub fn async_threads() -> u32 {
 /// Sets how many guest calls run at once on the addon's pool (1 to 256), for every thread of
 /// the process: more threads start as calls need them, surplus ones end when idle.
 #[napi_derive::napi(catch_unwind)]
+#[cfg_attr(test, allow(dead_code))] // registered with Node only outside `cfg(test)`
 pub fn set_async_threads(env: &Env, threads: napi::bindgen_prelude::Unknown) -> napi::Result<()> {
     use crate::js::errors::OrThrow;
     let threads =

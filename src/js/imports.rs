@@ -310,7 +310,7 @@ impl JsImportData {
     fn call_function(&self, env: &Env, params: &[Val]) -> Result<RawValue, HostFunctionError> {
         let arguments = params
             .iter()
-            .map(|value| from_wasm(&env, value))
+            .map(|value| from_wasm(env, value))
             .collect::<SandboxResult<Vec<_>>>()
             .map_err(|error| self.fail(error.to_string()))?;
         let function = self
