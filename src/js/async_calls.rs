@@ -373,7 +373,8 @@ unsafe extern "C" fn finalize(_env: sys::napi_env, data: *mut c_void, _hint: *mu
     }
 }
 
-fn results_to_js(env: &Env, results: &[Val]) -> crate::error::SandboxResult<RawValue> {
+/// Results as JS returns them: `undefined` for none, the value for one, an array for several.
+pub fn results_to_js(env: &Env, results: &[Val]) -> crate::error::SandboxResult<RawValue> {
     let mut value = ptr::null_mut();
     match results {
         // SAFETY: creating values in the live env.

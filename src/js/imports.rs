@@ -405,11 +405,14 @@ impl JsImportData {
         Ok(())
     }
 
-    /// Keeps `value` (a rejection reason) as the call's `cause`, and describes it.
+    /// Keeps `value` (what an import threw, or its Promise's rejection reason) as the call's
+    /// `cause`, and describes it.
     fn keep_value(&self, env: &Env, value: RawValue, what: &str) -> String {
         let message = exception_message(env, value);
+        // Node-API before v10 references objects only, and a JS import may throw anything: the
+        // value is kept inside a one-element array.
         let mut holder = ptr::null_mut();
-        // SAFETY: values of this env, on its thread.
+        // SAFETY: values of this env, on its thread; the bridge lives on this thread too.
         unsafe {
             if sys::napi_create_array_with_length(self.env, 1, &mut holder) == sys::Status::napi_ok
                 && sys::napi_set_element(self.env, holder, 0, value) == sys::Status::napi_ok
@@ -428,19 +431,7 @@ impl JsImportData {
         if status != sys::Status::napi_ok || exception.is_null() {
             return "it could not run (JavaScript execution is no longer possible)".to_owned();
         }
-        let message = exception_message(env, exception);
-        // Node-API before v10 references objects only, and a JS import may throw anything: the
-        // exception is kept inside a one-element array.
-        let mut holder = ptr::null_mut();
-        // SAFETY: values of this env, on its thread; the bridge lives on this thread too.
-        unsafe {
-            if sys::napi_create_array_with_length(self.env, 1, &mut holder) == sys::Status::napi_ok
-                && sys::napi_set_element(self.env, holder, 0, exception) == sys::Status::napi_ok
-            {
-                self.bridge.pending_exception.set(SendlessRef::new(self.env, holder));
-            }
-        }
-        format!("it threw: {message}")
+        self.keep_value(env, exception, "it threw")
     }
 
     fn convert_results(&self, env: &Env, returned: RawValue, results: &mut [Val]) -> Result<(), HostFunctionError> {

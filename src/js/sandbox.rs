@@ -11,7 +11,7 @@ use napi_derive::napi;
 use wasmtime::{Func, Val, ValRaw, ValType};
 
 use crate::error::{SandboxError, SandboxResult, alive};
-use crate::js::async_calls::{self, AsyncContext, AsyncQueue};
+use crate::js::async_calls::{self, AsyncContext, AsyncQueue, results_to_js};
 use crate::js::errors::{OrThrow, raise, throw, throw_with_cause};
 use crate::js::gc_pressure::ExternalMemory;
 use crate::js::imports::{ImportBridge, get_property, resolve};
@@ -674,7 +674,7 @@ impl Sandbox {
                 .zip(raw.iter())
                 .map(|(result, slot)| from_raw(result, slot))
                 .collect();
-            return self.results_to_js(env, &values).or_throw(env);
+            return results_to_js(env, &values).or_throw(env);
         }
 
         if args.len() != arity() {
@@ -688,27 +688,7 @@ impl Sandbox {
             .collect::<Result<Vec<Val>>>()?;
         let mut results = vec![Val::I32(0); ty.results().len()];
         core.call(&function.func, &params, &mut results).map_err(call_error)?;
-        self.results_to_js(env, &results).or_throw(env)
-    }
-
-    fn results_to_js(&self, env: &Env, results: &[Val]) -> SandboxResult<RawValue> {
-        let mut value = ptr::null_mut();
-        match results {
-            // SAFETY: creating values in the live env of this call.
-            [] => unsafe { sys::napi_get_undefined(env.raw(), &mut value) },
-            [single] => return from_wasm(env, single),
-            several => {
-                // SAFETY: as above.
-                unsafe { sys::napi_create_array_with_length(env.raw(), several.len(), &mut value) };
-                for (index, result) in several.iter().enumerate() {
-                    let element = from_wasm(env, result)?;
-                    // SAFETY: `value` is the array just created.
-                    unsafe { sys::napi_set_element(env.raw(), value, index as u32, element) };
-                }
-                sys::Status::napi_ok
-            }
-        };
-        Ok(value)
+        results_to_js(env, &results).or_throw(env)
     }
 }
 
