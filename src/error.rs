@@ -183,6 +183,40 @@ impl SandboxError {
     }
 }
 
+impl SandboxError {
+    /// Says which limit a limit trap hit, in the caller's own terms: the time limit (`timeout`),
+    /// `interrupted` for an interrupt with no time limit, `out_of_fuel` for fuel.
+    pub fn explain_limits(self, timeout: Option<std::time::Duration>, interrupted: &str, out_of_fuel: &str) -> Self {
+        match self {
+            Self::Trap {
+                kind: kind @ TrapKind::Interrupt,
+                backtrace,
+                ..
+            } => Self::Trap {
+                kind,
+                message: match timeout {
+                    Some(timeout) => format!(
+                        "the guest ran past its time limit (timeoutMs: {}) and was stopped",
+                        timeout.as_millis()
+                    ),
+                    None => interrupted.to_owned(),
+                },
+                backtrace,
+            },
+            Self::Trap {
+                kind: kind @ TrapKind::OutOfFuel,
+                backtrace,
+                ..
+            } => Self::Trap {
+                kind,
+                message: out_of_fuel.to_owned(),
+                backtrace,
+            },
+            other => other,
+        }
+    }
+}
+
 /// What made the guest trap, as the stable `kind` string JS sees.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TrapKind {

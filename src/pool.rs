@@ -87,7 +87,8 @@ pub fn spawn(job: impl FnOnce() + Send + 'static) -> Result<(), String> {
     let mut queue = lock();
     queue.jobs.push_back(Box::new(job));
     QUEUED.fetch_add(1, Ordering::Release);
-    if queue.idle > 0 {
+    // Idle threads that have not yet taken the jobs queued before this one are spoken for.
+    if queue.idle >= queue.jobs.len() {
         drop(queue);
         pool().wake.notify_one();
         return Ok(());

@@ -20,7 +20,7 @@ use wasmtime::{
 use crate::engine::{
     Compiler, DENSE_SLOTS_VARIABLE, EngineKind, TickerGuard, deadline_ticks, dense_slots, engine_with,
 };
-use crate::error::{SandboxError, SandboxResult, TrapKind};
+use crate::error::{SandboxError, SandboxResult};
 use crate::module::ModuleSource;
 use crate::remote::{CallerPtr, Interrupted, RemoteLink, ToJs, ToPool};
 use crate::wasi::{Output, WasiOptions, WasiState, is_wasi_module};
@@ -813,33 +813,11 @@ impl Sandbox {
 
     /// Says which limit a limit trap hit, in the sandbox's own terms.
     fn explain(&self, error: SandboxError) -> SandboxError {
-        match error {
-            SandboxError::Trap {
-                kind: kind @ TrapKind::Interrupt,
-                backtrace,
-                ..
-            } => SandboxError::Trap {
-                kind,
-                message: match self.limits.timeout {
-                    Some(timeout) => format!(
-                        "the guest ran past its time limit (timeoutMs: {}) and was stopped",
-                        timeout.as_millis()
-                    ),
-                    None => "the guest was stopped because its thread is being terminated".to_owned(),
-                },
-                backtrace,
-            },
-            SandboxError::Trap {
-                kind: kind @ TrapKind::OutOfFuel,
-                backtrace,
-                ..
-            } => SandboxError::Trap {
-                kind,
-                message: "the guest used up its fuel (set sandbox.fuel to refill it)".to_owned(),
-                backtrace,
-            },
-            other => other,
-        }
+        error.explain_limits(
+            self.limits.timeout,
+            "the guest was stopped because its thread is being terminated",
+            "the guest used up its fuel (set sandbox.fuel to refill it)",
+        )
     }
 
     /// The function exported at a module export index.

@@ -21,7 +21,7 @@ use wasmtime::{
 };
 
 use crate::engine::{EngineKind, TickerGuard, deadline_ticks, engine};
-use crate::error::{SandboxError, SandboxResult, TrapKind};
+use crate::error::{SandboxError, SandboxResult};
 use crate::sandbox::{HostFunctionError, Limits};
 
 /// An epoch deadline never reached.
@@ -397,33 +397,11 @@ impl SharedStore {
 
     /// Says which limit a limit trap hit.
     fn explain(&self, error: SandboxError) -> SandboxError {
-        match error {
-            SandboxError::Trap {
-                kind: kind @ TrapKind::Interrupt,
-                backtrace,
-                ..
-            } => SandboxError::Trap {
-                kind,
-                message: match self.limits.timeout {
-                    Some(timeout) => format!(
-                        "the guest ran past its time limit (timeoutMs: {}) and was stopped",
-                        timeout.as_millis()
-                    ),
-                    None => "the guest was interrupted".to_owned(),
-                },
-                backtrace,
-            },
-            SandboxError::Trap {
-                kind: kind @ TrapKind::OutOfFuel,
-                backtrace,
-                ..
-            } => SandboxError::Trap {
-                kind,
-                message: "the guest ran out of fuel".to_owned(),
-                backtrace,
-            },
-            other => other,
-        }
+        error.explain_limits(
+            self.limits.timeout,
+            "the guest was interrupted",
+            "the guest ran out of fuel",
+        )
     }
 
     // ---- memories ---------------------------------------------------------------------------
