@@ -108,17 +108,24 @@ struct ActiveCaller {
     caller: Cell<Option<*mut Caller<'static, HostState>>>,
 }
 
-/// Moves thread-bound values into wasmtime's `Send + Sync` host-function closures.
-struct ThreadBound<T>(T);
-// SAFETY: a store, and so every host function in it, is only ever used on the thread that made
-// it: the sandbox holding it is `!Send` (it lives in an `Rc` owned by one JS object), and
-// wasmtime runs host functions on the thread that called into the store.
+/// Moves thread-bound values into wasmtime's `Send + Sync` host-function closures (a
+/// `Sandbox`'s and a WebAssembly namespace's).
+pub(crate) struct ThreadBound<T>(T);
+// SAFETY: a store's host functions only touch what they hold on the thread that made it: its
+// owner (a `Sandbox`, a namespace's store) is `!Send`, living in an `Rc` owned by one JS object,
+// and wasmtime runs host functions on the thread that called into the store. An async call runs
+// the store on a pool thread, where its host functions forward to the JS thread through the
+// store's `RemoteLink` without touching what they hold (see `instantiate`).
 unsafe impl<T> Send for ThreadBound<T> {}
 unsafe impl<T> Sync for ThreadBound<T> {}
 
 impl<T> ThreadBound<T> {
+    pub(crate) fn new(value: T) -> Self {
+        Self(value)
+    }
+
     /// A method, not a field access, so closures capture the whole (`Send`) wrapper.
-    fn get(&self) -> &T {
+    pub(crate) fn get(&self) -> &T {
         &self.0
     }
 }

@@ -45,7 +45,7 @@ unsafe fn arguments<const N: usize>(env: sys::napi_env, info: sys::napi_callback
 }
 
 /// All of a raw function's arguments (up to 8 without allocating), its `this` and its data.
-struct VarArgs {
+pub(crate) struct VarArgs {
     inline: [RawValue; 8],
     spilled: Vec<RawValue>,
     count: usize,
@@ -56,7 +56,7 @@ struct VarArgs {
 impl VarArgs {
     /// # Safety
     /// `env` and `info` must be the ones Node-API passed to the running callback.
-    unsafe fn read(env: sys::napi_env, info: sys::napi_callback_info) -> Self {
+    pub(crate) unsafe fn read(env: sys::napi_env, info: sys::napi_callback_info) -> Self {
         let mut args = Self {
             inline: [ptr::null_mut(); 8],
             spilled: Vec::new(),
@@ -92,12 +92,17 @@ impl VarArgs {
         args
     }
 
-    fn as_slice(&self) -> &[RawValue] {
+    pub(crate) fn as_slice(&self) -> &[RawValue] {
         if self.count > self.inline.len() {
             &self.spilled
         } else {
             &self.inline[..self.count]
         }
+    }
+
+    /// Argument `index`, or a null value past the last one.
+    pub(crate) fn get(&self, index: usize) -> RawValue {
+        self.as_slice().get(index).copied().unwrap_or(ptr::null_mut())
     }
 }
 

@@ -18,6 +18,7 @@ use wasmtime::{Func, FuncType, RefType, Val, ValRaw, ValType};
 
 use crate::error::{SandboxError, SandboxResult};
 use crate::js::imports::SendlessRef;
+use crate::js::raw::VarArgs;
 use crate::js::values::RawValue;
 use crate::sandbox::{HostFunctionError, Limits};
 use crate::webassembly::{
@@ -67,61 +68,6 @@ pub struct FuncCaller {
 type NamespaceHandle = Rc<Namespace>;
 
 // ---- argument helpers -----------------------------------------------------------------------
-
-/// A raw function's arguments: up to 8 without allocating (the hot path's case).
-struct Args {
-    inline: [RawValue; 8],
-    spilled: Vec<RawValue>,
-    count: usize,
-}
-
-unsafe fn read_args(env: sys::napi_env, info: sys::napi_callback_info) -> Args {
-    let mut args = Args {
-        inline: [ptr::null_mut(); 8],
-        spilled: Vec::new(),
-        count: 8,
-    };
-    // SAFETY: `inline` has room for `count` values; Node-API reports the real count.
-    unsafe {
-        sys::napi_get_cb_info(
-            env,
-            info,
-            &mut args.count,
-            args.inline.as_mut_ptr(),
-            ptr::null_mut(),
-            ptr::null_mut(),
-        )
-    };
-    if args.count > args.inline.len() {
-        args.spilled = vec![ptr::null_mut(); args.count];
-        // SAFETY: `spilled` has room for `count` values.
-        unsafe {
-            sys::napi_get_cb_info(
-                env,
-                info,
-                &mut args.count,
-                args.spilled.as_mut_ptr(),
-                ptr::null_mut(),
-                ptr::null_mut(),
-            )
-        };
-    }
-    args
-}
-
-impl Args {
-    fn values(&self) -> &[RawValue] {
-        if self.count > self.inline.len() {
-            &self.spilled
-        } else {
-            &self.inline[..self.count]
-        }
-    }
-
-    fn get(&self, index: usize) -> RawValue {
-        self.values().get(index).copied().unwrap_or(ptr::null_mut())
-    }
-}
 
 fn internal(what: &str) -> SandboxError {
     SandboxError::Internal(format!("bad argument from the namespace's JS side: {what}"))
@@ -439,10 +385,10 @@ unsafe extern "C" fn release_namespace(_env: sys::napi_env, _data: *mut c_void, 
 unsafe fn with_namespace(
     env: sys::napi_env,
     info: sys::napi_callback_info,
-    body: impl FnOnce(&Rc<Namespace>, &Args) -> SandboxResult<RawValue>,
+    body: impl FnOnce(&Rc<Namespace>, &VarArgs) -> SandboxResult<RawValue>,
 ) -> RawValue {
     // SAFETY: this callback's env and info.
-    let args = unsafe { read_args(env, info) };
+    let args = unsafe { VarArgs::read(env, info) };
     let mut data = ptr::null_mut();
     // SAFETY: a non-External gives a non-ok status.
     if unsafe { sys::napi_get_value_external(env, args.get(0), &mut data) } != sys::Status::napi_ok || data.is_null() {
@@ -470,7 +416,7 @@ unsafe fn with_namespace(
 unsafe extern "C" fn wa_namespace(env: sys::napi_env, info: sys::napi_callback_info) -> RawValue {
     let outcome = catch_unwind(AssertUnwindSafe(|| -> SandboxResult<RawValue> {
         // SAFETY: this callback's env and info.
-        let args = unsafe { read_args(env, info) };
+        let args = unsafe { VarArgs::read(env, info) };
         let limit = |index: usize| -> SandboxResult<Option<f64>> {
             // SAFETY: an argument of this call.
             let value = unsafe { get_f64(env, args.get(index))? };
@@ -838,8 +784,8 @@ unsafe extern "C" fn wa_call(env: sys::napi_env, info: sys::napi_callback_info) 
         &argv[..argc]
     } else {
         // SAFETY: this callback's env and info.
-        spilled = unsafe { read_args(env, info) };
-        spilled.values()
+        spilled = unsafe { VarArgs::read(env, info) };
+        spilled.as_slice()
     };
     let mut data = ptr::null_mut();
     // SAFETY: a non-External gives a non-ok status.
@@ -1159,7 +1105,7 @@ unsafe extern "C" fn wa_global_set(env: sys::napi_env, info: sys::napi_callback_
 unsafe extern "C" fn wa_fuel(env: sys::napi_env, info: sys::napi_callback_info) -> RawValue {
     unsafe {
         with_namespace(env, info, |namespace, args| {
-            if args.count > 1 {
+            if args.as_slice().len() > 1 {
                 namespace.store.set_fuel(get_f64(env, args.get(1))? as u64)?;
                 return Ok(VOID);
             }

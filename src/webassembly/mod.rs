@@ -22,7 +22,7 @@ use wasmtime::{
 
 use crate::engine::{EngineKind, TickerGuard, deadline_ticks, engine};
 use crate::error::{SandboxError, SandboxResult};
-use crate::sandbox::{HostFunctionError, Limits};
+use crate::sandbox::{HostFunctionError, Limits, ThreadBound};
 
 /// An epoch deadline never reached.
 const NO_DEADLINE: u64 = 1 << 62;
@@ -117,20 +117,6 @@ pub struct StoreState {
     table_keys: HashMap<u64, u32>,
     globals: Vec<Global>,
     global_keys: HashMap<u64, u32>,
-}
-
-/// Moves thread-bound values into wasmtime's `Send + Sync` host-function closures.
-struct ThreadBound<T>(T);
-// SAFETY: a store and its host functions are only used on the thread that made them (the
-// `SharedStore` is `!Send`, owned by one JS object), and wasmtime runs host functions on the
-// thread that called into the store.
-unsafe impl<T> Send for ThreadBound<T> {}
-unsafe impl<T> Sync for ThreadBound<T> {}
-
-impl<T> ThreadBound<T> {
-    fn get(&self) -> &T {
-        &self.0
-    }
 }
 
 /// A module compiled for a namespace's engine.
@@ -307,7 +293,7 @@ impl SharedStore {
     /// Registers a host function of type `ty`; returns its registry index.
     pub fn host_function(&self, ty: FuncType, host: HostFunction) -> SandboxResult<u32> {
         let active: *const Cell<Option<*mut Caller<'static, StoreState>>> = &self.active;
-        let host = ThreadBound((host, active));
+        let host = ThreadBound::new((host, active));
         self.with_context(|mut context| {
             let engine = context.engine().clone();
             let ty = FuncType::new(&engine, ty.params(), ty.results());
