@@ -1,7 +1,9 @@
 // WebAssembly namespace: existing glue code runs unchanged through createWebAssembly(), one test
 // per category of glue: Emscripten output (sql.js), wasm-bindgen --target nodejs output
-// (lz4-wasm-nodejs), Go's wasm_exec.js (esbuild-wasm, a Go build), the AssemblyScript compiler's
-// generated glue (the tutorial's guest), and a hand-written loader (the tutorial's own code).
+// (lz4-wasm-nodejs), wasm-bindgen --target web output (the tutorial's Rust form, on a page),
+// Go's wasm_exec.js (esbuild-wasm, a Go build), the AssemblyScript compiler's generated glue (the
+// tutorial's guest), and a hand-written loader (the tutorial's own code).
+import { spawnSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
@@ -174,4 +176,48 @@ test('a hand-written loader (the tutorial’s own code) runs unchanged in a vm c
   await vm.runInContext(tutorialLoader, context, { filename: 'index.js' })
   for (let turn = 0; turn < 20 && lines.length < 4; turn++) await new Promise((resolve) => setImmediate(resolve))
   t.deepEqual(lines, ['Write in Wasm, Read in JS, Index 0:', '24', 'Write in JS, Read in Wasm, Index 1:', '15'])
+})
+
+/** Runs a demo site on the page harness (helpers/page.mjs) in a child process; its JSON report. */
+function runPage(page) {
+  const harness = join(dirname(fileURLToPath(import.meta.url)), 'helpers', 'page.mjs')
+  const child = spawnSync(
+    process.execPath,
+    ['--no-warnings', '--experimental-vm-modules', harness, JSON.stringify(page)],
+    {
+      encoding: 'utf8',
+      timeout: 60_000,
+    },
+  )
+  if (child.status !== 0) throw new Error(`page harness exited ${child.status}: ${child.stderr}`)
+  return JSON.parse(child.stdout.trim().split('\n').at(-1))
+}
+
+const rustDemo = {
+  site: join(guests, 'tutorial-wasm-bindgen'),
+  module: 'index.js',
+  lines: 4,
+  probe: 'pkg/webassembly_linear_memory.js',
+}
+const tutorialLines = [['Write in Wasm, Read in JS, Index 0:'], [24], ['Write in JS, Read in Wasm, Index 1:'], [15]]
+
+test('the tutorial’s Rust form: wasm-bindgen --target web glue, on a page whose WebAssembly is WA', (t) => {
+  const page = runPage({ ...rustDemo, limits: { maxMemoryBytes: 16 << 20, timeoutMs: 5000 } })
+  t.deepEqual(page.errors, [])
+  t.deepEqual(page.warnings, [])
+  t.deepEqual(page.log, tutorialLines)
+  t.is(page.domConsole, 'Write in Wasm, Read in JS, Index 0:\n24\nWrite in JS, Read in Wasm, Index 1:\n15\n')
+  t.deepEqual(page.used, { instantiateStreaming: 1 }, 'the glue fetched and instantiated through WA')
+  t.true(page.probe.memoryFromNamespace, 'rustWasm.memory is a WA.Memory')
+  // The control: the same page on Node's own WebAssembly logs the same lines.
+  const control = runPage({ ...rustDemo, webAssembly: 'node' })
+  t.deepEqual(control.log, tutorialLines)
+})
+
+test('the page’s limits hold: the glue’s 17-page memory is refused under a 1 MiB maxMemoryBytes', (t) => {
+  const page = runPage({ ...rustDemo, limits: { maxMemoryBytes: 1 << 20 } })
+  t.deepEqual(page.log, [])
+  t.is(page.errors.length, 1)
+  t.like(page.errors[0][0], { name: 'RangeError', code: 'ERR_WASM_MEMORY_LIMIT' })
+  t.regex(page.errors[0][0].message, /17 pages/)
 })

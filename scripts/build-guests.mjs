@@ -96,6 +96,29 @@ const guests = [
       copyFileSync(join(this.source, 'target', 'wasm32-unknown-unknown', 'release', 'rust_text_guest.wasm'), output)
     },
   },
+  {
+    // The tutorial's Rust demo as it publishes it: the wasm-bindgen guest, its `--target web` glue
+    // in pkg/ (scripts/wasm-bindgen, the same wasm-bindgen version), and its page's index.js and
+    // index.html beside it, a site a test serves to the page harness (__test__/helpers/page.mjs).
+    name: join('tutorial-wasm-bindgen', 'index.js'),
+    source: join(root, 'examples', 'tutorial-demos', 'rust'),
+    build(output) {
+      const site = dirname(output)
+      run('cargo', ['build', '--release', '--locked', '--target', 'wasm32-unknown-unknown'], {
+        cwd: this.source,
+        env: cargoEnv(),
+      })
+      const glueTool = join(root, 'scripts', 'wasm-bindgen')
+      const toolTarget = join(root, 'target', 'wasm-bindgen-glue')
+      run('cargo', ['build', '--release', '--locked', '--manifest-path', join(glueTool, 'Cargo.toml')], {
+        env: { ...cargoEnv(), CARGO_TARGET_DIR: toolTarget },
+      })
+      const input = join(this.source, 'target', 'wasm32-unknown-unknown', 'release', 'webassembly_linear_memory.wasm')
+      run(join(toolTarget, 'release', 'wasm-bindgen-glue'), [input, join(site, 'pkg')])
+      copyFileSync(join(this.source, 'demo', 'index.html'), join(site, 'index.html'))
+      copyFileSync(join(this.source, 'demo', 'index.js'), output)
+    },
+  },
   // WASI commands from Rust (wasm32-wasip1): a small CLI, the tutorial's buffer guest as a
   // command, and the benchmark's compute-heavy program. One cargo build makes all three.
   ...['wasi-cli', 'buffer-command', 'compute'].map((binary) => ({
@@ -129,6 +152,7 @@ const guests = [
 
 for (const guest of guests) {
   const output = join(outputDirectory, guest.name)
+  mkdirSync(dirname(output), { recursive: true })
   if (isFresh(output, guest.source)) {
     console.log(`build-guests: ${guest.name} is up to date`)
     continue
