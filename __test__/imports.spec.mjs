@@ -110,6 +110,22 @@ test('a non-function import (a memory) fails with ERR_WASM_LINK', (t) => {
   t.regex(error.message, /"env\.memory" is a memory; only function imports can be supplied/)
 })
 
+test('one name imported twice with one type is one function (esbuild.wasm does this); two types fail clearly', (t) => {
+  const twice = `(module
+    (import "env" "next" (func $first (result i32)))
+    (import "env" "next" (func $second (result i32)))
+    (func (export "both") (result i32) (i32.add (call $first) (call $second))))`
+  let calls = 0
+  const sandbox = new Sandbox(twice, { imports: { env: { next: () => ++calls } } })
+  t.is(sandbox.call('both'), 3, 'both imports reach the one JS function, in order')
+  t.is(calls, 2)
+  const clash = `(module
+    (import "env" "f" (func (param i32)))
+    (import "env" "f" (func (param i64))))`
+  const error = t.throws(() => new Sandbox(clash, { imports: { env: { f() {} } } }), { code: 'ERR_WASM_LINK' })
+  t.regex(error.message, /"env\.f" is imported twice with different types/)
+})
+
 test('an import that disposes its own sandbox: the call finishes, later calls throw ERR_SANDBOX_DISPOSED', (t) => {
   let sandbox
   let view

@@ -276,6 +276,23 @@ impl Sandbox {
                     extern_kind(&import.ty())
                 )));
             };
+            // A module may import one name twice (esbuild.wasm does): one definition serves both
+            // when the types agree; wasmtime's linker holds one definition per name.
+            let seen = functions
+                .iter()
+                .find(|(module_name, name, _, _)| module_name == import.module() && name == import.name());
+            if let Some((_, _, seen_type, _)) = seen {
+                if FuncType::eq(seen_type, &func_type) {
+                    continue;
+                }
+                return Err(SandboxError::Link(format!(
+                    "the import \"{}.{}\" is imported twice with different types ({} and {}); one function cannot be both",
+                    import.module(),
+                    import.name(),
+                    seen_type,
+                    func_type
+                )));
+            }
             let host = resolve(&import, &func_type)?;
             functions.push((import.module().to_owned(), import.name().to_owned(), func_type, host));
         }
