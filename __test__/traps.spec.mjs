@@ -56,3 +56,20 @@ test('error messages do not depend on RUST_BACKTRACE', async (t) => {
   t.is(outputs[1], outputs[2])
   t.regex(outputs[0], /ERR_WASM_TRAP/)
 })
+
+test('a WebAssembly exception nothing catches fails the call with ERR_WASM_EXCEPTION; caught, it is a value', async (t) => {
+  const sandbox = new Sandbox(`(module
+    (tag $failure (param i32))
+    (func $fail (export "fail") (throw $failure (i32.const 7)))
+    (func (export "recover") (result i32)
+      (block $caught (result i32)
+        (try_table (catch $failure $caught) (call $fail))
+        (i32.const -1))))`)
+  const error = t.throws(() => sandbox.call('fail'), { code: 'ERR_WASM_EXCEPTION' })
+  t.regex(error.message, /threw a WebAssembly exception that no handler caught/)
+  await t.throwsAsync(sandbox.callAsync('fail'), { code: 'ERR_WASM_EXCEPTION' })
+  t.is(sandbox.call('recover'), 7, 'a handler in the guest catches it, and the sandbox stays usable')
+  t.throws(() => new Sandbox('(module (tag $t) (func $start (throw $t)) (start $start))'), {
+    code: 'ERR_WASM_EXCEPTION',
+  })
+})

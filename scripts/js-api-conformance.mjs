@@ -14,7 +14,9 @@
 // a `vm` context: the tests compare prototypes with the realm's own (`Object.prototype`,
 // `ArrayBuffer`, `Function.prototype`), and the addon makes its objects (the memory's
 // ArrayBuffer) in the main realm, so a `vm` context would fail them for a reason that has nothing
-// to do with conformance. The script prints each file's passing subtests next to V8's.
+// to do with conformance. The script prints each file's passing subtests next to V8's; then, as a
+// second table, the same for the exception-handling files (exception/ and tag/, `Tag`,
+// `Exception` and `JSTag`).
 import { execFileSync, spawnSync } from 'node:child_process'
 import { existsSync, readFileSync, statSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
@@ -54,6 +56,14 @@ function coreFiles(source) {
   return source
     .list('test/js-api')
     .filter((path) => core.test(path) && !path.includes('memory64'))
+    .sort()
+}
+
+/** The exception-handling files (exception/, tag/): reported apart from the core set. */
+function exceptionFiles(source) {
+  return source
+    .list('test/js-api')
+    .filter((path) => /^test\/js-api\/(exception|tag)\/[^/]+\.any\.js$/.test(path))
     .sort()
 }
 
@@ -137,7 +147,33 @@ async function main() {
   const only = args.includes('--only') ? args[args.indexOf('--only') + 1] : undefined
   const verbose = args.includes('--verbose')
   const source = reader(resolve(checkout))
-  const files = coreFiles(source).filter((path) => !only || path.includes(only))
+  const PASS = 0
+  const report = []
+  for (const [title, files] of [
+    ['WebAssembly JS API core tests', coreFiles(source)],
+    ['Exception handling (exception/, tag/)', exceptionFiles(source)],
+  ]) {
+    const selected = files.filter((path) => !only || path.includes(only))
+    if (selected.length > 0) report.push({ title, ...runSet(checkout, selected, verbose) })
+  }
+  for (const { title, rows, totals } of report) {
+    const width = Math.max(...rows.map((row) => row[0].length), 5)
+    console.log(`${title}, Node ${process.version}`)
+    console.log(`${'file'.padEnd(width)}  subtests  V8  createWebAssembly`)
+    for (const [file, subtests, v8Pass, ourPass] of rows) {
+      console.log(`${file.padEnd(width)}  ${String(subtests).padStart(8)}  ${String(v8Pass).padStart(3)}  ${ourPass}`)
+    }
+    console.log(
+      `${'total'.padEnd(width)}  ${String(totals.subtests).padStart(8)}  ${String(totals.v8).padStart(3)}  ${totals.sandbox}`,
+    )
+  }
+  if (args.includes('--json')) {
+    console.log(JSON.stringify({ node: process.version, report }))
+  }
+}
+
+/** Runs `files` with V8 and with the namespace; the rows and totals. */
+function runSet(checkout, files, verbose) {
   const PASS = 0
   const rows = []
   const totals = { subtests: 0, v8: 0, sandbox: 0 }
@@ -162,18 +198,7 @@ async function main() {
       if (ours.harness.status !== 0 && ours.harness.message) console.log(`  harness: ${ours.harness.message}`)
     }
   }
-  const width = Math.max(...rows.map((row) => row[0].length), 5)
-  console.log(`WebAssembly JS API core tests, Node ${process.version}`)
-  console.log(`${'file'.padEnd(width)}  subtests  V8  createWebAssembly`)
-  for (const [file, subtests, v8Pass, ourPass] of rows) {
-    console.log(`${file.padEnd(width)}  ${String(subtests).padStart(8)}  ${String(v8Pass).padStart(3)}  ${ourPass}`)
-  }
-  console.log(
-    `${'total'.padEnd(width)}  ${String(totals.subtests).padStart(8)}  ${String(totals.v8).padStart(3)}  ${totals.sandbox}`,
-  )
-  if (args.includes('--json')) {
-    console.log(JSON.stringify({ node: process.version, rows, totals }))
-  }
+  return { rows, totals }
 }
 
 await main()

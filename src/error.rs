@@ -46,6 +46,10 @@ pub enum SandboxError {
         message: String,
         backtrace: Option<String>,
     },
+    /// The guest threw a WebAssembly exception (`throw`) that no handler caught. In a
+    /// WebAssembly namespace, `registry` names it so JS gets its `WebAssembly.Exception` object.
+    #[error("the guest threw a WebAssembly exception that no handler caught")]
+    UncaughtException { registry: Option<u32> },
     /// Linear memory could not grow as asked.
     #[error("{0}")]
     MemoryLimit(String),
@@ -138,6 +142,7 @@ impl SandboxError {
                 TrapKind::OutOfFuel => "ERR_WASM_OUT_OF_FUEL",
                 _ => "ERR_WASM_TRAP",
             },
+            Self::UncaughtException { .. } => "ERR_WASM_EXCEPTION",
             Self::MemoryLimit(_) => "ERR_WASM_MEMORY_LIMIT",
             Self::NoMemory(_) => "ERR_WASM_NO_MEMORY",
             Self::BadExport { .. } => "ERR_WASM_EXPORT",
@@ -159,6 +164,9 @@ impl SandboxError {
         }
         if let Some(exit) = error.downcast_ref::<wasmtime_wasi::I32Exit>() {
             return Self::Exit(exit.0 as u32);
+        }
+        if error.is::<wasmtime::ThrownException>() {
+            return Self::UncaughtException { registry: None };
         }
         let backtrace = error
             .downcast_ref::<WasmBacktrace>()

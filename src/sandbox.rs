@@ -1103,6 +1103,7 @@ fn instantiation_error(error: wasmtime::Error, limits: Limits) -> SandboxError {
     if error.downcast_ref::<Trap>().is_some()
         || error.downcast_ref::<HostFunctionError>().is_some()
         || error.downcast_ref::<wasmtime_wasi::I32Exit>().is_some()
+        || error.is::<wasmtime::ThrownException>()
     {
         return SandboxError::from_call(error);
     }

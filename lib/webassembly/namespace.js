@@ -140,6 +140,24 @@ function createWebAssembly(options) {
       if (backtrace !== undefined) error.wasmBacktrace = backtrace
       return error
     },
+    /** What JS throws for wasm exception `index` that left the guest uncaught. */
+    exception(index) {
+      if (native.exceptionTag(ns, index) === JS_TAG) {
+        // A JS exception that crossed the guest: the value itself, as V8 does.
+        const value = fromRaw(native.exceptionArg(ns, index, 0), 'e')
+        native.exceptionRelease(ns, index)
+        return value
+      }
+      return exceptionObject(index)
+    },
+    /**
+     * How a JS import's exception enters the guest: this namespace's `WebAssembly.Exception` as
+     * itself (its index), any other value under the JS tag (-2 - its externref encoding).
+     */
+    thrown(value) {
+      const index = isObject(value) ? exceptionIndexes.get(value) : undefined
+      return index ?? -2 - externrefToRaw(value)
+    },
   }
   const ns = native.namespace(maxMemoryBytes, timeoutMs, fuel, hooks)
   const {
@@ -159,6 +177,12 @@ function createWebAssembly(options) {
     globalType,
     globalGet,
     globalSet,
+    tagNew,
+    tagType,
+    exceptionNew,
+    exceptionTag,
+    exceptionArg,
+    exceptionRelease,
   } = native
 
   // ---- registries: one JS object per extern, by native index --------------------------------
@@ -174,6 +198,14 @@ function createWebAssembly(options) {
   const memories = []
   const tables = []
   const globals = []
+  const tags = []
+  /** Exceptions JS holds, by index, held weakly: a collected one is released natively. */
+  const exceptions = []
+  const exceptionIndexes = new WeakMap()
+  const releasedExceptions = new FinalizationRegistry((index) => {
+    // A new object may stand for the same exception by now (wasm threw it out again).
+    if (exceptions[index]?.deref() === undefined) exceptionRelease(ns, index)
+  })
   /** The JS values externrefs carry, and the index of each. */
   const externValues = []
   const externIndexes = new Map()
@@ -453,6 +485,12 @@ function createWebAssembly(options) {
           list.push(3, globalNew(ns, code, false, toRaw(value, code)))
           break
         }
+        case 'tag':
+          if (!isObject(value) || !tagIndexes.has(value)) {
+            throw new LinkError(`${where} "${name}": tag import requires a WebAssembly.Tag`)
+          }
+          list.push(4, tagIndexes.get(value))
+          break
         default:
           throw new LinkError(`${where} "${name}": ${kind} imports are not supported`)
       }
@@ -496,7 +534,7 @@ function createWebAssembly(options) {
           define(exports, name, globals[index] ?? wrapExisting(Global, index))
           break
         default:
-          throw new LinkError(`the export "${name}" is a tag, which this namespace does not support`)
+          define(exports, name, tags[index] ?? wrapExisting(Tag, index))
       }
     }
     Object.setPrototypeOf(exports, null)
@@ -731,6 +769,123 @@ function createWebAssembly(options) {
   enumerable(Global.prototype, ['valueOf', 'value'])
   toStringTag(Global.prototype, 'WebAssembly.Global')
 
+  // ---- Tag and Exception ----------------------------------------------------------------------
+
+  const tagIndexes = new WeakMap()
+  /** The registry index of the namespace's JS tag (`WebAssembly.JSTag`). */
+  const JS_TAG = 0
+
+  function tagIndexOf(value, what) {
+    const index = isObject(value) ? tagIndexes.get(value) : undefined
+    if (index === undefined) throw new TypeError(`${what} must be a WebAssembly.Tag`)
+    return index
+  }
+
+  class Tag {
+    #index
+
+    constructor(type) {
+      if (type === EXISTING && existingIndex >= 0) {
+        this.#index = existingIndex
+      } else {
+        if (!isObject(type)) throw new TypeError('WebAssembly.Tag(): Argument 0 must be a tag type')
+        const parameters = type.parameters
+        if (!isObject(parameters) || typeof parameters[Symbol.iterator] !== 'function') {
+          throw new TypeError("WebAssembly.Tag(): Argument 0 must be a tag type with a 'parameters' sequence")
+        }
+        let codes = ''
+        for (const parameter of parameters) {
+          const name = String(parameter)
+          const code = Object.hasOwn(VALUE_TYPES, name) ? VALUE_TYPES[name] : undefined
+          if (code === undefined) {
+            throw new TypeError(
+              `WebAssembly.Tag(): Argument 0 parameter type at index #${codes.length} must be a value type`,
+            )
+          }
+          codes += code
+        }
+        this.#index = tagNew(ns, codes)
+      }
+      tags[this.#index] = this
+      tagIndexes.set(this, this.#index)
+    }
+  }
+  toStringTag(Tag.prototype, 'WebAssembly.Tag')
+
+  /** The `WebAssembly.Exception` of registry exception `index`: the same object while JS holds it. */
+  function exceptionObject(index) {
+    return exceptions[index]?.deref() ?? wrapExisting(Exception, index)
+  }
+
+  class Exception {
+    #index
+    #tag
+
+    constructor(tagObject, payload, options) {
+      if (tagObject === EXISTING && existingIndex >= 0) {
+        this.#index = existingIndex
+        this.#tag = exceptionTag(ns, existingIndex)
+      } else {
+        const tag = tagIndexOf(tagObject, 'WebAssembly.Exception(): Argument 0')
+        if (tag === JS_TAG) {
+          throw new TypeError('WebAssembly.Exception(): Argument 0 cannot be WebAssembly.JSTag')
+        }
+        if (!isObject(payload) || typeof payload[Symbol.iterator] !== 'function') {
+          throw new TypeError('WebAssembly.Exception(): Argument 1 must be a sequence')
+        }
+        const values = [...payload]
+        const codes = tagType(ns, tag)
+        if (values.length !== codes.length) {
+          throw new TypeError(
+            `WebAssembly.Exception(): Number of exception values (${values.length}) does not match the tag's ${codes.length}`,
+          )
+        }
+        if (options !== undefined && options !== null && !isObject(options)) {
+          throw new TypeError('WebAssembly.Exception(): Argument 2 must be an object')
+        }
+        const raw = values.map((value, i) => toRaw(value, codes[i]))
+        const traceStack = Boolean(options?.traceStack)
+        this.#index = exceptionNew(ns, tag, ...raw)
+        this.#tag = tag
+        if (traceStack) {
+          const { stack } = new Error()
+          Object.defineProperty(this, 'stack', { value: stack, writable: true, configurable: true })
+        }
+      }
+      exceptions[this.#index] = new WeakRef(this)
+      exceptionIndexes.set(this, this.#index)
+      releasedExceptions.register(this, this.#index)
+    }
+
+    getArg(tagObject, index) {
+      if (!(#index in this)) throw new TypeError('Receiver is not a WebAssembly.Exception')
+      if (arguments.length < 2) throw new TypeError('WebAssembly.Exception.getArg(): Argument 1 is required')
+      const tag = tagIndexOf(tagObject, 'WebAssembly.Exception.getArg(): Argument 0')
+      const field = enforceRangeU32(index, 'WebAssembly.Exception.getArg(): Argument 1')
+      if (tag !== this.#tag) {
+        throw new TypeError('WebAssembly.Exception.getArg(): First argument does not match the exception tag')
+      }
+      const codes = tagType(ns, tag)
+      if (field >= codes.length) {
+        throw new RangeError(`WebAssembly.Exception.getArg(): Index ${field} is out of bounds (${codes.length} values)`)
+      }
+      const code = codes[field]
+      if (code === 'v' || code === 'x') throw new TypeError('type incompatibility when transforming from/to JS')
+      return fromRaw(exceptionArg(ns, this.#index, field), code)
+    }
+
+    is(tagObject) {
+      if (!(#index in this)) throw new TypeError('Receiver is not a WebAssembly.Exception')
+      if (arguments.length < 1) throw new TypeError('WebAssembly.Exception.is(): Argument 0 is required')
+      return tagIndexOf(tagObject, 'WebAssembly.Exception.is(): Argument 0') === this.#tag
+    }
+  }
+  Object.defineProperty(Exception, 'length', { value: 2 })
+  enumerable(Exception.prototype, ['getArg', 'is'])
+  toStringTag(Exception.prototype, 'WebAssembly.Exception')
+
+  const jsTag = wrapExisting(Tag, JS_TAG)
+
   // ---- namespace functions --------------------------------------------------------------------
 
   const api = {
@@ -804,10 +959,11 @@ function createWebAssembly(options) {
     Object.defineProperty(api[name], 'length', { value: 1 })
     Object.defineProperty(WebAssembly, name, { value: api[name], writable: true, enumerable: true, configurable: true })
   }
-  const interfaces = { Module, Instance, Memory, Table, Global, CompileError, LinkError, RuntimeError }
+  const interfaces = { Module, Instance, Memory, Table, Global, Tag, Exception, CompileError, LinkError, RuntimeError }
   for (const [name, value] of Object.entries(interfaces)) {
     Object.defineProperty(WebAssembly, name, { value, writable: true, enumerable: false, configurable: true })
   }
+  Object.defineProperty(WebAssembly, 'JSTag', { get: () => jsTag, enumerable: true, configurable: true })
   return WebAssembly
 }
 

@@ -22,7 +22,8 @@ use crate::js::raw::VarArgs;
 use crate::js::values::RawValue;
 use crate::sandbox::{HostFunctionError, Limits};
 use crate::webassembly::{
-    CompiledModule, ExternKind, RawVal, SharedStore, raw_of, raw_of_ref, signature_codes, type_code, type_of_code,
+    CompiledModule, ExternKind, HostFailure, RawVal, SharedStore, raw_of, raw_of_ref, signature_codes, type_code,
+    type_of_code,
 };
 
 type RawCallback = unsafe extern "C" fn(sys::napi_env, sys::napi_callback_info) -> RawValue;
@@ -34,10 +35,9 @@ const VOID: RawValue = ptr::null_mut();
 pub struct Namespace {
     store: SharedStore,
     env: sys::napi_env,
-    /// The JS side's hooks object (`{ error(...) }`), held weakly: the JS namespace keeps it.
+    /// The JS side's hooks object (`{ error, exception, thrown }`), held weakly: the JS
+    /// namespace keeps it.
     hooks: SendlessRef,
-    /// The exception a JS import threw during the call now failing, kept for its JS caller.
-    pending_exception: RefCell<Option<SendlessRef>>,
     /// The current ArrayBuffer of each memory JS has asked for, held weakly: each buffer keeps
     /// the namespace alive (its finalizer holds an `Rc`), so a strong reference here would be a
     /// cycle through a GC root and no namespace whose memory was viewed could ever be freed. The
@@ -221,25 +221,38 @@ fn create_raw(env: sys::napi_env, value: RawVal) -> RawValue {
 // ---- the namespace --------------------------------------------------------------------------
 
 impl Namespace {
+    /// Calls the JS side's hook `name` with `args`; its result, or None if it threw (the
+    /// exception is left pending) or the hooks are gone.
+    fn call_hook(&self, env: sys::napi_env, name: &CStr, args: &[RawValue]) -> Option<RawValue> {
+        let hooks = self.hooks.value()?;
+        let mut hook = ptr::null_mut();
+        let mut result = ptr::null_mut();
+        // SAFETY: values of this env, on its thread.
+        unsafe {
+            (sys::napi_get_named_property(env, hooks, name.as_ptr(), &mut hook) == sys::Status::napi_ok
+                && sys::napi_call_function(env, hooks, hook, args.len(), args.as_ptr(), &mut result)
+                    == sys::Status::napi_ok)
+                .then_some(result)
+        }
+    }
+
     /// Throws `error` as the namespace's own error class (through the JS side's `error` hook),
-    /// or rethrows the exception a JS import threw, if that is what ended the call.
+    /// or, for an uncaught wasm exception, what JS knows it as: its `WebAssembly.Exception`, or
+    /// the JS value a JS-tag exception carries (the very value a JS import threw).
     fn throw(&self, env: sys::napi_env, error: &SandboxError) {
-        if let Some(pending) = self.pending_exception.borrow_mut().take()
-            && matches!(error, SandboxError::Import(_))
-            && let Some(holder) = pending.value()
-        {
-            let mut exception = ptr::null_mut();
-            // SAFETY: the holder is a one-element array of this env.
-            unsafe {
-                sys::napi_get_element(env, holder, 0, &mut exception);
-                sys::napi_throw(env, exception);
+        if let SandboxError::UncaughtException { registry: Some(index) } = error {
+            if let Some(value) = self.call_hook(env, c"exception", &[create_f64(env, f64::from(*index))]) {
+                // SAFETY: a value of this env.
+                unsafe { sys::napi_throw(env, value) };
             }
             return;
         }
         let class = match error {
             SandboxError::Compile(_) => "CompileError",
             SandboxError::Link(_) => "LinkError",
-            SandboxError::Trap { .. } | SandboxError::Import(_) => "RuntimeError",
+            SandboxError::Trap { .. } | SandboxError::Import(_) | SandboxError::UncaughtException { .. } => {
+                "RuntimeError"
+            }
             SandboxError::InvalidArgType(_) | SandboxError::WrongReceiver(_) => "TypeError",
             SandboxError::OutOfRange(_) | SandboxError::MemoryLimit(_) | SandboxError::SandboxLimit(_) => "RangeError",
             _ => "Error",
@@ -256,20 +269,10 @@ impl Namespace {
             kind.map_or_else(|| undefined(env), |kind| create_string(env, kind)),
             backtrace.map_or_else(|| undefined(env), |trace| create_string(env, trace)),
         ];
-        let mut thrown = false;
-        if let Some(hooks) = self.hooks.value() {
-            let mut error_hook = ptr::null_mut();
-            let mut made = ptr::null_mut();
-            // SAFETY: values of this env, on its thread.
-            unsafe {
-                if sys::napi_get_named_property(env, hooks, c"error".as_ptr(), &mut error_hook) == sys::Status::napi_ok
-                    && sys::napi_call_function(env, hooks, error_hook, args.len(), args.as_ptr(), &mut made)
-                        == sys::Status::napi_ok
-                {
-                    thrown = sys::napi_throw(env, made) == sys::Status::napi_ok;
-                }
-            }
-        }
+        let thrown = self.call_hook(env, c"error", &args).is_some_and(|made| {
+            // SAFETY: a value of this env.
+            unsafe { sys::napi_throw(env, made) == sys::Status::napi_ok }
+        });
         if !thrown {
             crate::js::errors::throw(&napi::Env::from(env), error);
         }
@@ -434,7 +437,6 @@ unsafe extern "C" fn wa_namespace(env: sys::napi_env, info: sys::napi_callback_i
             store,
             env,
             hooks,
-            pending_exception: RefCell::new(None),
             buffers: RefCell::new(Vec::new()),
             callers: RefCell::new(Vec::new()),
         });
@@ -655,21 +657,23 @@ unsafe extern "C" fn wa_host_func(env: sys::napi_env, info: sys::napi_callback_i
                     move |caller: &mut wasmtime::Caller<'_, crate::webassembly::StoreState>,
                           params: &[Val],
                           results: &mut [Val]| {
-                        let fail = |message: &str| HostFunctionError {
-                            import: "a JavaScript function".to_owned(),
-                            message: message.to_owned(),
-                        };
                         let Some(namespace) = weak_namespace.upgrade() else {
-                            return Err(fail("its namespace is gone"));
+                            return Err(host_error("its namespace is gone"));
                         };
                         invoke_host(&namespace, host_env, &adapter, caller, params, &result_types, results)
-                            .map_err(|message| fail(&message))
                     },
                 ),
             )?;
             Ok(create_f64(env, f64::from(index)))
         })
     }
+}
+
+fn host_error(message: &str) -> HostFailure {
+    HostFailure::Error(HostFunctionError {
+        import: "a JavaScript function".to_owned(),
+        message: message.to_owned(),
+    })
 }
 
 fn invoke_host(
@@ -680,23 +684,25 @@ fn invoke_host(
     params: &[Val],
     result_types: &[ValType],
     results: &mut [Val],
-) -> Result<(), String> {
+) -> Result<(), HostFailure> {
     use wasmtime::AsContextMut;
     let mut scope = ptr::null_mut();
     // SAFETY: host functions run inside the JS call that entered the guest, on the env's thread.
     if unsafe { sys::napi_open_handle_scope(env, &mut scope) } != sys::Status::napi_ok {
-        return Err("JavaScript cannot run here".to_owned());
+        return Err(host_error("JavaScript cannot run here"));
     }
-    let outcome = catch_unwind(AssertUnwindSafe(|| -> Result<(), String> {
+    let outcome = catch_unwind(AssertUnwindSafe(|| -> Result<(), HostFailure> {
         // Growth by the guest so far detaches old buffers before JS can see them.
         namespace.refresh_buffers(env);
         let mut context = caller.as_context_mut();
         let mut arguments = Vec::with_capacity(params.len());
         for param in params {
-            let raw = raw_of(&mut context, param).map_err(|error| error.to_string())?;
+            let raw = raw_of(&mut context, param).map_err(|error| host_error(&error.to_string()))?;
             arguments.push(create_raw(env, raw));
         }
-        let function = adapter.value().ok_or("the function was garbage-collected")?;
+        let function = adapter
+            .value()
+            .ok_or_else(|| host_error("the function was garbage-collected"))?;
         let mut returned = ptr::null_mut();
         // SAFETY: values of this env, in the open scope.
         let status = unsafe {
@@ -710,17 +716,24 @@ fn invoke_host(
             )
         };
         if status != sys::Status::napi_ok {
+            // The JS exception is thrown into the guest as a wasm exception: a
+            // `WebAssembly.Exception` of this namespace as itself, any other value under the JS
+            // tag (the `thrown` hook tells which: an exception's index, or -2 - an externref's raw
+            // encoding, -1 for null).
             let mut exception = ptr::null_mut();
             // SAFETY: right after a failed call in this env.
             unsafe { sys::napi_get_and_clear_last_exception(env, &mut exception) };
-            let mut holder = ptr::null_mut();
-            // SAFETY: values of this env, on its thread.
-            unsafe {
-                sys::napi_create_array_with_length(env, 1, &mut holder);
-                sys::napi_set_element(env, holder, 0, exception);
-                *namespace.pending_exception.borrow_mut() = SendlessRef::new(env, holder);
-            }
-            return Err("it threw".to_owned());
+            let code = namespace
+                .call_hook(env, c"thrown", &[exception])
+                // SAFETY: the hook returns a number.
+                .and_then(|code| unsafe { get_f64(env, code) }.ok())
+                .ok_or_else(|| host_error("its exception could not be passed on"))?;
+            return Err(if code >= 0.0 {
+                HostFailure::Throw(code as u32)
+            } else {
+                let raw = -2.0 - code;
+                HostFailure::ThrowJsValue((raw >= 0.0).then_some(raw as u32))
+            });
         }
         let values: Vec<RawValue> = match result_types.len() {
             0 => Vec::new(),
@@ -736,12 +749,14 @@ fn invoke_host(
         };
         for ((slot, ty), value) in results.iter_mut().zip(result_types).zip(values) {
             // SAFETY: a value of this env.
-            let raw = unsafe { get_raw(env, value, ty) }.map_err(|error| error.to_string())?;
-            *slot = raw.into_val(&mut context).map_err(|error| error.to_string())?;
+            let raw = unsafe { get_raw(env, value, ty) }.map_err(|error| host_error(&error.to_string()))?;
+            *slot = raw
+                .into_val(&mut context)
+                .map_err(|error| host_error(&error.to_string()))?;
         }
         Ok(())
     }))
-    .unwrap_or_else(|_| Err("the host panicked".to_owned()));
+    .unwrap_or_else(|_| Err(host_error("the host panicked")));
     // SAFETY: closes the scope opened above.
     unsafe { sys::napi_close_handle_scope(env, scope) };
     outcome
@@ -1101,6 +1116,89 @@ unsafe extern "C" fn wa_global_set(env: sys::napi_env, info: sys::napi_callback_
     }
 }
 
+/// `waTagNew(ns, param codes)`: the tag's index.
+unsafe extern "C" fn wa_tag_new(env: sys::napi_env, info: sys::napi_callback_info) -> RawValue {
+    unsafe {
+        with_namespace(env, info, |namespace, args| {
+            let params = get_string(env, args.get(1))?
+                .chars()
+                .map(|code| type_of_code(code).ok_or_else(|| internal("type code")))
+                .collect::<SandboxResult<Vec<_>>>()?;
+            Ok(create_f64(env, f64::from(namespace.store.tag_new(params)?)))
+        })
+    }
+}
+
+/// `waTagType(ns, index)`: the tag's param codes.
+unsafe extern "C" fn wa_tag_type(env: sys::napi_env, info: sys::napi_callback_info) -> RawValue {
+    unsafe {
+        with_namespace(env, info, |namespace, args| {
+            Ok(create_string(
+                env,
+                &namespace.store.tag_type(get_i32(env, args.get(1))? as u32)?,
+            ))
+        })
+    }
+}
+
+/// `waExceptionNew(ns, tag index, ...raw payload)`: the exception's index.
+unsafe extern "C" fn wa_exception_new(env: sys::napi_env, info: sys::napi_callback_info) -> RawValue {
+    unsafe {
+        with_namespace(env, info, |namespace, args| {
+            let tag = get_i32(env, args.get(1))? as u32;
+            let codes = namespace.store.tag_type(tag)?;
+            let values = args.as_slice();
+            if values.len() != 2 + codes.chars().count() {
+                return Err(internal("payload length"));
+            }
+            let mut payload = Vec::with_capacity(values.len() - 2);
+            for (code, &value) in codes.chars().zip(&values[2..]) {
+                let ty = type_of_code(code).ok_or_else(|| internal("type code"))?;
+                payload.push(get_raw(env, value, &ty)?);
+            }
+            Ok(create_f64(
+                env,
+                f64::from(namespace.store.exception_new(tag, &payload)?),
+            ))
+        })
+    }
+}
+
+/// `waExceptionTag(ns, index)`: the index of the exception's tag.
+unsafe extern "C" fn wa_exception_tag(env: sys::napi_env, info: sys::napi_callback_info) -> RawValue {
+    unsafe {
+        with_namespace(env, info, |namespace, args| {
+            Ok(create_f64(
+                env,
+                f64::from(namespace.store.exception_tag(get_i32(env, args.get(1))? as u32)?),
+            ))
+        })
+    }
+}
+
+/// `waExceptionArg(ns, index, field)`: the raw value of a payload field.
+unsafe extern "C" fn wa_exception_arg(env: sys::napi_env, info: sys::napi_callback_info) -> RawValue {
+    unsafe {
+        with_namespace(env, info, |namespace, args| {
+            let index = get_i32(env, args.get(1))? as u32;
+            let field = get_i32(env, args.get(2))? as usize;
+            namespace.store.exception_field(index, field, |context, value| {
+                Ok(create_raw(env, raw_of(context, &value)?))
+            })
+        })
+    }
+}
+
+/// `waExceptionRelease(ns, index)`: JS no longer holds the exception.
+unsafe extern "C" fn wa_exception_release(env: sys::napi_env, info: sys::napi_callback_info) -> RawValue {
+    unsafe {
+        with_namespace(env, info, |namespace, args| {
+            namespace.store.exception_release(get_i32(env, args.get(1))? as u32)?;
+            Ok(VOID)
+        })
+    }
+}
+
 /// `waFuel(ns)` / `waSetFuel(ns, fuel)`.
 unsafe extern "C" fn wa_fuel(env: sys::napi_env, info: sys::napi_callback_info) -> RawValue {
     unsafe {
@@ -1144,6 +1242,12 @@ pub unsafe fn define_functions(env: sys::napi_env, target: RawValue) -> napi::Re
         (c"globalGet", wa_global_get),
         (c"globalSet", wa_global_set),
         (c"fuel", wa_fuel),
+        (c"tagNew", wa_tag_new),
+        (c"tagType", wa_tag_type),
+        (c"exceptionNew", wa_exception_new),
+        (c"exceptionTag", wa_exception_tag),
+        (c"exceptionArg", wa_exception_arg),
+        (c"exceptionRelease", wa_exception_release),
     ];
     for (name, callback) in functions {
         let descriptor = sys::napi_property_descriptor {

@@ -15,9 +15,10 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 
 use wasmtime::{
-    AsContextMut, Caller, Extern, ExternRef, Func, FuncType, Global, GlobalType, Instance, Memory, MemoryType, Module,
-    Mutability, Ref, RefType, RootScope, Rooted, Store, StoreContextMut, StoreLimits, StoreLimitsBuilder, Table,
-    TableType, Trap, UpdateDeadline, Val, ValType,
+    AsContextMut, Caller, ExnRef, ExnRefPre, ExnType, Extern, ExternRef, Func, FuncType, Global, GlobalType, Instance,
+    Memory, MemoryType, Module, Mutability, OwnedRooted, Ref, RefType, RootScope, Rooted, Store, StoreContextMut,
+    StoreLimits, StoreLimitsBuilder, Table, TableType, Tag, TagType, ThrownException, Trap, UpdateDeadline, Val,
+    ValType,
 };
 
 use crate::engine::{EngineKind, TickerGuard, deadline_ticks, engine};
@@ -103,8 +104,23 @@ pub type RawRef = Option<u32>;
 /// What an externref carries: the index of its JS value in the namespace's list.
 struct JsValueIndex(u32);
 
+/// How a host function can fail: with an error (a trap), or by throwing a WebAssembly exception
+/// into the guest, which its handlers can catch.
+pub enum HostFailure {
+    Error(HostFunctionError),
+    /// Throw the exception at this index of the registry (a JS `WebAssembly.Exception`).
+    Throw(u32),
+    /// Throw a JS value (any other JS exception) as an exception of the namespace's JS tag,
+    /// carrying the value's externref index (`None` for null): `catch_all` catches it, and out
+    /// in JS it is the same value again.
+    ThrowJsValue(RawRef),
+}
+
 /// A host function supplied by the embedder (a JS function): reads `params`, fills `results`.
-pub type HostFunction = Box<dyn Fn(&mut Caller<'_, StoreState>, &[Val], &mut [Val]) -> Result<(), HostFunctionError>>;
+pub type HostFunction = Box<dyn Fn(&mut Caller<'_, StoreState>, &[Val], &mut [Val]) -> Result<(), HostFailure>>;
+
+/// The registry index of the namespace's JS tag (`WebAssembly.JSTag`), made with the store.
+pub const JS_TAG: u32 = 0;
 
 /// Per-store data: limits and the registry of externs the JS side holds.
 pub struct StoreState {
@@ -117,6 +133,11 @@ pub struct StoreState {
     table_keys: HashMap<u64, u32>,
     globals: Vec<Global>,
     global_keys: HashMap<u64, u32>,
+    tags: Vec<Tag>,
+    /// Exceptions JS holds (`WebAssembly.Exception` objects), by registry index; a slot is
+    /// emptied when its JS object is collected, and reused.
+    exceptions: Vec<Option<OwnedRooted<ExnRef>>>,
+    free_exceptions: Vec<u32>,
 }
 
 /// A module compiled for a namespace's engine.
@@ -170,8 +191,16 @@ impl SharedStore {
                 table_keys: HashMap::new(),
                 globals: Vec::new(),
                 global_keys: HashMap::new(),
+                tags: Vec::new(),
+                exceptions: Vec::new(),
+                free_exceptions: Vec::new(),
             },
         );
+        // The JS tag (registry index JS_TAG): what a JS exception is inside the guest.
+        let js_tag_type = TagType::new(FuncType::new(engine, [ValType::EXTERNREF], []));
+        let js_tag =
+            Tag::new(&mut store, &js_tag_type).map_err(|error| SandboxError::Internal(format!("{error:#}")))?;
+        store.data_mut().tags.push(js_tag);
         store.limiter(|state| &mut state.limits);
         store.set_epoch_deadline(NO_DEADLINE);
         if limits.timeout.is_some() {
@@ -248,7 +277,7 @@ impl SharedStore {
                     ExternKind::Memory => state.memories.get(index as usize).map(|m| (*m).into()),
                     ExternKind::Table => state.tables.get(index as usize).map(|t| (*t).into()),
                     ExternKind::Global => state.globals.get(index as usize).map(|g| (*g).into()),
-                    ExternKind::Tag => None,
+                    ExternKind::Tag => state.tags.get(index as usize).map(|t| (*t).into()),
                 };
                 externs.push(found.ok_or_else(|| SandboxError::Link("an import is not of this namespace".to_owned()))?);
             }
@@ -256,8 +285,11 @@ impl SharedStore {
                 self.arm_deadline(&mut context);
             }
             let instance = Instance::new(&mut context, &module.module, &externs).map_err(|error| {
-                if error.downcast_ref::<Trap>().is_some() || error.downcast_ref::<HostFunctionError>().is_some() {
-                    self.explain(SandboxError::from_call(error))
+                if error.downcast_ref::<Trap>().is_some()
+                    || error.downcast_ref::<HostFunctionError>().is_some()
+                    || error.is::<ThrownException>()
+                {
+                    self.call_failed(&mut context, error)
                 } else {
                     let message = format!("{error:#}");
                     if message.contains("exceeds memory limits") || message.contains("memory minimum size") {
@@ -303,8 +335,25 @@ impl SharedStore {
                 // whose `active` cell this points at: the store is a field of it.
                 let active = unsafe { &**active };
                 let caller_ptr = (&raw mut caller).cast::<Caller<'static, StoreState>>();
-                let _restore = RestoreCaller(active, active.replace(Some(caller_ptr)));
-                function(&mut caller, params, results).map_err(wasmtime::Error::new)
+                let outcome = {
+                    let _restore = RestoreCaller(active, active.replace(Some(caller_ptr)));
+                    function(&mut caller, params, results)
+                };
+                match outcome {
+                    Ok(()) => Ok(()),
+                    Err(HostFailure::Error(error)) => Err(wasmtime::Error::new(error)),
+                    Err(HostFailure::Throw(index)) => {
+                        let exception = exception_at(&mut caller.as_context_mut(), index)?;
+                        caller.as_context_mut().throw(exception)
+                    }
+                    Err(HostFailure::ThrowJsValue(value)) => {
+                        let mut context = caller.as_context_mut();
+                        let js_tag = context.data().tags[JS_TAG as usize];
+                        let payload = Val::ExternRef(extern_ref(&mut context, value)?);
+                        let exception = new_exception(&mut context, &js_tag, &[payload])?;
+                        context.throw(exception)
+                    }
+                }
             });
             register_func(&mut context, func)
         })?
@@ -347,8 +396,9 @@ impl SharedStore {
             if outer {
                 self.arm_deadline(&mut context);
             }
-            func.call(&mut context, &vals, &mut results)
-                .map_err(|error| self.explain(SandboxError::from_call(error)))?;
+            if let Err(error) = func.call(&mut context, &vals, &mut results) {
+                return Err(self.call_failed(&mut context, error));
+            }
             finish(&mut context, &results)
         })?
     }
@@ -360,24 +410,43 @@ impl SharedStore {
     /// parameter and result lists; no reference types.
     #[inline]
     pub unsafe fn call_unchecked(&self, func: &Func, slots: &mut [wasmtime::ValRaw]) -> SandboxResult<()> {
-        let outcome = if let Some(caller) = self.active.get() {
+        if let Some(caller) = self.active.get() {
             // SAFETY: as in `with_context`.
             let caller = unsafe { &mut *caller };
-            unsafe { func.call_unchecked(caller.as_context_mut(), slots) }
+            let mut context = caller.as_context_mut();
+            match unsafe { func.call_unchecked(&mut context, slots) } {
+                Ok(()) => Ok(()),
+                Err(error) => Err(self.call_failed(&mut context, error)),
+            }
         } else {
             crate::stack::ensure_room_for_wasm(self.stack_bottom)?;
             let mut store = self.store.try_borrow_mut().map_err(|_| SandboxError::Busy)?;
             let mut context = store.as_context_mut();
             self.arm_deadline(&mut context);
             // SAFETY: forwarded from this function's contract.
-            unsafe { func.call_unchecked(&mut context, slots) }
-        };
-        outcome.map_err(|error| self.call_failed(error))
+            match unsafe { func.call_unchecked(&mut context, slots) } {
+                Ok(()) => Ok(()),
+                Err(error) => Err(self.call_failed(&mut context, error)),
+            }
+        }
     }
 
+    /// The error of a failed call: an uncaught wasm exception is taken out of the store and
+    /// registered (JS gets its `WebAssembly.Exception`, or the JS value it carries); a limit trap
+    /// says which limit.
     #[cold]
     #[inline(never)]
-    fn call_failed(&self, error: wasmtime::Error) -> SandboxError {
+    fn call_failed(&self, context: &mut StoreContextMut<'_, StoreState>, error: wasmtime::Error) -> SandboxError {
+        if error.is::<ThrownException>() {
+            let mut scope = RootScope::new(&mut *context);
+            let mut scoped = scope.as_context_mut();
+            if let Some(exception) = scoped.take_pending_exception() {
+                return match register_exception(&mut scoped, &exception) {
+                    Ok(index) => SandboxError::UncaughtException { registry: Some(index) },
+                    Err(error) => error,
+                };
+            }
+        }
         self.explain(SandboxError::from_call(error))
     }
 
@@ -583,6 +652,81 @@ impl SharedStore {
         })?
     }
 
+    // ---- tags and exceptions -----------------------------------------------------------------
+
+    /// A tag whose exceptions carry values of `params`; its registry index.
+    pub fn tag_new(&self, params: Vec<ValType>) -> SandboxResult<u32> {
+        self.with_context(|mut context| {
+            let ty = TagType::new(FuncType::new(context.engine(), params, []));
+            let tag = Tag::new(&mut context, &ty).map_err(|error| SandboxError::Internal(format!("{error:#}")))?;
+            Ok(register_tag(&mut context, tag))
+        })?
+    }
+
+    /// The payload types of a registered tag, as `type_code` letters.
+    pub fn tag_type(&self, index: u32) -> SandboxResult<String> {
+        self.with_context(|context| {
+            let tag = *context.data().tags.get(index as usize).ok_or_else(bad_index)?;
+            Ok(tag.ty(&context).ty().params().map(|ty| type_code(&ty)).collect())
+        })?
+    }
+
+    /// A new exception of tag `tag` carrying `payload`; its registry index.
+    pub fn exception_new(&self, tag: u32, payload: &[RawVal]) -> SandboxResult<u32> {
+        self.with_context(|mut context| {
+            let tag = *context.data().tags.get(tag as usize).ok_or_else(bad_index)?;
+            let mut scope = RootScope::new(&mut context);
+            let mut fields = Vec::with_capacity(payload.len());
+            for value in payload {
+                fields.push(value.into_val(&mut scope)?);
+            }
+            let exception = new_exception(&mut scope.as_context_mut(), &tag, &fields)
+                .map_err(|error| SandboxError::InvalidArgType(format!("WebAssembly.Exception(): {error:#}")))?;
+            register_exception(&mut scope.as_context_mut(), &exception)
+        })?
+    }
+
+    /// The registry index of an exception's tag.
+    pub fn exception_tag(&self, index: u32) -> SandboxResult<u32> {
+        self.with_context(|mut context| {
+            let mut scope = RootScope::new(&mut context);
+            let exception = exception_at(&mut scope.as_context_mut(), index)?;
+            let tag = exception
+                .tag(&mut scope)
+                .map_err(|error| SandboxError::Internal(format!("{error:#}")))?;
+            Ok(register_tag(&mut scope.as_context_mut(), tag))
+        })?
+    }
+
+    /// Field `field` of an exception's payload, handed to `finish` while the store is reachable.
+    pub fn exception_field<R>(
+        &self,
+        index: u32,
+        field: usize,
+        finish: impl FnOnce(&mut StoreContextMut<'_, StoreState>, Val) -> SandboxResult<R>,
+    ) -> SandboxResult<R> {
+        self.with_context(|mut context| {
+            let mut scope = RootScope::new(&mut context);
+            let exception = exception_at(&mut scope.as_context_mut(), index)?;
+            let value = exception
+                .field(&mut scope, field)
+                .map_err(|error| SandboxError::OutOfRange(format!("WebAssembly.Exception.getArg(): {error:#}")))?;
+            finish(&mut scope.as_context_mut(), value)
+        })?
+    }
+
+    /// Forgets an exception JS no longer holds (its `WebAssembly.Exception` was collected).
+    pub fn exception_release(&self, index: u32) -> SandboxResult<()> {
+        self.with_context(|mut context| {
+            let state = context.data_mut();
+            if let Some(slot) = state.exceptions.get_mut(index as usize)
+                && slot.take().is_some()
+            {
+                state.free_exceptions.push(index);
+            }
+        })
+    }
+
     /// Fuel left, for a store with a fuel budget.
     pub fn fuel(&self) -> SandboxResult<u64> {
         if self.limits.fuel.is_none() {
@@ -784,11 +928,74 @@ fn register(context: &mut StoreContextMut<'_, StoreState>, export: Extern) -> Sa
                 ),
             )
         }
-        Extern::Tag(_) => (ExternKind::Tag, u32::MAX),
+        Extern::Tag(tag) => (ExternKind::Tag, register_tag(context, tag)),
         _ => {
             return Err(SandboxError::Link(
                 "a shared memory cannot be exported to JavaScript".to_owned(),
             ));
         }
     })
+}
+
+/// Registers a tag (once: the same tag always gets the same index).
+fn register_tag(context: &mut StoreContextMut<'_, StoreState>, tag: Tag) -> u32 {
+    if let Some(index) = context
+        .data()
+        .tags
+        .iter()
+        .position(|known| Tag::eq(known, &tag, &*context))
+    {
+        return index as u32;
+    }
+    let state = context.data_mut();
+    state.tags.push(tag);
+    (state.tags.len() - 1) as u32
+}
+
+/// Registers an exception JS is about to hold: the index it already has if JS holds it (an
+/// exception JS threw, caught and rethrown by wasm, is the same object), else a free slot.
+fn register_exception(context: &mut StoreContextMut<'_, StoreState>, exception: &Rooted<ExnRef>) -> SandboxResult<u32> {
+    for (index, slot) in context.data().exceptions.iter().enumerate() {
+        if let Some(known) = slot
+            && Rooted::ref_eq(&*context, known, exception).unwrap_or(false)
+        {
+            return Ok(index as u32);
+        }
+    }
+    let owned = exception
+        .to_owned_rooted(&mut *context)
+        .map_err(|error| SandboxError::Internal(format!("{error:#}")))?;
+    let state = context.data_mut();
+    Ok(match state.free_exceptions.pop() {
+        Some(index) => {
+            state.exceptions[index as usize] = Some(owned);
+            index
+        }
+        None => {
+            state.exceptions.push(Some(owned));
+            (state.exceptions.len() - 1) as u32
+        }
+    })
+}
+
+/// The exception at a registry index, rooted in the current scope.
+fn exception_at(context: &mut StoreContextMut<'_, StoreState>, index: u32) -> SandboxResult<Rooted<ExnRef>> {
+    let owned = context
+        .data()
+        .exceptions
+        .get(index as usize)
+        .and_then(|slot| slot.clone())
+        .ok_or_else(bad_index)?;
+    Ok(owned.to_rooted(&mut *context))
+}
+
+/// A new exception of `tag` carrying `fields`.
+fn new_exception(
+    context: &mut StoreContextMut<'_, StoreState>,
+    tag: &Tag,
+    fields: &[Val],
+) -> wasmtime::Result<Rooted<ExnRef>> {
+    let ty = ExnType::from_tag_type(&tag.ty(&*context))?;
+    let allocator = ExnRefPre::new(&mut *context, ty);
+    ExnRef::new(&mut *context, &allocator, tag, fields)
 }
