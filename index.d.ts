@@ -34,7 +34,7 @@ export declare namespace SandboxWebAssembly {
   type ImportExportKind = 'function' | 'global' | 'memory' | 'table' | 'tag'
   type TableKind = 'anyfunc' | 'externref' | 'funcref'
   type ValueType = 'anyfunc' | 'externref' | 'f32' | 'f64' | 'funcref' | 'i32' | 'i64'
-  type ExportValue = Function | Global | Memory | Table
+  type ExportValue = Function | Global | Memory | Table | Tag
   type Exports = Record<string, ExportValue>
   type ImportValue = ExportValue | number | bigint
   type ModuleImports = Record<string, ImportValue>
@@ -121,6 +121,38 @@ export declare namespace SandboxWebAssembly {
     new (descriptor: GlobalDescriptor, v?: any): Global
   }
 
+  interface TagType {
+    /** The types of the values an exception of this tag carries. */
+    parameters: ValueType[]
+  }
+  /** An exception tag: made from JS, or exported by an instance (each instance its own). */
+  interface Tag {}
+  interface TagConstructor {
+    readonly prototype: Tag
+    new (type: TagType): Tag
+  }
+  interface ExceptionOptions {
+    /** Records a `stack` on the exception, as an `Error` has. */
+    traceStack?: boolean
+  }
+  /**
+   * A WebAssembly exception: made from JS and thrown by an import (the guest can catch it by its
+   * tag), or thrown by the guest and caught in JS (the same object each time it crosses, while
+   * JS holds it). Not an `Error`, as in V8.
+   */
+  interface Exception {
+    /** Present when made with `{ traceStack: true }`. */
+    readonly stack?: string
+    /** Payload value `index`; a `TypeError` unless `tag` is the exception's tag, a `RangeError` past its end. */
+    getArg(tag: Tag, index: number): any
+    /** Whether the exception is of `tag`. */
+    is(tag: Tag): boolean
+  }
+  interface ExceptionConstructor {
+    readonly prototype: Exception
+    new (tag: Tag, payload: any[], options?: ExceptionOptions): Exception
+  }
+
   interface CompileError extends Error {}
   interface LinkError extends Error {}
   /** A trap, a timeout or running out of fuel. */
@@ -145,6 +177,15 @@ export declare namespace SandboxWebAssembly {
     readonly Memory: MemoryConstructor
     readonly Table: TableConstructor
     readonly Global: GlobalConstructor
+    readonly Tag: TagConstructor
+    readonly Exception: ExceptionConstructor
+    /**
+     * The tag of JS exceptions inside the guest: a JS import's exception that is not a
+     * `WebAssembly.Exception` crosses the guest as an exception of this tag carrying the thrown
+     * value (externref), so `catch_all` and `catch $JSTag` catch it; uncaught, it comes out as the
+     * value itself.
+     */
+    readonly JSTag: Tag
     readonly CompileError: ErrorConstructor<CompileError>
     readonly LinkError: ErrorConstructor<LinkError>
     readonly RuntimeError: ErrorConstructor<RuntimeError>
@@ -162,8 +203,9 @@ export declare namespace SandboxWebAssembly {
 
 /**
  * Creates a namespace shaped like `globalThis.WebAssembly` (`Module`, `Instance`, `Memory`,
- * `Table`, `Global`, `validate`, `compile`, `instantiate`, `compileStreaming`,
- * `instantiateStreaming`, `CompileError`, `LinkError`, `RuntimeError`) over one wasmtime store:
+ * `Table`, `Global`, `Tag`, `Exception`, `JSTag`, `validate`, `compile`, `instantiate`,
+ * `compileStreaming`, `instantiateStreaming`, `CompileError`, `LinkError`, `RuntimeError`) over
+ * one wasmtime store:
  * everything made through it (instances, memories, tables, globals) lives in that store and can
  * be shared between its instances, and the limits hold for the whole store. Two namespaces are
  * isolated from each other. Hand it to existing glue code as its global `WebAssembly`.

@@ -174,4 +174,13 @@ async function runNamespace(wasmBytes: Uint8Array): Promise<number> {
 // @ts-expect-error unknown option
 createWebAssembly({ timeout: 5 })
 
-export { runNamespace }
+function exceptionPayload(): number {
+  const tag: SandboxWebAssembly.Tag = new WA.Tag({ parameters: ['i32', 'externref'] })
+  const exception: SandboxWebAssembly.Exception = new WA.Exception(tag, [1, {}], { traceStack: true })
+  const jsTag: SandboxWebAssembly.Tag = WA.JSTag
+  // @ts-expect-error a tag's parameters are value types
+  new WA.Tag({ parameters: ['i16'] })
+  return exception.is(tag) && !exception.is(jsTag) ? (exception.getArg(tag, 0) as number) : 0
+}
+
+export { runNamespace, exceptionPayload }
