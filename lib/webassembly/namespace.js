@@ -386,12 +386,27 @@ function createWebAssembly(options) {
     return data
   }
 
+  /** Whether bytes start with the binary magic: the JS API takes binary modules only (wasmtime would also take text). */
+  function hasMagic(bytes) {
+    return bytes.length >= 4 && bytes[0] === 0 && bytes[1] === 0x61 && bytes[2] === 0x73 && bytes[3] === 0x6d
+  }
+
   function compileBytes(bytes) {
-    // The JS API takes binary modules only (wasmtime would also accept text).
-    if (bytes.length < 4 || bytes[0] !== 0 || bytes[1] !== 0x61 || bytes[2] !== 0x73 || bytes[3] !== 0x6d) {
-      throw new CompileError('WebAssembly.Module(): expected magic word 00 61 73 6d')
-    }
+    if (!hasMagic(bytes)) throw new CompileError('WebAssembly.Module(): expected magic word 00 61 73 6d')
     return { handle: native.compile(ns, bytes), bytes, exportIndexes: undefined }
+  }
+
+  /**
+   * A `Module` compiled off the main thread (a thread of the addon's, through the code cache), so
+   * the event loop runs on while a large module compiles: `compile` and `instantiate` use it.
+   */
+  async function compileInBackground(bytes, what) {
+    if (!hasMagic(bytes)) throw new CompileError(`${what}: expected magic word 00 61 73 6d`)
+    const [handle, message] = await native.compileAsync(ns, bytes)
+    if (handle === undefined) throw new CompileError(`${what}: ${message}`)
+    const module = Object.create(Module.prototype)
+    moduleHandles.set(module, { handle, bytes, exportIndexes: undefined })
+    return module
   }
 
   class Module {
@@ -895,15 +910,8 @@ function createWebAssembly(options) {
       return native.validate(ns, copy)
     },
     compile(bytes) {
-      return new Promise((resolve, reject) => {
-        const copy = copyBufferSource(bytes, 'WebAssembly.compile()')
-        setImmediate(() => {
-          try {
-            resolve(new Module(copy))
-          } catch (error) {
-            reject(error)
-          }
-        })
+      return new Promise((resolve) => {
+        resolve(compileInBackground(copyBufferSource(bytes, 'WebAssembly.compile()'), 'WebAssembly.compile()'))
       })
     },
     instantiate(source, importObject) {
@@ -913,20 +921,16 @@ function createWebAssembly(options) {
           return
         }
         const copy = copyBufferSource(source, 'WebAssembly.instantiate()')
-        setImmediate(() => {
-          try {
-            const module = new Module(copy)
-            setImmediate(() => {
-              try {
-                resolve({ module, instance: new Instance(module, importObject) })
-              } catch (error) {
-                reject(error)
-              }
-            })
-          } catch (error) {
-            reject(error)
-          }
-        })
+        compileInBackground(copy, 'WebAssembly.instantiate()').then((module) => {
+          // Instantiation runs a turn later, as V8's does: its import object is read then.
+          setImmediate(() => {
+            try {
+              resolve({ module, instance: new Instance(module, importObject) })
+            } catch (error) {
+              reject(error)
+            }
+          })
+        }, reject)
       })
     },
   }

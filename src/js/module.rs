@@ -267,7 +267,7 @@ fn settle(compiled: SandboxResult<ModuleSource>) -> impl FnOnce(Env) -> Result<M
 }
 
 /// Stack of a compile thread: wasmtime's parser and compilers recurse on deeply nested code.
-const COMPILE_THREAD_STACK: usize = 8 * 1024 * 1024;
+pub(crate) const COMPILE_THREAD_STACK: usize = 8 * 1024 * 1024;
 
 impl Module {
     pub fn source(&self) -> &ModuleSource {

@@ -487,6 +487,52 @@ unsafe extern "C" fn wa_compile(env: sys::napi_env, info: sys::napi_callback_inf
     }
 }
 
+/// What settles `waCompileAsync`'s promise: `[module External]`, or `[undefined, message]`.
+struct CompileOutcome(SandboxResult<CompiledModule>);
+
+impl napi::bindgen_prelude::ToNapiValue for CompileOutcome {
+    unsafe fn to_napi_value(env: sys::napi_env, outcome: Self) -> napi::Result<sys::napi_value> {
+        let items = match outcome.0 {
+            Ok(module) => {
+                let hint = Box::into_raw(Box::new(module));
+                let mut external = ptr::null_mut();
+                // SAFETY: the External owns the module; its finalizer drops it.
+                unsafe {
+                    sys::napi_create_external(env, hint.cast(), Some(release_module), hint.cast(), &mut external)
+                };
+                vec![external]
+            }
+            Err(error) => vec![undefined(env), create_string(env, &error.to_string())],
+        };
+        Ok(create_array(env, &items))
+    }
+}
+
+/// `waCompileAsync(ns, bytes)`: compiles on a thread of its own (as `Module.compile` does), so
+/// the event loop runs on meanwhile; a promise of what `CompileOutcome` says.
+unsafe extern "C" fn wa_compile_async(env: sys::napi_env, info: sys::napi_callback_info) -> RawValue {
+    unsafe {
+        with_namespace(env, info, |namespace, args| {
+            let bytes = get_bytes(env, args.get(1))?.to_vec();
+            let kind = namespace.store.kind();
+            let napi_env = napi::Env::from(env);
+            let (deferred, promise) = napi_env
+                .create_deferred()
+                .map_err(|error| SandboxError::Internal(error.to_string()))?;
+            std::thread::Builder::new()
+                .name("wasm-sandbox-compile".to_owned())
+                .stack_size(crate::js::module::COMPILE_THREAD_STACK)
+                .spawn(move || {
+                    let compiled = catch_unwind(AssertUnwindSafe(|| crate::webassembly::compile_for(kind, &bytes)))
+                        .unwrap_or_else(|_| Err(SandboxError::Internal("compiling the module panicked".to_owned())));
+                    deferred.resolve(move |_env| Ok(CompileOutcome(compiled)));
+                })
+                .map_err(|error| SandboxError::Internal(format!("could not start a compile thread: {error}")))?;
+            Ok(napi::bindgen_prelude::JsValue::raw(&promise))
+        })
+    }
+}
+
 unsafe extern "C" fn release_module(_env: sys::napi_env, _data: *mut c_void, hint: *mut c_void) {
     // SAFETY: the `Box<CompiledModule>` leaked in `wa_compile`.
     drop(unsafe { Box::from_raw(hint.cast::<CompiledModule>()) });
@@ -1221,6 +1267,7 @@ pub unsafe fn define_functions(env: sys::napi_env, target: RawValue) -> napi::Re
         (c"namespace", wa_namespace),
         (c"validate", wa_validate),
         (c"compile", wa_compile),
+        (c"compileAsync", wa_compile_async),
         (c"moduleImports", wa_module_imports),
         (c"moduleExports", wa_module_exports),
         (c"instantiate", wa_instantiate),

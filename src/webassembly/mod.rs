@@ -247,11 +247,14 @@ impl SharedStore {
 
     // ---- modules ----------------------------------------------------------------------------
 
+    /// The engine this store's modules are compiled for.
+    pub fn kind(&self) -> EngineKind {
+        self.kind
+    }
+
     /// Compiles binary wasm (never text) for this store's engine.
     pub fn compile(&self, bytes: &[u8]) -> SandboxResult<CompiledModule> {
-        let module = Module::from_binary(engine(self.kind)?, bytes)
-            .map_err(|error| SandboxError::Compile(format!("{error:#}")))?;
-        Ok(CompiledModule { module })
+        compile_for(self.kind, bytes)
     }
 
     /// Whether `bytes` are a valid module for this store's engine.
@@ -750,6 +753,18 @@ impl SharedStore {
                 .map_err(|error| SandboxError::Internal(format!("{error:#}")))
         })?
     }
+}
+
+/// Compiles binary wasm for a namespace engine (on any thread), through the code caches that
+/// `Module` uses: the same bytes compiled earlier in this process, or the cache on disk.
+pub fn compile_for(kind: EngineKind, bytes: &[u8]) -> SandboxResult<CompiledModule> {
+    if !bytes.starts_with(b"\0asm") {
+        return Err(SandboxError::Compile("expected magic word 00 61 73 6d".to_owned()));
+    }
+    let source = crate::module::ModuleSource::compile_for(kind, crate::engine::Compiler::Cranelift, bytes)?;
+    Ok(CompiledModule {
+        module: source.for_engine(kind)?,
+    })
 }
 
 fn bad_index() -> SandboxError {
