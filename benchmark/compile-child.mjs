@@ -1,9 +1,10 @@
 // One compile in a fresh process, for the cold-start rows of `npm run bench`:
-// `node compile-child.mjs <file.wasm> <v8|cranelift|winch>` prints `{ compileMs, instantiateMs, stats }`.
+// `node compile-child.mjs <file.wasm> <v8|cranelift|winch|namespace>` prints `{ compileMs, instantiateMs, stats }`
+// (`namespace`: `await createWebAssembly().compile(bytes)`, the WebAssembly namespace's compile).
 // The code cache directory (or its absence) comes from the environment, set by the parent.
 import { readFileSync } from 'node:fs'
 
-import { Module, Sandbox, codeCacheStats } from 'wasm-memory-sandbox'
+import { Module, Sandbox, codeCacheStats, createWebAssembly } from 'wasm-memory-sandbox'
 
 const [path, compiler] = process.argv.slice(2)
 const bytes = readFileSync(path)
@@ -25,6 +26,14 @@ if (compiler === 'v8') {
   const module = new WebAssembly.Module(bytes)
   const compileMs = now() - started
   console.log(JSON.stringify({ compileMs, exports: WebAssembly.Module.exports(module).length }))
+} else if (compiler === 'namespace') {
+  // The namespace and its engine exist before the clock starts.
+  const WA = createWebAssembly()
+  new WA.Module(new Uint8Array([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0]))
+  const started = now()
+  const module = await WA.compile(bytes)
+  const compileMs = now() - started
+  console.log(JSON.stringify({ compileMs, exports: WA.Module.exports(module).length, stats: codeCacheStats() }))
 } else {
   // The addon is loaded (and its engine created) before the clock starts, as V8 is.
   new Module('(module)', { compiler })
