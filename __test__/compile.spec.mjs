@@ -1,40 +1,17 @@
 // Module.compile (a background thread, the event loop keeps running) and the Winch compiler.
 import { readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
-import { monitorEventLoopDelay } from 'node:perf_hooks'
 
 import test from 'ava'
 
 import { Module, Sandbox } from 'wasm-memory-sandbox'
 
 import { guestText } from './helpers/guests.mjs'
+import { longestStall } from './helpers/stall.mjs'
 
 const require = createRequire(import.meta.url)
 // A real 0.69 MB Emscripten module (sql.js): about a second to compile with Cranelift here.
 const sqlWasm = readFileSync(require.resolve('sql.js/dist/sql-wasm.wasm'))
-
-/** Longest stall of the event loop, in ms, while `work()` runs (setInterval ticks every 5 ms). */
-async function longestStall(work) {
-  let last = performance.now()
-  let longest = 0
-  const ticker = setInterval(() => {
-    const now = performance.now()
-    longest = Math.max(longest, now - last)
-    last = now
-  }, 5)
-  const histogram = monitorEventLoopDelay({ resolution: 10 })
-  histogram.enable()
-  const started = performance.now()
-  try {
-    const value = await work()
-    // Let the ticker see a stall that ended just now.
-    await new Promise((resolve) => setTimeout(resolve, 30))
-    return { value, longest, elapsed: performance.now() - started, maxDelay: histogram.max / 1e6 }
-  } finally {
-    histogram.disable()
-    clearInterval(ticker)
-  }
-}
 
 test.serial('Module.compile compiles a large module while the event loop keeps running', async (t) => {
   // Fresh bytes for each compile (a changed custom section), so neither the in-process nor the

@@ -10,6 +10,8 @@ import test from 'ava'
 
 import { codeCacheStats, createWebAssembly } from 'wasm-memory-sandbox'
 
+import { longestStall } from './helpers/stall.mjs'
+
 const require = createRequire(import.meta.url)
 // sql.js's 0.69 MB Emscripten module: about a second to compile with Cranelift here.
 const sqlWasm = readFileSync(require.resolve('sql.js/dist/sql-wasm.wasm'))
@@ -18,24 +20,6 @@ const variant = (tag) => Buffer.concat([sqlWasm, Buffer.from([0, 6, 5, 0x77, 0x6
 
 /** An import object with a function for every name. */
 const anyImports = new Proxy({}, { get: () => new Proxy({}, { get: () => () => 0 }) })
-
-/** Longest gap between ticks of a 5 ms timer, in ms, while `work()` runs. */
-async function longestStall(work) {
-  let last = performance.now()
-  let longest = 0
-  const ticker = setInterval(() => {
-    const now = performance.now()
-    longest = Math.max(longest, now - last)
-    last = now
-  }, 5)
-  try {
-    const value = await work()
-    await new Promise((resolve) => setTimeout(resolve, 30))
-    return { value, longest }
-  } finally {
-    clearInterval(ticker)
-  }
-}
 
 test.serial('WA.compile and WA.instantiate compile a large module while the event loop keeps running', async (t) => {
   const WA = createWebAssembly()
