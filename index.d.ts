@@ -34,7 +34,11 @@ export declare namespace SandboxWebAssembly {
   type ImportExportKind = 'function' | 'global' | 'memory' | 'table' | 'tag'
   type TableKind = 'anyfunc' | 'externref' | 'funcref'
   type ValueType = 'anyfunc' | 'externref' | 'f32' | 'f64' | 'funcref' | 'i32' | 'i64'
-  type ExportValue = Function | Global | Memory | Table | Tag
+  /** The address type of a memory or table: `'i64'` for the 64-bit ones (memory64 and table64). */
+  type AddressType = 'i32' | 'i64'
+  /** A size, index or delta of a memory or table: a number for `'i32'`, a BigInt for `'i64'`. */
+  type AddressValue<A extends AddressType> = A extends 'i64' ? bigint : number
+  type ExportValue = Function | Global | Memory<AddressType> | Table<AddressType> | Tag
   type Exports = Record<string, ExportValue>
   type ImportValue = ExportValue | number | bigint
   type ModuleImports = Record<string, ImportValue>
@@ -49,16 +53,21 @@ export declare namespace SandboxWebAssembly {
     module: string
     name: string
   }
-  interface MemoryDescriptor {
-    initial: number
-    maximum?: number
+  interface MemoryDescriptor<A extends AddressType = 'i32'> {
+    /** `'i64'` makes a 64-bit memory (memory64): its sizes are BigInts. Default `'i32'`. */
+    address?: A
+    /** Pages (64 KiB each). */
+    initial: AddressValue<A>
+    maximum?: AddressValue<A>
     /** Not supported: shared memories (threads) throw a `TypeError`. */
     shared?: boolean
   }
-  interface TableDescriptor {
+  interface TableDescriptor<A extends AddressType = 'i32'> {
+    /** `'i64'` makes a 64-bit table (table64): its lengths and indexes are BigInts. Default `'i32'`. */
+    address?: A
     element: TableKind
-    initial: number
-    maximum?: number
+    initial: AddressValue<A>
+    maximum?: AddressValue<A>
   }
   interface GlobalDescriptor {
     mutable?: boolean
@@ -87,29 +96,32 @@ export declare namespace SandboxWebAssembly {
     new (module: Module, importObject?: Imports): Instance
   }
 
-  interface Memory {
+  /** A memory; `A` is its address type (an exported memory's is not known statically). */
+  interface Memory<A extends AddressType = 'i32'> {
     /**
      * An ArrayBuffer over the memory itself (no copy): the same object until the memory grows,
      * then detached (byteLength 0), whoever grew it.
      */
     readonly buffer: ArrayBuffer
     /** Grows by `delta` pages; returns the old size in pages. Past a limit, throws a `RangeError`. */
-    grow(delta: number): number
+    grow(delta: AddressValue<A>): AddressValue<A>
   }
   interface MemoryConstructor {
-    readonly prototype: Memory
-    new (descriptor: MemoryDescriptor): Memory
+    readonly prototype: Memory<AddressType>
+    new <A extends AddressType = 'i32'>(descriptor: MemoryDescriptor<A>): Memory<A>
   }
 
-  interface Table {
-    readonly length: number
-    get(index: number): any
-    grow(delta: number, value?: any): number
-    set(index: number, value?: any): void
+  /** A table; `A` is its address type. */
+  interface Table<A extends AddressType = 'i32'> {
+    readonly length: AddressValue<A>
+    get(index: AddressValue<A>): any
+    /** Grows by `delta` elements (set to `value`); returns the old length. */
+    grow(delta: AddressValue<A>, value?: any): AddressValue<A>
+    set(index: AddressValue<A>, value?: any): void
   }
   interface TableConstructor {
-    readonly prototype: Table
-    new (descriptor: TableDescriptor, value?: any): Table
+    readonly prototype: Table<AddressType>
+    new <A extends AddressType = 'i32'>(descriptor: TableDescriptor<A>, value?: any): Table<A>
   }
 
   interface Global {

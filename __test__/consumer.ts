@@ -174,6 +174,17 @@ async function runNamespace(wasmBytes: Uint8Array): Promise<number> {
 // @ts-expect-error unknown option
 createWebAssembly({ timeout: 5 })
 
+function wideSizes(): bigint {
+  const memory: SandboxWebAssembly.Memory<'i64'> = new WA.Memory({ address: 'i64', initial: 1n, maximum: 4n })
+  const table = new WA.Table({ address: 'i64', element: 'externref', initial: 2n })
+  const narrow: number = new WA.Memory({ initial: 1 }).grow(1)
+  // @ts-expect-error a 64-bit memory grows by a BigInt
+  memory.grow(1)
+  // @ts-expect-error a 32-bit memory's sizes are numbers
+  new WA.Memory({ initial: 1n })
+  return memory.grow(1n) + table.length + table.grow(1n, null) + BigInt(narrow)
+}
+
 function exceptionPayload(): number {
   const tag: SandboxWebAssembly.Tag = new WA.Tag({ parameters: ['i32', 'externref'] })
   const exception: SandboxWebAssembly.Exception = new WA.Exception(tag, [1, {}], { traceStack: true })
@@ -183,4 +194,4 @@ function exceptionPayload(): number {
   return exception.is(tag) && !exception.is(jsTag) ? (exception.getArg(tag, 0) as number) : 0
 }
 
-export { runNamespace, exceptionPayload }
+export { runNamespace, exceptionPayload, wideSizes }

@@ -132,3 +132,43 @@ test('Memory descriptors are validated as the JS API says', (t) => {
   t.throws(() => WA.Memory({ initial: 1 }), { instanceOf: TypeError })
   t.is(new WA.Memory({ initial: '2' }).buffer.byteLength, 2 * 65536)
 })
+
+test('64-bit memories (memory64): BigInt sizes from JS, i64 addresses in wasm, the same zero-copy buffer and limits', (t) => {
+  const WA = createWebAssembly({ maxMemoryBytes: 4 * 65536 })
+  const memory = new WA.Memory({ address: 'i64', initial: 1n, maximum: 8n })
+  t.is(memory.buffer.byteLength, 65536)
+  const { exports } = new WA.Instance(
+    new WA.Module(
+      wat(`(module
+        (import "env" "memory" (memory i64 1))
+        (func (export "store") (param i64 i32) (i32.store8 (local.get 0) (local.get 1)))
+        (func (export "load") (param i64) (result i32) (i32.load8_u (local.get 0)))
+        (func (export "grow") (param i64) (result i64) (memory.grow (local.get 0))))`),
+    ),
+    { env: { memory } },
+  )
+  const buffer = memory.buffer
+  exports.store(65535n, 24)
+  t.is(new Uint8Array(buffer)[65535], 24, 'wasm writes at an i64 address are seen through the buffer')
+  new Uint8Array(buffer)[7] = 15
+  t.is(exports.load(7n), 15)
+  t.is(memory.grow(1n), 1n, 'grow takes and returns a BigInt')
+  t.is(buffer.byteLength, 0, 'and detaches the old buffer')
+  t.is(exports.grow(1n), 2n)
+  t.is(exports.grow(1n), 3n)
+  t.is(exports.grow(1n), -1n, 'past maxMemoryBytes, memory.grow gives -1 in wasm')
+  t.throws(() => memory.grow(1n), { instanceOf: RangeError })
+  t.throws(() => memory.grow(1), { instanceOf: TypeError }, 'an i64 memory takes a BigInt')
+  t.throws(() => new WA.Memory({ address: 'i64', initial: -1n }), { instanceOf: TypeError })
+  t.throws(() => new WA.Memory({ address: 'i64', initial: 2n, maximum: 1n }), { instanceOf: RangeError })
+  t.throws(() => new WA.Memory({ address: 'i128', initial: 1 }), { instanceOf: TypeError })
+  const exported = new WA.Instance(new WA.Module(wat('(module (memory (export "m") i64 1))'))).exports.m
+  t.is(exported.grow(1n), 1n, 'a 64-bit memory exported by wasm grows by BigInt too')
+  t.throws(
+    () => new WA.Instance(new WA.Module(wat('(module (import "env" "m" (memory 1)))')), { env: { m: memory } }),
+    {
+      instanceOf: WA.LinkError,
+    },
+    'an i64 memory is not an i32 memory import',
+  )
+})

@@ -16,7 +16,7 @@
 // ArrayBuffer) in the main realm, so a `vm` context would fail them for a reason that has nothing
 // to do with conformance. The script prints each file's passing subtests next to V8's; then, as a
 // second table, the same for the exception-handling files (exception/ and tag/, `Tag`,
-// `Exception` and `JSTag`).
+// `Exception` and `JSTag`), and a third for the 64-bit address files (memory64).
 import { execFileSync, spawnSync } from 'node:child_process'
 import { existsSync, readFileSync, statSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
@@ -56,6 +56,14 @@ function coreFiles(source) {
   return source
     .list('test/js-api')
     .filter((path) => core.test(path) && !path.includes('memory64'))
+    .sort()
+}
+
+/** The 64-bit address files (memory/ and table/ `*-memory64`): reported apart from the core set. */
+function memory64Files(source) {
+  return source
+    .list('test/js-api')
+    .filter((path) => /^test\/js-api\/(memory|table)\/[^/]+-memory64\.any\.js$/.test(path))
     .sort()
 }
 
@@ -152,6 +160,7 @@ async function main() {
   for (const [title, files] of [
     ['WebAssembly JS API core tests', coreFiles(source)],
     ['Exception handling (exception/, tag/)', exceptionFiles(source)],
+    ['64-bit addresses (memory/, table/ *-memory64)', memory64Files(source)],
   ]) {
     const selected = files.filter((path) => !only || path.includes(only))
     if (selected.length > 0) report.push({ title, ...runSet(checkout, selected, verbose) })

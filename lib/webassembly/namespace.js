@@ -20,6 +20,8 @@ const {
 const { customSections, exportedFunctionIndexes } = require('./binary')
 
 const MAX_MEMORY_PAGES = 65536
+/** V8's bound for 64-bit memories: 16 GiB. */
+const MAX_MEMORY64_PAGES = 262144
 const MAX_TABLE_LENGTH = 10000000
 const OPTION_NAMES = ['maxMemoryBytes', 'timeoutMs', 'fuel']
 
@@ -577,40 +579,50 @@ function createWebAssembly(options) {
 
   const memoryIndexes = new WeakMap()
 
+  /** A memory's size or delta in pages: a Number for i32 memories, a BigInt for i64 ones (memory64). */
+  function memoryAddress(value, is64, what) {
+    if (!is64) return enforceRangeU32(value, what)
+    // Above 2^53 no memory can reach: it stays a Number large enough to be out of range.
+    return Number(enforceRangeBigU64(value, what))
+  }
+
   class Memory {
     #index
     #buffer
+    #is64 = false
 
     constructor(descriptor) {
       if (descriptor === EXISTING && existingIndex >= 0) {
         this.#index = existingIndex
+        this.#is64 = memoryType(ns, existingIndex)[3]
       } else {
         if (!isObject(descriptor)) throw new TypeError('WebAssembly.Memory(): Argument 0 must be a memory descriptor')
         const address = descriptor.address
-        if (address !== undefined) {
-          const text = String(address)
-          if (text !== 'i32') {
-            throw new TypeError(`WebAssembly.Memory(): address type ${text} is not supported (no memory64)`)
-          }
+        const addressName = address === undefined ? 'i32' : String(address)
+        if (addressName !== 'i32' && addressName !== 'i64') {
+          throw new TypeError("WebAssembly.Memory(): Descriptor property 'address' must be 'i32' or 'i64'")
         }
+        const is64 = addressName === 'i64'
         const rawInitial = descriptor.initial
         if (rawInitial === undefined) throw new TypeError("WebAssembly.Memory(): Property 'initial' is required")
-        const initial = enforceRangeU32(rawInitial, "WebAssembly.Memory(): Property 'initial'")
+        const initial = memoryAddress(rawInitial, is64, "WebAssembly.Memory(): Property 'initial'")
         const rawMaximum = descriptor.maximum
         const maximum =
-          rawMaximum === undefined ? -1 : enforceRangeU32(rawMaximum, "WebAssembly.Memory(): Property 'maximum'")
+          rawMaximum === undefined ? -1 : memoryAddress(rawMaximum, is64, "WebAssembly.Memory(): Property 'maximum'")
         const shared = Boolean(descriptor.shared)
-        if (initial > MAX_MEMORY_PAGES) {
+        const limit = is64 ? MAX_MEMORY64_PAGES : MAX_MEMORY_PAGES
+        if (initial > limit) {
           throw new RangeError(`WebAssembly.Memory(): Property 'initial': value ${initial} is above the upper bound`)
         }
-        if (maximum !== -1 && maximum > MAX_MEMORY_PAGES) {
+        if (maximum !== -1 && maximum > limit) {
           throw new RangeError(`WebAssembly.Memory(): Property 'maximum': value ${maximum} is above the upper bound`)
         }
         if (maximum !== -1 && maximum < initial) {
           throw new RangeError("WebAssembly.Memory(): Property 'maximum' must not be below 'initial'")
         }
         if (shared) throw new TypeError('WebAssembly.Memory(): shared memories are not supported by this namespace')
-        this.#index = memoryNew(ns, initial, maximum)
+        this.#index = memoryNew(ns, initial, maximum, is64)
+        this.#is64 = is64
       }
       memories[this.#index] = this
       memoryIndexes.set(this, this.#index)
@@ -619,9 +631,10 @@ function createWebAssembly(options) {
     grow(delta) {
       if (!(#index in this)) throw new TypeError('Receiver is not a WebAssembly.Memory')
       if (arguments.length < 1) throw new TypeError('WebAssembly.Memory.grow(): Argument 0 is required')
-      const pages = enforceRangeU32(delta, 'WebAssembly.Memory.grow(): Argument 0')
+      const pages = memoryAddress(delta, this.#is64, 'WebAssembly.Memory.grow(): Argument 0')
       this.#buffer = undefined
-      return memoryGrow(ns, this.#index, pages)
+      const old = memoryGrow(ns, this.#index, pages)
+      return this.#is64 ? BigInt(old) : old
     }
 
     get buffer() {

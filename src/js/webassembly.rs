@@ -936,15 +936,17 @@ unsafe fn call(
         })
 }
 
-/// `waMemoryNew(ns, initial, maximum)` (maximum -1 when unset): the memory's index.
+/// `waMemoryNew(ns, initial, maximum, is64)` (maximum -1 when unset): the memory's index.
 unsafe extern "C" fn wa_memory_new(env: sys::napi_env, info: sys::napi_callback_info) -> RawValue {
     unsafe {
         with_namespace(env, info, |namespace, args| {
             let initial = get_f64(env, args.get(1))? as u64;
             let maximum = get_f64(env, args.get(2))?;
+            let mut is64 = false;
+            sys::napi_get_value_bool(env, args.get(3), &mut is64);
             let index = namespace
                 .store
-                .memory_new(initial, (maximum >= 0.0).then_some(maximum as u64))?;
+                .memory_new(initial, (maximum >= 0.0).then_some(maximum as u64), is64)?;
             Ok(create_f64(env, f64::from(index)))
         })
     }
@@ -985,12 +987,12 @@ unsafe extern "C" fn wa_memory_grow(env: sys::napi_env, info: sys::napi_callback
     }
 }
 
-/// `waMemoryType(ns, index)`: `[minimum, maximum or -1, size in bytes]`.
+/// `waMemoryType(ns, index)`: `[minimum, maximum or -1, size in bytes, is64]`.
 unsafe extern "C" fn wa_memory_type(env: sys::napi_env, info: sys::napi_callback_info) -> RawValue {
     unsafe {
         with_namespace(env, info, |namespace, args| {
             let memory = namespace.store.memory(get_i32(env, args.get(1))? as u32)?;
-            let (minimum, maximum) = namespace.store.memory_type(memory)?;
+            let (minimum, maximum, is64) = namespace.store.memory_type(memory)?;
             let size = namespace.store.memory_size(memory)?;
             Ok(create_array(
                 env,
@@ -998,6 +1000,7 @@ unsafe extern "C" fn wa_memory_type(env: sys::napi_env, info: sys::napi_callback
                     create_f64(env, minimum as f64),
                     create_f64(env, maximum.map_or(-1.0, |maximum| maximum as f64)),
                     create_f64(env, size as f64),
+                    create_bool(env, is64),
                 ],
             ))
         })

@@ -464,12 +464,17 @@ impl SharedStore {
 
     // ---- memories ---------------------------------------------------------------------------
 
-    pub fn memory_new(&self, initial: u64, maximum: Option<u64>) -> SandboxResult<u32> {
+    /// A memory of `initial` pages; `is64` makes its address type i64 (the memory64 proposal).
+    pub fn memory_new(&self, initial: u64, maximum: Option<u64>, is64: bool) -> SandboxResult<u32> {
         self.with_context(|mut context| {
-            let memory = Memory::new(&mut context, MemoryType::new(initial as u32, maximum.map(|m| m as u32)))
-                .map_err(|error| {
-                    SandboxError::OutOfRange(format!("WebAssembly.Memory(): could not allocate memory: {error:#}"))
-                })?;
+            let ty = if is64 {
+                MemoryType::new64(initial, maximum)
+            } else {
+                MemoryType::new(initial as u32, maximum.map(|m| m as u32))
+            };
+            let memory = Memory::new(&mut context, ty).map_err(|error| {
+                SandboxError::OutOfRange(format!("WebAssembly.Memory(): could not allocate memory: {error:#}"))
+            })?;
             Ok(register(&mut context, memory.into())?.1)
         })?
     }
@@ -494,11 +499,11 @@ impl SharedStore {
         self.with_context(|context| memory.data_size(&context))
     }
 
-    /// `[initial, maximum]` in pages.
-    pub fn memory_type(&self, memory: Memory) -> SandboxResult<(u64, Option<u64>)> {
+    /// `(initial, maximum, whether its address type is i64)`, in pages.
+    pub fn memory_type(&self, memory: Memory) -> SandboxResult<(u64, Option<u64>, bool)> {
         self.with_context(|context| {
             let ty = memory.ty(&context);
-            (ty.minimum(), ty.maximum())
+            (ty.minimum(), ty.maximum(), ty.is_64())
         })
     }
 
