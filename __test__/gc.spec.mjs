@@ -25,3 +25,10 @@ test('a WebAssembly namespace whose memory buffer was taken is garbage-collected
   t.is(run.status, 0, run.stderr)
   t.is(run.stdout.trim(), 'ok')
 })
+
+test('JS values passed to wasm as externrefs are let go once wasm no longer holds them', (t) => {
+  const script = fileURLToPath(new URL('helpers/externref-released.mjs', import.meta.url))
+  const run = spawnSync(process.execPath, ['--expose-gc', script], { encoding: 'utf8', timeout: 60_000 })
+  t.is(run.status, 0, run.stderr)
+  t.is(run.stdout.trim(), 'ok')
+})

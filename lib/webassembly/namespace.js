@@ -20,6 +20,8 @@ const {
 const { customSections, exportedFunctionIndexes } = require('./binary')
 
 const MAX_MEMORY_PAGES = 65536
+/** How many new externref slots may be made before asking which old ones wasmtime released. */
+const EXTERN_DRAIN_INTERVAL = 256
 /** V8's bound for 64-bit memories: 16 GiB. */
 const MAX_MEMORY64_PAGES = 262144
 const MAX_TABLE_LENGTH = 10000000
@@ -185,6 +187,7 @@ function createWebAssembly(options) {
     exceptionTag,
     exceptionArg,
     exceptionRelease,
+    externReleased,
   } = native
 
   // ---- registries: one JS object per extern, by native index --------------------------------
@@ -208,9 +211,10 @@ function createWebAssembly(options) {
     // A new object may stand for the same exception by now (wasm threw it out again).
     if (exceptions[index]?.deref() === undefined) exceptionRelease(ns, index)
   })
-  /** The JS values externrefs carry, and the index of each. */
+  /** The JS values externrefs carry, by slot; the free slots; new slots since released ones were last asked for. */
   const externValues = []
-  const externIndexes = new Map()
+  const freeExternSlots = []
+  let externsSinceDrain = 0
 
   /** A token only this namespace's code has, to construct objects for existing externs. */
   const EXISTING = Symbol('existing extern')
@@ -234,15 +238,23 @@ function createWebAssembly(options) {
     return index
   }
 
+  /**
+   * The slot of a JS value crossing into wasm as an externref: a slot of its own each time, held
+   * until wasmtime collects that externref (native code then lists the slot as released), so a
+   * value wasm no longer holds is not kept alive by the namespace.
+   */
   function externrefToRaw(value) {
     if (value === null) return -1
-    let index = externIndexes.get(value)
-    if (index === undefined) {
-      index = externValues.length
-      externValues.push(value)
-      externIndexes.set(value, index)
+    if (freeExternSlots.length === 0 && ++externsSinceDrain >= EXTERN_DRAIN_INTERVAL) {
+      externsSinceDrain = 0
+      for (const slot of externReleased(ns)) {
+        externValues[slot] = undefined
+        freeExternSlots.push(slot)
+      }
     }
-    return index
+    const slot = freeExternSlots.length > 0 ? freeExternSlots.pop() : externValues.length
+    externValues[slot] = value
+    return slot
   }
 
   /** ToWebAssemblyValue, giving the native encoding. */

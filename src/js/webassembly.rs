@@ -1248,6 +1248,17 @@ unsafe extern "C" fn wa_exception_release(env: sys::napi_env, info: sys::napi_ca
     }
 }
 
+/// `waExternReleased(ns)`: the slots of JS values no externref holds any more.
+unsafe extern "C" fn wa_extern_released(env: sys::napi_env, info: sys::napi_callback_info) -> RawValue {
+    unsafe {
+        with_namespace(env, info, |namespace, _| {
+            let slots = namespace.store.take_released_externs()?;
+            let items: Vec<RawValue> = slots.into_iter().map(|slot| create_f64(env, f64::from(slot))).collect();
+            Ok(create_array(env, &items))
+        })
+    }
+}
+
 /// `waFuel(ns)` / `waSetFuel(ns, fuel)`.
 unsafe extern "C" fn wa_fuel(env: sys::napi_env, info: sys::napi_callback_info) -> RawValue {
     unsafe {
@@ -1298,6 +1309,7 @@ pub unsafe fn define_functions(env: sys::napi_env, target: RawValue) -> napi::Re
         (c"exceptionTag", wa_exception_tag),
         (c"exceptionArg", wa_exception_arg),
         (c"exceptionRelease", wa_exception_release),
+        (c"externReleased", wa_extern_released),
     ];
     for (name, callback) in functions {
         let descriptor = sys::napi_property_descriptor {

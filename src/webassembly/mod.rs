@@ -101,8 +101,23 @@ pub fn signature_codes(ty: &FuncType) -> (String, String) {
 /// externref carries, in the JS side's own list), or `None` for null.
 pub type RawRef = Option<u32>;
 
-/// What an externref carries: the index of its JS value in the namespace's list.
-struct JsValueIndex(u32);
+/// What an externref carries: the slot of its JS value in the namespace's list. Each crossing
+/// of a JS value into wasm gets a slot of its own, so when wasmtime collects the externref the
+/// slot is free: its drop says so, and the JS side lets go of the value (see
+/// `SharedStore::take_released_externs`).
+struct JsValueIndex {
+    slot: u32,
+    released: std::sync::Arc<std::sync::Mutex<Vec<u32>>>,
+}
+
+impl Drop for JsValueIndex {
+    fn drop(&mut self) {
+        self.released
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .push(self.slot);
+    }
+}
 
 /// How a host function can fail: with an error (a trap), or by throwing a WebAssembly exception
 /// into the guest, which its handlers can catch.
@@ -138,6 +153,8 @@ pub struct StoreState {
     /// emptied when its JS object is collected, and reused.
     exceptions: Vec<Option<OwnedRooted<ExnRef>>>,
     free_exceptions: Vec<u32>,
+    /// Slots of JS values whose externref wasmtime has collected (pushed by `JsValueIndex`'s drop).
+    released_externs: std::sync::Arc<std::sync::Mutex<Vec<u32>>>,
 }
 
 /// A module compiled for a namespace's engine.
@@ -194,6 +211,7 @@ impl SharedStore {
                 tags: Vec::new(),
                 exceptions: Vec::new(),
                 free_exceptions: Vec::new(),
+                released_externs: Default::default(),
             },
         );
         // The JS tag (registry index JS_TAG): what a JS exception is inside the guest.
@@ -735,6 +753,20 @@ impl SharedStore {
         })
     }
 
+    /// The slots of JS values no externref holds any more (wasmtime collected them): the JS side
+    /// drops its reference to each and reuses the slot.
+    pub fn take_released_externs(&self) -> SandboxResult<Vec<u32>> {
+        self.with_context(|context| {
+            std::mem::take(
+                &mut *context
+                    .data()
+                    .released_externs
+                    .lock()
+                    .unwrap_or_else(|poison| poison.into_inner()),
+            )
+        })
+    }
+
     /// Fuel left, for a store with a fuel budget.
     pub fn fuel(&self) -> SandboxResult<u64> {
         if self.limits.fuel.is_none() {
@@ -829,9 +861,12 @@ fn extern_ref(
 ) -> SandboxResult<Option<Rooted<ExternRef>>> {
     match index {
         None => Ok(None),
-        Some(index) => ExternRef::new(context, JsValueIndex(index))
-            .map(Some)
-            .map_err(|error| SandboxError::Internal(format!("{error:#}"))),
+        Some(slot) => {
+            let released = std::sync::Arc::clone(&context.as_context_mut().data().released_externs);
+            ExternRef::new(context, JsValueIndex { slot, released })
+        }
+        .map(Some)
+        .map_err(|error| SandboxError::Internal(format!("{error:#}"))),
     }
 }
 
@@ -882,7 +917,7 @@ fn extern_index(context: &mut StoreContextMut<'_, StoreState>, reference: &Roote
         .data(&*context)
         .map_err(|error| SandboxError::Internal(format!("{error:#}")))?;
     match data.and_then(|data| data.downcast_ref::<JsValueIndex>()) {
-        Some(JsValueIndex(index)) => Ok(*index),
+        Some(JsValueIndex { slot, .. }) => Ok(*slot),
         None => Err(SandboxError::InvalidArgType(
             "an externref not made by JavaScript".to_owned(),
         )),
