@@ -221,3 +221,18 @@ test('the page’s limits hold: the glue’s 17-page memory is refused under a 1
   t.like(page.errors[0][0], { name: 'RangeError', code: 'ERR_WASM_MEMORY_LIMIT' })
   t.regex(page.errors[0][0].message, /17 pages/)
 })
+
+const assemblyScriptDemo = { site: join(guests, 'tutorial-assemblyscript'), module: 'index.js', lines: 2 }
+
+test('the tutorial’s AssemblyScript form: the site’s loader, on a page whose WebAssembly is WA', (t) => {
+  const page = runPage({ ...assemblyScriptDemo, limits: { maxMemoryBytes: 16 << 20 } })
+  t.deepEqual(page.errors, [])
+  t.deepEqual(page.log, [['Read from JS index Zero: 24'], ['Read from Wasm index one: 15']])
+  t.deepEqual(page.used, { instantiateStreaming: 1 })
+  const control = runPage({ ...assemblyScriptDemo, webAssembly: 'node' })
+  t.deepEqual(control.log, page.log, 'the same lines on V8’s WebAssembly')
+  // A fuel budget too small for the module's start function: instantiation fails with the limit.
+  const starved = runPage({ ...assemblyScriptDemo, limits: { fuel: 5 } })
+  t.deepEqual(starved.log, [])
+  t.like(starved.errors[0][0], { name: 'RuntimeError', code: 'ERR_WASM_OUT_OF_FUEL', fromNamespace: true })
+})

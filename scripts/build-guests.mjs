@@ -119,6 +119,19 @@ const guests = [
       copyFileSync(join(this.source, 'demo', 'index.js'), output)
     },
   },
+  {
+    // The tutorial's AssemblyScript demo page: the module built as the tutorial builds it
+    // (`asc index.ts`, default options), beside the page's index.js and index.html.
+    name: join('tutorial-assemblyscript', 'index.js'),
+    source: join(root, 'examples', 'tutorial-demos', 'assemblyscript'),
+    build(output) {
+      const site = dirname(output)
+      const asc = join(root, 'node_modules', 'assemblyscript', 'bin', 'asc.js')
+      run(process.execPath, [asc, 'assembly/index.ts', '--outFile', join(site, 'index.wasm')], { cwd: this.source })
+      copyFileSync(join(this.source, 'demo', 'index.html'), join(site, 'index.html'))
+      copyFileSync(join(this.source, 'demo', 'index.js'), output)
+    },
+  },
   // WASI commands from Rust (wasm32-wasip1): a small CLI, the tutorial's buffer guest as a
   // command, and the benchmark's compute-heavy program. One cargo build makes all three.
   ...['wasi-cli', 'buffer-command', 'compute'].map((binary) => ({

@@ -1,8 +1,9 @@
 // A browser-like page for running a tutorial's published demo unchanged: its classic scripts (such
 // as wasm_exec.js) and its ES module entry run in a vm context whose global `WebAssembly` is a
 // createWebAssembly() namespace (or Node's own, as a control), with `fetch` serving the demo's
-// own files, a `document` with a body, and `/demo-util/domConsole.js` (the tutorial site's
-// shared logger) provided by the page.
+// own files, a `document` with a body, and `/demo-util/domConsole.js` and
+// `/demo-util/instantiateWasm.js` (the tutorial site's shared logger and loader) provided by the
+// page.
 //
 //   node --experimental-vm-modules page.mjs '<json>'
 //   { "site": dir, "scripts": ["wasm_exec.js"], "module": "index.js", "lines": 4,
@@ -108,8 +109,16 @@ function isNamespaceError(error) {
   return ['CompileError', 'LinkError', 'RuntimeError'].some((name) => error instanceof WebAssemblyNamespace[name])
 }
 
-// The tutorial site's shared logger, as the page provides it.
+// The tutorial site's shared helpers, as the page provides them: its logger, and its loader
+// (fetch the module and instantiate it through the global WebAssembly, streaming when it can).
 const pageUtilities = {
+  '/demo-util/instantiateWasm.js': `
+    export async function wasmBrowserInstantiate(url, importObject) {
+      importObject ??= { env: { abort: () => console.log('Abort!') } }
+      if (WebAssembly.instantiateStreaming) return WebAssembly.instantiateStreaming(fetch(url), importObject)
+      const bytes = await (await fetch(url)).arrayBuffer()
+      return WebAssembly.instantiate(bytes, importObject)
+    }`,
   '/demo-util/domConsole.js': `
     const consoleElement = document.createElement('pre')
     document.body.appendChild(consoleElement)
