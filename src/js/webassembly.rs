@@ -6,7 +6,7 @@
 //! JS side to their raw encoding (i32 and f32/f64 as numbers, i64 as a bigint, a reference as a
 //! registry index or -1 for null) and leave the same way.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::ffi::{CStr, c_void};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::ptr;
@@ -46,6 +46,39 @@ pub struct Namespace {
     /// Functions the JS side calls, boxed so the Externs naming them stay valid.
     #[allow(clippy::vec_box)]
     callers: RefCell<Vec<Box<FuncCaller>>>,
+    /// How many registered exceptions V8 has been told of (as external memory): each
+    /// `WebAssembly.Exception` is a small JS object holding a guest exception V8 cannot see, and
+    /// without the pressure a loop that throws would pile them up between collections.
+    reported_exceptions: Cell<usize>,
+}
+
+/// The native memory one registered exception stands for, as told to V8 (its root, its object
+/// in the store's GC heap, the registry's entry), measured at about 350 bytes and rounded up.
+const EXCEPTION_EXTERNAL_BYTES: i64 = 1024;
+
+impl Namespace {
+    /// Tells V8 of the change in registered exceptions since the last call.
+    fn account_exceptions(&self, env: sys::napi_env) {
+        let live = self.store.live_exceptions();
+        let reported = self.reported_exceptions.replace(live);
+        if live != reported {
+            let change = (live as i64 - reported as i64) * EXCEPTION_EXTERNAL_BYTES;
+            let mut total = 0;
+            // SAFETY: on the env's thread; only a counter is adjusted.
+            unsafe { sys::napi_adjust_external_memory(env, change, &mut total) };
+        }
+    }
+}
+
+impl Drop for Namespace {
+    fn drop(&mut self) {
+        let reported = self.reported_exceptions.replace(0) as i64;
+        if reported != 0 {
+            let mut total = 0;
+            // SAFETY: dropped by a finalizer on the env's thread; only a counter is adjusted.
+            unsafe { sys::napi_adjust_external_memory(self.env, -reported * EXCEPTION_EXTERNAL_BYTES, &mut total) };
+        }
+    }
 }
 
 struct MemoryBuffer {
@@ -241,7 +274,9 @@ impl Namespace {
     /// the JS value a JS-tag exception carries (the very value a JS import threw).
     fn throw(&self, env: sys::napi_env, error: &SandboxError) {
         if let SandboxError::UncaughtException { registry: Some(index) } = error {
-            if let Some(value) = self.call_hook(env, c"exception", &[create_f64(env, f64::from(*index))]) {
+            let value = self.call_hook(env, c"exception", &[create_f64(env, f64::from(*index))]);
+            self.account_exceptions(env);
+            if let Some(value) = value {
                 // SAFETY: a value of this env.
                 unsafe { sys::napi_throw(env, value) };
             }
@@ -439,6 +474,7 @@ unsafe extern "C" fn wa_namespace(env: sys::napi_env, info: sys::napi_callback_i
             hooks,
             buffers: RefCell::new(Vec::new()),
             callers: RefCell::new(Vec::new()),
+            reported_exceptions: Cell::new(0),
         });
         let hint = Box::into_raw(Box::new(namespace));
         let mut external = ptr::null_mut();
@@ -1205,10 +1241,9 @@ unsafe extern "C" fn wa_exception_new(env: sys::napi_env, info: sys::napi_callba
                 let ty = type_of_code(code).ok_or_else(|| internal("type code"))?;
                 payload.push(get_raw(env, value, &ty)?);
             }
-            Ok(create_f64(
-                env,
-                f64::from(namespace.store.exception_new(tag, &payload)?),
-            ))
+            let index = namespace.store.exception_new(tag, &payload)?;
+            namespace.account_exceptions(env);
+            Ok(create_f64(env, f64::from(index)))
         })
     }
 }
@@ -1243,6 +1278,7 @@ unsafe extern "C" fn wa_exception_release(env: sys::napi_env, info: sys::napi_ca
     unsafe {
         with_namespace(env, info, |namespace, args| {
             namespace.store.exception_release(get_i32(env, args.get(1))? as u32)?;
+            namespace.account_exceptions(env);
             Ok(VOID)
         })
     }

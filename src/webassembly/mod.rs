@@ -13,6 +13,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
+use std::hash::Hasher;
 
 use wasmtime::{
     AsContextMut, Caller, ExnRef, ExnRefPre, ExnType, Extern, ExternRef, Func, FuncType, Global, GlobalType, Instance,
@@ -153,6 +154,8 @@ pub struct StoreState {
     /// emptied when its JS object is collected, and reused.
     exceptions: Vec<Option<OwnedRooted<ExnRef>>>,
     free_exceptions: Vec<u32>,
+    /// The registry indexes of the exceptions by the hash of the object each references.
+    exception_buckets: HashMap<u64, Vec<u32>>,
     /// Slots of JS values whose externref wasmtime has collected (pushed by `JsValueIndex`'s drop).
     released_externs: std::sync::Arc<std::sync::Mutex<Vec<u32>>>,
 }
@@ -211,6 +214,7 @@ impl SharedStore {
                 tags: Vec::new(),
                 exceptions: Vec::new(),
                 free_exceptions: Vec::new(),
+                exception_buckets: HashMap::new(),
                 released_externs: Default::default(),
             },
         );
@@ -744,13 +748,30 @@ impl SharedStore {
     /// Forgets an exception JS no longer holds (its `WebAssembly.Exception` was collected).
     pub fn exception_release(&self, index: u32) -> SandboxResult<()> {
         self.with_context(|mut context| {
+            let Some(Some(owned)) = context.data_mut().exceptions.get_mut(index as usize).map(Option::take) else {
+                return;
+            };
+            let mut hasher = std::collections::hash_map::DefaultHasher::new();
+            owned.ref_hash(&context, &mut hasher);
+            let hash = hasher.finish();
             let state = context.data_mut();
-            if let Some(slot) = state.exceptions.get_mut(index as usize)
-                && slot.take().is_some()
-            {
-                state.free_exceptions.push(index);
+            if let Some(bucket) = state.exception_buckets.get_mut(&hash) {
+                bucket.retain(|&known| known != index);
+                if bucket.is_empty() {
+                    state.exception_buckets.remove(&hash);
+                }
             }
+            state.free_exceptions.push(index);
         })
+    }
+
+    /// How many exceptions the registry holds for JS.
+    pub fn live_exceptions(&self) -> usize {
+        self.with_context(|context| {
+            let state = context.data();
+            state.exceptions.len() - state.free_exceptions.len()
+        })
+        .unwrap_or(0)
     }
 
     /// The slots of JS values no externref holds any more (wasmtime collected them): the JS side
@@ -1010,18 +1031,27 @@ fn register_tag(context: &mut StoreContextMut<'_, StoreState>, tag: Tag) -> u32 
 /// Registers an exception JS is about to hold: the index it already has if JS holds it (an
 /// exception JS threw, caught and rethrown by wasm, is the same object), else a free slot.
 fn register_exception(context: &mut StoreContextMut<'_, StoreState>, exception: &Rooted<ExnRef>) -> SandboxResult<u32> {
-    for (index, slot) in context.data().exceptions.iter().enumerate() {
-        if let Some(known) = slot
-            && Rooted::ref_eq(&*context, known, exception).unwrap_or(false)
-        {
-            return Ok(index as u32);
+    // Found by the hash of the object it references (not of the root), among the few of a bucket.
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    exception
+        .ref_hash(&*context, &mut hasher)
+        .map_err(|error| SandboxError::Internal(format!("{error:#}")))?;
+    let hash = hasher.finish();
+    let state = context.data();
+    if let Some(bucket) = state.exception_buckets.get(&hash) {
+        for &index in bucket {
+            if let Some(Some(known)) = state.exceptions.get(index as usize)
+                && Rooted::ref_eq(&*context, known, exception).unwrap_or(false)
+            {
+                return Ok(index);
+            }
         }
     }
     let owned = exception
         .to_owned_rooted(&mut *context)
         .map_err(|error| SandboxError::Internal(format!("{error:#}")))?;
     let state = context.data_mut();
-    Ok(match state.free_exceptions.pop() {
+    let index = match state.free_exceptions.pop() {
         Some(index) => {
             state.exceptions[index as usize] = Some(owned);
             index
@@ -1030,7 +1060,9 @@ fn register_exception(context: &mut StoreContextMut<'_, StoreState>, exception: 
             state.exceptions.push(Some(owned));
             (state.exceptions.len() - 1) as u32
         }
-    })
+    };
+    state.exception_buckets.entry(hash).or_default().push(index);
+    Ok(index)
 }
 
 /// The exception at a registry index, rooted in the current scope.
