@@ -9,6 +9,8 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 const root = dirname(dirname(fileURLToPath(import.meta.url)))
+/** The AssemblyScript compiler (npm `assemblyscript`), run with this Node. */
+const asc = join(root, 'node_modules', 'assemblyscript', 'bin', 'asc.js')
 const outputDirectory = join(root, '__test__', 'guests', 'build')
 mkdirSync(outputDirectory, { recursive: true })
 
@@ -53,7 +55,6 @@ const guests = [
     name: 'checksum.as.wasm',
     source: join(root, 'examples', 'guests', 'assemblyscript'),
     build(output) {
-      const asc = join(root, 'node_modules', 'assemblyscript', 'bin', 'asc.js')
       run(process.execPath, [asc, 'assembly/index.ts', '--outFile', output, '--runtime', 'stub', '-O3'], {
         cwd: this.source,
       })
@@ -63,7 +64,6 @@ const guests = [
     name: 'sha256.as.wasm',
     source: join(root, 'benchmark', 'guests', 'sha256'),
     build(output) {
-      const asc = join(root, 'node_modules', 'assemblyscript', 'bin', 'asc.js')
       run(process.execPath, [asc, 'assembly/index.ts', '--outFile', output, '--runtime', 'stub', '-O3'], {
         cwd: this.source,
       })
@@ -75,7 +75,6 @@ const guests = [
     name: 'tutorial.as.wasm',
     source: join(root, 'examples', 'guests', 'assemblyscript-tutorial'),
     build(output) {
-      const asc = join(root, 'node_modules', 'assemblyscript', 'bin', 'asc.js')
       run(
         process.execPath,
         [asc, 'assembly/index.ts', '--outFile', output, '--runtime', 'stub', '-O3', '--bindings', 'raw'],
@@ -126,7 +125,6 @@ const guests = [
     source: join(root, 'examples', 'tutorial-demos', 'assemblyscript'),
     build(output) {
       const site = dirname(output)
-      const asc = join(root, 'node_modules', 'assemblyscript', 'bin', 'asc.js')
       run(process.execPath, [asc, 'assembly/index.ts', '--outFile', join(site, 'index.wasm')], { cwd: this.source })
       copyFileSync(join(this.source, 'demo', 'index.html'), join(site, 'index.html'))
       copyFileSync(join(this.source, 'demo', 'index.js'), output)
@@ -153,7 +151,6 @@ const guests = [
     name,
     source: join(root, 'examples', 'guests', 'assemblyscript-wasi'),
     build(output) {
-      const asc = join(root, 'node_modules', 'assemblyscript', 'bin', 'asc.js')
       run(
         process.execPath,
         [asc, `assembly/${file}.ts`, '--config', 'asconfig.json', '--exportStart', start, '--outFile', output, '-O3'],

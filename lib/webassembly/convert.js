@@ -15,15 +15,6 @@ function enforceRangeU32(value, what) {
   return integer === 0 ? 0 : integer
 }
 
-/** WebIDL `[EnforceRange] unsigned long long` (for values the JS API allows up to 2^53 - 1). */
-function enforceRangeU64(value, what) {
-  const number = +value
-  if (!Number.isFinite(number)) throw new TypeError(`${what} must be convertible to a valid number`)
-  const integer = Math.trunc(number)
-  if (integer < 0 || integer > Number.MAX_SAFE_INTEGER) throw new TypeError(`${what} is out of range`)
-  return integer === 0 ? 0 : integer
-}
-
 /** WebIDL `[EnforceRange] unsigned long long` from a BigInt (the table64 API's addresses). */
 function enforceRangeBigU64(value, what) {
   const integer = BigInt.asIntN(128, BigInt(typeof value === 'bigint' ? value : toBigInt(value)))
@@ -65,14 +56,25 @@ const VALUE_TYPES = {
   externref: 'e',
 }
 
-const TYPE_NAMES = { i: 'i32', I: 'i64', f: 'f32', F: 'f64', r: 'funcref', e: 'externref', v: 'v128', x: 'anyref' }
+/** The native code of a value type name, or undefined for a name that is not one. */
+function valueTypeCode(name) {
+  return Object.hasOwn(VALUE_TYPES, name) ? VALUE_TYPES[name] : undefined
+}
+
+/**
+ * An address, length or delta of a memory or table: a Number for i32 ones, a BigInt for i64 ones
+ * (memory64, table64), returned as a Number either way.
+ */
+function addressValue(value, is64, what) {
+  if (!is64) return enforceRangeU32(value, what)
+  // Above 2^53 no memory or table can reach: it stays a Number large enough to be out of range.
+  return Number(enforceRangeBigU64(value, what))
+}
 
 module.exports = {
   enforceRangeU32,
-  enforceRangeU64,
-  enforceRangeBigU64,
   isObject,
   copyBufferSource,
-  VALUE_TYPES,
-  TYPE_NAMES,
+  valueTypeCode,
+  addressValue,
 }

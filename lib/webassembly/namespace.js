@@ -8,15 +8,7 @@
 // and wasm as the JS API specifies (ToWebAssemblyValue / ToJSValue). The native side only ever
 // sees values already converted: numbers, bigints, and registry indexes for references.
 
-const {
-  enforceRangeU32,
-  enforceRangeU64,
-  enforceRangeBigU64,
-  isObject,
-  copyBufferSource,
-  VALUE_TYPES,
-  TYPE_NAMES,
-} = require('./convert')
+const { enforceRangeU32, isObject, copyBufferSource, valueTypeCode, addressValue } = require('./convert')
 const { customSections, exportedFunctionIndexes } = require('./binary')
 
 const MAX_MEMORY_PAGES = 65536
@@ -591,13 +583,6 @@ function createWebAssembly(options) {
 
   const memoryIndexes = new WeakMap()
 
-  /** A memory's size or delta in pages: a Number for i32 memories, a BigInt for i64 ones (memory64). */
-  function memoryAddress(value, is64, what) {
-    if (!is64) return enforceRangeU32(value, what)
-    // Above 2^53 no memory can reach: it stays a Number large enough to be out of range.
-    return Number(enforceRangeBigU64(value, what))
-  }
-
   class Memory {
     #index
     #buffer
@@ -617,10 +602,10 @@ function createWebAssembly(options) {
         const is64 = addressName === 'i64'
         const rawInitial = descriptor.initial
         if (rawInitial === undefined) throw new TypeError("WebAssembly.Memory(): Property 'initial' is required")
-        const initial = memoryAddress(rawInitial, is64, "WebAssembly.Memory(): Property 'initial'")
+        const initial = addressValue(rawInitial, is64, "WebAssembly.Memory(): Property 'initial'")
         const rawMaximum = descriptor.maximum
         const maximum =
-          rawMaximum === undefined ? -1 : memoryAddress(rawMaximum, is64, "WebAssembly.Memory(): Property 'maximum'")
+          rawMaximum === undefined ? -1 : addressValue(rawMaximum, is64, "WebAssembly.Memory(): Property 'maximum'")
         const shared = Boolean(descriptor.shared)
         const limit = is64 ? MAX_MEMORY64_PAGES : MAX_MEMORY_PAGES
         if (initial > limit) {
@@ -643,7 +628,7 @@ function createWebAssembly(options) {
     grow(delta) {
       if (!(#index in this)) throw new TypeError('Receiver is not a WebAssembly.Memory')
       if (arguments.length < 1) throw new TypeError('WebAssembly.Memory.grow(): Argument 0 is required')
-      const pages = memoryAddress(delta, this.#is64, 'WebAssembly.Memory.grow(): Argument 0')
+      const pages = addressValue(delta, this.#is64, 'WebAssembly.Memory.grow(): Argument 0')
       this.#buffer = undefined
       const old = memoryGrow(ns, this.#index, pages)
       return this.#is64 ? BigInt(old) : old
@@ -665,13 +650,6 @@ function createWebAssembly(options) {
 
   const tableIndexes = new WeakMap()
   const tableElements = new WeakMap()
-
-  /** A table address or length argument: a Number for i32 tables, a BigInt for i64 ones. */
-  function tableAddress(value, is64, what) {
-    if (!is64) return enforceRangeU32(value, what)
-    // Above 2^53 no table can reach: it stays a Number large enough to be out of range.
-    return Number(enforceRangeBigU64(value, what))
-  }
 
   class Table {
     #index
@@ -701,10 +679,10 @@ function createWebAssembly(options) {
         }
         const rawInitial = descriptor.initial
         if (rawInitial === undefined) throw new TypeError("WebAssembly.Table(): Property 'initial' is required")
-        const initial = tableAddress(rawInitial, is64, "WebAssembly.Table(): Property 'initial'")
+        const initial = addressValue(rawInitial, is64, "WebAssembly.Table(): Property 'initial'")
         const rawMaximum = descriptor.maximum
         const maximum =
-          rawMaximum === undefined ? -1 : tableAddress(rawMaximum, is64, "WebAssembly.Table(): Property 'maximum'")
+          rawMaximum === undefined ? -1 : addressValue(rawMaximum, is64, "WebAssembly.Table(): Property 'maximum'")
         if (initial > MAX_TABLE_LENGTH) {
           throw new RangeError(`WebAssembly.Table(): Property 'initial': value ${initial} is above the upper bound`)
         }
@@ -729,7 +707,7 @@ function createWebAssembly(options) {
     grow(delta, ...rest) {
       if (!(#index in this)) throw new TypeError('Receiver is not a WebAssembly.Table')
       if (arguments.length < 1) throw new TypeError('WebAssembly.Table.grow(): Argument 0 is required')
-      const count = tableAddress(delta, this.#is64, 'WebAssembly.Table.grow(): Argument 0')
+      const count = addressValue(delta, this.#is64, 'WebAssembly.Table.grow(): Argument 0')
       const code = tableElements.get(this)
       const init = rest.length > 0 && rest[0] !== undefined ? toRaw(rest[0], code) : toRaw(defaultValue(code), code)
       const old = tableGrow(ns, this.#index, count, init)
@@ -739,14 +717,14 @@ function createWebAssembly(options) {
     get(index) {
       if (!(#index in this)) throw new TypeError('Receiver is not a WebAssembly.Table')
       if (arguments.length < 1) throw new TypeError('WebAssembly.Table.get(): Argument 0 is required')
-      const element = tableAddress(index, this.#is64, 'WebAssembly.Table.get(): Argument 0')
+      const element = addressValue(index, this.#is64, 'WebAssembly.Table.get(): Argument 0')
       return fromRaw(tableGet(ns, this.#index, element), tableElements.get(this))
     }
 
     set(index, ...rest) {
       if (!(#index in this)) throw new TypeError('Receiver is not a WebAssembly.Table')
       if (arguments.length < 1) throw new TypeError('WebAssembly.Table.set(): Argument 0 is required')
-      const element = tableAddress(index, this.#is64, 'WebAssembly.Table.set(): Argument 0')
+      const element = addressValue(index, this.#is64, 'WebAssembly.Table.set(): Argument 0')
       const code = tableElements.get(this)
       const value = rest.length > 0 ? toRaw(rest[0], code) : toRaw(defaultValue(code), code)
       tableSet(ns, this.#index, element, value)
@@ -774,7 +752,7 @@ function createWebAssembly(options) {
         if (!isObject(descriptor)) throw new TypeError('WebAssembly.Global(): Argument 0 must be a global descriptor')
         const mutable = Boolean(descriptor.mutable)
         const typeName = String(descriptor.value)
-        const code = Object.hasOwn(VALUE_TYPES, typeName) ? VALUE_TYPES[typeName] : undefined
+        const code = valueTypeCode(typeName)
         if (code === undefined) {
           throw new TypeError("WebAssembly.Global(): Descriptor property 'value' must be a WebAssembly type")
         }
@@ -815,6 +793,10 @@ function createWebAssembly(options) {
   /** The registry index of the namespace's JS tag (`WebAssembly.JSTag`). */
   const JS_TAG = 0
 
+  /** The payload type codes of each tag, by registry index (a tag's type never changes). */
+  const tagCodes = []
+  const tagCodesOf = (index) => (tagCodes[index] ??= tagType(ns, index))
+
   function tagIndexOf(value, what) {
     const index = isObject(value) ? tagIndexes.get(value) : undefined
     if (index === undefined) throw new TypeError(`${what} must be a WebAssembly.Tag`)
@@ -836,7 +818,7 @@ function createWebAssembly(options) {
         let codes = ''
         for (const parameter of parameters) {
           const name = String(parameter)
-          const code = Object.hasOwn(VALUE_TYPES, name) ? VALUE_TYPES[name] : undefined
+          const code = valueTypeCode(name)
           if (code === undefined) {
             throw new TypeError(
               `WebAssembly.Tag(): Argument 0 parameter type at index #${codes.length} must be a value type`,
@@ -874,7 +856,7 @@ function createWebAssembly(options) {
           throw new TypeError('WebAssembly.Exception(): Argument 1 must be a sequence')
         }
         const values = [...payload]
-        const codes = tagType(ns, tag)
+        const codes = tagCodesOf(tag)
         if (values.length !== codes.length) {
           throw new TypeError(
             `WebAssembly.Exception(): Number of exception values (${values.length}) does not match the tag's ${codes.length}`,
@@ -905,7 +887,7 @@ function createWebAssembly(options) {
       if (tag !== this.#tag) {
         throw new TypeError('WebAssembly.Exception.getArg(): First argument does not match the exception tag')
       }
-      const codes = tagType(ns, tag)
+      const codes = tagCodesOf(tag)
       if (field >= codes.length) {
         throw new RangeError(`WebAssembly.Exception.getArg(): Index ${field} is out of bounds (${codes.length} values)`)
       }

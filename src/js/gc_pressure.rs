@@ -25,6 +25,17 @@ impl ExternalMemory {
         }
     }
 
+    /// Changes the report to `bytes` (the native memory held now).
+    pub fn set(&self, bytes: usize) {
+        let bytes = i64::try_from(bytes).unwrap_or(i64::MAX);
+        let change = bytes - self.bytes.replace(bytes);
+        if change != 0 {
+            let mut total = 0;
+            // SAFETY: called on the env's thread; only a counter is adjusted.
+            unsafe { sys::napi_adjust_external_memory(self.env, change, &mut total) };
+        }
+    }
+
     /// Withdraws the report now (once).
     pub fn release(&self) {
         let bytes = self.bytes.replace(0);

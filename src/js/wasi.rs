@@ -269,16 +269,8 @@ fn array_elements(env: &Env, array: RawValue) -> SandboxResult<Vec<RawValue>> {
 
 /// `object[key]`; a throwing getter or proxy becomes a `TypeError` naming the property.
 fn property(env: &Env, object: RawValue, key: &str, owner: &str) -> SandboxResult<RawValue> {
-    let mut key_value = ptr::null_mut();
-    let mut value = ptr::null_mut();
-    // SAFETY: `object` belongs to this env; the key is created in it.
-    let status = unsafe {
-        match sys::napi_create_string_utf8(env.raw(), key.as_ptr().cast(), key.len() as isize, &mut key_value) {
-            sys::Status::napi_ok => sys::napi_get_property(env.raw(), object, key_value, &mut value),
-            failed => failed,
-        }
-    };
-    checked(env, status, value, &format!("{owner}.{key}"))
+    crate::js::imports::get_property(env, object, key)
+        .map_err(|_| SandboxError::InvalidArgType(format!("reading \"{owner}.{key}\" threw")))
 }
 
 /// `object[key]` unless it is `undefined`.

@@ -6,7 +6,7 @@
 //! JS side to their raw encoding (i32 and f32/f64 as numbers, i64 as a bigint, a reference as a
 //! registry index or -1 for null) and leave the same way.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::ffi::{CStr, c_void};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::ptr;
@@ -17,6 +17,7 @@ use napi::sys;
 use wasmtime::{Func, FuncType, RefType, Val, ValRaw, ValType};
 
 use crate::error::{SandboxError, SandboxResult};
+use crate::js::gc_pressure::ExternalMemory;
 use crate::js::imports::SendlessRef;
 use crate::js::raw::VarArgs;
 use crate::js::values::RawValue;
@@ -46,38 +47,21 @@ pub struct Namespace {
     /// Functions the JS side calls, boxed so the Externs naming them stay valid.
     #[allow(clippy::vec_box)]
     callers: RefCell<Vec<Box<FuncCaller>>>,
-    /// How many registered exceptions V8 has been told of (as external memory): each
-    /// `WebAssembly.Exception` is a small JS object holding a guest exception V8 cannot see, and
-    /// without the pressure a loop that throws would pile them up between collections.
-    reported_exceptions: Cell<usize>,
+    /// The registered exceptions, as external memory V8 is told of: each `WebAssembly.Exception`
+    /// is a small JS object holding a guest exception V8 cannot see, and without the pressure a
+    /// loop that throws would pile them up between collections.
+    exception_memory: ExternalMemory,
 }
 
 /// The native memory one registered exception stands for, as told to V8 (its root, its object
 /// in the store's GC heap, the registry's entry), measured at about 350 bytes and rounded up.
-const EXCEPTION_EXTERNAL_BYTES: i64 = 1024;
+const EXCEPTION_EXTERNAL_BYTES: usize = 1024;
 
 impl Namespace {
-    /// Tells V8 of the change in registered exceptions since the last call.
-    fn account_exceptions(&self, env: sys::napi_env) {
-        let live = self.store.live_exceptions();
-        let reported = self.reported_exceptions.replace(live);
-        if live != reported {
-            let change = (live as i64 - reported as i64) * EXCEPTION_EXTERNAL_BYTES;
-            let mut total = 0;
-            // SAFETY: on the env's thread; only a counter is adjusted.
-            unsafe { sys::napi_adjust_external_memory(env, change, &mut total) };
-        }
-    }
-}
-
-impl Drop for Namespace {
-    fn drop(&mut self) {
-        let reported = self.reported_exceptions.replace(0) as i64;
-        if reported != 0 {
-            let mut total = 0;
-            // SAFETY: dropped by a finalizer on the env's thread; only a counter is adjusted.
-            unsafe { sys::napi_adjust_external_memory(self.env, -reported * EXCEPTION_EXTERNAL_BYTES, &mut total) };
-        }
+    /// Tells V8 how many exceptions the registry now holds.
+    fn account_exceptions(&self) {
+        self.exception_memory
+            .set(self.store.live_exceptions() * EXCEPTION_EXTERNAL_BYTES);
     }
 }
 
@@ -104,6 +88,14 @@ type NamespaceHandle = Rc<Namespace>;
 
 fn internal(what: &str) -> SandboxError {
     SandboxError::Internal(format!("bad argument from the namespace's JS side: {what}"))
+}
+
+/// The value types of a string of `type_code` letters (a signature or a tag's payload).
+fn value_types(codes: &str) -> SandboxResult<Vec<ValType>> {
+    codes
+        .chars()
+        .map(|code| type_of_code(code).ok_or_else(|| internal("type code")))
+        .collect()
 }
 
 unsafe fn get_f64(env: sys::napi_env, value: RawValue) -> SandboxResult<f64> {
@@ -275,7 +267,7 @@ impl Namespace {
     fn throw(&self, env: sys::napi_env, error: &SandboxError) {
         if let SandboxError::UncaughtException { registry: Some(index) } = error {
             let value = self.call_hook(env, c"exception", &[create_f64(env, f64::from(*index))]);
-            self.account_exceptions(env);
+            self.account_exceptions();
             if let Some(value) = value {
                 // SAFETY: a value of this env.
                 unsafe { sys::napi_throw(env, value) };
@@ -474,7 +466,7 @@ unsafe extern "C" fn wa_namespace(env: sys::napi_env, info: sys::napi_callback_i
             hooks,
             buffers: RefCell::new(Vec::new()),
             callers: RefCell::new(Vec::new()),
-            reported_exceptions: Cell::new(0),
+            exception_memory: ExternalMemory::report(&napi::Env::from(env), 0),
         });
         let hint = Box::into_raw(Box::new(namespace));
         let mut external = ptr::null_mut();
@@ -515,10 +507,7 @@ unsafe extern "C" fn wa_compile(env: sys::napi_env, info: sys::napi_callback_inf
     unsafe {
         with_namespace(env, info, |namespace, args| {
             let module = namespace.store.compile(get_bytes(env, args.get(1))?)?;
-            let hint = Box::into_raw(Box::new(module));
-            let mut external = ptr::null_mut();
-            sys::napi_create_external(env, hint.cast(), Some(release_module), hint.cast(), &mut external);
-            Ok(external)
+            Ok(module_external(env, module))
         })
     }
 }
@@ -529,15 +518,7 @@ struct CompileOutcome(SandboxResult<CompiledModule>);
 impl napi::bindgen_prelude::ToNapiValue for CompileOutcome {
     unsafe fn to_napi_value(env: sys::napi_env, outcome: Self) -> napi::Result<sys::napi_value> {
         let items = match outcome.0 {
-            Ok(module) => {
-                let hint = Box::into_raw(Box::new(module));
-                let mut external = ptr::null_mut();
-                // SAFETY: the External owns the module; its finalizer drops it.
-                unsafe {
-                    sys::napi_create_external(env, hint.cast(), Some(release_module), hint.cast(), &mut external)
-                };
-                vec![external]
-            }
+            Ok(module) => vec![module_external(env, module)],
             Err(error) => vec![undefined(env), create_string(env, &error.to_string())],
         };
         Ok(create_array(env, &items))
@@ -569,8 +550,17 @@ unsafe extern "C" fn wa_compile_async(env: sys::napi_env, info: sys::napi_callba
     }
 }
 
+/// A compiled module as the External the JS side keeps it in (its finalizer drops the module).
+fn module_external(env: sys::napi_env, module: CompiledModule) -> RawValue {
+    let hint = Box::into_raw(Box::new(module));
+    let mut external = ptr::null_mut();
+    // SAFETY: the External owns the module; `release_module` drops it.
+    unsafe { sys::napi_create_external(env, hint.cast(), Some(release_module), hint.cast(), &mut external) };
+    external
+}
+
 unsafe extern "C" fn release_module(_env: sys::napi_env, _data: *mut c_void, hint: *mut c_void) {
-    // SAFETY: the `Box<CompiledModule>` leaked in `wa_compile`.
+    // SAFETY: the `Box<CompiledModule>` leaked in `module_external`.
     drop(unsafe { Box::from_raw(hint.cast::<CompiledModule>()) });
 }
 
@@ -715,14 +705,8 @@ unsafe extern "C" fn wa_instantiate(env: sys::napi_env, info: sys::napi_callback
 unsafe extern "C" fn wa_host_func(env: sys::napi_env, info: sys::napi_callback_info) -> RawValue {
     unsafe {
         with_namespace(env, info, |namespace, args| {
-            let parse = |codes: String| -> SandboxResult<Vec<ValType>> {
-                codes
-                    .chars()
-                    .map(|code| type_of_code(code).ok_or_else(|| internal("type code")))
-                    .collect()
-            };
-            let params = parse(get_string(env, args.get(2))?)?;
-            let results = parse(get_string(env, args.get(3))?)?;
+            let params = value_types(&get_string(env, args.get(2))?)?;
+            let results = value_types(&get_string(env, args.get(3))?)?;
             let ty = FuncType::new(
                 &crate::engine::engine(crate::engine::EngineKind::api(namespace.store.limits().fuel.is_some()))?
                     .clone(),
@@ -1205,10 +1189,7 @@ unsafe extern "C" fn wa_global_set(env: sys::napi_env, info: sys::napi_callback_
 unsafe extern "C" fn wa_tag_new(env: sys::napi_env, info: sys::napi_callback_info) -> RawValue {
     unsafe {
         with_namespace(env, info, |namespace, args| {
-            let params = get_string(env, args.get(1))?
-                .chars()
-                .map(|code| type_of_code(code).ok_or_else(|| internal("type code")))
-                .collect::<SandboxResult<Vec<_>>>()?;
+            let params = value_types(&get_string(env, args.get(1))?)?;
             Ok(create_f64(env, f64::from(namespace.store.tag_new(params)?)))
         })
     }
@@ -1231,18 +1212,17 @@ unsafe extern "C" fn wa_exception_new(env: sys::napi_env, info: sys::napi_callba
     unsafe {
         with_namespace(env, info, |namespace, args| {
             let tag = get_i32(env, args.get(1))? as u32;
-            let codes = namespace.store.tag_type(tag)?;
+            let types = value_types(&namespace.store.tag_type(tag)?)?;
             let values = args.as_slice();
-            if values.len() != 2 + codes.chars().count() {
+            if values.len() != 2 + types.len() {
                 return Err(internal("payload length"));
             }
-            let mut payload = Vec::with_capacity(values.len() - 2);
-            for (code, &value) in codes.chars().zip(&values[2..]) {
-                let ty = type_of_code(code).ok_or_else(|| internal("type code"))?;
-                payload.push(get_raw(env, value, &ty)?);
+            let mut payload = Vec::with_capacity(types.len());
+            for (ty, &value) in types.iter().zip(&values[2..]) {
+                payload.push(get_raw(env, value, ty)?);
             }
             let index = namespace.store.exception_new(tag, &payload)?;
-            namespace.account_exceptions(env);
+            namespace.account_exceptions();
             Ok(create_f64(env, f64::from(index)))
         })
     }
@@ -1278,7 +1258,7 @@ unsafe extern "C" fn wa_exception_release(env: sys::napi_env, info: sys::napi_ca
     unsafe {
         with_namespace(env, info, |namespace, args| {
             namespace.store.exception_release(get_i32(env, args.get(1))? as u32)?;
-            namespace.account_exceptions(env);
+            namespace.account_exceptions();
             Ok(VOID)
         })
     }

@@ -150,9 +150,10 @@ pub struct StoreState {
     globals: Vec<Global>,
     global_keys: HashMap<u64, u32>,
     tags: Vec<Tag>,
-    /// Exceptions JS holds (`WebAssembly.Exception` objects), by registry index; a slot is
-    /// emptied when its JS object is collected, and reused.
-    exceptions: Vec<Option<OwnedRooted<ExnRef>>>,
+    /// Exceptions JS holds (`WebAssembly.Exception` objects), by registry index, each with the
+    /// hash of the object it references (its key in `exception_buckets`); a slot is emptied when
+    /// its JS object is collected, and reused.
+    exceptions: Vec<Option<(OwnedRooted<ExnRef>, u64)>>,
     free_exceptions: Vec<u32>,
     /// The registry indexes of the exceptions by the hash of the object each references.
     exception_buckets: HashMap<u64, Vec<u32>>,
@@ -435,24 +436,21 @@ impl SharedStore {
     /// parameter and result lists; no reference types.
     #[inline]
     pub unsafe fn call_unchecked(&self, func: &Func, slots: &mut [wasmtime::ValRaw]) -> SandboxResult<()> {
-        if let Some(caller) = self.active.get() {
+        let mut store;
+        let mut context = if let Some(caller) = self.active.get() {
             // SAFETY: as in `with_context`.
-            let caller = unsafe { &mut *caller };
-            let mut context = caller.as_context_mut();
-            match unsafe { func.call_unchecked(&mut context, slots) } {
-                Ok(()) => Ok(()),
-                Err(error) => Err(self.call_failed(&mut context, error)),
-            }
+            unsafe { &mut *caller }.as_context_mut()
         } else {
             crate::stack::ensure_room_for_wasm(self.stack_bottom)?;
-            let mut store = self.store.try_borrow_mut().map_err(|_| SandboxError::Busy)?;
+            store = self.store.try_borrow_mut().map_err(|_| SandboxError::Busy)?;
             let mut context = store.as_context_mut();
             self.arm_deadline(&mut context);
-            // SAFETY: forwarded from this function's contract.
-            match unsafe { func.call_unchecked(&mut context, slots) } {
-                Ok(()) => Ok(()),
-                Err(error) => Err(self.call_failed(&mut context, error)),
-            }
+            context
+        };
+        // SAFETY: forwarded from this function's contract.
+        match unsafe { func.call_unchecked(&mut context, slots) } {
+            Ok(()) => Ok(()),
+            Err(error) => Err(self.call_failed(&mut context, error)),
         }
     }
 
@@ -748,13 +746,10 @@ impl SharedStore {
     /// Forgets an exception JS no longer holds (its `WebAssembly.Exception` was collected).
     pub fn exception_release(&self, index: u32) -> SandboxResult<()> {
         self.with_context(|mut context| {
-            let Some(Some(owned)) = context.data_mut().exceptions.get_mut(index as usize).map(Option::take) else {
+            let state = context.data_mut();
+            let Some(Some((_, hash))) = state.exceptions.get_mut(index as usize).map(Option::take) else {
                 return;
             };
-            let mut hasher = std::collections::hash_map::DefaultHasher::new();
-            owned.ref_hash(&context, &mut hasher);
-            let hash = hasher.finish();
-            let state = context.data_mut();
             if let Some(bucket) = state.exception_buckets.get_mut(&hash) {
                 bucket.retain(|&known| known != index);
                 if bucket.is_empty() {
@@ -1040,7 +1035,7 @@ fn register_exception(context: &mut StoreContextMut<'_, StoreState>, exception: 
     let state = context.data();
     if let Some(bucket) = state.exception_buckets.get(&hash) {
         for &index in bucket {
-            if let Some(Some(known)) = state.exceptions.get(index as usize)
+            if let Some(Some((known, _))) = state.exceptions.get(index as usize)
                 && Rooted::ref_eq(&*context, known, exception).unwrap_or(false)
             {
                 return Ok(index);
@@ -1053,11 +1048,11 @@ fn register_exception(context: &mut StoreContextMut<'_, StoreState>, exception: 
     let state = context.data_mut();
     let index = match state.free_exceptions.pop() {
         Some(index) => {
-            state.exceptions[index as usize] = Some(owned);
+            state.exceptions[index as usize] = Some((owned, hash));
             index
         }
         None => {
-            state.exceptions.push(Some(owned));
+            state.exceptions.push(Some((owned, hash)));
             (state.exceptions.len() - 1) as u32
         }
     };
@@ -1071,7 +1066,7 @@ fn exception_at(context: &mut StoreContextMut<'_, StoreState>, index: u32) -> Sa
         .data()
         .exceptions
         .get(index as usize)
-        .and_then(|slot| slot.clone())
+        .and_then(|slot| slot.as_ref().map(|(owned, _)| owned.clone()))
         .ok_or_else(bad_index)?;
     Ok(owned.to_rooted(&mut *context))
 }
