@@ -1,4 +1,4 @@
-import { readFileSync, writeFileSync, mkdtempSync } from 'node:fs'
+import { readFileSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 
@@ -29,6 +29,7 @@ test('Module.fromFile reads .wat text and .wasm binaries', (t) => {
   const fromText = Module.fromFile(guestPath('traps.wat'))
   t.true(fromText.exports.some((entry) => entry.name === 'ok'))
   const directory = mkdtempSync(join(tmpdir(), 'wasm-memory-sandbox-'))
+  t.teardown(() => rmSync(directory, { recursive: true, force: true }))
   const wasmPath = join(directory, 'infinite_loop.wasm')
   // A binary made from the text by the package itself would be circular; use a known minimal module.
   const minimal = Buffer.from('0061736d01000000010401600000030201000707010372756e00000a040102000b', 'hex')
