@@ -1,10 +1,12 @@
 // Builds the example guests from source into __test__/guests/build/: AssemblyScript modules
 // (npm `assemblyscript`: the example, the benchmark's SHA-256, the tutorial's guest with the glue
-// asc generates, and the WASI ones with `@assemblyscript/wasi-shim`) and Rust modules (cargo,
-// wasm32-unknown-unknown and wasm32-wasip1). A guest whose output is newer than every source file
-// is left as it is.
+// asc generates, and the WASI ones with `@assemblyscript/wasi-shim`), Rust modules (cargo,
+// wasm32-unknown-unknown and wasm32-wasip1) and components (examples/components: Rust for
+// wasm32-wasip2 with wit-bindgen, and JavaScript through npm `@bytecodealliance/componentize-js`).
+// A guest whose output is newer than every source file is left as it is. Names given as arguments
+// (`node scripts/build-guests.mjs greeter.js.component.wasm`) build only those guests.
 import { spawnSync } from 'node:child_process'
-import { copyFileSync, mkdirSync, readdirSync, statSync } from 'node:fs'
+import { copyFileSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
@@ -24,9 +26,9 @@ function newestSource(directory) {
   return newest
 }
 
-function isFresh(output, sourceDirectory) {
+function isFresh(output, sourceDirectories) {
   try {
-    return statSync(output).mtimeMs > newestSource(sourceDirectory)
+    return statSync(output).mtimeMs > Math.max(...sourceDirectories.map(newestSource))
   } catch {
     return false
   }
@@ -158,15 +160,63 @@ const guests = [
       )
     },
   })),
+  // Components (wasm32-wasip2; the target is in `npm run setup:rust`). The demo:types component:
+  // the WIT package in examples/components/wit, implemented in Rust with wit-bindgen.
+  {
+    name: 'types.rust.component.wasm',
+    source: join(root, 'examples', 'components', 'rust-types'),
+    inputs: [join(root, 'examples', 'components', 'wit')],
+    build(output) {
+      run('cargo', ['build', '--release', '--locked', '--target', 'wasm32-wasip2'], {
+        cwd: this.source,
+        env: cargoEnv(),
+      })
+      copyFileSync(join(this.source, 'target', 'wasm32-wasip2', 'release', 'rust_types_component.wasm'), output)
+    },
+  },
+  {
+    // A WASI 0.2 command: Rust std's println!, a preopened file, an exit code.
+    name: 'command.rust.component.wasm',
+    source: join(root, 'examples', 'components', 'rust-command'),
+    build(output) {
+      run('cargo', ['build', '--release', '--locked', '--target', 'wasm32-wasip2'], {
+        cwd: this.source,
+        env: cargoEnv(),
+      })
+      copyFileSync(join(this.source, 'target', 'wasm32-wasip2', 'release', 'command.wasm'), output)
+    },
+  },
+  {
+    // JavaScript made a component by componentize-js (StarlingMonkey; about 10 s and 12 MB), with
+    // every WASI feature it can leave out left out: the component imports nothing.
+    name: 'greeter.js.component.wasm',
+    source: join(root, 'examples', 'components', 'js-greeter'),
+    async build(output) {
+      const { componentize } = await import('@bytecodealliance/componentize-js')
+      // componentize-js reads the WIT through its own WASI guest and preview2-shim, whose
+      // filesystem has no preopens by default (since 0.26): give it the source directory.
+      const { _setPreopens } = await import('@bytecodealliance/preview2-shim/filesystem')
+      _setPreopens({ [this.source]: this.source })
+      const { component } = await componentize({
+        sourcePath: join(this.source, 'greeter.js'),
+        witPath: join(this.source, 'wit'),
+        worldName: 'greeter',
+        disableFeatures: ['stdio', 'random', 'clocks', 'http', 'fetch-event'],
+      })
+      writeFileSync(output, component)
+    },
+  },
 ]
 
+const only = process.argv.slice(2)
 for (const guest of guests) {
+  if (only.length > 0 && !only.includes(guest.name)) continue
   const output = join(outputDirectory, guest.name)
   mkdirSync(dirname(output), { recursive: true })
-  if (isFresh(output, guest.source)) {
+  if (isFresh(output, [guest.source, ...(guest.inputs ?? [])])) {
     console.log(`build-guests: ${guest.name} is up to date`)
     continue
   }
-  guest.build(output)
+  await guest.build(output)
   console.log(`build-guests: built ${guest.name}`)
 }
