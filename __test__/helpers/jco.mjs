@@ -39,7 +39,7 @@ const camelCase = (name) => name.replace(/-([a-z0-9])/g, (_, c) => c.toUpperCase
  * preview2-shim (`new WASIShim(wasi)`, e.g. `{ sandbox: { args, env, preopens } }`) unless given in
  * `imports`; `wasi:cli/exit` throws a JcoExit instead of ending the process.
  *
- * @returns {Promise<{ exports: any, close(): void, dts: Record<string, string>, files: Record<string, Uint8Array> }>}
+ * @returns {Promise<{ exports: any, close(): void, dts: Record<string, string>, files: Record<string, Uint8Array>, directory: string }>}
  */
 export async function jcoInstantiate(bytes, imports = {}, { name = 'component', wasi } = {}) {
   const { files, imports: importNames } = await transpile(bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes), {
@@ -88,7 +88,7 @@ export async function jcoInstantiate(bytes, imports = {}, { name = 'component', 
     }
     const glue = await import(pathToFileURL(join(directory, `${name}.js`)).href)
     const exports = await glue.instantiate((path) => WebAssembly.compile(files[path]), importObject)
-    return { exports, close: () => removeDirectory(directory), dts, files }
+    return { exports, close: () => removeDirectory(directory), dts, files, directory }
   } finally {
     // The glue is loaded and the core modules are compiled from memory: nothing reads the files again.
     removeDirectory(directory)
