@@ -1,5 +1,7 @@
 ;; A component importing a WASI version no host provides (`wasi:cli/environment@0.2.99`) and
-;; exporting `count-args: func() -> u32`, which calls its `get-arguments`.
+;; exporting `count-args: func() -> u32`, which calls its `get-arguments`. wasmtime's linker treats
+;; 0.2 patch versions as compatible (an import of 0.2.99 resolves to the 0.2.x the host defines),
+;; as jco does (it drops the version): future-wasi.wat imports a version nothing provides.
 (component
   (import "wasi:cli/environment@0.2.99" (instance $env
     (export "get-arguments" (func (result (list string))))))
