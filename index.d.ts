@@ -3,6 +3,8 @@
 
 export * from './binding'
 
+import type { ModuleOptions, WasiOptions, WasiRunResult } from './binding'
+
 /** Options for `createWebAssembly()`: the limits mean what they mean for `Sandbox`. */
 export interface WebAssemblyOptions {
   /**
@@ -227,3 +229,221 @@ export declare namespace SandboxWebAssembly {
  * const { instance } = await WA.instantiate(bytes, imports)
  */
 export declare function createWebAssembly(options?: WebAssemblyOptions): SandboxWebAssembly.Namespace
+
+// Components (the component model, WASI 0.2): the classes live in lib/component.
+
+/** Options of `new Component`, `Component.compile` and `Component.fromFile`: those of `Module`. */
+export type ComponentOptions = ModuleOptions
+
+/**
+ * A WIT type, as `component.exports` and `component.imports` describe it. `name` is the WIT name
+ * (kebab-case) of a type the interface names (`point` for `record point { ... }`).
+ */
+export type WitType = { name?: string } & (
+  | {
+      kind:
+        | 'bool'
+        | 's8'
+        | 'u8'
+        | 's16'
+        | 'u16'
+        | 's32'
+        | 'u32'
+        | 's64'
+        | 'u64'
+        | 'f32'
+        | 'f64'
+        | 'char'
+        | 'string'
+        | 'error-context'
+    }
+  | { kind: 'list'; element: WitType }
+  /** Field names are kebab-case, as in WIT (the JS object has them in camelCase). */
+  | { kind: 'record'; fields: Array<{ name: string; type: WitType }> }
+  | { kind: 'tuple'; elements: WitType[] }
+  /** A case without payload has no `type`. */
+  | { kind: 'variant'; cases: Array<{ name: string; type?: WitType }> }
+  | { kind: 'enum'; cases: string[] }
+  | { kind: 'flags'; flags: string[] }
+  | { kind: 'option'; type: WitType }
+  /** `ok` or `err` absent: that case has no payload (`result<_, E>`, `result<T>`, `result`). */
+  | { kind: 'result'; ok?: WitType; err?: WitType }
+  /** A handle to a resource: `resource` is its name in its interface (`counter`). */
+  | { kind: 'own' | 'borrow'; resource: string }
+  | { kind: 'future' | 'stream'; type?: WitType }
+)
+
+/** A function of a component: a world-level function, a function of an interface, or of a resource. */
+export interface ComponentFunction {
+  kind: 'function'
+  /** The WIT name, kebab-case (`echo-u8`); for a resource's, `[constructor]counter`, `[method]counter.get-value`, `[static]counter.merge`. */
+  name: string
+  /** Its name in JS, as jco gives it: camelCase (`echoU8`, `getValue`), `constructor` for a constructor. */
+  jsName: string
+  /** The parameters, with their WIT names; a method's first is `self` (a `borrow` of its resource). */
+  params: Array<{ name: string; type: WitType }>
+  /** The result type; absent when the function returns nothing. */
+  result?: WitType
+  /** Whether it is an `async` function of the component model. */
+  async: boolean
+}
+
+/** A resource type of an interface, and its functions. */
+export interface ComponentResource {
+  /** The WIT name (`counter`). */
+  name: string
+  /** Its class name in JS (`Counter`): the key of the class in the interface object. */
+  jsName: string
+  /** The constructor, if the resource has one (`name` `[constructor]counter`, `jsName` `constructor`). */
+  constructor?: ComponentFunction
+  /** The methods (`[method]counter.get-value`, `jsName` `getValue`): `params[0]` is `self`. */
+  methods: ComponentFunction[]
+  /** The static functions (`[static]counter.merge`, `jsName` `merge`). */
+  statics: ComponentFunction[]
+}
+
+/** An interface a component imports or exports. */
+export interface ComponentInterface {
+  kind: 'interface'
+  /** The full name (`demo:types/api@0.1.0`), or a plain name for an interface declared in the world (`api`). */
+  name: string
+  /** The short name jco gives it: camelCase of the name without package and version (`api`). */
+  jsName: string
+  /** Its free functions (a resource's are under `resources`). */
+  functions: ComponentFunction[]
+  /** Its resource types. */
+  resources: ComponentResource[]
+  /** The types it names (records, variants, enums, flags, aliases...), by their WIT names. */
+  types: Array<{ name: string; type: WitType }>
+}
+
+/** What a component imports or exports: interfaces by full name, world-level functions by WIT name. */
+export type ComponentItems = Record<string, ComponentInterface | ComponentFunction>
+
+/**
+ * The exports of an instance whose types are not given: interfaces (objects of functions and
+ * resource classes) and world-level functions. `wasm-memory-sandbox types component.wasm` writes
+ * the exact type of a component's.
+ */
+export type ComponentExportsObject = Record<string, any>
+
+/**
+ * The imports of a component whose types are not given: interface implementations (objects of
+ * functions and resource classes) keyed by name with or without `@version`, and world-level
+ * functions keyed by WIT name or camelCase name.
+ */
+export type ComponentImportsObject = Record<string, Record<string, any> | ((...args: any[]) => unknown)>
+
+/** Options of `component.instantiate()`: the limits and the `wasi` option mean what they mean for `Sandbox`. */
+export interface ComponentInstantiateOptions<Imports extends object = ComponentImportsObject> {
+  /**
+   * The JS implementations of what the component imports: interfaces keyed by name with or without
+   * `@version` (`{ 'demo:types/logger': { log(message) {} } }`), with functions named as jco names
+   * them (camelCase) and resources as classes under their PascalCase name; world-level functions
+   * by WIT or camelCase name. Values convert as for exports. A function whose WIT result is a
+   * `result` returns `ok`'s value and throws a `ComponentError` (its `payload` is `err`'s) to
+   * return `err`. A missing import is `ERR_WASM_LINK` naming the interface, the function and its
+   * WIT signature.
+   */
+  imports?: Imports
+  /**
+   * Gives the component WASI 0.2 (wasmtime-wasi's `wasi:*@0.2.x` interfaces), granting what the
+   * options list, as for `Sandbox`; no network. Without it, a WASI import is `ERR_WASM_LINK`.
+   */
+  wasi?: WasiOptions
+  /**
+   * Cap, in bytes, on each linear memory of the component's core instances (up to 4 GiB). A guest
+   * `memory.grow` past it fails; a component whose initial memory is larger fails to instantiate.
+   */
+  maxMemoryBytes?: number
+  /**
+   * Wall-clock limit for each call into the component, in milliseconds (instantiation included);
+   * a call still running then throws `ERR_WASM_TIMEOUT`.
+   */
+  timeoutMs?: number
+  /** Instruction budget (wasmtime fuel) for the whole instance; running out throws `ERR_WASM_OUT_OF_FUEL`. */
+  fuel?: number
+}
+
+/**
+ * A compiled WebAssembly component (the component model: WIT-typed imports and exports). Compiled
+ * code is cached in memory and on disk as `Module`'s is.
+ *
+ * `Exports` and `Imports` type `instance.exports` and the `imports` option; `wasm-memory-sandbox
+ * types component.wasm > component.d.ts` writes them for a component (`ComponentExports`,
+ * `ComponentImports`), as in `Component.fromFile<ComponentExports, ComponentImports>(path)`.
+ */
+export declare class Component<
+  Exports extends object = ComponentExportsObject,
+  Imports extends object = ComponentImportsObject,
+> {
+  /**
+   * Compiles a component binary (a `Uint8Array`, `Buffer` or `ArrayBuffer`) or component text (a
+   * `string`) on the calling thread. Malformed input throws `ERR_WASM_COMPILE` with wasmtime's
+   * reason; a core module throws a coded error saying to use `Module`.
+   */
+  constructor(source: Uint8Array | ArrayBuffer | string, options?: ComponentOptions)
+  /**
+   * Compiles a component on a background thread, as `Module.compile` does: resolves to the
+   * `Component`, or rejects with the error `new Component` would throw.
+   */
+  static compile<Exports extends object = ComponentExportsObject, Imports extends object = ComponentImportsObject>(
+    source: Uint8Array | ArrayBuffer | string,
+    options?: ComponentOptions,
+  ): Promise<Component<Exports, Imports>>
+  /** Reads and compiles a `.wasm` (binary) or `.wat` (text) component file on the calling thread. */
+  static fromFile<Exports extends object = ComponentExportsObject, Imports extends object = ComponentImportsObject>(
+    path: string,
+    options?: ComponentOptions,
+  ): Component<Exports, Imports>
+  /** The compiler this component's code was compiled with. */
+  readonly compiler: 'cranelift' | 'winch'
+  /** What the component exports: interfaces by full name (with their functions, resources and types), world-level functions. */
+  readonly exports: ComponentItems
+  /** What the component imports, described as `exports` is. */
+  readonly imports: ComponentItems
+  /**
+   * Instantiates the component in a new store, with `options.imports` as its imports and
+   * `Sandbox`'s limits. Throws `ERR_WASM_LINK` for a missing or mistyped import.
+   */
+  instantiate(options?: ComponentInstantiateOptions<Imports>): ComponentInstance<Exports>
+}
+
+/** An instance of a `Component`, in its own wasmtime store. */
+export interface ComponentInstance<Exports extends object = ComponentExportsObject> {
+  /**
+   * The exports: each exported interface as an object (functions, and resource classes under
+   * their PascalCase name) by its full name, its name without `@version` and the short name jco
+   * gives it (`exports.api`); world-level functions as functions. Calls run synchronously on the
+   * JS thread; a `result` returned at the top of a function returns its `ok` value, or throws a
+   * `ComponentError` with `err`'s as `payload`. A value that does not fit its WIT type throws a
+   * `TypeError` or `RangeError` before the guest runs; traps, timeouts and fuel throw the coded
+   * errors `Sandbox` throws, after which the instance cannot be entered again.
+   */
+  readonly exports: Exports
+  /**
+   * Runs a component exporting `wasi:cli/run@0.2.x` (an instance made with the `wasi` option):
+   * returns its exit code and what it wrote to stdout and stderr, as `Sandbox.run()` does.
+   */
+  run(): WasiRunResult
+  /** Whether `dispose()` has been called. */
+  readonly disposed: boolean
+  /**
+   * Releases the instance, its memories and its resources now: later calls throw
+   * `ERR_SANDBOX_DISPOSED`, a second call does nothing.
+   */
+  dispose(): void
+  /** Same as `dispose()`, for `using instance = component.instantiate()`. */
+  [Symbol.dispose](): void
+}
+
+/**
+ * The error an exported function throws when its top-level WIT `result` is `err` (the error value
+ * is `payload`); an import throws one to return `err`. As jco's `ComponentError`.
+ */
+export declare class ComponentError extends Error {
+  /** Makes an error carrying `payload`, the value of `err` (its message says what the payload is). */
+  constructor(payload: unknown)
+  /** The value of `err`, converted as its WIT type says (`undefined` for a `result<T>` without error type). */
+  readonly payload: unknown
+}

@@ -195,3 +195,154 @@ function exceptionPayload(): number {
 }
 
 export { runNamespace, exceptionPayload, wideSizes }
+
+// Components.
+import {
+  Component,
+  ComponentError,
+  type ComponentFunction,
+  type ComponentInstance,
+  type ComponentInstantiateOptions,
+  type ComponentInterface,
+  type ComponentItems,
+  type ComponentResource,
+  type WitType,
+} from 'wasm-memory-sandbox'
+
+const component: Component = Component.fromFile('types.wasm', { compiler: 'winch' })
+const fromComponentText: Component = new Component('(component)')
+const componentCompiled: Promise<Component> = Component.compile(new Uint8Array([0, 97, 115, 109, 13, 0, 1, 0]))
+const componentCompiler: 'cranelift' | 'winch' = component.compiler
+const componentOptions: ComponentInstantiateOptions = {
+  imports: {
+    'demo:types/logger': { log: (message: string) => void message },
+    'host-fn': (x: number) => String(x),
+  },
+  wasi: { args: ['types'], stdout: 'pipe' },
+  maxMemoryBytes: 1 << 24,
+  timeoutMs: 100,
+  fuel: 1_000_000,
+}
+const componentInstance: ComponentInstance = component.instantiate(componentOptions)
+const untypedExport: unknown = componentInstance.exports['demo:types/api']?.echoU8(1)
+const componentRun: WasiRunResult = componentInstance.run()
+const componentDisposed: boolean = componentInstance.disposed
+componentInstance.dispose()
+
+function scopedInstance(): void {
+  using scoped = component.instantiate()
+  void scoped.exports
+}
+
+/** The WIT text of a type: every kind of the description, switched over exhaustively. */
+function witText(type: WitType): string {
+  switch (type.kind) {
+    case 'list':
+      return `list<${witText(type.element)}>`
+    case 'record':
+      return `record { ${type.fields.map((field) => `${field.name}: ${witText(field.type)}`).join(', ')} }`
+    case 'tuple':
+      return `tuple<${type.elements.map(witText).join(', ')}>`
+    case 'variant':
+      return type.cases.map((c) => (c.type ? `${c.name}(${witText(c.type)})` : c.name)).join(' | ')
+    case 'enum':
+      return type.cases.join(' | ')
+    case 'flags':
+      return type.flags.join(' | ')
+    case 'option':
+      return `option<${witText(type.type)}>`
+    case 'result':
+      return `result<${type.ok ? witText(type.ok) : '_'}, ${type.err ? witText(type.err) : '_'}>`
+    case 'own':
+      return type.resource
+    case 'borrow':
+      return `borrow<${type.resource}>`
+    case 'future':
+    case 'stream':
+      return type.type ? `${type.kind}<${witText(type.type)}>` : type.kind
+    default: {
+      // Only the primitive kinds are left.
+      const primitive:
+        `${'s' | 'u'}${8 | 16 | 32 | 64}` | 'f32' | 'f64' | 'bool' | 'char' | 'string' | 'error-context' = type.kind
+      return type.name ?? primitive
+    }
+  }
+}
+
+function describeItems(items: ComponentItems): string[] {
+  const lines: string[] = []
+  for (const item of Object.values(items)) {
+    if (item.kind === 'function') {
+      const fn: ComponentFunction = item
+      lines.push(`${fn.jsName}(${fn.params.map((p) => witText(p.type)).join(', ')})${fn.async ? ' async' : ''}`)
+    } else {
+      const iface: ComponentInterface = item
+      const resources: ComponentResource[] = iface.resources
+      lines.push(iface.name, iface.jsName, ...iface.types.map((entry) => `${entry.name} = ${witText(entry.type)}`))
+      for (const resource of resources) {
+        const constructorParams: number = resource.constructor?.params.length ?? 0
+        lines.push(`${resource.jsName}/${constructorParams}`, ...resource.methods.map((m) => m.jsName))
+        lines.push(...resource.statics.map((s) => s.name))
+      }
+      const results: Array<WitType | undefined> = iface.functions.map((fn) => fn.result)
+      lines.push(String(results.length))
+    }
+  }
+  return lines
+}
+
+// Typed exports and imports, as `wasm-memory-sandbox types` writes them.
+interface TypesExports {
+  readonly api: { echoU8(v: number): number; Counter: new (start: number) => { getValue(): bigint } }
+  worldFn(a: bigint): bigint
+}
+type TypesImports = { 'demo:types/logger': { log(message: string): void } } | { hostFn: (x: number) => string }
+const typed = Component.fromFile<TypesExports, TypesImports>('types.wasm')
+const typedInstance: ComponentInstance<TypesExports> = typed.instantiate({ imports: { hostFn: (x) => `${x}` } })
+const echoed: number = typedInstance.exports.api.echoU8(1)
+const counterValue: bigint = new typedInstance.exports.api.Counter(1).getValue()
+const typedCompiled: Promise<Component<TypesExports, TypesImports>> = Component.compile<TypesExports, TypesImports>(
+  '(component)',
+)
+
+function payloadOf(error: unknown): unknown {
+  if (error instanceof ComponentError) {
+    const message: string = error.message
+    return error.payload ?? message
+  }
+  return new ComponentError({ tag: 'not-found' }).payload
+}
+
+// @ts-expect-error the source is bytes or text
+new Component(42)
+// @ts-expect-error instantiate options are checked
+component.instantiate({ timeout: 5 })
+// @ts-expect-error wasi options are Sandbox's
+component.instantiate({ wasi: { stdout: 'file' } })
+// @ts-expect-error exports and imports are read-only descriptions
+component.exports = {}
+// @ts-expect-error a typed export's arguments are checked
+typedInstance.exports.api.echoU8('1')
+// @ts-expect-error typed imports are checked
+typed.instantiate({ imports: { hostFn: (x: string) => x } })
+// @ts-expect-error run() returns the WASI result, not a number
+const runCode: number = componentInstance.run()
+// @ts-expect-error the payload is unknown until checked
+const payloadNumber: number = new ComponentError(1).payload
+
+export {
+  fromComponentText,
+  componentCompiled,
+  componentCompiler,
+  untypedExport,
+  componentRun,
+  componentDisposed,
+  scopedInstance,
+  describeItems,
+  echoed,
+  counterValue,
+  typedCompiled,
+  payloadOf,
+  runCode,
+  payloadNumber,
+}

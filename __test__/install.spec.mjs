@@ -101,6 +101,7 @@ installTest('the install needs no Rust toolchain and ships nothing but the packa
   t.deepEqual(main, [
     'LICENSE',
     'README.md',
+    'bin',
     'binding.d.ts',
     'binding.js',
     'index.d.ts',
@@ -108,6 +109,9 @@ installTest('the install needs no Rust toolchain and ships nothing but the packa
     'lib',
     'package.json',
   ])
+  t.deepEqual(readdirSync(join(modules, 'wasm-memory-sandbox', 'bin')), ['wasm-memory-sandbox.js'])
+  t.deepEqual(readdirSync(join(modules, 'wasm-memory-sandbox', 'lib')).sort(), ['component', 'webassembly'])
+  t.true(readdirSync(join(modules, 'wasm-memory-sandbox', 'lib', 'component')).includes('dts.js'))
   t.deepEqual(readdirSync(join(modules, 'wasm-memory-sandbox', 'lib', 'webassembly')).sort(), [
     'binary.js',
     'convert.js',
@@ -161,6 +165,27 @@ installTest('import works too, and Module and Sandbox run a guest of their own',
      console.log('ok')`,
   )
   t.is(output, 'ok\n')
+})
+
+installTest('the installed wasm-memory-sandbox command prints the types of a component', (t) => {
+  const app = join(project, 'app')
+  const command = join(app, 'node_modules', '.bin', 'wasm-memory-sandbox')
+  const help = spawnSync(command, ['--help'], { cwd: app, env: installEnv, encoding: 'utf8' })
+  t.is(help.status, 0, help.stderr)
+  t.regex(help.stdout, /^Usage: wasm-memory-sandbox types /)
+  const unknown = spawnSync(command, ['typo'], { cwd: app, env: installEnv, encoding: 'utf8' })
+  t.is(unknown.status, 2)
+  t.regex(unknown.stderr, /unknown command 'typo'/)
+  writeFileSync(
+    join(app, 'answer.wat'),
+    `(component
+       (core module $m (func (export "f") (result i32) i32.const 42))
+       (core instance $i (instantiate $m))
+       (func (export "the-answer") (result u32) (canon lift (core func $i "f"))))`,
+  )
+  const types = spawnSync(command, ['types', 'answer.wat'], { cwd: app, env: installEnv, encoding: 'utf8' })
+  t.is(types.status, 0, types.stderr)
+  t.regex(types.stdout, /export interface ComponentExports \{[^}]*\btheAnswer\(\): number\n/)
 })
 
 installTest('the installed types check under a strict TypeScript consumer', (t) => {
