@@ -3,7 +3,7 @@
 
 export * from './binding'
 
-import type { ModuleOptions, WasiOptions, WasiRunResult } from './binding'
+import type { ModuleOptions, WasiOptions, WasiOutput, WasiRunResult } from './binding'
 
 /** Options for `createWebAssembly()`: the limits mean what they mean for `Sandbox`. */
 export interface WebAssemblyOptions {
@@ -426,6 +426,11 @@ export interface ComponentInstance<Exports extends object = ComponentExportsObje
    * returns its exit code and what it wrote to stdout and stderr, as `Sandbox.run()` does.
    */
   run(): WasiRunResult
+  /**
+   * Takes what the component wrote to its captured stdout and stderr since the instance was made
+   * or since the last `run()` or `takeOutput()`, as `Sandbox.takeOutput()` does.
+   */
+  takeOutput(): WasiOutput
   /** Whether `dispose()` has been called. */
   readonly disposed: boolean
   /**

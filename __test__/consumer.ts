@@ -227,6 +227,7 @@ const componentInstance: ComponentInstance = component.instantiate(componentOpti
 const untypedExport: unknown = componentInstance.exports['demo:types/api']?.echoU8(1)
 const componentRun: WasiRunResult = componentInstance.run()
 const componentDisposed: boolean = componentInstance.disposed
+const componentOutput: WasiOutput = componentInstance.takeOutput()
 componentInstance.dispose()
 
 function scopedInstance(): void {
@@ -337,6 +338,7 @@ export {
   untypedExport,
   componentRun,
   componentDisposed,
+  componentOutput,
   scopedInstance,
   describeItems,
   echoed,
