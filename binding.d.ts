@@ -71,6 +71,50 @@ export declare class BufferSandbox {
   [globalThis.Symbol.dispose](): void
 }
 
+/** A compiled component (the facade's `Component` wraps it). */
+export declare class ComponentCore {
+  /** Compiles a component's bytes or text on the calling thread. */
+  constructor(source: unknown, options?: unknown | undefined | null)
+  /** Compiles on a thread of its own; a Promise of the `ComponentCore`. */
+  static compile(source: unknown, options?: unknown | undefined | null): Promise<ComponentCore>
+  /** `[exportsJson, importsJson]`: the world as data (see `ComponentItems` in index.d.ts). */
+  describe(): Array<string>
+  get compiler(): 'cranelift' | 'winch'
+  /**
+   * Instantiates with the user's `options` (limits and `wasi`; `imports` are resolved by the
+   * facade into `bindings`: `[interface | null, name, function]` per function import, and
+   * `resources`: `[interface | null, name, dropFunction]` per imported resource).
+   */
+  instantiate(options: unknown | undefined | null, bindings: Array<unknown>, resources: Array<unknown>): ComponentInstanceCore
+}
+
+/** An instance (the facade's instance object wraps it). */
+export declare class ComponentInstanceCore {
+  /** `[interface | null, name]` of every exported function, by call index. */
+  functions(): Array<Array<string | undefined | null>>
+  /** `[interface | null, name]` of every exported resource, by index for `setResourceClass`. */
+  resources(): Array<Array<string | undefined | null>>
+  /** Sets the JS class of exported resource `index` (the facade keeps the class alive). */
+  setResourceClass(index: number, resourceClass: unknown): boolean
+  /**
+   * Calls exported function `index` with `args` (an array); its result, lifted (a result type
+   * comes back as `{ tag, val }`, which the facade unwraps).
+   */
+  call(index: number, args: unknown): unknown
+  /**
+   * Drops the guest handle behind an exported resource object (`[Symbol.dispose]()`): the
+   * guest's destructor runs now. A second call does nothing.
+   */
+  dropResource(object: unknown): void
+  /** Runs a WASI 0.2 command (`wasi:cli/run`): `{ exitCode, stdout, stderr, ... }`. */
+  run(): unknown
+  /** What the guest wrote to its captured stdout and stderr since last taken. */
+  takeOutput(): unknown
+  /** Releases the instance now; later calls throw `ERR_SANDBOX_DISPOSED`. */
+  dispose(): void
+  get disposed(): boolean
+}
+
 /**
  * A compiled WebAssembly module. Compiling the same bytes again reuses the compiled code: in
  * the same process from memory, in a new process from the code cache on disk (see
@@ -238,6 +282,9 @@ export interface CodeCacheStats {
   /** Cache files that could not be written (a full or read-only disk); the module was compiled. */
   writeFailures: number
 }
+
+/** Installs the facade's resource helpers (see `resources::set_helpers`). */
+export declare function componentSetup(wrap: unknown, handleOf: unknown): boolean
 
 /** One import or export of a module. */
 export interface ModuleEntry {

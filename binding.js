@@ -836,10 +836,13 @@ function __napiStampBindingTarget(exportsObject, target) {
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
 module.exports.BufferSandbox = nativeBinding.BufferSandbox
+module.exports.ComponentCore = nativeBinding.ComponentCore
+module.exports.ComponentInstanceCore = nativeBinding.ComponentInstanceCore
 module.exports.Module = nativeBinding.Module
 module.exports.Sandbox = nativeBinding.Sandbox
 module.exports.asyncThreads = nativeBinding.asyncThreads
 module.exports.bufferGuestWasm = nativeBinding.bufferGuestWasm
 module.exports.codeCacheStats = nativeBinding.codeCacheStats
+module.exports.componentSetup = nativeBinding.componentSetup
 module.exports.setAsyncThreads = nativeBinding.setAsyncThreads
 module.exports.zeroCopyViews = nativeBinding.zeroCopyViews

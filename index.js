@@ -6,6 +6,7 @@
 
 const binding = require('./binding.js')
 const { createWebAssembly } = require('./lib/webassembly/namespace.js')
+const { Component, ComponentError } = require('./lib/component/index.js')
 
 module.exports = binding
 module.exports.BufferSandbox = binding.BufferSandbox
@@ -17,3 +18,5 @@ module.exports.asyncThreads = binding.asyncThreads
 module.exports.setAsyncThreads = binding.setAsyncThreads
 module.exports.codeCacheStats = binding.codeCacheStats
 module.exports.createWebAssembly = createWebAssembly
+module.exports.Component = Component
+module.exports.ComponentError = ComponentError

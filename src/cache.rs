@@ -22,14 +22,57 @@
 //! - Any failure to read or write (a full or read-only disk, a missing home directory) is
 //!   counted and otherwise ignored: the module is compiled as if there were no cache.
 
+use std::collections::VecDeque;
 use std::fs::{self, File, OpenOptions};
+use std::hash::{DefaultHasher, Hash, Hasher};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, SystemTime};
 
 use wasmtime::{Engine, Module};
+
+use crate::engine::{Compiler, EngineKind, engine_with};
+use crate::error::{SandboxError, SandboxResult};
+
+/// Compiled code the cache can store and load: a core module or a component.
+pub trait Artifact: Sized {
+    fn serialize(&self) -> wasmtime::Result<Vec<u8>>;
+
+    /// Loads an artifact from `file`.
+    ///
+    /// # Safety
+    /// `file` must hold, byte for byte, what `serialize` wrote (see `load_file`).
+    unsafe fn deserialize(engine: &Engine, file: File) -> wasmtime::Result<Self>;
+}
+
+impl Artifact for Module {
+    fn serialize(&self) -> wasmtime::Result<Vec<u8>> {
+        Module::serialize(self)
+    }
+
+    unsafe fn deserialize(engine: &Engine, file: File) -> wasmtime::Result<Self> {
+        // SAFETY: forwarded from the caller.
+        unsafe { Module::deserialize_open_file(engine, file) }
+    }
+}
+
+impl Artifact for wasmtime::component::Component {
+    fn serialize(&self) -> wasmtime::Result<Vec<u8>> {
+        wasmtime::component::Component::serialize(self)
+    }
+
+    unsafe fn deserialize(engine: &Engine, mut file: File) -> wasmtime::Result<Self> {
+        // Components have no open-file form: read from the start of the file just checked.
+        use std::io::{Read, Seek};
+        let mut bytes = Vec::new();
+        file.seek(io::SeekFrom::Start(0))?;
+        file.read_to_end(&mut bytes)?;
+        // SAFETY: forwarded from the caller.
+        unsafe { wasmtime::component::Component::deserialize(engine, bytes) }
+    }
+}
 
 /// Environment variable naming the cache directory.
 pub const CACHE_DIR_VARIABLE: &str = "WASM_MEMORY_SANDBOX_CACHE_DIR";
@@ -207,7 +250,6 @@ fn hash(bytes: &[u8]) -> blake3::Hash {
 
 /// The key of `bytes` compiled by `engine`, which the caller names (`engine_name`).
 fn key(engine: &Engine, engine_name: &str, bytes: &[u8]) -> String {
-    use std::hash::Hash;
     let mut hasher = blake3::Hasher::new();
     hasher.update(FORMAT.as_bytes());
     hasher.update(&[0]);
@@ -225,12 +267,12 @@ fn key(engine: &Engine, engine_name: &str, bytes: &[u8]) -> String {
 
 /// Returns `bytes` compiled by `engine`, from the disk cache if a valid file is there, else
 /// compiled by `compile` and stored. `engine_name` names the engine's configuration.
-pub fn load_or_compile(
+pub fn load_or_compile<A: Artifact>(
     engine: &Engine,
     engine_name: &str,
     bytes: &[u8],
-    compile: impl FnOnce() -> wasmtime::Result<Module>,
-) -> wasmtime::Result<Module> {
+    compile: impl FnOnce() -> wasmtime::Result<A>,
+) -> wasmtime::Result<A> {
     let Some(directory) = directory() else {
         return compile();
     };
@@ -249,7 +291,7 @@ pub fn load_or_compile(
 }
 
 /// The first valid cache file for `key`, deleting damaged ones on the way.
-fn load(engine: &Engine, directory: &Path, key: &str) -> Option<Module> {
+fn load<A: Artifact>(engine: &Engine, directory: &Path, key: &str) -> Option<A> {
     let entries = fs::read_dir(directory).ok()?;
     let prefix = format!("{key}-");
     for entry in entries.flatten() {
@@ -267,7 +309,7 @@ fn load(engine: &Engine, directory: &Path, key: &str) -> Option<Module> {
 }
 
 /// Loads one cache file if it is trustworthy and intact; deletes it if it is damaged.
-fn load_file(engine: &Engine, path: &Path, checksum: &str) -> Option<Module> {
+fn load_file<A: Artifact>(engine: &Engine, path: &Path, checksum: &str) -> Option<A> {
     let file = open_read_only(path).ok()?;
     let metadata = file.metadata().ok()?;
     if let Err(reason) = check_private(&metadata, false) {
@@ -285,7 +327,7 @@ fn load_file(engine: &Engine, path: &Path, checksum: &str) -> Option<Module> {
     // It is the same open file that was hashed, not the path opened again. Cache files are never
     // modified in place (replacements are renamed over them, leaving this inode intact), as the
     // mapping requires. wasmtime itself refuses artifacts of another version or configuration.
-    match unsafe { Module::deserialize_open_file(engine, file) } {
+    match unsafe { A::deserialize(engine, file) } {
         Ok(module) => Some(module),
         Err(_) => {
             reject(path);
@@ -340,7 +382,7 @@ fn remove_if_stale(path: &Path) {
 
 /// Writes `module`'s artifact as `<key>-<checksum>.cwasm`: into a new private temporary file,
 /// then renamed into place.
-fn store(directory: &Path, key: &str, module: &Module) -> io::Result<()> {
+fn store<A: Artifact>(directory: &Path, key: &str, module: &A) -> io::Result<()> {
     let artifact = module.serialize().map_err(io::Error::other)?;
     let checksum = hash(&artifact);
     let path = directory.join(format!("{key}-{}{EXTENSION}", checksum.to_hex()));
@@ -381,4 +423,86 @@ fn create_private_file(path: &Path) -> io::Result<File> {
 #[cfg(not(unix))]
 fn create_private_file(path: &Path) -> io::Result<File> {
     OpenOptions::new().write(true).create_new(true).open(path)
+}
+
+/// How many distinct compiled modules (or components) the process keeps for reuse.
+const MEMORY_CACHE_CAPACITY: usize = 64;
+
+/// A quick digest of source bytes: the in-memory cache's first comparison.
+pub fn digest(bytes: &[u8]) -> u64 {
+    let mut hasher = DefaultHasher::new();
+    bytes.hash(&mut hasher);
+    hasher.finish()
+}
+
+struct MemoryEntry<A> {
+    kind: EngineKind,
+    compiler: Compiler,
+    digest: u64,
+    bytes: Arc<[u8]>,
+    artifact: A,
+}
+
+/// Code compiled in this process, kept for reuse, above the disk cache.
+pub struct MemoryCache<A> {
+    entries: Mutex<VecDeque<MemoryEntry<A>>>,
+}
+
+impl<A: Artifact + Clone> MemoryCache<A> {
+    pub const fn new() -> Self {
+        Self {
+            entries: Mutex::new(VecDeque::new()),
+        }
+    }
+
+    /// Looks the bytes up (comparing them in full, not just the digest), then on disk, else
+    /// compiles them with `compile`. Compilation runs outside the lock so other threads are
+    /// not held up.
+    pub fn get_or_compile(
+        &self,
+        kind: EngineKind,
+        compiler: Compiler,
+        bytes: &Arc<[u8]>,
+        digest: u64,
+        compile: impl FnOnce(&Engine) -> wasmtime::Result<A>,
+    ) -> SandboxResult<A> {
+        let lookup = |entries: &VecDeque<MemoryEntry<A>>| {
+            entries
+                .iter()
+                .find(|entry| {
+                    entry.kind == kind
+                        && entry.compiler == compiler
+                        && entry.digest == digest
+                        && *entry.bytes == **bytes
+                })
+                .map(|entry| entry.artifact.clone())
+        };
+        if let Some(artifact) = lookup(&self.entries.lock().unwrap_or_else(|poison| poison.into_inner())) {
+            return Ok(artifact);
+        }
+        let engine = engine_with(kind, compiler).map_err(|error| match (compiler, error) {
+            (Compiler::Winch, SandboxError::Internal(reason)) => SandboxError::Unsupported(format!(
+                "the Winch compiler is not available on this platform: {reason}"
+            )),
+            (_, error) => error,
+        })?;
+        let engine_name = format!("{}-{}", kind.name(), compiler.name());
+        let artifact = load_or_compile(engine, &engine_name, bytes, || compile(engine))
+            .map_err(|error| SandboxError::Compile(format!("{error:#}")))?;
+        let mut entries = self.entries.lock().unwrap_or_else(|poison| poison.into_inner());
+        if let Some(raced) = lookup(&entries) {
+            return Ok(raced);
+        }
+        if entries.len() == MEMORY_CACHE_CAPACITY {
+            entries.pop_front();
+        }
+        entries.push_back(MemoryEntry {
+            kind,
+            compiler,
+            digest,
+            bytes: Arc::clone(bytes),
+            artifact: artifact.clone(),
+        });
+        Ok(artifact)
+    }
 }

@@ -33,6 +33,15 @@ pub enum SandboxError {
     /// wasmtime rejected the module's bytes or text.
     #[error("the WebAssembly module failed to compile: {0}")]
     Compile(String),
+    /// A component given where a core module is expected, or the other way round.
+    #[error("{0}")]
+    WrongKind(String),
+    /// A component instance trapped earlier: the component model forbids entering it again.
+    #[error(
+        "this component instance trapped earlier and cannot be entered again (the component model \
+         forbids it): instantiate the component anew"
+    )]
+    Poisoned,
     /// The module could not be instantiated (a missing or mistyped import, a failed start).
     #[error("the WebAssembly module could not be instantiated: {0}")]
     Link(String),
@@ -128,6 +137,8 @@ impl SandboxError {
             Self::WasiNotEnabled => "ERR_WASI_NOT_ENABLED",
             Self::AlreadyStarted => "ERR_WASI_ALREADY_STARTED",
             Self::Compile(_) => "ERR_WASM_COMPILE",
+            Self::WrongKind(_) => "ERR_WASM_KIND",
+            Self::Poisoned => "ERR_WASM_INSTANCE_POISONED",
             Self::Import(_) => "ERR_WASM_IMPORT",
             Self::SandboxLimit(_) => "ERR_SANDBOX_LIMIT",
             Self::WrongReceiver(_) => "ERR_INVALID_THIS",

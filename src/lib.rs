@@ -8,6 +8,7 @@
 
 mod buffer_guest;
 mod cache;
+mod component;
 mod engine;
 mod error;
 mod js;
@@ -16,5 +17,6 @@ mod pool;
 mod remote;
 mod sandbox;
 mod stack;
+mod store;
 mod wasi;
 mod webassembly;

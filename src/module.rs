@@ -1,21 +1,17 @@
 //! Compiling and caching modules, describing their imports and exports, and the embedded
 //! buffer guest.
 
-use std::collections::VecDeque;
-use std::hash::{DefaultHasher, Hash, Hasher};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 
 use wasmtime::{ExternType, FuncType, InstancePre, Linker, Module, ModuleExport, ValType};
 
-use crate::engine::{Compiler, EngineKind, engine, engine_with};
+use crate::cache::{MemoryCache, digest};
+use crate::engine::{Compiler, EngineKind, engine};
 use crate::error::{SandboxError, SandboxResult};
 use crate::sandbox::HostState;
 
 /// The buffer guest (`guest/`), built for wasm32 by `build.rs`.
 pub const BUFFER_GUEST_WASM: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/buffer_guest.wasm"));
-
-/// How many distinct compiled modules the process keeps for reuse.
-const CACHE_CAPACITY: usize = 64;
 
 /// A module's source: wasm bytes or WebAssembly text, as given, with its code compiled for one
 /// engine. Code for another engine is compiled on demand and shared through the process-wide
@@ -29,15 +25,8 @@ pub struct ModuleSource {
     compiled: Module,
 }
 
-struct CacheEntry {
-    kind: EngineKind,
-    compiler: Compiler,
-    digest: u64,
-    bytes: Arc<[u8]>,
-    module: Module,
-}
-
-static CACHE: Mutex<VecDeque<CacheEntry>> = Mutex::new(VecDeque::new());
+/// Modules compiled in this process, for reuse.
+static CACHE: MemoryCache<Module> = MemoryCache::new();
 
 impl ModuleSource {
     /// Compiles `bytes` (binary wasm, or text: wasmtime tells them apart by the `\0asm` magic)
@@ -98,51 +87,17 @@ impl ModuleSource {
     }
 }
 
-fn digest(bytes: &[u8]) -> u64 {
-    let mut hasher = DefaultHasher::new();
-    bytes.hash(&mut hasher);
-    hasher.finish()
-}
-
-/// Looks the bytes up in the cache (comparing them in full, not just the digest) or compiles
-/// them. Compilation runs outside the lock so other threads are not held up.
-/// Below it, the persistent code cache on disk (`cache`).
+/// Looks the bytes up in the process's modules, then in the code cache on disk, else compiles
+/// them. A component is refused with a message that names the class to use.
 fn compile_cached(kind: EngineKind, compiler: Compiler, bytes: &Arc<[u8]>, digest: u64) -> SandboxResult<Module> {
-    let lookup = |cache: &VecDeque<CacheEntry>| {
-        cache
-            .iter()
-            .find(|entry| {
-                entry.kind == kind && entry.compiler == compiler && entry.digest == digest && *entry.bytes == **bytes
-            })
-            .map(|entry| entry.module.clone())
-    };
-    if let Some(module) = lookup(&CACHE.lock().unwrap_or_else(|poison| poison.into_inner())) {
-        return Ok(module);
+    if crate::component::is_component(bytes) {
+        return Err(SandboxError::WrongKind(
+            "these bytes are a WebAssembly component, not a core module: load them with `new Component(bytes)` \
+             (or Component.compile / Component.fromFile), not Module or Sandbox"
+                .to_owned(),
+        ));
     }
-    let engine = engine_with(kind, compiler).map_err(|error| match (compiler, error) {
-        (Compiler::Winch, SandboxError::Internal(reason)) => SandboxError::Unsupported(format!(
-            "the Winch compiler is not available on this platform: {reason}"
-        )),
-        (_, error) => error,
-    })?;
-    let engine_name = format!("{}-{}", kind.name(), compiler.name());
-    let module = crate::cache::load_or_compile(engine, &engine_name, bytes, || Module::new(engine, bytes))
-        .map_err(|error| SandboxError::Compile(format!("{error:#}")))?;
-    let mut cache = CACHE.lock().unwrap_or_else(|poison| poison.into_inner());
-    if let Some(raced) = lookup(&cache) {
-        return Ok(raced);
-    }
-    if cache.len() == CACHE_CAPACITY {
-        cache.pop_front();
-    }
-    cache.push_back(CacheEntry {
-        kind,
-        compiler,
-        digest,
-        bytes: Arc::clone(bytes),
-        module: module.clone(),
-    });
-    Ok(module)
+    CACHE.get_or_compile(kind, compiler, bytes, digest, |engine| Module::new(engine, bytes))
 }
 
 /// The buffer guest, compiled once per process for the dense pooled engine and pre-linked (it

@@ -9,7 +9,6 @@ use std::cell::{Cell, OnceCell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
 
 use wasmtime::{
     AsContextMut, Caller, Extern, Func, FuncType, ImportType, Instance, InstancePre, Linker, Memory, ModuleExport,
@@ -31,19 +30,8 @@ pub const WASM_PAGE_SIZE: u64 = 65_536;
 /// The largest a wasm32 memory can be.
 pub const MAX_WASM32_MEMORY_BYTES: u64 = 1 << 32;
 
-/// An epoch deadline that is never reached: used while no deadline applies.
-const NO_DEADLINE: u64 = 1 << 62;
-
-/// Limits a sandbox enforces on its guest.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Limits {
-    /// Cap on each linear memory, in bytes.
-    pub max_memory_bytes: Option<u64>,
-    /// Wall-clock limit for each outermost call.
-    pub timeout: Option<Duration>,
-    /// Initial fuel budget; selects the metered engine.
-    pub fuel: Option<u64>,
-}
+pub use crate::store::Limits;
+use crate::store::{LimitedState, NO_DEADLINE, apply_limits};
 
 /// Per-store data the host keeps for the guest.
 pub struct HostState {
@@ -53,6 +41,12 @@ pub struct HostState {
     /// While an async call runs the guest on a pool thread: the way to the JS thread, which its
     /// imports take.
     remote: Option<Arc<RemoteLink>>,
+}
+
+impl LimitedState for HostState {
+    fn store_limits(&mut self) -> &mut StoreLimits {
+        &mut self.limits
+    }
 }
 
 /// The WASI context of a store that has one. The linker gets WASI functions only for such a
@@ -1066,40 +1060,19 @@ fn extern_kind(ty: &wasmtime::ExternType) -> &'static str {
 /// A store on `engine` enforcing `limits`.
 /// `epochs` says whether the engine interrupts on epochs (then every store needs a deadline).
 fn new_store(engine: &wasmtime::Engine, limits: Limits, epochs: bool) -> SandboxResult<Store<HostState>> {
-    let mut store_limits = StoreLimitsBuilder::new().instances(1);
-    if let Some(bytes) = limits.max_memory_bytes {
-        store_limits = store_limits.memory_size(usize::try_from(bytes).unwrap_or(usize::MAX));
-    }
-    let mut store = Store::new(
-        engine,
-        HostState {
-            limits: store_limits.build(),
-            wasi: None,
-            remote: None,
-        },
-    );
-    store.limiter(|state| &mut state.limits);
-    if epochs {
-        // Until a timed call sets a real deadline, none is ever reached: an untimed store just
-        // pushes it out again should the epoch ever get there.
-        store.set_epoch_deadline(NO_DEADLINE);
-        if limits.timeout.is_some() {
-            store.epoch_deadline_trap();
-        } else {
-            store.epoch_deadline_callback(|_| Ok(UpdateDeadline::Continue(NO_DEADLINE)));
-        }
-    }
-    if let Some(fuel) = limits.fuel {
-        store
-            .set_fuel(fuel)
-            .map_err(|error| SandboxError::Internal(format!("{error:#}")))?;
-    }
+    let state = HostState {
+        limits: limits.store_limits(StoreLimitsBuilder::new().instances(1)),
+        wasi: None,
+        remote: None,
+    };
+    let mut store = Store::new(engine, state);
+    apply_limits(&mut store, limits, epochs)?;
     Ok(store)
 }
 
 /// Classifies a failed instantiation: a trap or failing import in the start function, a memory
 /// over `maxMemoryBytes`, an exhausted pool or address space, or a linking problem.
-fn instantiation_error(error: wasmtime::Error, limits: Limits) -> SandboxError {
+pub(crate) fn instantiation_error(error: wasmtime::Error, limits: Limits) -> SandboxError {
     if error.downcast_ref::<Trap>().is_some()
         || error.downcast_ref::<HostFunctionError>().is_some()
         || error.downcast_ref::<wasmtime_wasi::I32Exit>().is_some()

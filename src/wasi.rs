@@ -144,11 +144,32 @@ impl WasiOptions {
     }
 }
 
-/// A guest's WASI state: the preview 1 context, and the captured streams.
-pub struct WasiState {
-    pub ctx: WasiP1Ctx,
+/// A guest's WASI state: its context (preview 1's, or WASI 0.2's for components), and the
+/// captured streams.
+pub struct Captured<C> {
+    pub ctx: C,
     stdout: Option<Capture>,
     stderr: Option<Capture>,
+}
+
+/// The WASI state of a core module (preview 1 and 0).
+pub type WasiState = Captured<WasiP1Ctx>;
+
+/// The WASI 0.2 state of a component.
+pub type ComponentWasiState = Captured<wasmtime_wasi::WasiCtx>;
+
+impl WasiState {
+    /// Builds the preview 1 context `options` describe (validated first).
+    pub fn new(options: &WasiOptions) -> SandboxResult<Self> {
+        Self::build(options, WasiCtxBuilder::build_p1)
+    }
+}
+
+impl ComponentWasiState {
+    /// Builds the WASI 0.2 context `options` describe (validated first).
+    pub fn new(options: &WasiOptions) -> SandboxResult<Self> {
+        Self::build(options, WasiCtxBuilder::build)
+    }
 }
 
 /// What a guest wrote to its captured streams since they were last taken.
@@ -161,9 +182,8 @@ pub struct Output {
     pub stderr_truncated: bool,
 }
 
-impl WasiState {
-    /// Builds the context `options` describe (validated first).
-    pub fn new(options: &WasiOptions) -> SandboxResult<Self> {
+impl<C> Captured<C> {
+    fn build(options: &WasiOptions, finish: impl FnOnce(&mut WasiCtxBuilder) -> C) -> SandboxResult<Self> {
         options.validate()?;
         let mut builder = WasiCtxBuilder::new();
         builder
@@ -193,7 +213,7 @@ impl WasiState {
                 })?;
         }
         Ok(Self {
-            ctx: builder.build_p1(),
+            ctx: finish(&mut builder),
             stdout,
             stderr,
         })

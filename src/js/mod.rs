@@ -3,6 +3,7 @@
 
 mod async_calls;
 mod buffer_sandbox;
+mod component;
 mod errors;
 mod gc_pressure;
 mod imports;

@@ -78,7 +78,7 @@ pub fn code_cache_stats() -> CodeCacheStats {
 }
 
 /// Reads `{ compiler }` from a module's options.
-fn parse_module_options(env: &Env, options: Option<Unknown>) -> SandboxResult<Compiler> {
+pub(crate) fn parse_module_options(env: &Env, options: Option<Unknown>) -> SandboxResult<Compiler> {
     let Some(options) = options.filter(|options| options.get_type().ok() != Some(ValueType::Undefined)) else {
         return Ok(Compiler::process_default());
     };

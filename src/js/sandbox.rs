@@ -720,7 +720,7 @@ fn optional_name(env: &Env, name: Option<Unknown>) -> SandboxResult<Option<Strin
 type ParsedOptions = (Limits, Option<RawValue>, Option<WasiOptions>);
 
 /// Validates the options object: known keys only, each of the right type and range.
-fn parse_options(env: &Env, options: Option<Unknown>) -> SandboxResult<ParsedOptions> {
+pub(crate) fn parse_options(env: &Env, options: Option<Unknown>) -> SandboxResult<ParsedOptions> {
     let Some(options) = options.filter(|options| options.get_type().ok() != Some(ValueType::Undefined)) else {
         return Ok((Limits::default(), None, None));
     };

@@ -18,16 +18,13 @@ use std::hash::Hasher;
 use wasmtime::{
     AsContextMut, Caller, ExnRef, ExnRefPre, ExnType, Extern, ExternRef, Func, FuncType, Global, GlobalType, Instance,
     Memory, MemoryType, Module, Mutability, OwnedRooted, Ref, RefType, RootScope, Rooted, Store, StoreContextMut,
-    StoreLimits, StoreLimitsBuilder, Table, TableType, Tag, TagType, ThrownException, Trap, UpdateDeadline, Val,
-    ValType,
+    StoreLimits, StoreLimitsBuilder, Table, TableType, Tag, TagType, ThrownException, Trap, Val, ValType,
 };
 
 use crate::engine::{EngineKind, TickerGuard, deadline_ticks, engine};
 use crate::error::{SandboxError, SandboxResult};
 use crate::sandbox::{HostFunctionError, Limits, ThreadBound};
-
-/// An epoch deadline never reached.
-const NO_DEADLINE: u64 = 1 << 62;
+use crate::store::{LimitedState, apply_limits};
 
 /// The kinds of extern, as the JS side numbers them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -138,6 +135,12 @@ pub type HostFunction = Box<dyn Fn(&mut Caller<'_, StoreState>, &[Val], &mut [Va
 /// The registry index of the namespace's JS tag (`WebAssembly.JSTag`), made with the store.
 pub const JS_TAG: u32 = 0;
 
+impl LimitedState for StoreState {
+    fn store_limits(&mut self) -> &mut StoreLimits {
+        &mut self.limits
+    }
+}
+
 /// Per-store data: limits and the registry of externs the JS side holds.
 pub struct StoreState {
     limits: StoreLimits,
@@ -193,17 +196,14 @@ impl SharedStore {
     pub fn new(limits: Limits) -> SandboxResult<Self> {
         let kind = EngineKind::api(limits.fuel.is_some());
         let engine = engine(kind)?;
-        let mut builder = StoreLimitsBuilder::new()
+        let builder = StoreLimitsBuilder::new()
             .instances(100_000)
             .memories(100_000)
             .tables(100_000);
-        if let Some(bytes) = limits.max_memory_bytes {
-            builder = builder.memory_size(usize::try_from(bytes).unwrap_or(usize::MAX));
-        }
         let mut store = Store::new(
             engine,
             StoreState {
-                limits: builder.build(),
+                limits: limits.store_limits(builder),
                 funcs: Vec::new(),
                 func_keys: HashMap::new(),
                 memories: Vec::new(),
@@ -224,18 +224,7 @@ impl SharedStore {
         let js_tag =
             Tag::new(&mut store, &js_tag_type).map_err(|error| SandboxError::Internal(format!("{error:#}")))?;
         store.data_mut().tags.push(js_tag);
-        store.limiter(|state| &mut state.limits);
-        store.set_epoch_deadline(NO_DEADLINE);
-        if limits.timeout.is_some() {
-            store.epoch_deadline_trap();
-        } else {
-            store.epoch_deadline_callback(|_| Ok(UpdateDeadline::Continue(NO_DEADLINE)));
-        }
-        if let Some(fuel) = limits.fuel {
-            store
-                .set_fuel(fuel)
-                .map_err(|error| SandboxError::Internal(format!("{error:#}")))?;
-        }
+        apply_limits(&mut store, limits, true)?;
         let ticker = match limits.timeout {
             Some(_) => Some(TickerGuard::timed()?),
             None => None,

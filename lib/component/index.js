@@ -1,0 +1,408 @@
+// Components, as `jco transpile` presents them to JS: `Component` (a compiled component, its world
+// as data), and its instances, whose `exports` are interfaces of camelCase functions and resource
+// classes. The native layer (ComponentCore, ComponentInstanceCore) compiles, links, converts
+// values and calls by index; this file names things, resolves imports and unwraps results.
+'use strict'
+
+const { ComponentCore, componentSetup } = require('../../binding.js')
+
+/** What `throw` carries out of a function whose WIT result is `result<T, E>`: `payload` is the `E`. */
+class ComponentError extends Error {
+  constructor(value) {
+    const enumerable = typeof value !== 'string'
+    super(enumerable ? `${String(value)} (see error.payload)` : value)
+    Object.defineProperty(this, 'payload', { value, enumerable, writable: true, configurable: true })
+    this.name = 'ComponentError'
+  }
+}
+
+const WRAP = Symbol('wrap a guest resource handle')
+
+/** The base of every exported resource class: it holds the guest handle. */
+class ComponentResource {
+  #handle
+  constructor(token, handle) {
+    if (token !== WRAP) throw codedError(TypeError, 'ERR_ILLEGAL_CONSTRUCTOR', 'Illegal constructor')
+    this.#handle = handle
+  }
+
+  static handleOf(value) {
+    return value !== null && typeof value === 'object' && #handle in value ? value.#handle : undefined
+  }
+}
+
+componentSetup((Class, handle) => new Class(WRAP, handle), ComponentResource.handleOf)
+
+function codedError(Class, code, message) {
+  const error = new Class(message)
+  error.code = code
+  return error
+}
+
+/** A WIT type as WIT writes it, for messages. */
+function witType(type) {
+  switch (type.kind) {
+    case 'list':
+      return `list<${witType(type.element)}>`
+    case 'option':
+      return `option<${witType(type.type)}>`
+    case 'result':
+      return type.ok || type.err
+        ? `result<${type.ok ? witType(type.ok) : '_'}${type.err ? `, ${witType(type.err)}` : ''}>`
+        : 'result'
+    case 'tuple':
+      return `tuple<${type.elements.map(witType).join(', ')}>`
+    case 'own':
+      return type.resource
+    case 'borrow':
+      return `borrow<${type.resource}>`
+    case 'record':
+    case 'variant':
+    case 'enum':
+    case 'flags':
+      return type.name ?? type.kind
+    default:
+      return type.name ?? type.kind
+  }
+}
+
+function witSignature(fn) {
+  const params = fn.params.map((param) => `${param.name}: ${witType(param.type)}`).join(', ')
+  return `${fn.name}(${params})${fn.result ? ` -> ${witType(fn.result)}` : ''}`
+}
+
+function withoutVersion(name) {
+  const at = name.indexOf('@')
+  return at < 0 ? name : name.slice(0, at)
+}
+
+function isResult(type) {
+  return type !== undefined && type.kind === 'result'
+}
+
+/** The value of a call whose result the native layer lifted as `{ tag, val }` for a `result`. */
+function unwrapResult(result) {
+  if (result.tag === 'err') throw new ComponentError(result.val)
+  return result.val
+}
+
+/**
+ * A JS import whose WIT result is a `result`, as jco takes it: a returned `{ tag: 'ok' | 'err', val }`
+ * is the result itself, any other return is `ok`; a thrown value with a `payload` (a ComponentError)
+ * is `err` of that payload, a thrown non-Error value is `err` of itself, and a thrown Error fails
+ * the call (ERR_WASM_IMPORT, the Error as `cause`).
+ */
+function resultImport(fn) {
+  return function (...args) {
+    let value
+    try {
+      value = Reflect.apply(fn, this, args)
+    } catch (error) {
+      if (error !== null && typeof error === 'object' && 'payload' in error) return { tag: 'err', val: error.payload }
+      if (error instanceof Error) throw error
+      return { tag: 'err', val: error }
+    }
+    if (value !== null && typeof value === 'object' && (value.tag === 'ok' || value.tag === 'err')) return value
+    return { tag: 'ok', val: value }
+  }
+}
+
+function linkError(message) {
+  return codedError(Error, 'ERR_WASM_LINK', `the component could not be instantiated: ${message}`)
+}
+
+/** Finds a property under any of `keys`. */
+function lookup(object, keys) {
+  if (object === null || (typeof object !== 'object' && typeof object !== 'function')) return undefined
+  for (const key of keys) {
+    const value = object[key]
+    if (value !== undefined) return value
+  }
+  return undefined
+}
+
+/** Resolves `options.imports` against the component's imports into the native layer's bindings. */
+function resolveImports(description, options) {
+  const imports = options !== null && typeof options === 'object' ? options.imports : undefined
+  const wasi = options !== null && typeof options === 'object' && options.wasi !== undefined
+  const bindings = []
+  const resources = []
+  const keep = []
+  for (const item of Object.values(description)) {
+    if (item.kind === 'function') {
+      let fn = lookup(imports, [item.name, item.jsName])
+      // jco's form for a world-level function: `{ 'host-name': { default: fn } }`.
+      if (fn !== null && typeof fn === 'object' && typeof fn.default === 'function') fn = fn.default
+      if (typeof fn !== 'function')
+        throw linkError(
+          `it imports the function ${witSignature(item)}, which options.imports does not provide (give imports[${JSON.stringify(item.jsName)}] as a function)`,
+        )
+      const bound = isResult(item.result) ? resultImport(fn) : fn
+      keep.push(bound)
+      bindings.push([null, item.name, bound])
+      continue
+    }
+    if (item.name.startsWith('wasi:') && wasi) continue
+    // An interface of types only needs nothing from JS.
+    if (item.functions.length === 0 && item.resources.length === 0) continue
+    const iface = lookup(imports, [item.name, withoutVersion(item.name)])
+    if (iface === undefined || iface === null || (typeof iface !== 'object' && typeof iface !== 'function')) {
+      const hint = item.name.startsWith('wasi:')
+        ? ' (it is a WASI 0.2 interface: create the instance with the `wasi` option to grant WASI, as for Sandbox)'
+        : ''
+      const first = item.functions[0] ?? item.resources[0]?.constructor ?? item.resources[0]?.methods[0]
+      const what = first ? `, with ${witSignature(first)}` : ''
+      throw linkError(
+        `it imports the interface ${item.name}${what}, which options.imports does not provide (give imports[${JSON.stringify(withoutVersion(item.name))}])${hint}`,
+      )
+    }
+    for (const fn of item.functions) {
+      const impl = lookup(iface, [fn.jsName, fn.name])
+      if (typeof impl !== 'function')
+        throw linkError(
+          `it imports ${item.name}#${witSignature(fn)}, which imports[${JSON.stringify(withoutVersion(item.name))}] does not provide (a function ${JSON.stringify(fn.jsName)})`,
+        )
+      const bound = isResult(fn.result) ? resultImport(impl) : impl
+      keep.push(bound)
+      bindings.push([item.name, fn.name, bound])
+    }
+    for (const resource of item.resources) {
+      const Class = lookup(iface, [resource.jsName, resource.name])
+      if (typeof Class !== 'function')
+        throw linkError(
+          `it imports the resource ${item.name}#${resource.name}, which imports[${JSON.stringify(withoutVersion(item.name))}] does not provide (a class ${JSON.stringify(resource.jsName)})`,
+        )
+      const dispose = (object) => {
+        if (object !== null && typeof object === 'object' && typeof object[Symbol.dispose] === 'function')
+          object[Symbol.dispose]()
+      }
+      keep.push(Class, dispose)
+      resources.push([item.name, resource.name, dispose])
+      if (Object.hasOwn(resource, 'constructor')) {
+        const construct = (...args) => new Class(...args)
+        keep.push(construct)
+        bindings.push([item.name, resource.constructor.name, construct])
+      }
+      for (const method of resource.methods) {
+        let call = function (self, ...args) {
+          if (typeof self[method.jsName] !== 'function')
+            throw new TypeError(`the ${resource.jsName} object has no method ${method.jsName}`)
+          return self[method.jsName](...args)
+        }
+        if (isResult(method.result)) call = resultImport(call)
+        keep.push(call)
+        bindings.push([item.name, method.name, call])
+      }
+      for (const fn of resource.statics) {
+        if (typeof Class[fn.jsName] !== 'function')
+          throw linkError(
+            `it imports ${item.name}#${witSignature(fn)}, which the class ${resource.jsName} does not provide (a static method ${JSON.stringify(fn.jsName)})`,
+          )
+        let call = (...args) => Class[fn.jsName](...args)
+        if (isResult(fn.result)) call = resultImport(call)
+        keep.push(call)
+        bindings.push([item.name, fn.name, call])
+      }
+    }
+  }
+  return { bindings, resources, keep }
+}
+
+/** Builds `instance.exports`: interfaces by full name, name without version and jco's short name. */
+function buildExports(description, core) {
+  const indexes = new Map(core.functions().map(([iface, name], index) => [`${iface ?? ''}#${name}`, index]))
+  const call = (iface, fn) => {
+    const index = indexes.get(`${iface ?? ''}#${fn.name}`)
+    if (index === undefined) return undefined
+    const returnsResult = isResult(fn.result)
+    const wrapper = {
+      [fn.jsName](...args) {
+        const value = core.call(index, args)
+        return returnsResult ? unwrapResult(value) : value
+      },
+    }[fn.jsName]
+    return wrapper
+  }
+  const classes = new Map()
+  const exports = {}
+  for (const item of Object.values(description)) {
+    if (item.kind === 'function') {
+      const fn = call(null, item)
+      if (fn) exports[item.jsName] = fn
+      continue
+    }
+    const iface = {}
+    for (const fn of item.functions) {
+      const wrapper = call(item.name, fn)
+      if (wrapper) iface[fn.jsName] = wrapper
+    }
+    for (const resource of item.resources) {
+      const Class = resourceClass(item.name, resource, call, core)
+      classes.set(`${item.name}#${resource.name}`, Class)
+      iface[resource.jsName] = Class
+    }
+    Object.freeze(iface)
+    for (const key of [item.name, withoutVersion(item.name), item.jsName]) if (!(key in exports)) exports[key] = iface
+  }
+  core.resources().forEach(([iface, name], index) => {
+    const Class = classes.get(`${iface}#${name}`)
+    if (Class) core.setResourceClass(index, Class)
+  })
+  return { exports: Object.freeze(exports), classes: [...classes.values()] }
+}
+
+function resourceClass(iface, resource, call, core) {
+  const constructorCall = Object.hasOwn(resource, 'constructor') ? call(iface, resource.constructor) : undefined
+  const Class = {
+    [resource.jsName]: class extends ComponentResource {
+      constructor(...args) {
+        if (args[0] === WRAP) {
+          super(WRAP, args[1])
+          return
+        }
+        if (constructorCall === undefined)
+          throw codedError(TypeError, 'ERR_ILLEGAL_CONSTRUCTOR', `the resource ${resource.name} has no constructor`)
+        // The guest's constructor returns a new handle, wrapped in an object of this class.
+        return constructorCall(...args)
+      }
+
+      [Symbol.dispose]() {
+        core.dropResource(this)
+      }
+    },
+  }[resource.jsName]
+  for (const method of resource.methods) {
+    const fn = call(iface, method)
+    if (!fn) continue
+    Object.defineProperty(Class.prototype, method.jsName, {
+      value: {
+        [method.jsName](...args) {
+          return fn(this, ...args)
+        },
+      }[method.jsName],
+      writable: true,
+      configurable: true,
+    })
+  }
+  for (const staticFn of resource.statics) {
+    const fn = call(iface, staticFn)
+    if (fn) Object.defineProperty(Class, staticFn.jsName, { value: fn, writable: true, configurable: true })
+  }
+  return Class
+}
+
+class ComponentInstance {
+  #core
+  #keep
+  #exports
+
+  constructor(token, core, description, keep) {
+    if (token !== WRAP) throw codedError(TypeError, 'ERR_ILLEGAL_CONSTRUCTOR', 'use component.instantiate()')
+    this.#core = core
+    const { exports, classes } = buildExports(description, core)
+    this.#exports = exports
+    // The import functions and resource classes are referenced weakly by the native instance.
+    this.#keep = [keep, classes]
+  }
+
+  /** Exported interfaces (by full name, name without version, and jco's short name) and functions. */
+  get exports() {
+    return this.#exports
+  }
+
+  /** Runs a WASI 0.2 command (`wasi:cli/run`). */
+  run() {
+    return this.#core.run()
+  }
+
+  /** What the guest wrote to its captured stdout and stderr since last taken. */
+  takeOutput() {
+    return this.#core.takeOutput()
+  }
+
+  get disposed() {
+    return this.#core.disposed
+  }
+
+  dispose() {
+    this.#core.dispose()
+    this.#keep = undefined
+  }
+
+  [Symbol.dispose]() {
+    this.dispose()
+  }
+}
+
+class Component {
+  #core
+  #exports
+  #imports
+
+  constructor(source, options) {
+    if (source === WRAP) {
+      this.#core = options
+      return
+    }
+    this.#core = new ComponentCore(source, options)
+  }
+
+  /** Compiles on a background thread. */
+  static async compile(source, options) {
+    return new Component(WRAP, await ComponentCore.compile(source, options))
+  }
+
+  /** Reads and compiles a component file (`.wasm` or `.wat`). */
+  static fromFile(path, options) {
+    if (typeof path !== 'string')
+      throw codedError(
+        TypeError,
+        'ERR_INVALID_ARG_TYPE',
+        `The "path" argument must be of type string. Received ${typeof path}`,
+      )
+    let bytes
+    try {
+      bytes = require('node:fs').readFileSync(path)
+    } catch (error) {
+      throw Object.assign(
+        codedError(Error, 'ERR_WASM_READ_FILE', `could not read the component file ${path}: ${error.message}`),
+        { cause: error },
+      )
+    }
+    return new Component(bytes, options)
+  }
+
+  #describe() {
+    if (this.#exports === undefined) {
+      const [exports, imports] = this.#core.describe()
+      this.#exports = JSON.parse(exports)
+      this.#imports = JSON.parse(imports)
+    }
+  }
+
+  /** The world's exports as data. */
+  get exports() {
+    this.#describe()
+    return structuredClone(this.#exports)
+  }
+
+  /** The world's imports as data. */
+  get imports() {
+    this.#describe()
+    return structuredClone(this.#imports)
+  }
+
+  get compiler() {
+    return this.#core.compiler
+  }
+
+  /** A new instance in its own store. */
+  instantiate(options) {
+    this.#describe()
+    const { bindings, resources, keep } = resolveImports(this.#imports, options)
+    const core = this.#core.instantiate(options, bindings, resources)
+    return new ComponentInstance(WRAP, core, this.#exports, keep)
+  }
+}
+
+module.exports = { Component, ComponentError, ComponentInstance, ComponentResource }

@@ -1,0 +1,433 @@
+//! A component instance: its own store (the store layer's limits), its linker (WASI 0.2 when
+//! granted, the embedder's host functions and host resources otherwise), and calls into its
+//! exported functions with dynamically typed values.
+
+use std::cell::{Cell, RefCell};
+use std::sync::OnceLock;
+
+use wasmtime::component::types::{ComponentFunc, ComponentItem, Type};
+use wasmtime::component::{Func, Instance, Linker, ResourceAny, ResourceTable, ResourceType, Val};
+use wasmtime::{AsContextMut, Store, StoreContextMut, StoreLimits, StoreLimitsBuilder};
+use wasmtime_wasi::{WasiCtxView, WasiView};
+
+use super::ComponentSource;
+use crate::engine::{Compiler, EngineKind, TickerGuard, deadline_ticks, engine_with};
+use crate::error::{SandboxError, SandboxResult};
+use crate::sandbox::{HostFunctionError, ThreadBound};
+use crate::store::{LimitedState, Limits, apply_limits};
+use crate::wasi::{ComponentWasiState, Output, WasiOptions};
+
+/// The interface a WASI 0.2 command exports (any 0.2.x version).
+pub const RUN_INTERFACE: &str = "wasi:cli/run@0.2";
+
+/// Per-store data of a component instance.
+pub struct ComponentState {
+    limits: StoreLimits,
+    table: ResourceTable,
+    wasi: Option<ComponentWasiState>,
+}
+
+impl LimitedState for ComponentState {
+    fn store_limits(&mut self) -> &mut StoreLimits {
+        &mut self.limits
+    }
+}
+
+impl WasiView for ComponentState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self
+                .wasi
+                .as_mut()
+                .expect("WASI is linked only into stores with a WASI context")
+                .ctx,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// A host function supplied by the embedder (a JS import), called with the store so it can
+/// convert resources.
+pub trait ComponentHost {
+    fn call(
+        &self,
+        store: StoreContextMut<'_, ComponentState>,
+        ty: &ComponentFunc,
+        params: &[Val],
+        results: &mut [Val],
+    ) -> Result<(), HostFunctionError>;
+}
+
+/// A function import to define: `interface` is `None` for a world-level function.
+pub struct ImportBinding {
+    pub interface: Option<String>,
+    pub name: String,
+    pub host: Box<dyn ComponentHost>,
+}
+
+/// A resource type the host implements (an imported resource), told apart by `type_id`; `drop`
+/// runs when the guest drops a handle it owns (with the handle's representation).
+pub struct HostResource {
+    pub interface: Option<String>,
+    pub name: String,
+    pub type_id: u32,
+    pub drop: Box<dyn Fn(u32) -> Result<(), HostFunctionError>>,
+}
+
+/// An exported function, with its types resolved once.
+pub struct ExportedFunction {
+    /// The exported interface it belongs to; `None` for a world-level function.
+    pub interface: Option<String>,
+    /// Its name in that interface (`echo`, `[method]counter.get`).
+    pub name: String,
+    pub func: Func,
+    pub ty: ComponentFunc,
+    pub params: Vec<Type>,
+    pub result: Option<Type>,
+}
+
+/// A resource type the component exports, as the instance knows it.
+pub struct ExportedResource {
+    pub interface: Option<String>,
+    pub name: String,
+    pub ty: ResourceType,
+}
+
+/// One instantiated component with its own store.
+pub struct ComponentInstance {
+    store: RefCell<Option<Store<ComponentState>>>,
+    functions: Vec<ExportedFunction>,
+    resources: Vec<ExportedResource>,
+    limits: Limits,
+    /// A call trapped: the component model forbids entering the instance again.
+    poisoned: Cell<bool>,
+    has_wasi: bool,
+    started: Cell<bool>,
+    stack_bottom: usize,
+    _ticker: Option<TickerGuard>,
+}
+
+impl ComponentInstance {
+    /// Instantiates `source` in a new store under `limits`, with WASI 0.2 if `wasi` is given,
+    /// and the embedder's `imports` and `host_resources`.
+    pub fn instantiate(
+        source: &ComponentSource,
+        limits: Limits,
+        wasi: Option<&WasiOptions>,
+        imports: Vec<ImportBinding>,
+        host_resources: Vec<HostResource>,
+    ) -> SandboxResult<Self> {
+        crate::stack::ensure_room_for_wasm(crate::stack::thread_stack_bottom())?;
+        let kind = if limits.fuel.is_some() {
+            EngineKind::Metered
+        } else {
+            EngineKind::Standard
+        };
+        let engine = engine_with(kind, source.compiler())?;
+        let component = source.for_engine(kind)?;
+        let wasi = wasi.map(ComponentWasiState::new).transpose()?;
+        let has_wasi = wasi.is_some();
+        let state = ComponentState {
+            // A component is made of several core instances, each with its own memories and
+            // tables: the cap holds for each memory, the counts stay wasmtime's defaults.
+            limits: limits.store_limits(StoreLimitsBuilder::new()),
+            table: ResourceTable::new(),
+            wasi,
+        };
+        let mut store = Store::new(engine, state);
+        apply_limits(&mut store, limits, true)?;
+        let mut linker = if has_wasi {
+            wasi_linker(kind, source.compiler())?
+        } else {
+            Linker::new(engine)
+        };
+        // The embedder's definitions override WASI's where both name an item.
+        linker.allow_shadowing(true);
+        let link_error = |error: wasmtime::Error| SandboxError::Link(format!("{error:#}"));
+        // An imported interface of types only has nothing to define, but must exist.
+        for (name, item) in component.component_type().imports(engine) {
+            if let ComponentItem::ComponentInstance(_) = item.ty {
+                linker.instance(name).map_err(link_error)?;
+            }
+        }
+        for resource in host_resources {
+            let drop = ThreadBound::new(resource.drop);
+            let definition =
+                move |_: StoreContextMut<'_, ComponentState>, rep: u32| (drop.get())(rep).map_err(wasmtime::Error::new);
+            let ty = ResourceType::host_dynamic(resource.type_id);
+            match &resource.interface {
+                Some(interface) => linker
+                    .instance(interface)
+                    .and_then(|mut instance| instance.resource(&resource.name, ty, definition)),
+                None => linker.root().resource(&resource.name, ty, definition),
+            }
+            .map_err(link_error)?;
+        }
+        for import in imports {
+            let host = ThreadBound::new(import.host);
+            let definition = move |store: StoreContextMut<'_, ComponentState>,
+                                   ty: ComponentFunc,
+                                   params: &[Val],
+                                   results: &mut [Val]| {
+                host.get()
+                    .call(store, &ty, params, results)
+                    .map_err(wasmtime::Error::new)
+            };
+            match &import.interface {
+                Some(interface) => linker
+                    .instance(interface)
+                    .and_then(|mut instance| instance.func_new(&import.name, definition)),
+                None => linker.root().func_new(&import.name, definition),
+            }
+            .map_err(link_error)?;
+        }
+        let instance = linker
+            .instantiate(&mut store, &component)
+            .map_err(|error| crate::sandbox::instantiation_error(error, limits))?;
+        let (functions, resources) = exported_items(&mut store, &instance, &component);
+        let ticker = match limits.timeout {
+            Some(_) => Some(TickerGuard::timed()?),
+            None => None,
+        };
+        Ok(Self {
+            store: RefCell::new(Some(store)),
+            functions,
+            resources,
+            limits,
+            poisoned: Cell::new(false),
+            has_wasi,
+            started: Cell::new(false),
+            stack_bottom: crate::stack::thread_stack_bottom(),
+            _ticker: ticker,
+        })
+    }
+
+    /// Every exported function (interface functions, resource constructors, methods and
+    /// statics, world-level functions), by the index calls use.
+    pub fn functions(&self) -> &[ExportedFunction] {
+        &self.functions
+    }
+
+    /// The resource types the component exports.
+    pub fn resources(&self) -> &[ExportedResource] {
+        &self.resources
+    }
+
+    /// Runs `action` on the store, outside any call.
+    pub fn with_store<R>(&self, action: impl FnOnce(StoreContextMut<'_, ComponentState>) -> R) -> SandboxResult<R> {
+        let mut store = self.store.try_borrow_mut().map_err(|_| SandboxError::Busy)?;
+        match store.as_mut() {
+            Some(store) => Ok(action(store.as_context_mut())),
+            None => Err(SandboxError::Disposed),
+        }
+    }
+
+    /// Calls the exported function at `index`: `lower` makes its arguments (with the store, for
+    /// resources), `lift` turns its results into the caller's values.
+    pub fn call<R>(
+        &self,
+        index: usize,
+        lower: impl FnOnce(&ExportedFunction, &mut StoreContextMut<'_, ComponentState>) -> SandboxResult<Vec<Val>>,
+        lift: impl FnOnce(&ExportedFunction, &mut StoreContextMut<'_, ComponentState>, Vec<Val>) -> SandboxResult<R>,
+    ) -> SandboxResult<R> {
+        let function = self
+            .functions
+            .get(index)
+            .ok_or_else(|| SandboxError::Internal(format!("no exported function #{index}")))?;
+        self.enter(|context| {
+            let params = lower(function, context)?;
+            let mut results = vec![Val::Bool(false); function.ty.results().len()];
+            self.guard(function.func.call(&mut *context, &params, &mut results))?;
+            lift(function, context, results)
+        })
+    }
+
+    /// Drops a handle to a resource the guest exported (the guest's destructor runs).
+    pub fn drop_resource(&self, resource: ResourceAny) -> SandboxResult<()> {
+        self.enter(|context| self.guard(resource.resource_drop(&mut *context)))
+    }
+
+    /// Runs a WASI 0.2 command's `wasi:cli/run` export; returns its exit code.
+    pub fn run(&self) -> SandboxResult<u32> {
+        if !self.has_wasi {
+            return Err(SandboxError::WasiNotEnabled);
+        }
+        let index = self
+            .functions
+            .iter()
+            .position(|function| {
+                function.name == "run"
+                    && function
+                        .interface
+                        .as_deref()
+                        .is_some_and(|interface| interface.starts_with(RUN_INTERFACE))
+            })
+            .ok_or_else(|| SandboxError::BadExport {
+                name: "wasi:cli/run@0.2.x".to_owned(),
+                expected: "WASI 0.2 command",
+                reason: "the component does not export wasi:cli/run, so it is not a command; call its exports instead"
+                    .to_owned(),
+            })?;
+        if self.started.replace(true) {
+            return Err(SandboxError::AlreadyStarted);
+        }
+        let function = &self.functions[index];
+        self.enter(|context| {
+            let mut results = vec![Val::Bool(false)];
+            match function.func.call(&mut *context, &[], &mut results) {
+                Ok(()) => Ok(match results.first() {
+                    Some(Val::Result(Err(_))) => 1,
+                    _ => 0,
+                }),
+                Err(error) => match error.downcast_ref::<wasmtime_wasi::I32Exit>() {
+                    Some(exit) => {
+                        self.poisoned.set(true);
+                        Ok(exit.0 as u32)
+                    }
+                    None => self.guard(Err(error)),
+                },
+            }
+        })
+    }
+
+    /// What the guest wrote to its captured stdout and stderr since it was last taken.
+    pub fn take_output(&self) -> SandboxResult<Output> {
+        if !self.has_wasi {
+            return Err(SandboxError::WasiNotEnabled);
+        }
+        self.with_store(|context| {
+            context
+                .data()
+                .wasi
+                .as_ref()
+                .map(ComponentWasiState::take_output)
+                .unwrap_or_default()
+        })
+    }
+
+    /// Frees the store now. Returns `false` (and frees nothing) while a call is running on it.
+    pub fn release(&self) -> bool {
+        match self.store.try_borrow_mut() {
+            Ok(mut store) => {
+                store.take();
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// Enters the instance for one outermost call, under a fresh deadline.
+    fn enter<R>(
+        &self,
+        run: impl FnOnce(&mut StoreContextMut<'_, ComponentState>) -> SandboxResult<R>,
+    ) -> SandboxResult<R> {
+        if self.poisoned.get() {
+            return Err(SandboxError::Poisoned);
+        }
+        crate::stack::ensure_room_for_wasm(self.stack_bottom)?;
+        let mut store = self.store.try_borrow_mut().map_err(|_| SandboxError::Busy)?;
+        let Some(store) = store.as_mut() else {
+            return Err(SandboxError::Disposed);
+        };
+        let mut context = store.as_context_mut();
+        if let Some(timeout) = self.limits.timeout {
+            context.set_epoch_deadline(deadline_ticks(timeout));
+        }
+        run(&mut context)
+    }
+
+    /// Classifies a failed guest call; any failure inside the guest poisons the instance.
+    fn guard<T>(&self, outcome: wasmtime::Result<T>) -> SandboxResult<T> {
+        outcome.map_err(|error| {
+            self.poisoned.set(true);
+            SandboxError::from_call(error).explain_limits(
+                self.limits.timeout,
+                "the guest was interrupted",
+                "the guest used up its fuel (instantiate the component anew with more)",
+            )
+        })
+    }
+}
+
+/// The exported functions and resources of `instance`, in the order of the component's exports.
+fn exported_items(
+    store: &mut Store<ComponentState>,
+    instance: &Instance,
+    component: &wasmtime::component::Component,
+) -> (Vec<ExportedFunction>, Vec<ExportedResource>) {
+    let engine = store.engine().clone();
+    let ty = component.component_type();
+    let mut functions = Vec::new();
+    let mut resources = Vec::new();
+    let mut add_function = |store: &mut Store<ComponentState>, interface: Option<&str>, name: &str| {
+        let parent = interface.and_then(|interface| instance.get_export_index(&mut *store, None, interface));
+        let Some(index) = instance.get_export_index(&mut *store, parent.as_ref(), name) else {
+            return;
+        };
+        let Some(func) = instance.get_func(&mut *store, index) else {
+            return;
+        };
+        let ty = func.ty(&*store);
+        let params = ty.params().map(|(_, ty)| ty).collect();
+        let result = ty.results().next();
+        functions.push(ExportedFunction {
+            interface: interface.map(str::to_owned),
+            name: name.to_owned(),
+            func,
+            ty,
+            params,
+            result,
+        });
+    };
+    for (name, export) in ty.exports(&engine) {
+        match export.ty {
+            ComponentItem::ComponentFunc(_) => add_function(store, None, name),
+            ComponentItem::ComponentInstance(interface) => {
+                for (member, item) in interface.exports(&engine) {
+                    match item.ty {
+                        ComponentItem::ComponentFunc(_) => add_function(store, Some(name), member),
+                        ComponentItem::Resource(_) => {
+                            let parent = instance.get_export_index(&mut *store, None, name);
+                            if let Some(ty) = instance
+                                .get_export_index(&mut *store, parent.as_ref(), member)
+                                .and_then(|index| instance.get_resource(&mut *store, index))
+                            {
+                                resources.push(ExportedResource {
+                                    interface: Some(name.to_owned()),
+                                    name: member.to_owned(),
+                                    ty,
+                                });
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    (functions, resources)
+}
+
+/// A linker with WASI 0.2 for `kind`'s engine, defined once per engine and cloned.
+fn wasi_linker(kind: EngineKind, compiler: Compiler) -> SandboxResult<Linker<ComponentState>> {
+    type Cell = OnceLock<Result<Linker<ComponentState>, String>>;
+    static STANDARD: Cell = OnceLock::new();
+    static METERED: Cell = OnceLock::new();
+    static STANDARD_WINCH: Cell = OnceLock::new();
+    static METERED_WINCH: Cell = OnceLock::new();
+    let cell = match (kind, compiler) {
+        (EngineKind::Metered, Compiler::Cranelift) => &METERED,
+        (EngineKind::Standard, Compiler::Winch) => &STANDARD_WINCH,
+        (EngineKind::Metered, Compiler::Winch) => &METERED_WINCH,
+        _ => &STANDARD,
+    };
+    let engine = engine_with(kind, compiler)?;
+    cell.get_or_init(|| {
+        let mut linker = Linker::new(engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(|error| format!("{error:#}"))?;
+        Ok(linker)
+    })
+    .clone()
+    .map_err(|reason| SandboxError::Internal(format!("could not link WASI 0.2: {reason}")))
+}

@@ -1,0 +1,143 @@
+//! Components: compiling and caching them, describing their worlds, and running their instances
+//! (`instance`) under the same store layer and limits as core sandboxes.
+
+mod describe;
+mod instance;
+
+use std::sync::Arc;
+
+use wasmtime::component::Component;
+
+use crate::cache::{MemoryCache, digest};
+use crate::engine::{Compiler, EngineKind, engine_with};
+use crate::error::{SandboxError, SandboxResult};
+
+pub use describe::{describe_items, js_name, pascal_name, wit_type};
+pub use instance::{ComponentHost, ComponentInstance, ComponentState, HostResource, ImportBinding};
+
+/// Components compiled in this process, for reuse.
+static CACHE: MemoryCache<Component> = MemoryCache::new();
+
+/// The layer field of a binary component's preamble (`\0asm`, version 0x0d, layer 1).
+const COMPONENT_PREAMBLE: [u8; 8] = [0x00, 0x61, 0x73, 0x6d, 0x0d, 0x00, 0x01, 0x00];
+const CORE_PREAMBLE: [u8; 8] = [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00];
+
+/// Whether `bytes` are a component: a binary with the component preamble, or text whose first
+/// form is `(component`.
+pub fn is_component(bytes: &[u8]) -> bool {
+    if bytes.starts_with(b"\0asm") {
+        return bytes.starts_with(&COMPONENT_PREAMBLE);
+    }
+    first_text_form(bytes).is_some_and(|form| form == "component")
+}
+
+/// Whether `bytes` are a core module (binary, or text whose first form is `(module`, or text of
+/// bare module fields, which the text format allows).
+pub fn is_core_module(bytes: &[u8]) -> bool {
+    if bytes.starts_with(b"\0asm") {
+        return bytes.starts_with(&CORE_PREAMBLE);
+    }
+    first_text_form(bytes).is_some_and(|form| form != "component")
+}
+
+/// The keyword of the first form of WebAssembly text, skipping whitespace and comments.
+fn first_text_form(bytes: &[u8]) -> Option<&str> {
+    let text = std::str::from_utf8(bytes).ok()?;
+    let mut rest = text;
+    loop {
+        rest = rest.trim_start();
+        if let Some(after) = rest.strip_prefix(";;") {
+            rest = after.split_once('\n').map_or("", |(_, tail)| tail);
+        } else if rest.starts_with("(;") {
+            rest = rest.split_once(";)").map_or("", |(_, tail)| tail);
+        } else {
+            break;
+        }
+    }
+    let form = rest.strip_prefix('(')?.trim_start();
+    let end = form
+        .find(|c: char| c.is_whitespace() || c == '(' || c == ')' || c == ';')
+        .unwrap_or(form.len());
+    Some(&form[..end])
+}
+
+/// A component's source, with its code compiled for one engine.
+#[derive(Clone)]
+pub struct ComponentSource {
+    bytes: Arc<[u8]>,
+    digest: u64,
+    kind: EngineKind,
+    compiler: Compiler,
+    compiled: Component,
+}
+
+impl ComponentSource {
+    /// Compiles `bytes` (binary or text) for the standard engine, through the caches.
+    pub fn compile_with(compiler: Compiler, bytes: &[u8]) -> SandboxResult<Self> {
+        Self::compile_for(EngineKind::Standard, compiler, bytes)
+    }
+
+    pub fn compile_for(kind: EngineKind, compiler: Compiler, bytes: &[u8]) -> SandboxResult<Self> {
+        let bytes: Arc<[u8]> = Arc::from(bytes);
+        let digest = digest(&bytes);
+        let compiled = compile_cached(kind, compiler, &bytes, digest)?;
+        Ok(Self {
+            bytes,
+            digest,
+            kind,
+            compiler,
+            compiled,
+        })
+    }
+
+    /// The component compiled for the engine of `kind` (with this source's compiler).
+    pub fn for_engine(&self, kind: EngineKind) -> SandboxResult<Component> {
+        if kind == self.kind {
+            Ok(self.compiled.clone())
+        } else {
+            compile_cached(kind, self.compiler, &self.bytes, self.digest)
+        }
+    }
+
+    pub fn compiler(&self) -> Compiler {
+        self.compiler
+    }
+
+    /// The component's exports and imports as JSON in the description format of `index.d.ts`
+    /// (`ComponentItems`).
+    pub fn describe(&self) -> SandboxResult<(String, String)> {
+        let engine = engine_with(self.kind, self.compiler)?;
+        let ty = self.compiled.component_type();
+        let exports = describe_items(engine, ty.exports(engine).map(|(name, item)| (name, item.ty)));
+        let imports = describe_items(engine, ty.imports(engine).map(|(name, item)| (name, item.ty)));
+        Ok((exports.to_string(), imports.to_string()))
+    }
+}
+
+fn compile_cached(kind: EngineKind, compiler: Compiler, bytes: &Arc<[u8]>, digest: u64) -> SandboxResult<Component> {
+    if is_core_module(bytes) {
+        return Err(SandboxError::WrongKind(
+            "these bytes are a core WebAssembly module, not a component: load them with `new Module(bytes)` \
+             or `new Sandbox(bytes)`, not Component"
+                .to_owned(),
+        ));
+    }
+    CACHE.get_or_compile(kind, compiler, bytes, digest, |engine| Component::new(engine, &**bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tells_components_from_modules() {
+        assert!(is_component(b"(component)"));
+        assert!(is_component(b";; a comment\n (; block ;) (component $c)"));
+        assert!(!is_component(b"(module)"));
+        assert!(is_core_module(b"(module)"));
+        assert!(is_core_module(b"(func)"));
+        assert!(!is_core_module(b"(component)"));
+        assert!(is_component(&COMPONENT_PREAMBLE));
+        assert!(is_core_module(&CORE_PREAMBLE));
+    }
+}

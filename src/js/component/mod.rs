@@ -1,0 +1,535 @@
+//! The napi glue of components: `ComponentCore` (a compiled component, described as data) and
+//! `ComponentInstanceCore` (an instance, called by index). The JS facade (`lib/component/`)
+//! builds `Component`, `instance.exports` with jco's names, resource classes and link errors on
+//! top of them.
+
+mod resources;
+mod values;
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::ptr;
+use std::rc::Rc;
+
+use napi::bindgen_prelude::{JsValue, Object, Unknown};
+use napi::{Env, Result, ValueType, sys};
+use napi_derive::napi;
+use wasmtime::StoreContextMut;
+use wasmtime::component::Val;
+use wasmtime::component::types::ComponentFunc;
+
+use self::resources::Resources;
+use self::values::{Cx, Path, get, get_string, lift, lower, type_of, undefined};
+use crate::component::{
+    ComponentHost, ComponentInstance, ComponentSource, ComponentState, HostResource, ImportBinding,
+};
+use crate::engine::Compiler;
+use crate::error::{SandboxError, SandboxResult};
+use crate::js::errors::{OrThrow, rejection, throw, throw_with_cause};
+use crate::js::imports::SendlessRef;
+use crate::js::values::{RawValue, bytes_or_text, describe};
+use crate::js::wasi::output_object;
+use crate::sandbox::HostFunctionError;
+
+/// A compiled component (the facade's `Component` wraps it).
+#[napi]
+pub struct ComponentCore {
+    source: ComponentSource,
+}
+
+fn compiler_option(env: &Env, options: Option<Unknown>) -> SandboxResult<Compiler> {
+    crate::js::module::parse_module_options(env, options)
+}
+
+#[napi]
+impl ComponentCore {
+    /// Compiles a component's bytes or text on the calling thread.
+    #[napi(constructor, catch_unwind)]
+    pub fn new(env: &Env, source: Unknown, options: Option<Unknown>) -> Result<Self> {
+        let bytes = bytes_or_text(env, &source, "source").or_throw(env)?;
+        let compiler = compiler_option(env, options).or_throw(env)?;
+        Ok(Self {
+            source: ComponentSource::compile_with(compiler, &bytes).or_throw(env)?,
+        })
+    }
+
+    /// Compiles on a thread of its own; a Promise of the `ComponentCore`.
+    #[napi(catch_unwind, ts_return_type = "Promise<ComponentCore>")]
+    pub fn compile<'env>(env: &'env Env, source: Unknown, options: Option<Unknown>) -> Result<Object<'env>> {
+        let (deferred, promise) = env.create_deferred()?;
+        let request =
+            bytes_or_text(env, &source, "source").and_then(|bytes| Ok((bytes, compiler_option(env, options)?)));
+        let settle = |compiled: SandboxResult<ComponentSource>| {
+            move |env: Env| match compiled {
+                Ok(source) => Ok(ComponentCore { source }),
+                Err(error) => Err(rejection(&env, &error)),
+            }
+        };
+        let (bytes, compiler) = match request {
+            Ok(request) => request,
+            Err(error) => {
+                deferred.resolve(settle(Err(error)));
+                return Ok(promise);
+            }
+        };
+        let spawned = std::thread::Builder::new()
+            .name("wasm-sandbox-compile".to_owned())
+            .stack_size(crate::js::module::COMPILE_THREAD_STACK)
+            .spawn(move || {
+                let compiled = catch_unwind(AssertUnwindSafe(|| ComponentSource::compile_with(compiler, &bytes)))
+                    .unwrap_or_else(|_| Err(SandboxError::Internal("compiling the component panicked".to_owned())));
+                deferred.resolve(settle(compiled));
+            });
+        if let Err(error) = spawned {
+            return Err(SandboxError::Internal(format!(
+                "could not start a compile thread: {error}"
+            )))
+            .or_throw(env);
+        }
+        Ok(promise)
+    }
+
+    /// `[exportsJson, importsJson]`: the world as data (see `ComponentItems` in index.d.ts).
+    #[napi(catch_unwind)]
+    pub fn describe(&self, env: &Env) -> Result<Vec<String>> {
+        let (exports, imports) = self.source.describe().or_throw(env)?;
+        Ok(vec![exports, imports])
+    }
+
+    #[napi(getter, ts_return_type = "'cranelift' | 'winch'")]
+    pub fn compiler(&self) -> &'static str {
+        self.source.compiler().name()
+    }
+
+    /// Instantiates with the user's `options` (limits and `wasi`; `imports` are resolved by the
+    /// facade into `bindings`: `[interface | null, name, function]` per function import, and
+    /// `resources`: `[interface | null, name, dropFunction]` per imported resource).
+    #[napi(catch_unwind)]
+    pub fn instantiate(
+        &self,
+        env: &Env,
+        options: Option<Unknown>,
+        bindings: Vec<Unknown>,
+        resources: Vec<Unknown>,
+    ) -> Result<ComponentInstanceCore> {
+        self.instantiate_inner(env, options, bindings, resources).or_throw(env)
+    }
+}
+
+impl ComponentCore {
+    fn instantiate_inner(
+        &self,
+        env: &Env,
+        options: Option<Unknown>,
+        bindings: Vec<Unknown>,
+        host_resources: Vec<Unknown>,
+    ) -> SandboxResult<ComponentInstanceCore> {
+        let (limits, _, wasi) = crate::js::sandbox::parse_options(env, options)?;
+        let raw = env.raw();
+        let triple = |entry: &Unknown| -> SandboxResult<(Option<String>, String, RawValue)> {
+            let interface = get(raw, entry.raw(), "0")?;
+            let name = get(raw, entry.raw(), "1")?;
+            let function = get(raw, entry.raw(), "2")?;
+            let name =
+                get_string(raw, name).ok_or_else(|| SandboxError::Internal("a binding without a name".into()))?;
+            Ok((get_string(raw, interface), name, function))
+        };
+        let mut host_types = Vec::new();
+        let mut drops = Vec::new();
+        for (index, entry) in host_resources.iter().enumerate() {
+            let (interface, name, drop_function) = triple(entry)?;
+            host_types.push((index as u32, name.clone()));
+            drops.push((interface, name, drop_function));
+        }
+        let shared = Resources::new(raw, host_types);
+        let mut kept = Vec::new();
+        let mut imports = Vec::new();
+        for entry in &bindings {
+            let (interface, name, function) = triple(entry)?;
+            // SAFETY: a function of this env; the store holding it stays on this thread.
+            let function = unsafe { SendlessRef::weak(raw, function) }
+                .ok_or_else(|| SandboxError::Internal("could not reference an import".to_owned()))?;
+            let function = Rc::new(function);
+            kept.push(Rc::clone(&function));
+            let label = match &interface {
+                Some(interface) => format!("{interface}#{name}"),
+                None => name.clone(),
+            };
+            imports.push(ImportBinding {
+                interface,
+                name,
+                host: Box::new(JsComponentImport {
+                    env: raw,
+                    function,
+                    label,
+                    resources: Rc::clone(&shared),
+                }),
+            });
+        }
+        let mut resource_bindings = Vec::new();
+        for (type_id, (interface, name, drop_function)) in drops.into_iter().enumerate() {
+            // SAFETY: as above.
+            let drop_function = Rc::new(
+                unsafe { SendlessRef::weak(raw, drop_function) }
+                    .ok_or_else(|| SandboxError::Internal("could not reference a resource".to_owned()))?,
+            );
+            kept.push(Rc::clone(&drop_function));
+            let shared = Rc::clone(&shared);
+            let label = name.clone();
+            resource_bindings.push(HostResource {
+                interface,
+                name,
+                type_id: type_id as u32,
+                drop: Box::new(move |rep| {
+                    let Some(object) = shared.release_host(type_id as u32, rep) else {
+                        return Ok(());
+                    };
+                    let Some(function) = drop_function.value() else {
+                        return Ok(());
+                    };
+                    call_js(raw, function, &[object]).map(|_| ()).map_err(|exception| {
+                        if let Some(exception) = exception {
+                            shared.keep_exception(exception);
+                        }
+                        HostFunctionError {
+                            import: format!("[resource-drop]{label}"),
+                            message: "its [Symbol.dispose]() threw".to_owned(),
+                        }
+                    })
+                }),
+            });
+        }
+        let core = ComponentInstance::instantiate(&self.source, limits, wasi.as_ref(), imports, resource_bindings)
+            .map_err(|error| match error {
+                // An import that threw during the start function: a link-time failure whose
+                // cause is kept for the message.
+                SandboxError::Import(message) => SandboxError::Import(message),
+                other => other,
+            })?;
+        for resource in core.resources() {
+            shared.add_exported(resource.ty, resource.name.clone());
+        }
+        Ok(ComponentInstanceCore {
+            core: Some(Rc::new(core)),
+            resources: shared,
+            _functions: kept,
+        })
+    }
+}
+
+/// An instance (the facade's instance object wraps it).
+#[napi]
+pub struct ComponentInstanceCore {
+    core: Option<Rc<ComponentInstance>>,
+    resources: Rc<Resources>,
+    /// The import functions, referenced weakly by the store: the facade keeps them alive.
+    _functions: Vec<Rc<SendlessRef>>,
+}
+
+#[napi]
+impl ComponentInstanceCore {
+    /// `[interface | null, name]` of every exported function, by call index.
+    #[napi]
+    pub fn functions(&self, env: &Env) -> Result<Vec<Vec<Option<String>>>> {
+        let core = self.core(env)?;
+        Ok(core
+            .functions()
+            .iter()
+            .map(|function| vec![function.interface.clone(), Some(function.name.clone())])
+            .collect())
+    }
+
+    /// `[interface | null, name]` of every exported resource, by index for `setResourceClass`.
+    #[napi]
+    pub fn resources(&self, env: &Env) -> Result<Vec<Vec<Option<String>>>> {
+        let core = self.core(env)?;
+        Ok(core
+            .resources()
+            .iter()
+            .map(|resource| vec![resource.interface.clone(), Some(resource.name.clone())])
+            .collect())
+    }
+
+    /// Sets the JS class of exported resource `index` (the facade keeps the class alive).
+    #[napi]
+    pub fn set_resource_class(&self, env: &Env, index: u32, resource_class: Unknown) -> Result<bool> {
+        if resource_class.get_type()? != ValueType::Function {
+            return Err(SandboxError::Internal("a resource class must be a function".to_owned())).or_throw(env);
+        }
+        // SAFETY: a function of this env.
+        Ok(unsafe { self.resources.set_class(index as usize, resource_class.raw()) })
+    }
+
+    /// Calls exported function `index` with `args` (an array); its result, lifted (a result type
+    /// comes back as `{ tag, val }`, which the facade unwraps).
+    #[napi(catch_unwind)]
+    pub fn call<'env>(&self, env: &'env Env, index: u32, args: Unknown) -> Result<Unknown<'env>> {
+        let core = Rc::clone(self.core(env)?);
+        let raw = env.raw();
+        self.drop_collected(&core);
+        let resources = &*self.resources;
+        let outcome = core.call(
+            index as usize,
+            |function, store| {
+                let function_name = function_label(function.interface.as_deref(), &function.name);
+                let mut params = Vec::with_capacity(function.params.len());
+                for (position, ((param, _), ty)) in function.ty.params().zip(&function.params).enumerate() {
+                    let mut value = undefined(raw);
+                    // SAFETY: `args` is the facade's array of this call.
+                    unsafe { sys::napi_get_element(raw, args.raw(), position as u32, &mut value) };
+                    let mut cx = Cx {
+                        env: raw,
+                        resources,
+                        store,
+                    };
+                    params.push(lower(
+                        &mut cx,
+                        value,
+                        ty,
+                        &Path::Root {
+                            function: &function_name,
+                            param,
+                        },
+                    )?);
+                }
+                Ok(params)
+            },
+            |function, store, results| {
+                let function_name = function_label(function.interface.as_deref(), &function.name);
+                match (results.into_iter().next(), &function.result) {
+                    (Some(value), Some(ty)) => {
+                        let mut cx = Cx {
+                            env: raw,
+                            resources,
+                            store,
+                        };
+                        lift(
+                            &mut cx,
+                            value,
+                            ty,
+                            &Path::Result {
+                                function: &function_name,
+                            },
+                        )
+                    }
+                    _ => Ok(undefined(raw)),
+                }
+            },
+        );
+        match outcome {
+            // SAFETY: created in this env during this call.
+            Ok(value) => Ok(unsafe { Unknown::from_raw_unchecked(raw, value) }),
+            Err(error) => Err(throw_error(env, error, &self.resources)),
+        }
+    }
+
+    /// Drops the guest handle behind an exported resource object (`[Symbol.dispose]()`): the
+    /// guest's destructor runs now. A second call does nothing.
+    #[napi(catch_unwind)]
+    pub fn drop_resource(&self, env: &Env, object: Unknown) -> Result<()> {
+        let Some(resource) = resources::take_for_dispose(env.raw(), object.raw()) else {
+            return Ok(());
+        };
+        let Some(core) = self.core.as_ref() else {
+            return Ok(());
+        };
+        core.drop_resource(resource)
+            .map_err(|error| throw_error(env, error, &self.resources))
+    }
+
+    /// Runs a WASI 0.2 command (`wasi:cli/run`): `{ exitCode, stdout, stderr, ... }`.
+    #[napi(catch_unwind)]
+    pub fn run<'env>(&self, env: &'env Env) -> Result<Unknown<'env>> {
+        let core = Rc::clone(self.core(env)?);
+        let exit_code = core.run().map_err(|error| throw_error(env, error, &self.resources))?;
+        let output = core.take_output().or_throw(env)?;
+        let value = output_object(env, Some(exit_code), output).or_throw(env)?;
+        // SAFETY: created in this env during this call.
+        Ok(unsafe { Unknown::from_raw_unchecked(env.raw(), value) })
+    }
+
+    /// What the guest wrote to its captured stdout and stderr since last taken.
+    #[napi(catch_unwind)]
+    pub fn take_output<'env>(&self, env: &'env Env) -> Result<Unknown<'env>> {
+        let output = self.core(env)?.take_output().or_throw(env)?;
+        let value = output_object(env, None, output).or_throw(env)?;
+        // SAFETY: created in this env during this call.
+        Ok(unsafe { Unknown::from_raw_unchecked(env.raw(), value) })
+    }
+
+    /// Releases the instance now; later calls throw `ERR_SANDBOX_DISPOSED`.
+    #[napi]
+    pub fn dispose(&mut self, env: &Env) -> Result<()> {
+        if let Some(core) = &self.core {
+            if !core.release() {
+                return Err(SandboxError::Busy).or_throw(env);
+            }
+        }
+        self.core = None;
+        Ok(())
+    }
+
+    #[napi(getter)]
+    pub fn disposed(&self) -> bool {
+        self.core.is_none()
+    }
+}
+
+impl ComponentInstanceCore {
+    fn core(&self, env: &Env) -> Result<&Rc<ComponentInstance>> {
+        self.core.as_ref().ok_or_else(|| throw(env, &SandboxError::Disposed))
+    }
+
+    /// Drops the guest handles of resource objects JS let go of.
+    fn drop_collected(&self, core: &ComponentInstance) {
+        for resource in self.resources.take_collected() {
+            let _ = core.drop_resource(resource);
+        }
+    }
+}
+
+/// `api#echo` or `hello`, for messages.
+fn function_label(interface: Option<&str>, name: &str) -> String {
+    match interface {
+        Some(interface) => format!("{interface}#{name}"),
+        None => name.to_owned(),
+    }
+}
+
+/// Throws `error`, with the exception a JS import threw as its `cause`.
+fn throw_error(env: &Env, error: SandboxError, resources: &Resources) -> napi::Error {
+    let cause = match &error {
+        SandboxError::Import(_) | SandboxError::Link(_) => resources.take_exception(),
+        _ => None,
+    };
+    throw_with_cause(env, &error, cause)
+}
+
+/// Calls a JS function with `args`; the value, or the exception it threw (`None` if the env
+/// could not say).
+fn call_js(
+    env: sys::napi_env,
+    function: RawValue,
+    args: &[RawValue],
+) -> std::result::Result<RawValue, Option<RawValue>> {
+    let mut receiver = ptr::null_mut();
+    let mut returned = ptr::null_mut();
+    // SAFETY: every value belongs to `env`, the env of the JS call running the guest.
+    let status = unsafe {
+        sys::napi_get_undefined(env, &mut receiver);
+        sys::napi_call_function(env, receiver, function, args.len(), args.as_ptr(), &mut returned)
+    };
+    if status == sys::Status::napi_ok {
+        return Ok(returned);
+    }
+    let mut exception = ptr::null_mut();
+    // SAFETY: takes the pending exception of the failed call.
+    let taken = unsafe { sys::napi_get_and_clear_last_exception(env, &mut exception) };
+    Err((taken == sys::Status::napi_ok && !exception.is_null()).then_some(exception))
+}
+
+/// A JS function as a component import.
+struct JsComponentImport {
+    env: sys::napi_env,
+    function: Rc<SendlessRef>,
+    label: String,
+    resources: Rc<Resources>,
+}
+
+impl JsComponentImport {
+    fn fail(&self, message: String) -> HostFunctionError {
+        HostFunctionError {
+            import: self.label.clone(),
+            message,
+        }
+    }
+
+    fn invoke(
+        &self,
+        mut store: StoreContextMut<'_, ComponentState>,
+        ty: &ComponentFunc,
+        params: &[Val],
+        results: &mut [Val],
+    ) -> std::result::Result<(), HostFunctionError> {
+        let env = self.env;
+        let mut args = Vec::with_capacity(params.len());
+        for ((param, ty), value) in ty.params().zip(params) {
+            let mut cx = Cx {
+                env,
+                resources: &self.resources,
+                store: &mut store,
+            };
+            let lifted = lift(
+                &mut cx,
+                value.clone(),
+                &ty,
+                &Path::Root {
+                    function: &self.label,
+                    param,
+                },
+            )
+            .map_err(|error| self.fail(error.to_string()))?;
+            args.push(lifted);
+        }
+        let function = self
+            .function
+            .value()
+            .ok_or_else(|| self.fail("the function was garbage-collected with the objects holding it".to_owned()))?;
+        let returned = call_js(env, function, &args).map_err(|exception| {
+            if let Some(exception) = exception {
+                self.resources.keep_exception(exception);
+            }
+            self.fail("it threw (the exception is the `cause`)".to_owned())
+        })?;
+        if type_of(env, returned) == sys::ValueType::napi_object
+            && get(env, returned, "then").is_ok_and(|then| type_of(env, then) == sys::ValueType::napi_function)
+        {
+            return Err(self.fail("it returned a Promise, which a synchronous call cannot wait for".to_owned()));
+        }
+        if let (Some(slot), Some(ty)) = (results.first_mut(), ty.results().next()) {
+            let mut cx = Cx {
+                env,
+                resources: &self.resources,
+                store: &mut store,
+            };
+            *slot = lower(&mut cx, returned, &ty, &Path::Result { function: &self.label })
+                .map_err(|error| self.fail(error.to_string()))?;
+        }
+        Ok(())
+    }
+}
+
+impl ComponentHost for JsComponentImport {
+    fn call(
+        &self,
+        store: StoreContextMut<'_, ComponentState>,
+        ty: &ComponentFunc,
+        params: &[Val],
+        results: &mut [Val],
+    ) -> std::result::Result<(), HostFunctionError> {
+        let mut scope = ptr::null_mut();
+        // SAFETY: host functions run inside the JS call that entered the guest, on the env's thread.
+        if unsafe { sys::napi_open_handle_scope(self.env, &mut scope) } != sys::Status::napi_ok {
+            return Err(self.fail("JavaScript cannot run here (the environment is shutting down)".to_owned()));
+        }
+        let outcome = catch_unwind(AssertUnwindSafe(|| self.invoke(store, ty, params, results)))
+            .unwrap_or_else(|_| Err(self.fail("the host panicked while calling it".to_owned())));
+        // SAFETY: closes the scope opened above.
+        unsafe { sys::napi_close_handle_scope(self.env, scope) };
+        outcome
+    }
+}
+
+/// Installs the facade's resource helpers (see `resources::set_helpers`).
+#[napi(catch_unwind)]
+pub fn component_setup(env: &Env, wrap: Unknown, handle_of: Unknown) -> Result<bool> {
+    if wrap.get_type()? != ValueType::Function || handle_of.get_type()? != ValueType::Function {
+        return Err(SandboxError::InvalidArgType(format!(
+            "componentSetup takes two functions. Received {} and {}",
+            describe(env, &wrap),
+            describe(env, &handle_of)
+        )))
+        .or_throw(env);
+    }
+    // SAFETY: two functions of this env, on its thread.
+    Ok(unsafe { resources::set_helpers(env.raw(), wrap.raw(), handle_of.raw()) })
+}
