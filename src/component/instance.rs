@@ -242,6 +242,20 @@ impl ComponentInstance {
         })
     }
 
+    /// Calls the exported function at `index` through `run`, which calls it with static types
+    /// (the typed fast path for bytes and strings), under the same limits as `call`.
+    pub fn call_typed<R>(
+        &self,
+        index: usize,
+        run: impl FnOnce(&Func, &mut StoreContextMut<'_, ComponentState>) -> wasmtime::Result<R>,
+    ) -> SandboxResult<R> {
+        let function = self
+            .functions
+            .get(index)
+            .ok_or_else(|| SandboxError::Internal(format!("no exported function #{index}")))?;
+        self.enter(|context| self.guard(run(&function.func, context)))
+    }
+
     /// Drops a handle to a resource the guest exported (the guest's destructor runs).
     pub fn drop_resource(&self, resource: ResourceAny) -> SandboxResult<()> {
         self.enter(|context| self.guard(resource.resource_drop(&mut *context)))

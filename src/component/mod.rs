@@ -13,7 +13,7 @@ use crate::engine::{Compiler, EngineKind, engine_with};
 use crate::error::{SandboxError, SandboxResult};
 
 pub use describe::{describe_items, js_name, pascal_name, wit_type};
-pub use instance::{ComponentHost, ComponentInstance, ComponentState, HostResource, ImportBinding};
+pub use instance::{ComponentHost, ComponentInstance, ComponentState, ExportedFunction, HostResource, ImportBinding};
 
 /// Components compiled in this process, for reuse.
 static CACHE: MemoryCache<Component> = MemoryCache::new();

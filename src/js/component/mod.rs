@@ -4,6 +4,7 @@
 //! top of them.
 
 mod resources;
+mod typed;
 mod values;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -266,6 +267,16 @@ impl ComponentInstanceCore {
         let core = Rc::clone(self.core(env)?);
         let raw = env.raw();
         self.drop_collected(&core);
+        let shape = core.functions().get(index as usize).and_then(typed::shape);
+        if let Some(shape) = shape
+            && let Some(outcome) = typed::call(raw, &core, index as usize, shape, args.raw())
+        {
+            return match outcome {
+                // SAFETY: created in this env during this call.
+                Ok(value) => Ok(unsafe { Unknown::from_raw_unchecked(raw, value) }),
+                Err(error) => Err(throw_error(env, error, &self.resources)),
+            };
+        }
         let resources = &*self.resources;
         let outcome = core.call(
             index as usize,

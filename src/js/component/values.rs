@@ -93,6 +93,46 @@ fn internal(status: sys::napi_status) -> SandboxError {
     SandboxError::Internal(format!("a Node-API call failed with status {status}"))
 }
 
+pub fn check_status(status: sys::napi_status) -> SandboxResult<()> {
+    check(status)
+}
+
+/// The bytes of a `Uint8Array` (or `Buffer`), borrowed until JS runs again.
+pub fn uint8_array_bytes<'v>(env: sys::napi_env, value: RawValue) -> Option<&'v [u8]> {
+    let mut is_typed_array = false;
+    // SAFETY: `value` belongs to `env`.
+    unsafe { sys::napi_is_typedarray(env, value, &mut is_typed_array) };
+    if !is_typed_array {
+        return None;
+    }
+    typed_array_bytes(env, value, sys::TypedarrayType::uint8_array)
+}
+
+/// A new `Uint8Array` holding a copy of `bytes`.
+pub fn new_uint8_array(env: sys::napi_env, bytes: &[u8]) -> SandboxResult<RawValue> {
+    let mut data = ptr::null_mut();
+    let mut buffer = ptr::null_mut();
+    // SAFETY: creates an ArrayBuffer of the right size in `env`, then fills it.
+    check(unsafe { sys::napi_create_arraybuffer(env, bytes.len(), &mut data, &mut buffer) })?;
+    if !bytes.is_empty() {
+        // SAFETY: `data` points at `bytes.len()` fresh bytes.
+        unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), data.cast::<u8>(), bytes.len()) };
+    }
+    let mut array = ptr::null_mut();
+    // SAFETY: a view of the whole new buffer.
+    check(unsafe {
+        sys::napi_create_typedarray(
+            env,
+            sys::TypedarrayType::uint8_array,
+            bytes.len(),
+            buffer,
+            0,
+            &mut array,
+        )
+    })?;
+    Ok(array)
+}
+
 fn check(status: sys::napi_status) -> SandboxResult<()> {
     if status == sys::Status::napi_ok {
         Ok(())
@@ -419,7 +459,10 @@ pub fn lower(cx: &mut Cx, value: RawValue, ty: &Type, path: &Path) -> SandboxRes
             }
         }
         Type::Flags(flags) => {
-            if matches!(type_of(env, value), sys::ValueType::napi_undefined | sys::ValueType::napi_null) {
+            if matches!(
+                type_of(env, value),
+                sys::ValueType::napi_undefined | sys::ValueType::napi_null
+            ) {
                 return Ok(Val::Flags(Vec::new()));
             }
             if type_of(env, value) != sys::ValueType::napi_object {

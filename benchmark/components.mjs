@@ -1,0 +1,105 @@
+// The component rows of `npm run bench`: this package's Component against jco's transpiled glue on
+// V8 for the same component, side by side in one process (imported by bench.mjs).
+import { transpile } from '@bytecodealliance/jco'
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { createRequire } from 'node:module'
+import os from 'node:os'
+import { dirname, join } from 'node:path'
+import { fileURLToPath, pathToFileURL } from 'node:url'
+
+import { measure } from './harness.mjs'
+
+const require = createRequire(import.meta.url)
+const { Component } = require('wasm-memory-sandbox')
+const root = fileURLToPath(new URL('..', import.meta.url))
+
+/** jco's glue for `bytes`: its instantiate(), with the core modules compiled once by V8. */
+async function jcoGlue(bytes, name) {
+  const { files } = await transpile(bytes, { name, instantiation: 'async', quiet: true })
+  const directory = mkdtempSync(join(os.tmpdir(), 'wasm-memory-sandbox-bench-jco-'))
+  try {
+    for (const [file, content] of Object.entries(files)) {
+      mkdirSync(dirname(join(directory, file)), { recursive: true })
+      writeFileSync(join(directory, file), content)
+    }
+    const glue = await import(pathToFileURL(join(directory, `${name}.js`)).href)
+    const modules = {}
+    for (const [file, content] of Object.entries(files))
+      if (file.endsWith('.wasm')) modules[file] = new WebAssembly.Module(content)
+    return { instantiate: (imports) => glue.instantiate((path) => modules[path], imports), files }
+  } finally {
+    rmSync(directory, { recursive: true, force: true })
+  }
+}
+
+export async function componentRows({ row, batch, quick }) {
+  // A record in, a string out, on a guest that does nothing: the time is the host's.
+  const noopText = readFileSync(`${root}examples/components/text/noop-greet.wat`, 'utf8')
+  const noop = new Component(noopText)
+  const ours = noop.instantiate().exports
+  const { parse } = await import('@bytecodealliance/jco')
+  const noopBytes = await parse(noopText)
+  const jcoNoop = await jcoGlue(noopBytes, 'noop')
+  const theirs = await jcoNoop.instantiate({})
+  const person = { name: 'Ada', age: 36 }
+  let sink = 0
+  const timing = { batch: batch(50_000), samples: 7, warmup: 2 }
+  const oursCall = measure(() => (sink ^= ours.greet(person).length), timing)
+  const jcoCall = measure(() => (sink ^= theirs.greet(person).length), timing)
+  row({
+    operation: 'component call: record in, string out (no-op guest)',
+    ours: oursCall,
+    baseline: jcoCall,
+    against: 'jco transpile on V8',
+    kind: 'slower',
+    target: 1,
+  })
+
+  // list<u8> of 1 MiB in and out (the types component's echo).
+  const typesBytes = readFileSync(`${root}__test__/guests/build/types.rust.component.wasm`)
+  const imports = {
+    'demo:types/logger': { log() {}, logPoint() {} },
+    'demo:types/host': { Kv: class {}, fetchNumber: () => 0 },
+    'host-name': () => 'bench',
+  }
+  const types = new Component(typesBytes)
+  const oursApi = types.instantiate({ imports }).exports.api
+  const jcoTypes = await jcoGlue(typesBytes, 'types')
+  const jcoImports = {
+    'demo:types/logger': imports['demo:types/logger'],
+    'demo:types/host': imports['demo:types/host'],
+    'host-name': { default: imports['host-name'] },
+    'demo:types/types': {},
+  }
+  const theirApi = (await jcoTypes.instantiate(jcoImports)).api
+  const megabyte = new Uint8Array(1 << 20).fill(7)
+  const listTiming = { batch: batch(20), samples: 5, warmup: 1 }
+  const oursList = measure(() => (sink ^= oursApi.echoListU8(megabyte).length), listTiming)
+  const jcoList = measure(() => (sink ^= theirApi.echoListU8(megabyte).length), listTiming)
+  row({
+    operation: 'component call: list<u8> of 1 MiB in and out',
+    ours: oursList,
+    baseline: jcoList,
+    against: 'jco transpile on V8',
+    kind: 'slower',
+    target: 1,
+  })
+
+  // Instantiation of the types component (its code compiled once on both sides).
+  const instantiateTiming = { batch: batch(200), samples: 5, warmup: 1 }
+  const oursInstantiate = measure(() => types.instantiate({ imports }).dispose(), instantiateTiming)
+  const rounds = quick ? 100 : 400
+  await jcoTypes.instantiate(jcoImports)
+  const started = process.hrtime.bigint()
+  for (let index = 0; index < rounds; index += 1) await jcoTypes.instantiate(jcoImports)
+  const jcoInstantiate = Number(process.hrtime.bigint() - started) / rounds
+  row({
+    operation: 'component instantiate (types component)',
+    ours: oursInstantiate,
+    baseline: jcoInstantiate,
+    against: "jco's instantiate() on V8",
+    kind: 'faster',
+    target: 1,
+  })
+  return sink
+}
