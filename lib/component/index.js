@@ -12,9 +12,11 @@ class ComponentError extends Error {
     const enumerable = typeof value !== 'string'
     super(enumerable ? `${String(value)} (see error.payload)` : value)
     Object.defineProperty(this, 'payload', { value, enumerable, writable: true, configurable: true })
-    this.name = 'ComponentError'
   }
 }
+// On the prototype, as Error's own `name`: an own `name` would be enumerable (Object.keys(error)
+// would be ['name'] where jco's ComponentError has no enumerable key for a string payload).
+Object.defineProperty(ComponentError.prototype, 'name', { value: 'ComponentError', writable: true, configurable: true })
 
 const WRAP = Symbol('wrap a guest resource handle')
 
@@ -27,9 +29,14 @@ class ComponentResource {
   }
 
   static handleOf(value) {
-    return value !== null && typeof value === 'object' && #handle in value ? value.#handle : undefined
+    return value !== null && typeof value === 'object' && #handle in value ? value.#handle : NOT_A_RESOURCE
   }
 }
+
+// What handleOf gives for a value that is not a resource object: an object without the handle's
+// type tag. (Not `undefined`: the native side checks the tag with napi_check_object_type_tag,
+// which throws an uncoded "Cannot convert undefined or null to object" for undefined.)
+const NOT_A_RESOURCE = Object.freeze({})
 
 componentSetup((Class, handle) => new Class(WRAP, handle), ComponentResource.handleOf)
 
