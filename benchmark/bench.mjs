@@ -13,6 +13,7 @@ import { WASI } from 'node:wasi'
 import { Worker } from 'node:worker_threads'
 import * as prettier from 'prettier'
 
+import { componentRows } from './components.mjs'
 import { formatTime, measure, measureBatches, measureInterleaved, measureRounds } from './harness.mjs'
 
 const require = createRequire(import.meta.url)
@@ -390,6 +391,9 @@ rows.push({
   targetText: '100,000 alive, <= 12 KiB each',
 })
 console.error(`${densityMet ? 'met ' : 'MISS'} density: ${rows.at(-1).text}; ${rows.at(-1).against}`)
+
+// Components, against jco's transpiled glue on V8 for the same component.
+sink ^= await componentRows({ row, batch, quick })
 
 // 8. Cold start: compiling real modules, each compile in a fresh process, against V8 compiling the
 // same bytes in a fresh process of its own. Cold: an empty code cache (the compile, and writing

@@ -370,10 +370,10 @@ impl ComponentInstanceCore {
     /// Releases the instance now; later calls throw `ERR_SANDBOX_DISPOSED`.
     #[napi]
     pub fn dispose(&mut self, env: &Env) -> Result<()> {
-        if let Some(core) = &self.core {
-            if !core.release() {
-                return Err(SandboxError::Busy).or_throw(env);
-            }
+        if let Some(core) = &self.core
+            && !core.release()
+        {
+            return Err(SandboxError::Busy).or_throw(env);
         }
         self.core = None;
         Ok(())
@@ -531,6 +531,7 @@ impl ComponentHost for JsComponentImport {
 }
 
 /// Installs the facade's resource helpers (see `resources::set_helpers`).
+#[cfg_attr(test, allow(dead_code))] // registered with Node only outside `cfg(test)`
 #[napi(catch_unwind)]
 pub fn component_setup(env: &Env, wrap: Unknown, handle_of: Unknown) -> Result<bool> {
     if wrap.get_type()? != ValueType::Function || handle_of.get_type()? != ValueType::Function {

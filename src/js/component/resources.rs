@@ -35,6 +35,7 @@ thread_local! {
 ///
 /// # Safety
 /// Both values must be functions of `env`, the env of this thread.
+#[cfg_attr(test, allow(dead_code))] // called by `componentSetup()`, registered only outside `cfg(test)`
 pub unsafe fn set_helpers(env: sys::napi_env, wrap: RawValue, handle_of: RawValue) -> bool {
     // SAFETY: forwarded from the caller; the references live as long as the thread's env.
     let helpers = unsafe { SendlessRef::new(env, wrap).zip(SendlessRef::new(env, handle_of)) };
