@@ -20,6 +20,9 @@ use crate::wasi::{ComponentWasiState, Output, WasiOptions};
 /// The interface a WASI 0.2 command exports (any 0.2.x version).
 pub const RUN_INTERFACE: &str = "wasi:cli/run@0.2";
 
+/// How many resource handles one instance may hold at once.
+const MAX_COMPONENT_HANDLES: usize = 10_000_000;
+
 /// Per-store data of a component instance.
 pub struct ComponentState {
     limits: StoreLimits,
@@ -136,6 +139,15 @@ impl ComponentInstance {
         };
         let mut store = Store::new(engine, state);
         apply_limits(&mut store, limits, true)?;
+        // What a guest's values may make the host allocate per call: its lists can hold at most
+        // its memory's bytes, each a dynamic value of at most 40 bytes here.
+        let memory_cap = limits
+            .max_memory_bytes
+            .unwrap_or(crate::sandbox::MAX_WASM32_MEMORY_BYTES);
+        store.set_hostcall_fuel(usize::try_from(memory_cap.saturating_mul(40)).unwrap_or(usize::MAX));
+        // Handles JS holds are dropped when it lets go of them, which V8 decides; the count is
+        // bounded by the memory V8 is told each costs (see `resources.rs`).
+        store.set_max_component_handles(MAX_COMPONENT_HANDLES);
         let mut linker = if has_wasi {
             wasi_linker(kind, source.compiler())?
         } else {
@@ -144,9 +156,14 @@ impl ComponentInstance {
         // The embedder's definitions override WASI's where both name an item.
         linker.allow_shadowing(true);
         let link_error = |error: wasmtime::Error| SandboxError::Link(format!("{error:#}"));
-        // An imported interface of types only has nothing to define, but must exist.
+        // An imported interface of types only has nothing to define, but must exist. (Only
+        // those: an empty instance under an exact name would shadow WASI's newer 0.2.x one.)
         for (name, item) in component.component_type().imports(engine) {
-            if let ComponentItem::ComponentInstance(_) = item.ty {
+            if let ComponentItem::ComponentInstance(instance) = item.ty
+                && instance
+                    .exports(engine)
+                    .all(|(_, export)| matches!(export.ty, ComponentItem::Type(_)))
+            {
                 linker.instance(name).map_err(link_error)?;
             }
         }

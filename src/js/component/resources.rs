@@ -122,14 +122,29 @@ impl Resources {
         std::mem::take(&mut *self.collected.borrow_mut())
     }
 
-    /// Keeps the exception a JS import threw.
+    /// Keeps the exception a JS import threw, in a one-element array (a reference can hold
+    /// only objects; a thrown string or number is kept too).
     pub fn keep_exception(&self, exception: RawValue) {
+        let mut holder = ptr::null_mut();
         // SAFETY: `exception` belongs to this env, on its thread.
-        *self.exception.borrow_mut() = unsafe { SendlessRef::new(self.env, exception) };
+        let kept = unsafe {
+            sys::napi_create_array_with_length(self.env, 1, &mut holder) == sys::Status::napi_ok
+                && sys::napi_set_element(self.env, holder, 0, exception) == sys::Status::napi_ok
+        };
+        // SAFETY: as above.
+        *self.exception.borrow_mut() = if kept {
+            unsafe { SendlessRef::new(self.env, holder) }
+        } else {
+            None
+        };
     }
 
     pub fn take_exception(&self) -> Option<RawValue> {
-        self.exception.borrow_mut().take().and_then(|kept| kept.value())
+        let holder = self.exception.borrow_mut().take()?.value()?;
+        let mut exception = ptr::null_mut();
+        // SAFETY: the holder array made in `keep_exception`.
+        let status = unsafe { sys::napi_get_element(self.env, holder, 0, &mut exception) };
+        (status == sys::Status::napi_ok).then_some(exception)
     }
 
     /// The host type of the imported resource with `type_id`.
@@ -262,8 +277,13 @@ impl Resources {
             drop(unsafe { Box::from_raw(raw) });
             return Err(SandboxError::Internal("could not make a resource handle".to_owned()));
         }
-        // SAFETY: tags the External just made.
-        unsafe { sys::napi_type_tag_object(env, external, &HANDLE_TAG) };
+        // SAFETY: tags the External just made, and tells V8 what the guest handle costs, so
+        // that handles JS drops are collected before an instance fills up with them.
+        unsafe {
+            sys::napi_type_tag_object(env, external, &HANDLE_TAG);
+            let mut total = 0;
+            sys::napi_adjust_external_memory(env, HANDLE_COST, &mut total);
+        }
         HELPERS.with(|helpers| {
             let helpers = helpers.borrow();
             let wrap = helpers
@@ -334,8 +354,11 @@ pub fn handle_of(env: sys::napi_env, value: RawValue) -> Option<*const ResourceH
         };
         (status == sys::Status::napi_ok).then_some(external)
     })?;
+    if type_of(env, external) != sys::ValueType::napi_external {
+        return None;
+    }
     let mut tagged = false;
-    // SAFETY: `external` belongs to `env`; a non-object is simply not tagged.
+    // SAFETY: `external` is an External of `env`.
     unsafe { sys::napi_check_object_type_tag(env, external, &HANDLE_TAG, &mut tagged) };
     if !tagged {
         return None;
@@ -358,9 +381,15 @@ pub fn take_for_dispose(env: sys::napi_env, value: RawValue) -> Option<ResourceA
     handle.resource.take()
 }
 
-unsafe extern "C" fn finalize_handle(_env: sys::napi_env, data: *mut std::ffi::c_void, _hint: *mut std::ffi::c_void) {
-    // SAFETY: the box made in `wrap`, finalized once.
+/// What one resource handle JS holds is reported to cost V8 (its share of the guest's tables).
+const HANDLE_COST: i64 = 1024;
+
+unsafe extern "C" fn finalize_handle(env: sys::napi_env, data: *mut std::ffi::c_void, _hint: *mut std::ffi::c_void) {
+    // SAFETY: the box made in `wrap`, finalized once; the cost reported there is taken back.
     let handle = unsafe { Box::from_raw(data.cast::<ResourceHandle>()) };
+    let mut total = 0;
+    // SAFETY: the env of this finalizer.
+    unsafe { sys::napi_adjust_external_memory(env, -HANDLE_COST, &mut total) };
     if handle.owned
         && let (Some(resource), Some(owner)) = (handle.resource.take(), handle.owner.upgrade())
     {

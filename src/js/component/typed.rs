@@ -20,6 +20,7 @@ pub enum Params {
     None,
     Bytes,
     Text,
+    U32,
 }
 
 /// A result the fast path gives.
@@ -37,6 +38,7 @@ pub fn shape(function: &ExportedFunction) -> Option<(Params, Results)> {
     let params = match function.params.as_slice() {
         [] => Params::None,
         [Type::String] => Params::Text,
+        [Type::U32] => Params::U32,
         [Type::List(list)] if list.ty() == Type::U8 => Params::Bytes,
         _ => return None,
     };
@@ -48,7 +50,12 @@ pub fn shape(function: &ExportedFunction) -> Option<(Params, Results)> {
         Some(Type::List(list)) if list.ty() == Type::U8 => Results::Bytes,
         Some(_) => return None,
     };
-    (params != Params::None || results != Results::None).then_some((params, results))
+    // A u32 alone goes the general way (as cheap), unless bytes or text come back.
+    let worth_it = match params {
+        Params::None | Params::U32 => matches!(results, Results::Bytes | Results::Text),
+        Params::Bytes | Params::Text => true,
+    };
+    worth_it.then_some((params, results))
 }
 
 /// Calls through the fast path. `None` when the arguments do not fit it exactly (a plain array for
@@ -74,6 +81,15 @@ pub fn call(
         Params::Text => {
             let text = get_string(env, first)?;
             Some(call_with(env, core, index, (text.as_str(),), results))
+        }
+        Params::U32 => {
+            let mut number = 0.0;
+            // SAFETY: `first` belongs to `env`; a non-number fails without side effects.
+            let is_number = unsafe { sys::napi_get_value_double(env, first, &mut number) } == sys::Status::napi_ok;
+            if !is_number || number.fract() != 0.0 || !(0.0..=4_294_967_295.0).contains(&number) {
+                return None;
+            }
+            Some(call_with(env, core, index, (number as u32,), results))
         }
     }
 }
