@@ -249,6 +249,9 @@ export const description = {
     'world-fn': fn('world-fn', 'worldFn', [['a', t('s64')]], t('u64')),
   },
   imports: {
+    // Only the type logger uses: as for a guest that calls nothing of the api it imports. The
+    // component jco builds for `kinds` (a core module importing every function of the world)
+    // imports all of api's functions and resources, and its description says so.
     'demo:kinds/api@0.1.0': {
       kind: 'interface',
       name: 'demo:kinds/api@0.1.0',
