@@ -1,10 +1,10 @@
 // One compile in a fresh process, for the cold-start rows of `npm run bench`:
-// `node compile-child.mjs <file.wasm> <v8|cranelift|winch|namespace>` prints `{ compileMs, instantiateMs, stats }`
+// `node compile-child.mjs <file.wasm> <v8|cranelift|winch|namespace|component|v8-jco>` prints `{ compileMs, instantiateMs, stats }`
 // (`namespace`: `await createWebAssembly().compile(bytes)`, the WebAssembly namespace's compile).
 // The code cache directory (or its absence) comes from the environment, set by the parent.
 import { readFileSync } from 'node:fs'
 
-import { Module, Sandbox, codeCacheStats, createWebAssembly } from 'wasm-memory-sandbox'
+import { Component, Module, Sandbox, codeCacheStats, createWebAssembly } from 'wasm-memory-sandbox'
 
 const [path, compiler] = process.argv.slice(2)
 const bytes = readFileSync(path)
@@ -21,7 +21,24 @@ function stubImports(imports) {
   return object
 }
 
-if (compiler === 'v8') {
+if (compiler === 'component') {
+  // A component through Component (the engine made first, as V8's is).
+  new Component('(component)')
+  const started = now()
+  const component = new Component(bytes)
+  const compileMs = now() - started
+  console.log(JSON.stringify({ compileMs, exports: Object.keys(component.exports).length, stats: codeCacheStats() }))
+} else if (compiler === 'v8-jco') {
+  // What a jco user's process compiles: the core modules of `jco transpile` (transpiled first,
+  // untimed), each by `new WebAssembly.Module`.
+  const { transpile } = await import('@bytecodealliance/jco')
+  const { files } = await transpile(new Uint8Array(bytes), { name: 'component', instantiation: 'async', quiet: true })
+  const cores = Object.entries(files).filter(([name]) => name.endsWith('.wasm'))
+  const started = now()
+  for (const [, content] of cores) new WebAssembly.Module(content)
+  const compileMs = now() - started
+  console.log(JSON.stringify({ compileMs, exports: cores.length }))
+} else if (compiler === 'v8') {
   const started = now()
   const module = new WebAssembly.Module(bytes)
   const compileMs = now() - started

@@ -1,6 +1,7 @@
 // The component rows of `npm run bench`: this package's Component against jco's transpiled glue on
 // V8 for the same component, side by side in one process (imported by bench.mjs).
 import { transpile } from '@bytecodealliance/jco'
+import { spawnSync } from 'node:child_process'
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import os from 'node:os'
@@ -101,5 +102,34 @@ export async function componentRows({ row, batch, quick }) {
     kind: 'faster',
     target: 1,
   })
+  // Compile from a warm code cache in a fresh process, against V8 compiling the core modules of
+  // jco's output for the same component (componentize-js's 12 MB greeter: StarlingMonkey).
+  const greeter = `${root}__test__/guests/build/greeter.js.component.wasm`
+  const child = fileURLToPath(new URL('compile-child.mjs', import.meta.url))
+  const cacheDirectory = mkdtempSync(join(os.tmpdir(), 'wasm-memory-sandbox-bench-cache-'))
+  try {
+    const compile = (mode) => {
+      const env = { ...process.env, WASM_MEMORY_SANDBOX_CACHE_DIR: cacheDirectory }
+      const run = spawnSync(process.execPath, [child, greeter, mode], { encoding: 'utf8', env })
+      if (run.status !== 0) throw new Error(`compile-child ${mode} failed: ${run.stderr}`)
+      return JSON.parse(run.stdout.trim().split('\n').pop())
+    }
+    compile('component') // fills the cache
+    const repeats = quick ? 1 : 3
+    const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]
+    const warm = Array.from({ length: repeats }, () => compile('component'))
+    if (warm.some((run) => run.stats.misses !== 0)) throw new Error('the warm component compiles missed the cache')
+    const v8 = median(Array.from({ length: repeats }, () => compile('v8-jco').compileMs))
+    row({
+      operation: 'component from a warm disk cache, fresh process (12 MB componentize-js greeter)',
+      ours: median(warm.map((run) => run.compileMs)) * 1e6,
+      baseline: v8 * 1e6,
+      against: "V8 compiling jco's core modules, fresh process",
+      kind: 'slower',
+      target: 2,
+    })
+  } finally {
+    rmSync(cacheDirectory, { recursive: true, force: true })
+  }
   return sink
 }

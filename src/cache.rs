@@ -44,7 +44,7 @@ pub trait Artifact: Sized {
     ///
     /// # Safety
     /// `file` must hold, byte for byte, what `serialize` wrote (see `load_file`).
-    unsafe fn deserialize(engine: &Engine, file: File) -> wasmtime::Result<Self>;
+    unsafe fn deserialize(engine: &Engine, file: File, path: &Path) -> wasmtime::Result<Self>;
 }
 
 impl Artifact for Module {
@@ -52,7 +52,7 @@ impl Artifact for Module {
         Module::serialize(self)
     }
 
-    unsafe fn deserialize(engine: &Engine, file: File) -> wasmtime::Result<Self> {
+    unsafe fn deserialize(engine: &Engine, file: File, _path: &Path) -> wasmtime::Result<Self> {
         // SAFETY: forwarded from the caller.
         unsafe { Module::deserialize_open_file(engine, file) }
     }
@@ -63,15 +63,30 @@ impl Artifact for wasmtime::component::Component {
         wasmtime::component::Component::serialize(self)
     }
 
-    unsafe fn deserialize(engine: &Engine, mut file: File) -> wasmtime::Result<Self> {
-        // Components have no open-file form: read from the start of the file just checked.
-        use std::io::{Read, Seek};
-        let mut bytes = Vec::new();
-        file.seek(io::SeekFrom::Start(0))?;
-        file.read_to_end(&mut bytes)?;
+    unsafe fn deserialize(engine: &Engine, file: File, path: &Path) -> wasmtime::Result<Self> {
+        // Components have no open-file form: map the file by its path, once that path is still
+        // the very file just checked (same device and inode; replacements are renamed over it,
+        // never written in place, in a directory only this user can write).
+        if !same_file(&file, path) {
+            return Err(wasmtime::Error::msg("the cache file was replaced while being loaded"));
+        }
         // SAFETY: forwarded from the caller.
-        unsafe { wasmtime::component::Component::deserialize(engine, bytes) }
+        unsafe { wasmtime::component::Component::deserialize_file(engine, path) }
     }
+}
+
+#[cfg(unix)]
+fn same_file(file: &File, path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (file.metadata(), fs::symlink_metadata(path)) {
+        (Ok(open), Ok(named)) => open.dev() == named.dev() && open.ino() == named.ino() && named.is_file(),
+        _ => false,
+    }
+}
+
+#[cfg(not(unix))]
+fn same_file(_file: &File, path: &Path) -> bool {
+    fs::symlink_metadata(path).is_ok_and(|named| named.is_file())
 }
 
 /// Environment variable naming the cache directory.
@@ -327,7 +342,7 @@ fn load_file<A: Artifact>(engine: &Engine, path: &Path, checksum: &str) -> Optio
     // It is the same open file that was hashed, not the path opened again. Cache files are never
     // modified in place (replacements are renamed over them, leaving this inode intact), as the
     // mapping requires. wasmtime itself refuses artifacts of another version or configuration.
-    match unsafe { A::deserialize(engine, file) } {
+    match unsafe { A::deserialize(engine, file, path) } {
         Ok(module) => Some(module),
         Err(_) => {
             reject(path);
