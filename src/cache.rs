@@ -37,7 +37,15 @@ use crate::engine::{Compiler, EngineKind, engine_with};
 use crate::error::{SandboxError, SandboxResult};
 
 /// Compiled code the cache can store and load: a core module or a component.
-pub trait Artifact: Sized {
+pub trait Artifact: Sized + Clone + 'static {
+    /// The process's compiled code of this kind.
+    fn memory_cache() -> &'static MemoryCache<Self>;
+
+    /// Refuses bytes of the other kind, saying which class to use.
+    fn check_kind(bytes: &[u8]) -> SandboxResult<()>;
+
+    fn compile(engine: &Engine, bytes: &[u8]) -> wasmtime::Result<Self>;
+
     fn serialize(&self) -> wasmtime::Result<Vec<u8>>;
 
     /// Loads an artifact from `file`.
@@ -48,6 +56,25 @@ pub trait Artifact: Sized {
 }
 
 impl Artifact for Module {
+    fn memory_cache() -> &'static MemoryCache<Self> {
+        static MODULES: MemoryCache<Module> = MemoryCache::new();
+        &MODULES
+    }
+
+    fn check_kind(bytes: &[u8]) -> SandboxResult<()> {
+        if crate::component::is_component(bytes) {
+            return Err(SandboxError::WrongKind(
+                "these bytes are a WebAssembly component, not a core module: load them with `new Component(bytes)` \
+                 (or Component.compile / Component.fromFile), not Module or Sandbox"
+                    .to_owned(),
+            ));
+        }
+        Ok(())
+    }
+
+    fn compile(engine: &Engine, bytes: &[u8]) -> wasmtime::Result<Self> {
+        Module::new(engine, bytes)
+    }
     fn serialize(&self) -> wasmtime::Result<Vec<u8>> {
         Module::serialize(self)
     }
@@ -59,6 +86,25 @@ impl Artifact for Module {
 }
 
 impl Artifact for wasmtime::component::Component {
+    fn memory_cache() -> &'static MemoryCache<Self> {
+        static COMPONENTS: MemoryCache<wasmtime::component::Component> = MemoryCache::new();
+        &COMPONENTS
+    }
+
+    fn check_kind(bytes: &[u8]) -> SandboxResult<()> {
+        if crate::component::is_core_module(bytes) {
+            return Err(SandboxError::WrongKind(
+                "these bytes are a core WebAssembly module, not a component: load them with `new Module(bytes)` \
+                 or `new Sandbox(bytes)`, not Component"
+                    .to_owned(),
+            ));
+        }
+        Ok(())
+    }
+
+    fn compile(engine: &Engine, bytes: &[u8]) -> wasmtime::Result<Self> {
+        wasmtime::component::Component::new(engine, bytes)
+    }
     fn serialize(&self) -> wasmtime::Result<Vec<u8>> {
         wasmtime::component::Component::serialize(self)
     }
@@ -519,5 +565,67 @@ impl<A: Artifact + Clone> MemoryCache<A> {
             artifact: artifact.clone(),
         });
         Ok(artifact)
+    }
+}
+
+/// A module's or component's source (wasm bytes or text, as given), with its code compiled for
+/// one engine. Code for another engine is compiled on demand and shared through the caches.
+#[derive(Clone)]
+pub struct CompiledSource<A> {
+    bytes: Arc<[u8]>,
+    digest: u64,
+    kind: EngineKind,
+    compiler: Compiler,
+    compiled: A,
+}
+
+impl<A: Artifact> CompiledSource<A> {
+    /// Compiles `bytes` for the engine of `kind` and `compiler`, reusing earlier compilations
+    /// of the same bytes (in this process, or in the disk cache).
+    pub fn compile_for(kind: EngineKind, compiler: Compiler, bytes: &[u8]) -> SandboxResult<Self> {
+        let bytes: Arc<[u8]> = Arc::from(bytes);
+        let digest = digest(&bytes);
+        let compiled = Self::compile_cached(kind, compiler, &bytes, digest)?;
+        Ok(Self {
+            bytes,
+            digest,
+            kind,
+            compiler,
+            compiled,
+        })
+    }
+
+    /// `compile_for` the standard engine.
+    pub fn compile_with(compiler: Compiler, bytes: &[u8]) -> SandboxResult<Self> {
+        Self::compile_for(EngineKind::Standard, compiler, bytes)
+    }
+
+    /// The code compiled for the engine of `kind` (with this source's compiler).
+    pub fn for_engine(&self, kind: EngineKind) -> SandboxResult<A> {
+        if kind == self.kind {
+            Ok(self.compiled.clone())
+        } else {
+            Self::compile_cached(kind, self.compiler, &self.bytes, self.digest)
+        }
+    }
+
+    /// The compiler this source's code is compiled with.
+    pub fn compiler(&self) -> Compiler {
+        self.compiler
+    }
+
+    /// The engine this source's code was compiled for.
+    pub fn kind(&self) -> EngineKind {
+        self.kind
+    }
+
+    /// The code as compiled for this source's own engine.
+    pub fn compiled(&self) -> &A {
+        &self.compiled
+    }
+
+    fn compile_cached(kind: EngineKind, compiler: Compiler, bytes: &Arc<[u8]>, digest: u64) -> SandboxResult<A> {
+        A::check_kind(bytes)?;
+        A::memory_cache().get_or_compile(kind, compiler, bytes, digest, |engine| A::compile(engine, bytes))
     }
 }

@@ -279,3 +279,39 @@ fn tick_while_sandboxes_need_it() {
         }
     }
 }
+
+/// One value per engine that runs WASI guests (standard or metered, with each compiler), made on
+/// first use and cloned out: the WASI linkers of modules and of components.
+pub struct PerWasiEngine<T>([OnceLock<Result<T, String>>; 4]);
+
+impl<T: Clone> PerWasiEngine<T> {
+    pub const fn new() -> Self {
+        Self([const { OnceLock::new() }; 4])
+    }
+
+    /// The value for `kind` and `compiler`, made by `make` the first time.
+    pub fn get(
+        &self,
+        kind: EngineKind,
+        compiler: Compiler,
+        make: impl FnOnce(&'static Engine) -> wasmtime::Result<T>,
+    ) -> SandboxResult<T> {
+        let index = match (kind, compiler) {
+            (EngineKind::Standard, Compiler::Cranelift) => 0,
+            (EngineKind::Metered, Compiler::Cranelift) => 1,
+            (EngineKind::Standard, Compiler::Winch) => 2,
+            (EngineKind::Metered, Compiler::Winch) => 3,
+            (EngineKind::Dense | EngineKind::Api | EngineKind::ApiMetered, _) => {
+                return Err(SandboxError::Internal(format!(
+                    "the {} engine runs no WASI guests",
+                    kind.name()
+                )));
+            }
+        };
+        let engine = engine_with(kind, compiler)?;
+        self.0[index]
+            .get_or_init(|| make(engine).map_err(|error| format!("{error:#}")))
+            .clone()
+            .map_err(|reason| SandboxError::Internal(format!("could not link WASI: {reason}")))
+    }
+}

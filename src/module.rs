@@ -1,11 +1,11 @@
 //! Compiling and caching modules, describing their imports and exports, and the embedded
 //! buffer guest.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 
 use wasmtime::{ExternType, FuncType, InstancePre, Linker, Module, ModuleExport, ValType};
 
-use crate::cache::{MemoryCache, digest};
+use crate::cache::CompiledSource;
 use crate::engine::{Compiler, EngineKind, engine};
 use crate::error::{SandboxError, SandboxResult};
 use crate::sandbox::HostState;
@@ -13,20 +13,8 @@ use crate::sandbox::HostState;
 /// The buffer guest (`guest/`), built for wasm32 by `build.rs`.
 pub const BUFFER_GUEST_WASM: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/buffer_guest.wasm"));
 
-/// A module's source: wasm bytes or WebAssembly text, as given, with its code compiled for one
-/// engine. Code for another engine is compiled on demand and shared through the process-wide
-/// cache.
-#[derive(Clone)]
-pub struct ModuleSource {
-    bytes: Arc<[u8]>,
-    digest: u64,
-    kind: EngineKind,
-    compiler: Compiler,
-    compiled: Module,
-}
-
-/// Modules compiled in this process, for reuse.
-static CACHE: MemoryCache<Module> = MemoryCache::new();
+/// A module's source with its compiled code (see `CompiledSource`).
+pub type ModuleSource = CompiledSource<Module>;
 
 impl ModuleSource {
     /// Compiles `bytes` (binary wasm, or text: wasmtime tells them apart by the `\0asm` magic)
@@ -36,43 +24,9 @@ impl ModuleSource {
         Self::compile_with(Compiler::process_default(), bytes)
     }
 
-    /// `compile` with the given compiler.
-    pub fn compile_with(compiler: Compiler, bytes: &[u8]) -> SandboxResult<Self> {
-        Self::compile_for(EngineKind::Standard, compiler, bytes)
-    }
-
-    /// Compiles `bytes` for the engine of `kind` and `compiler`, reusing earlier compilations
-    /// of the same bytes.
-    pub fn compile_for(kind: EngineKind, compiler: Compiler, bytes: &[u8]) -> SandboxResult<Self> {
-        let bytes: Arc<[u8]> = Arc::from(bytes);
-        let digest = digest(&bytes);
-        let compiled = compile_cached(kind, compiler, &bytes, digest)?;
-        Ok(Self {
-            bytes,
-            digest,
-            kind,
-            compiler,
-            compiled,
-        })
-    }
-
-    /// The module compiled for the engine of `kind` (with this source's compiler).
-    pub fn for_engine(&self, kind: EngineKind) -> SandboxResult<Module> {
-        if kind == self.kind {
-            Ok(self.compiled.clone())
-        } else {
-            compile_cached(kind, self.compiler, &self.bytes, self.digest)
-        }
-    }
-
-    /// The compiler this source's code is compiled with.
-    pub fn compiler(&self) -> Compiler {
-        self.compiler
-    }
-
     /// Every export with its kind and, for functions, its signature.
     pub fn exports(&self) -> Vec<EntryDescriptor> {
-        self.compiled
+        self.compiled()
             .exports()
             .map(|export| EntryDescriptor::new(None, export.name(), export.ty()))
             .collect()
@@ -80,24 +34,11 @@ impl ModuleSource {
 
     /// Every import with its kind and, for functions, its signature.
     pub fn imports(&self) -> Vec<EntryDescriptor> {
-        self.compiled
+        self.compiled()
             .imports()
             .map(|import| EntryDescriptor::new(Some(import.module()), import.name(), import.ty()))
             .collect()
     }
-}
-
-/// Looks the bytes up in the process's modules, then in the code cache on disk, else compiles
-/// them. A component is refused with a message that names the class to use.
-fn compile_cached(kind: EngineKind, compiler: Compiler, bytes: &Arc<[u8]>, digest: u64) -> SandboxResult<Module> {
-    if crate::component::is_component(bytes) {
-        return Err(SandboxError::WrongKind(
-            "these bytes are a WebAssembly component, not a core module: load them with `new Component(bytes)` \
-             (or Component.compile / Component.fromFile), not Module or Sandbox"
-                .to_owned(),
-        ));
-    }
-    CACHE.get_or_compile(kind, compiler, bytes, digest, |engine| Module::new(engine, bytes))
 }
 
 /// The buffer guest, compiled once per process for the dense pooled engine and pre-linked (it
@@ -116,7 +57,7 @@ pub fn buffer_guest() -> SandboxResult<&'static BufferGuestModule> {
     BUFFER_GUEST
         .get_or_init(|| {
             let source = ModuleSource::compile_for(EngineKind::Dense, Compiler::Cranelift, BUFFER_GUEST_WASM)?;
-            let module = &source.compiled;
+            let module = source.compiled();
             let export = |name: &str, expected: &str| -> SandboxResult<ModuleExport> {
                 let signature = match module.get_export(name) {
                     Some(ExternType::Func(func)) => describe_signature(name, &func),

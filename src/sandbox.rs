@@ -8,7 +8,7 @@
 use std::cell::{Cell, OnceCell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use wasmtime::{
     AsContextMut, Caller, Extern, Func, FuncType, ImportType, Instance, InstancePre, Linker, Memory, ModuleExport,
@@ -17,7 +17,7 @@ use wasmtime::{
 };
 
 use crate::engine::{
-    Compiler, DENSE_SLOTS_VARIABLE, EngineKind, TickerGuard, deadline_ticks, dense_slots, engine_with,
+    Compiler, DENSE_SLOTS_VARIABLE, EngineKind, PerWasiEngine, TickerGuard, deadline_ticks, dense_slots, engine_with,
 };
 use crate::error::{SandboxError, SandboxResult};
 use crate::module::ModuleSource;
@@ -950,31 +950,12 @@ impl Sandbox {
 /// imports to. Defining the ~90 WASI functions took ~140 us per sandbox; they are defined once
 /// per engine and the linker cloned (a copy of its name table; the functions are shared).
 fn wasi_linker(kind: EngineKind, compiler: Compiler) -> SandboxResult<Linker<HostState>> {
-    type Cell = OnceLock<Result<Linker<HostState>, String>>;
-    static STANDARD: Cell = OnceLock::new();
-    static METERED: Cell = OnceLock::new();
-    static STANDARD_WINCH: Cell = OnceLock::new();
-    static METERED_WINCH: Cell = OnceLock::new();
-    let cell = match (kind, compiler) {
-        (EngineKind::Standard, Compiler::Cranelift) => &STANDARD,
-        (EngineKind::Metered, Compiler::Cranelift) => &METERED,
-        (EngineKind::Standard, Compiler::Winch) => &STANDARD_WINCH,
-        (EngineKind::Metered, Compiler::Winch) => &METERED_WINCH,
-        (EngineKind::Dense | EngineKind::Api | EngineKind::ApiMetered, _) => {
-            return Err(SandboxError::Internal(format!(
-                "the {} engine runs no WASI guests",
-                kind.name()
-            )));
-        }
-    };
-    let engine = engine_with(kind, compiler)?;
-    cell.get_or_init(|| {
+    static LINKERS: PerWasiEngine<Linker<HostState>> = PerWasiEngine::new();
+    LINKERS.get(kind, compiler, |engine| {
         let mut linker = Linker::new(engine);
-        link_wasi(&mut linker).map_err(|error| format!("{error:#}"))?;
+        link_wasi(&mut linker)?;
         Ok(linker)
     })
-    .clone()
-    .map_err(|reason| SandboxError::Internal(format!("could not link WASI: {reason}")))
 }
 
 /// Adds WASI preview 1 and preview 0 to `linker`.

@@ -780,4 +780,4 @@ function componentDts(description, { name = 'component' } = {}) {
   return new DtsWriter(description, String(name)).render()
 }
 
-module.exports = { componentDts, camelCase, pascalCase }
+module.exports = { componentDts, camelCase, pascalCase, witType }

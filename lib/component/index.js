@@ -5,6 +5,7 @@
 'use strict'
 
 const { ComponentCore, componentSetup } = require('../../binding.js')
+const { witType } = require('./dts.js')
 
 /** What `throw` carries out of a function whose WIT result is `result<T, E>`: `payload` is the `E`. */
 class ComponentError extends Error {
@@ -44,33 +45,6 @@ function codedError(Class, code, message) {
   const error = new Class(message)
   error.code = code
   return error
-}
-
-/** A WIT type as WIT writes it, for messages. */
-function witType(type) {
-  switch (type.kind) {
-    case 'list':
-      return `list<${witType(type.element)}>`
-    case 'option':
-      return `option<${witType(type.type)}>`
-    case 'result':
-      return type.ok || type.err
-        ? `result<${type.ok ? witType(type.ok) : '_'}${type.err ? `, ${witType(type.err)}` : ''}>`
-        : 'result'
-    case 'tuple':
-      return `tuple<${type.elements.map(witType).join(', ')}>`
-    case 'own':
-      return type.resource
-    case 'borrow':
-      return `borrow<${type.resource}>`
-    case 'record':
-    case 'variant':
-    case 'enum':
-    case 'flags':
-      return type.name ?? type.kind
-    default:
-      return type.name ?? type.kind
-  }
 }
 
 function witSignature(fn) {

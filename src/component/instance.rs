@@ -3,7 +3,6 @@
 //! exported functions with dynamically typed values.
 
 use std::cell::{Cell, RefCell};
-use std::sync::OnceLock;
 
 use wasmtime::component::types::{ComponentFunc, ComponentItem, Type};
 use wasmtime::component::{Func, Instance, Linker, ResourceAny, ResourceTable, ResourceType, Val};
@@ -11,7 +10,7 @@ use wasmtime::{AsContextMut, Store, StoreContextMut, StoreLimits, StoreLimitsBui
 use wasmtime_wasi::{WasiCtxView, WasiView};
 
 use super::ComponentSource;
-use crate::engine::{Compiler, EngineKind, TickerGuard, deadline_ticks, engine_with};
+use crate::engine::{Compiler, EngineKind, PerWasiEngine, TickerGuard, deadline_ticks, engine_with};
 use crate::error::{SandboxError, SandboxResult};
 use crate::sandbox::{HostFunctionError, ThreadBound};
 use crate::store::{LimitedState, Limits, apply_limits};
@@ -442,23 +441,10 @@ fn exported_items(
 
 /// A linker with WASI 0.2 for `kind`'s engine, defined once per engine and cloned.
 fn wasi_linker(kind: EngineKind, compiler: Compiler) -> SandboxResult<Linker<ComponentState>> {
-    type Cell = OnceLock<Result<Linker<ComponentState>, String>>;
-    static STANDARD: Cell = OnceLock::new();
-    static METERED: Cell = OnceLock::new();
-    static STANDARD_WINCH: Cell = OnceLock::new();
-    static METERED_WINCH: Cell = OnceLock::new();
-    let cell = match (kind, compiler) {
-        (EngineKind::Metered, Compiler::Cranelift) => &METERED,
-        (EngineKind::Standard, Compiler::Winch) => &STANDARD_WINCH,
-        (EngineKind::Metered, Compiler::Winch) => &METERED_WINCH,
-        _ => &STANDARD,
-    };
-    let engine = engine_with(kind, compiler)?;
-    cell.get_or_init(|| {
+    static LINKERS: PerWasiEngine<Linker<ComponentState>> = PerWasiEngine::new();
+    LINKERS.get(kind, compiler, |engine| {
         let mut linker = Linker::new(engine);
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(|error| format!("{error:#}"))?;
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
         Ok(linker)
     })
-    .clone()
-    .map_err(|reason| SandboxError::Internal(format!("could not link WASI 0.2: {reason}")))
 }

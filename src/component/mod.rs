@@ -4,19 +4,14 @@
 mod describe;
 mod instance;
 
-use std::sync::Arc;
-
 use wasmtime::component::Component;
 
-use crate::cache::{MemoryCache, digest};
-use crate::engine::{Compiler, EngineKind, engine_with};
-use crate::error::{SandboxError, SandboxResult};
+use crate::cache::CompiledSource;
+use crate::engine::engine_with;
+use crate::error::SandboxResult;
 
 pub use describe::{describe_items, js_name, pascal_name, wit_type};
 pub use instance::{ComponentHost, ComponentInstance, ComponentState, ExportedFunction, HostResource, ImportBinding};
-
-/// Components compiled in this process, for reuse.
-static CACHE: MemoryCache<Component> = MemoryCache::new();
 
 /// The layer field of a binary component's preamble (`\0asm`, version 0x0d, layer 1).
 const COMPONENT_PREAMBLE: [u8; 8] = [0x00, 0x61, 0x73, 0x6d, 0x0d, 0x00, 0x01, 0x00];
@@ -61,68 +56,19 @@ fn first_text_form(bytes: &[u8]) -> Option<&str> {
     Some(&form[..end])
 }
 
-/// A component's source, with its code compiled for one engine.
-#[derive(Clone)]
-pub struct ComponentSource {
-    bytes: Arc<[u8]>,
-    digest: u64,
-    kind: EngineKind,
-    compiler: Compiler,
-    compiled: Component,
-}
+/// A component's source with its compiled code (see `CompiledSource`).
+pub type ComponentSource = CompiledSource<Component>;
 
 impl ComponentSource {
-    /// Compiles `bytes` (binary or text) for the standard engine, through the caches.
-    pub fn compile_with(compiler: Compiler, bytes: &[u8]) -> SandboxResult<Self> {
-        Self::compile_for(EngineKind::Standard, compiler, bytes)
-    }
-
-    pub fn compile_for(kind: EngineKind, compiler: Compiler, bytes: &[u8]) -> SandboxResult<Self> {
-        let bytes: Arc<[u8]> = Arc::from(bytes);
-        let digest = digest(&bytes);
-        let compiled = compile_cached(kind, compiler, &bytes, digest)?;
-        Ok(Self {
-            bytes,
-            digest,
-            kind,
-            compiler,
-            compiled,
-        })
-    }
-
-    /// The component compiled for the engine of `kind` (with this source's compiler).
-    pub fn for_engine(&self, kind: EngineKind) -> SandboxResult<Component> {
-        if kind == self.kind {
-            Ok(self.compiled.clone())
-        } else {
-            compile_cached(kind, self.compiler, &self.bytes, self.digest)
-        }
-    }
-
-    pub fn compiler(&self) -> Compiler {
-        self.compiler
-    }
-
     /// The component's exports and imports as JSON in the description format of `index.d.ts`
     /// (`ComponentItems`).
     pub fn describe(&self) -> SandboxResult<(String, String)> {
-        let engine = engine_with(self.kind, self.compiler)?;
-        let ty = self.compiled.component_type();
+        let engine = engine_with(self.kind(), self.compiler())?;
+        let ty = self.compiled().component_type();
         let exports = describe_items(engine, ty.exports(engine).map(|(name, item)| (name, item.ty)));
         let imports = describe_items(engine, ty.imports(engine).map(|(name, item)| (name, item.ty)));
         Ok((exports.to_string(), imports.to_string()))
     }
-}
-
-fn compile_cached(kind: EngineKind, compiler: Compiler, bytes: &Arc<[u8]>, digest: u64) -> SandboxResult<Component> {
-    if is_core_module(bytes) {
-        return Err(SandboxError::WrongKind(
-            "these bytes are a core WebAssembly module, not a component: load them with `new Module(bytes)` \
-             or `new Sandbox(bytes)`, not Component"
-                .to_owned(),
-        ));
-    }
-    CACHE.get_or_compile(kind, compiler, bytes, digest, |engine| Component::new(engine, &**bytes))
 }
 
 #[cfg(test)]

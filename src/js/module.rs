@@ -6,6 +6,7 @@ use napi::bindgen_prelude::{JsValue, Object, Unknown};
 use napi::{Env, Result, ValueType};
 use napi_derive::napi;
 
+use crate::cache::{Artifact, CompiledSource};
 use crate::engine::Compiler;
 use crate::error::{SandboxError, SandboxResult};
 use crate::js::errors::{OrThrow, rejection};
@@ -182,31 +183,7 @@ impl Module {
         ts_return_type = "Promise<Module>"
     )]
     pub fn compile<'env>(env: &'env Env, source: Unknown, options: Option<Unknown>) -> Result<Object<'env>> {
-        let (deferred, promise) = env.create_deferred()?;
-        let request =
-            bytes_or_text(env, &source, "source").and_then(|bytes| Ok((bytes, parse_module_options(env, options)?)));
-        let (bytes, compiler) = match request {
-            Ok(request) => request,
-            Err(error) => {
-                deferred.resolve(settle(Err(error)));
-                return Ok(promise);
-            }
-        };
-        let spawned = std::thread::Builder::new()
-            .name("wasm-sandbox-compile".to_owned())
-            .stack_size(COMPILE_THREAD_STACK)
-            .spawn(move || {
-                let compiled = catch_unwind(AssertUnwindSafe(|| ModuleSource::compile_with(compiler, &bytes)))
-                    .unwrap_or_else(|_| Err(SandboxError::Internal("compiling the module panicked".to_owned())));
-                deferred.resolve(settle(compiled));
-            });
-        if let Err(error) = spawned {
-            return Err(SandboxError::Internal(format!(
-                "could not start a compile thread: {error}"
-            )))
-            .or_throw(env);
-        }
-        Ok(promise)
+        compile_off_thread(env, source, options, |source| Module { source })
     }
 
     /// The compiler this module's code was compiled with.
@@ -258,12 +235,50 @@ impl Module {
     }
 }
 
-/// What settles `Module.compile`'s promise, on the JS thread: the `Module`, or the coded error.
-fn settle(compiled: SandboxResult<ModuleSource>) -> impl FnOnce(Env) -> Result<Module> {
-    move |env: Env| match compiled {
-        Ok(source) => Ok(Module { source }),
-        Err(error) => Err(rejection(&env, &error)),
+/// Compiles a module's or component's `source` on a thread of its own (its bytes copied first,
+/// so the caller may reuse them at once): a Promise of `wrap(compiled)`, or rejected with the
+/// error compiling on the calling thread would throw.
+pub(crate) fn compile_off_thread<'env, A, T>(
+    env: &'env Env,
+    source: Unknown,
+    options: Option<Unknown>,
+    wrap: fn(CompiledSource<A>) -> T,
+) -> Result<Object<'env>>
+where
+    A: Artifact + Send + 'static,
+    T: napi::bindgen_prelude::ToNapiValue + 'static,
+{
+    let (deferred, promise) = env.create_deferred()?;
+    let settle = move |compiled: SandboxResult<CompiledSource<A>>| {
+        move |env: Env| match compiled {
+            Ok(source) => Ok(wrap(source)),
+            Err(error) => Err(rejection(&env, &error)),
+        }
+    };
+    let request =
+        bytes_or_text(env, &source, "source").and_then(|bytes| Ok((bytes, parse_module_options(env, options)?)));
+    let (bytes, compiler) = match request {
+        Ok(request) => request,
+        Err(error) => {
+            deferred.resolve(settle(Err(error)));
+            return Ok(promise);
+        }
+    };
+    let spawned = std::thread::Builder::new()
+        .name("wasm-sandbox-compile".to_owned())
+        .stack_size(COMPILE_THREAD_STACK)
+        .spawn(move || {
+            let compiled = catch_unwind(AssertUnwindSafe(|| CompiledSource::<A>::compile_with(compiler, &bytes)))
+                .unwrap_or_else(|_| Err(SandboxError::Internal("compiling panicked".to_owned())));
+            deferred.resolve(settle(compiled));
+        });
+    if let Err(error) = spawned {
+        return Err(SandboxError::Internal(format!(
+            "could not start a compile thread: {error}"
+        )))
+        .or_throw(env);
     }
+    Ok(promise)
 }
 
 /// Stack of a compile thread: wasmtime's parser and compilers recurse on deeply nested code.

@@ -25,7 +25,7 @@ use crate::component::{
 };
 use crate::engine::Compiler;
 use crate::error::{SandboxError, SandboxResult};
-use crate::js::errors::{OrThrow, rejection, throw, throw_with_cause};
+use crate::js::errors::{OrThrow, throw, throw_with_cause};
 use crate::js::imports::SendlessRef;
 use crate::js::values::{RawValue, bytes_or_text, describe};
 use crate::js::wasi::output_object;
@@ -56,37 +56,7 @@ impl ComponentCore {
     /// Compiles on a thread of its own; a Promise of the `ComponentCore`.
     #[napi(catch_unwind, ts_return_type = "Promise<ComponentCore>")]
     pub fn compile<'env>(env: &'env Env, source: Unknown, options: Option<Unknown>) -> Result<Object<'env>> {
-        let (deferred, promise) = env.create_deferred()?;
-        let request =
-            bytes_or_text(env, &source, "source").and_then(|bytes| Ok((bytes, compiler_option(env, options)?)));
-        let settle = |compiled: SandboxResult<ComponentSource>| {
-            move |env: Env| match compiled {
-                Ok(source) => Ok(ComponentCore { source }),
-                Err(error) => Err(rejection(&env, &error)),
-            }
-        };
-        let (bytes, compiler) = match request {
-            Ok(request) => request,
-            Err(error) => {
-                deferred.resolve(settle(Err(error)));
-                return Ok(promise);
-            }
-        };
-        let spawned = std::thread::Builder::new()
-            .name("wasm-sandbox-compile".to_owned())
-            .stack_size(crate::js::module::COMPILE_THREAD_STACK)
-            .spawn(move || {
-                let compiled = catch_unwind(AssertUnwindSafe(|| ComponentSource::compile_with(compiler, &bytes)))
-                    .unwrap_or_else(|_| Err(SandboxError::Internal("compiling the component panicked".to_owned())));
-                deferred.resolve(settle(compiled));
-            });
-        if let Err(error) = spawned {
-            return Err(SandboxError::Internal(format!(
-                "could not start a compile thread: {error}"
-            )))
-            .or_throw(env);
-        }
-        Ok(promise)
+        crate::js::module::compile_off_thread(env, source, options, |source| ComponentCore { source })
     }
 
     /// `[exportsJson, importsJson]`: the world as data (see `ComponentItems` in index.d.ts).
