@@ -40,11 +40,16 @@ pub enum ToJs {
     Abandon,
     /// The async call is over: its outcome (the glue's own type, with the store in it).
     Finished(Box<dyn std::any::Any + Send>),
+    /// A front end's own request to the JS thread (a component's import call); answer with
+    /// `ToPool::Answer`.
+    Request(Box<dyn std::any::Any + Send>),
 }
 
 /// From the JS thread to the guest's thread.
 pub enum ToPool {
     ImportDone(Result<Vec<Val>, wasmtime::Error>),
+    /// The answer to a `ToJs::Request`.
+    Answer(wasmtime::Result<Box<dyn std::any::Any + Send>>),
     Call {
         func: Func,
         params: Vec<Val>,
@@ -232,19 +237,40 @@ impl RemoteLink {
                     self.send_to_js(ToJs::CallDone(outcome));
                 }
                 Ok(ToPool::Released) => {}
-                Err(Stop::JsGone) => return Err(Interrupted.into()),
-                Err(Stop::TimedOut) => {
-                    // The JS thread may still hold the `Caller` for a pending Promise: it lets go
-                    // before this frame (and the `Caller`) goes away.
-                    self.send_to_js(ToJs::Abandon);
-                    loop {
-                        match self.wait_to_pool(None) {
-                            Ok(ToPool::Released) | Err(_) => break,
-                            Ok(_) => {}
-                        }
+                Ok(ToPool::Answer(_)) => {}
+                Err(stop) => return Err(self.stopped(stop)),
+            }
+        }
+    }
+
+    /// Guest's thread, inside a host function: sends `request` to the JS thread
+    /// (`ToJs::Request`) and waits for its answer, until the call's deadline.
+    pub fn request(&self, request: Box<dyn std::any::Any + Send>) -> wasmtime::Result<Box<dyn std::any::Any + Send>> {
+        self.send_to_js(ToJs::Request(request));
+        loop {
+            match self.wait_to_pool(self.deadline) {
+                Ok(ToPool::Answer(answer)) => return answer,
+                Ok(_) => {}
+                Err(stop) => return Err(self.stopped(stop)),
+            }
+        }
+    }
+
+    /// Why waiting for the JS thread ended early, as the guest's error. On a timeout, the JS
+    /// thread may still hold the waiting frame's store for a pending Promise: it lets go
+    /// (`ToJs::Abandon`, answered `Released`) before that frame goes away.
+    fn stopped(&self, stop: Stop) -> wasmtime::Error {
+        match stop {
+            Stop::JsGone => Interrupted.into(),
+            Stop::TimedOut => {
+                self.send_to_js(ToJs::Abandon);
+                loop {
+                    match self.wait_to_pool(None) {
+                        Ok(ToPool::Released) | Err(_) => break,
+                        Ok(_) => {}
                     }
-                    return Err(wasmtime::Trap::Interrupt.into());
                 }
+                wasmtime::Trap::Interrupt.into()
             }
         }
     }

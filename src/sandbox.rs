@@ -714,7 +714,8 @@ impl Sandbox {
                 self.active.caller.set(None);
                 link.send_to_pool(ToPool::Released);
             }
-            ToJs::CallDone(_) => {}
+            // Core sandboxes send no requests of their own.
+            ToJs::CallDone(_) | ToJs::Request(_) => {}
             ToJs::Finished(outcome) => return Some(outcome),
         }
         None
@@ -802,6 +803,7 @@ impl Sandbox {
                     link.send_to_pool(ToPool::ImportDone(outcome.map_err(wasmtime::Error::new)));
                 }
                 ToJs::Abandon => link.send_to_pool(ToPool::Released),
+                ToJs::Request(_) => {}
                 ToJs::Finished(outcome) => {
                     // Cannot happen while the guest serves this call; keep it from being lost.
                     std::mem::forget(outcome);

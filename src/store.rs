@@ -38,19 +38,23 @@ pub trait LimitedState: 'static {
     fn store_limits(&mut self) -> &mut StoreLimits;
 }
 
+/// The epoch behaviour of synchronous calls: until a timed call sets a real deadline, none is
+/// ever reached (an untimed store just pushes it out again should the epoch get there).
+pub fn sync_epochs<T: 'static>(store: &mut Store<T>, limits: Limits) {
+    store.set_epoch_deadline(NO_DEADLINE);
+    if limits.timeout.is_some() {
+        store.epoch_deadline_trap();
+    } else {
+        store.epoch_deadline_callback(|_| Ok(UpdateDeadline::Continue(NO_DEADLINE)));
+    }
+}
+
 /// Sets up a new store for `limits`: the resource limiter, the epoch behaviour (`epochs`: the
 /// engine interrupts on epochs, so every store needs a deadline) and the fuel budget.
 pub fn apply_limits<T: LimitedState>(store: &mut Store<T>, limits: Limits, epochs: bool) -> SandboxResult<()> {
     store.limiter(|state| state.store_limits());
     if epochs {
-        // Until a timed call sets a real deadline, none is ever reached: an untimed store just
-        // pushes it out again should the epoch ever get there.
-        store.set_epoch_deadline(NO_DEADLINE);
-        if limits.timeout.is_some() {
-            store.epoch_deadline_trap();
-        } else {
-            store.epoch_deadline_callback(|_| Ok(UpdateDeadline::Continue(NO_DEADLINE)));
-        }
+        sync_epochs(store, limits);
     }
     if let Some(fuel) = limits.fuel {
         store

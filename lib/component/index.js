@@ -74,17 +74,25 @@ function unwrapResult(result) {
  * the call (ERR_WASM_IMPORT, the Error as `cause`).
  */
 function resultImport(fn) {
+  const ok = (value) =>
+    value !== null && typeof value === 'object' && (value.tag === 'ok' || value.tag === 'err')
+      ? value
+      : { tag: 'ok', val: value }
+  const err = (error) => {
+    if (error !== null && typeof error === 'object' && 'payload' in error) return { tag: 'err', val: error.payload }
+    if (error instanceof Error) throw error
+    return { tag: 'err', val: error }
+  }
   return function (...args) {
     let value
     try {
       value = Reflect.apply(fn, this, args)
     } catch (error) {
-      if (error !== null && typeof error === 'object' && 'payload' in error) return { tag: 'err', val: error.payload }
-      if (error instanceof Error) throw error
-      return { tag: 'err', val: error }
+      return err(error)
     }
-    if (value !== null && typeof value === 'object' && (value.tag === 'ok' || value.tag === 'err')) return value
-    return { tag: 'ok', val: value }
+    // An async import (for callAsync and runAsync): the same rules once it settles.
+    if (value !== null && typeof value === 'object' && typeof value.then === 'function') return value.then(ok, err)
+    return ok(value)
   }
 }
 
@@ -191,6 +199,7 @@ function resolveImports(description, options) {
 
 /** Builds `instance.exports`: interfaces by full name, name without version and jco's short name. */
 function buildExports(description, core) {
+  const calls = new Map()
   const indexes = new Map(core.functions().map(([iface, name], index) => [`${iface ?? ''}#${name}`, index]))
   const call = (iface, fn) => {
     const index = indexes.get(`${iface ?? ''}#${fn.name}`)
@@ -202,6 +211,7 @@ function buildExports(description, core) {
         return returnsResult ? unwrapResult(value) : value
       },
     }[fn.jsName]
+    calls.set(wrapper, { index, returnsResult })
     return wrapper
   }
   const classes = new Map()
@@ -229,7 +239,7 @@ function buildExports(description, core) {
     const Class = classes.get(`${iface}#${name}`)
     if (Class) core.setResourceClass(index, Class)
   })
-  return { exports: Object.freeze(exports), classes: [...classes.values()] }
+  return { exports: Object.freeze(exports), classes: [...classes.values()], calls }
 }
 
 function resourceClass(iface, resource, call, core) {
@@ -276,12 +286,14 @@ class ComponentInstance {
   #core
   #keep
   #exports
+  #calls
 
   constructor(token, core, description, keep) {
     if (token !== WRAP) throw codedError(TypeError, 'ERR_ILLEGAL_CONSTRUCTOR', 'use component.instantiate()')
     this.#core = core
-    const { exports, classes } = buildExports(description, core)
+    const { exports, classes, calls } = buildExports(description, core)
     this.#exports = exports
+    this.#calls = calls
     // The import functions and resource classes are referenced weakly by the native instance.
     this.#keep = [keep, classes]
   }
@@ -294,6 +306,40 @@ class ComponentInstance {
   /** Runs a WASI 0.2 command (`wasi:cli/run`). */
   run() {
     return this.#core.run()
+  }
+
+  /**
+   * Calls an exported function on a thread of the addon's pool: `fn` is the function as
+   * `instance.exports` has it (or its path, `'api.echoU8'`, `'hello'`). JS imports run on this
+   * thread meanwhile and may return Promises.
+   */
+  callAsync(fn, ...args) {
+    const call = this.#findCall(fn)
+    if (call === undefined) {
+      const shown = typeof fn === 'function' ? `the function ${fn.name}` : JSON.stringify(String(fn))
+      return Promise.reject(
+        codedError(
+          TypeError,
+          'ERR_INVALID_ARG_VALUE',
+          `callAsync takes an exported function of this instance (from instance.exports) or its path such as 'api.echoU8'; got ${shown}`,
+        ),
+      )
+    }
+    const promise = this.#core.callAsync(call.index, args)
+    return call.returnsResult ? promise.then(unwrapResult) : promise
+  }
+
+  /** Runs a WASI 0.2 command on a thread of the addon's pool: a Promise of what `run()` returns. */
+  runAsync() {
+    return this.#core.runAsync()
+  }
+
+  #findCall(fn) {
+    if (typeof fn === 'function') return this.#calls.get(fn)
+    if (typeof fn !== 'string') return undefined
+    const dot = fn.lastIndexOf('.')
+    const target = dot < 0 ? this.#exports[fn] : this.#exports[fn.slice(0, dot)]?.[fn.slice(dot + 1)]
+    return typeof target === 'function' ? this.#calls.get(target) : undefined
   }
 
   /** What the guest wrote to its captured stdout and stderr since last taken. */

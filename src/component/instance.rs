@@ -3,6 +3,7 @@
 //! exported functions with dynamically typed values.
 
 use std::cell::{Cell, RefCell};
+use std::sync::Arc;
 
 use wasmtime::component::types::{ComponentFunc, ComponentItem, Type};
 use wasmtime::component::{Func, Instance, Linker, ResourceAny, ResourceTable, ResourceType, Val};
@@ -12,6 +13,7 @@ use wasmtime_wasi::{WasiCtxView, WasiView};
 use super::ComponentSource;
 use crate::engine::{Compiler, EngineKind, PerWasiEngine, TickerGuard, deadline_ticks, engine_with};
 use crate::error::{SandboxError, SandboxResult};
+use crate::remote::RemoteLink;
 use crate::sandbox::{HostFunctionError, ThreadBound};
 use crate::store::{LimitedState, Limits, apply_limits};
 use crate::wasi::{ComponentWasiState, Output, WasiOptions};
@@ -27,6 +29,48 @@ pub struct ComponentState {
     limits: StoreLimits,
     table: ResourceTable,
     wasi: Option<ComponentWasiState>,
+    /// While an async call runs the instance on a pool thread: the way to the JS thread, which
+    /// its imports take.
+    remote: Option<Arc<RemoteLink>>,
+}
+
+/// What a component's host function asks of the JS thread during an async call.
+pub enum HostRequest {
+    /// Call import `index` (in the order of `instantiate`'s `imports`) with `params`; the
+    /// answer is a `Vec<Val>` of its results.
+    Import {
+        index: usize,
+        ty: ComponentFunc,
+        params: Vec<Val>,
+    },
+    /// The guest dropped its handle `rep` to host resource `type_id`; the answer is `()`.
+    Drop { type_id: u32, rep: u32 },
+}
+
+/// A request with the store of the guest waiting for it, which the JS thread may use until it
+/// answers (the guest's thread is parked meanwhile).
+pub struct RemoteRequest {
+    pub request: HostRequest,
+    pub store: StorePtr,
+}
+
+/// The store of a guest waiting on its pool thread for the JS thread.
+#[derive(Clone, Copy)]
+pub struct StorePtr(pub *mut StoreContextMut<'static, ComponentState>);
+
+// SAFETY: dereferenced only on the JS thread while the guest's thread is parked in
+// `RemoteLink::request` waiting for the answer (the link's mutex orders the two), and never after
+// that thread was told it is over (`Answer`, `Released`).
+unsafe impl Send for StorePtr {}
+
+/// Asks the JS thread to serve `request` for the guest waiting with `store`.
+fn forward(
+    link: &RemoteLink,
+    store: &mut StoreContextMut<'_, ComponentState>,
+    request: HostRequest,
+) -> wasmtime::Result<Box<dyn std::any::Any + Send>> {
+    let store = StorePtr((store as *mut StoreContextMut<'_, ComponentState>).cast());
+    link.request(Box::new(RemoteRequest { request, store }))
 }
 
 impl LimitedState for ComponentState {
@@ -95,9 +139,73 @@ pub struct ExportedResource {
     pub ty: ResourceType,
 }
 
+/// What an async call runs.
+pub enum ComponentCall {
+    /// The exported function at `index` with its lowered arguments.
+    Export { index: usize, params: Vec<Val> },
+    /// The `wasi:cli/run` export.
+    Run,
+}
+
+/// What an async call returned: the function's results, or a command's exit code.
+pub enum AsyncResult {
+    Values(Vec<Val>),
+    Exit(u32),
+}
+
+/// A store on a pool thread for an async call (see `ComponentInstance::begin_async`).
+pub struct AwayComponent {
+    store: Store<ComponentState>,
+    func: Func,
+    call: ComponentCall,
+    results: usize,
+}
+
+impl AwayComponent {
+    /// The exported function called, for an export's call.
+    pub fn index(&self) -> Option<usize> {
+        match self.call {
+            ComponentCall::Export { index, .. } => Some(index),
+            ComponentCall::Run => None,
+        }
+    }
+
+    /// Guest's thread: runs the call.
+    pub fn run(&mut self) -> wasmtime::Result<AsyncResult> {
+        if let Err(error) = crate::stack::ensure_room_for_wasm(crate::stack::thread_stack_bottom()) {
+            return Err(wasmtime::Error::msg(error.to_string()));
+        }
+        let params = match &mut self.call {
+            ComponentCall::Export { params, .. } => std::mem::take(params),
+            ComponentCall::Run => Vec::new(),
+        };
+        let mut results = vec![Val::Bool(false); self.results];
+        match self.func.call(&mut self.store, &params, &mut results) {
+            Ok(()) => Ok(match self.call {
+                ComponentCall::Export { .. } => AsyncResult::Values(results),
+                ComponentCall::Run => AsyncResult::Exit(exit_code(&results)),
+            }),
+            Err(error) => match (&self.call, error.downcast_ref::<wasmtime_wasi::I32Exit>()) {
+                (ComponentCall::Run, Some(exit)) => Ok(AsyncResult::Exit(exit.0 as u32)),
+                _ => Err(error),
+            },
+        }
+    }
+}
+
+/// The exit code of `wasi:cli/run`'s `result`: 0 for ok, 1 for err.
+fn exit_code(results: &[Val]) -> u32 {
+    match results.first() {
+        Some(Val::Result(Err(_))) => 1,
+        _ => 0,
+    }
+}
+
 /// One instantiated component with its own store.
 pub struct ComponentInstance {
     store: RefCell<Option<Store<ComponentState>>>,
+    /// The running async call's link, while the store is on a pool thread.
+    away: RefCell<Option<Arc<RemoteLink>>>,
     functions: Vec<ExportedFunction>,
     resources: Vec<ExportedResource>,
     limits: Limits,
@@ -135,6 +243,7 @@ impl ComponentInstance {
             limits: limits.store_limits(StoreLimitsBuilder::new()),
             table: ResourceTable::new(),
             wasi,
+            remote: None,
         };
         let mut store = Store::new(engine, state);
         apply_limits(&mut store, limits, true)?;
@@ -168,8 +277,14 @@ impl ComponentInstance {
         }
         for resource in host_resources {
             let drop = ThreadBound::new(resource.drop);
-            let definition =
-                move |_: StoreContextMut<'_, ComponentState>, rep: u32| (drop.get())(rep).map_err(wasmtime::Error::new);
+            let type_id = resource.type_id;
+            let definition = move |mut store: StoreContextMut<'_, ComponentState>, rep: u32| {
+                // During an async call the guest runs on a pool thread: the JS thread drops it.
+                if let Some(link) = store.data().remote.clone() {
+                    return forward(&link, &mut store, HostRequest::Drop { type_id, rep }).map(|_| ());
+                }
+                (drop.get())(rep).map_err(wasmtime::Error::new)
+            };
             let ty = ResourceType::host_dynamic(resource.type_id);
             match &resource.interface {
                 Some(interface) => linker
@@ -179,12 +294,29 @@ impl ComponentInstance {
             }
             .map_err(link_error)?;
         }
-        for import in imports {
+        for (index, import) in imports.into_iter().enumerate() {
             let host = ThreadBound::new(import.host);
-            let definition = move |store: StoreContextMut<'_, ComponentState>,
+            let definition = move |mut store: StoreContextMut<'_, ComponentState>,
                                    ty: ComponentFunc,
                                    params: &[Val],
                                    results: &mut [Val]| {
+                // During an async call the guest runs on a pool thread: the import runs on the
+                // JS thread, and nothing thread-bound is touched here.
+                if let Some(link) = store.data().remote.clone() {
+                    let request = HostRequest::Import {
+                        index,
+                        ty,
+                        params: params.to_vec(),
+                    };
+                    let answer = forward(&link, &mut store, request)?;
+                    let values = answer
+                        .downcast::<Vec<Val>>()
+                        .map_err(|_| wasmtime::Error::msg("an import answered with an unknown value"))?;
+                    for (slot, value) in results.iter_mut().zip(*values) {
+                        *slot = value;
+                    }
+                    return Ok(());
+                }
                 host.get()
                     .call(store, &ty, params, results)
                     .map_err(wasmtime::Error::new)
@@ -207,6 +339,7 @@ impl ComponentInstance {
         };
         Ok(Self {
             store: RefCell::new(Some(store)),
+            away: RefCell::new(None),
             functions,
             resources,
             limits,
@@ -234,7 +367,16 @@ impl ComponentInstance {
         let mut store = self.store.try_borrow_mut().map_err(|_| SandboxError::Busy)?;
         match store.as_mut() {
             Some(store) => Ok(action(store.as_context_mut())),
-            None => Err(SandboxError::Disposed),
+            None => Err(self.missing_store()),
+        }
+    }
+
+    /// Why the store is not here: an async call has it, or it was released.
+    fn missing_store(&self) -> SandboxError {
+        if self.away.borrow().is_some() {
+            SandboxError::Busy
+        } else {
+            SandboxError::Disposed
         }
     }
 
@@ -272,18 +414,92 @@ impl ComponentInstance {
         self.enter(|context| self.guard(run(&function.func, context)))
     }
 
-    /// Drops a handle to a resource the guest exported (the guest's destructor runs).
-    pub fn drop_resource(&self, resource: ResourceAny) -> SandboxResult<()> {
-        self.enter(|context| self.guard(resource.resource_drop(&mut *context)))
+    /// Hands the store to an async call of `call`: until `end_async`, the guest runs on a pool
+    /// thread, its imports come back through `link`, and the instance is busy.
+    pub fn begin_async(&self, link: Arc<RemoteLink>, call: ComponentCall) -> SandboxResult<AwayComponent> {
+        if self.poisoned.get() {
+            return Err(SandboxError::Poisoned);
+        }
+        let function = match &call {
+            ComponentCall::Export { index, .. } => self
+                .functions
+                .get(*index)
+                .ok_or_else(|| SandboxError::Internal(format!("no exported function #{index}")))?,
+            ComponentCall::Run => &self.functions[self.run_index()?],
+        };
+        let func = function.func;
+        let results = function.ty.results().len();
+        if matches!(call, ComponentCall::Run) && self.started.replace(true) {
+            return Err(SandboxError::AlreadyStarted);
+        }
+        let mut slot = self.store.try_borrow_mut().map_err(|_| SandboxError::Busy)?;
+        let Some(mut store) = slot.take() else {
+            return Err(if self.away.borrow().is_some() {
+                SandboxError::Busy
+            } else {
+                SandboxError::Disposed
+            });
+        };
+        store.data_mut().remote = Some(Arc::clone(&link));
+        // On the guest's thread, the epoch callback checks `interrupt()` and the deadline (time
+        // spent waiting for imports counts).
+        store.epoch_deadline_callback(|context| {
+            match context.data().remote.as_ref().and_then(|link| link.must_stop()) {
+                Some(stop) => Err(stop),
+                None => Ok(wasmtime::UpdateDeadline::Continue(1)),
+            }
+        });
+        store.set_epoch_deadline(1);
+        *self.away.borrow_mut() = Some(link);
+        Ok(AwayComponent {
+            store,
+            func,
+            call,
+            results,
+        })
     }
 
-    /// Runs a WASI 0.2 command's `wasi:cli/run` export; returns its exit code.
-    pub fn run(&self) -> SandboxResult<u32> {
+    /// Takes the store back from an async call that has returned, and classifies its outcome.
+    pub fn end_async(&self, away: AwayComponent, outcome: wasmtime::Result<AsyncResult>) -> SandboxResult<AsyncResult> {
+        let mut store = away.store;
+        store.data_mut().remote = None;
+        crate::store::sync_epochs(&mut store, self.limits);
+        *self.away.borrow_mut() = None;
+        *self.store.borrow_mut() = Some(store);
+        outcome.map_err(|error| {
+            if error.downcast_ref::<crate::remote::Interrupted>().is_some() {
+                self.poisoned.set(true);
+                return SandboxError::Interrupted;
+            }
+            match self.guard::<()>(Err(error)) {
+                Err(error) => error,
+                Ok(()) => SandboxError::Internal("an async call failed without an error".to_owned()),
+            }
+        })
+    }
+
+    /// The running async call's link, if any.
+    pub fn away_link(&self) -> Option<Arc<RemoteLink>> {
+        self.away.borrow().clone()
+    }
+
+    /// Interrupts the running async call, if any (`dispose()`).
+    pub fn interrupt_async(&self) -> bool {
+        match self.away.borrow().as_ref() {
+            Some(link) => {
+                link.interrupt();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The index of the `wasi:cli/run` export.
+    fn run_index(&self) -> SandboxResult<usize> {
         if !self.has_wasi {
             return Err(SandboxError::WasiNotEnabled);
         }
-        let index = self
-            .functions
+        self.functions
             .iter()
             .position(|function| {
                 function.name == "run"
@@ -297,7 +513,17 @@ impl ComponentInstance {
                 expected: "WASI 0.2 command",
                 reason: "the component does not export wasi:cli/run, so it is not a command; call its exports instead"
                     .to_owned(),
-            })?;
+            })
+    }
+
+    /// Drops a handle to a resource the guest exported (the guest's destructor runs).
+    pub fn drop_resource(&self, resource: ResourceAny) -> SandboxResult<()> {
+        self.enter(|context| self.guard(resource.resource_drop(&mut *context)))
+    }
+
+    /// Runs a WASI 0.2 command's `wasi:cli/run` export; returns its exit code.
+    pub fn run(&self) -> SandboxResult<u32> {
+        let index = self.run_index()?;
         if self.started.replace(true) {
             return Err(SandboxError::AlreadyStarted);
         }
@@ -305,10 +531,7 @@ impl ComponentInstance {
         self.enter(|context| {
             let mut results = vec![Val::Bool(false)];
             match function.func.call(&mut *context, &[], &mut results) {
-                Ok(()) => Ok(match results.first() {
-                    Some(Val::Result(Err(_))) => 1,
-                    _ => 0,
-                }),
+                Ok(()) => Ok(exit_code(&results)),
                 Err(error) => match error.downcast_ref::<wasmtime_wasi::I32Exit>() {
                     Some(exit) => {
                         self.poisoned.set(true);
@@ -335,6 +558,10 @@ impl ComponentInstance {
         })
     }
 
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
     /// Frees the store now. Returns `false` (and frees nothing) while a call is running on it.
     pub fn release(&self) -> bool {
         match self.store.try_borrow_mut() {
@@ -357,7 +584,7 @@ impl ComponentInstance {
         crate::stack::ensure_room_for_wasm(self.stack_bottom)?;
         let mut store = self.store.try_borrow_mut().map_err(|_| SandboxError::Busy)?;
         let Some(store) = store.as_mut() else {
-            return Err(SandboxError::Disposed);
+            return Err(self.missing_store());
         };
         let mut context = store.as_context_mut();
         if let Some(timeout) = self.limits.timeout {

@@ -11,7 +11,10 @@ use crate::engine::engine_with;
 use crate::error::SandboxResult;
 
 pub use describe::{describe_items, js_name, pascal_name, wit_type};
-pub use instance::{ComponentHost, ComponentInstance, ComponentState, ExportedFunction, HostResource, ImportBinding};
+pub use instance::{
+    AsyncResult, AwayComponent, ComponentCall, ComponentHost, ComponentInstance, ComponentState, ExportedFunction,
+    HostRequest, HostResource, ImportBinding, RemoteRequest, StorePtr,
+};
 
 /// The layer field of a binary component's preamble (`\0asm`, version 0x0d, layer 1).
 const COMPONENT_PREAMBLE: [u8; 8] = [0x00, 0x61, 0x73, 0x6d, 0x0d, 0x00, 0x01, 0x00];

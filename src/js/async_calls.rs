@@ -8,13 +8,14 @@
 //! the process exiting), its finalizer closes the line: the guest is interrupted and what it
 //! sends afterwards is never touched off the JS thread.
 
+use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::ffi::c_void;
 use std::ptr;
 use std::rc::Rc;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use napi::{Env, sys};
 use wasmtime::Val;
@@ -27,7 +28,6 @@ use crate::js::values::{RawValue, from_wasm};
 use crate::pool;
 use crate::remote::{RemoteLink, ToJs};
 use crate::sandbox::{AsyncCall, AsyncOutcome, AwayStore, Sandbox as CoreSandbox};
-use crate::wasi::Output;
 
 /// What a JS `Sandbox` shares with its async calls: those waiting their turn, and whether it
 /// was disposed.
@@ -41,28 +41,45 @@ pub struct AsyncQueue {
 
 /// An async call made while another ran on the same sandbox: it starts when that one ends.
 struct Waiting {
-    call: AsyncCall,
+    call: Box<dyn Any>,
     deferred: sys::napi_deferred,
 }
 
-/// How a finished call's outcome becomes a JS value.
-pub type OutputOf = fn(&Env, Option<u32>, Output) -> crate::error::SandboxResult<RawValue>;
+/// What a finished call gives the Promise: its value, or the error with its `cause`.
+pub type Settled = Result<RawValue, (SandboxError, Option<RawValue>)>;
+
+/// The job an async call runs on the pool: it returns what `AsyncHost::finish` takes.
+pub type Job = Box<dyn FnOnce() -> Box<dyn Any + Send> + Send>;
+
+/// What async calls run on (a `Sandbox`, a component instance): it hands its store to a pool
+/// job, serves the job's messages on the JS thread, and takes the store back.
+pub trait AsyncHost {
+    /// Each call's time limit, waiting for imports included.
+    fn timeout(&self) -> Option<Duration>;
+    /// JS thread: hands the store to `call`, to run on the pool as the returned job.
+    fn begin(&self, link: &Arc<RemoteLink>, call: Box<dyn Any>) -> Result<Job, SandboxError>;
+    /// JS thread: handles one message of the running call; `Some` with the job's outcome when
+    /// the call is over.
+    fn serve(&self, env: sys::napi_env, message: ToJs) -> Option<Box<dyn Any + Send>>;
+    /// JS thread: takes the store back from the job's outcome and settles it.
+    fn finish(&self, env: &Env, finished: Box<dyn Any + Send>) -> Settled;
+    /// Stops the running call (`dispose()`).
+    fn interrupt(&self) -> bool;
+}
 
 /// Everything one sandbox's async calls need on the JS thread.
 #[derive(Clone)]
 pub struct AsyncContext {
-    pub core: Rc<CoreSandbox>,
-    pub bridge: Rc<ImportBridge>,
+    pub host: Rc<dyn AsyncHost>,
     pub queue: Rc<AsyncQueue>,
-    pub output_object: OutputOf,
 }
 
 impl AsyncQueue {
     /// `dispose()`: waiting calls reject now; the running one is interrupted and rejects when
     /// it returns.
-    pub fn dispose(&self, env: &Env, core: &CoreSandbox) {
+    pub fn dispose(&self, env: &Env, host: &dyn AsyncHost) {
         self.disposed.set(true);
-        core.interrupt_async();
+        host.interrupt();
         let waiting: Vec<Waiting> = self.waiting.borrow_mut().drain(..).collect();
         for call in waiting {
             reject(env.raw(), call.deferred, &disposed_during_call(), None);
@@ -75,7 +92,7 @@ fn disposed_during_call() -> SandboxError {
 }
 
 /// Starts `call` (or queues it behind the running one) and returns its Promise.
-pub fn call_async(env: &Env, context: &AsyncContext, call: AsyncCall) -> napi::Result<RawValue> {
+pub fn call_async(env: &Env, context: &AsyncContext, call: Box<dyn Any>) -> napi::Result<RawValue> {
     let (deferred, promise) = new_promise(env)?;
     if context.queue.running.get() {
         context.queue.waiting.borrow_mut().push_back(Waiting { call, deferred });
@@ -171,10 +188,68 @@ struct Running {
     settled: bool,
 }
 
-/// What the guest's thread hands back.
+/// What a `Sandbox`'s job hands back.
 struct Finished {
     away: AwayStore,
     outcome: wasmtime::Result<AsyncOutcome>,
+}
+
+/// A `Sandbox` as the host of async calls.
+pub struct SandboxAsync {
+    pub core: Rc<CoreSandbox>,
+    pub bridge: Rc<ImportBridge>,
+}
+
+impl AsyncHost for SandboxAsync {
+    fn timeout(&self) -> Option<Duration> {
+        self.core.limits().timeout
+    }
+
+    fn begin(&self, link: &Arc<RemoteLink>, call: Box<dyn Any>) -> Result<Job, SandboxError> {
+        let call = call
+            .downcast::<AsyncCall>()
+            .map_err(|_| SandboxError::Internal("an async call of another kind".to_owned()))?;
+        let mut away = self.core.begin_async(Arc::clone(link))?;
+        Ok(Box::new(move || {
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| away.run(*call)))
+                .unwrap_or_else(|_| Err(wasmtime::Error::msg("the host panicked while running the guest")));
+            Box::new(Finished { away, outcome })
+        }))
+    }
+
+    fn serve(&self, _env: sys::napi_env, message: ToJs) -> Option<Box<dyn Any + Send>> {
+        self.core.serve(message)
+    }
+
+    fn finish(&self, env: &Env, finished: Box<dyn Any + Send>) -> Settled {
+        let Ok(finished) = finished.downcast::<Finished>() else {
+            return Err((
+                SandboxError::Internal("an async call finished with an unknown outcome".to_owned()),
+                None,
+            ));
+        };
+        let Finished { away, outcome } = *finished;
+        self.core.end_async(away);
+        let settled = match outcome {
+            Ok(AsyncOutcome::Values(values)) => results_to_js(env, &values),
+            Ok(AsyncOutcome::Exit(code)) => self
+                .core
+                .take_output()
+                .and_then(|output| crate::js::wasi::output_object(env, Some(code), output)),
+            Err(error) => Err(self.core.async_error(error)),
+        };
+        settled.map_err(|error| {
+            let cause = match error {
+                SandboxError::Import(_) => self.bridge.take_exception(),
+                _ => None,
+            };
+            (error, cause)
+        })
+    }
+
+    fn interrupt(&self) -> bool {
+        self.core.interrupt_async()
+    }
 }
 
 /// How long the JS thread watches for a call's first messages before it returns to the event
@@ -182,10 +257,9 @@ struct Finished {
 /// thread, which costs more than the call itself.
 const SPIN_AFTER_START: std::time::Duration = std::time::Duration::from_micros(30);
 
-fn start(env: &Env, context: &AsyncContext, call: AsyncCall, deferred: sys::napi_deferred) {
+fn start(env: &Env, context: &AsyncContext, call: Box<dyn Any>, deferred: sys::napi_deferred) {
     let raw_env = env.raw();
-    let core = &context.core;
-    let deadline = core.limits().timeout.map(|timeout| Instant::now() + timeout);
+    let deadline = context.host.timeout().map(|timeout| Instant::now() + timeout);
     let wakeup = Arc::new(Wakeup(Mutex::new(WakeupState::Watching)));
     let link = Arc::new(RemoteLink::new(deadline, {
         let wakeup = Arc::clone(&wakeup);
@@ -196,8 +270,8 @@ fn start(env: &Env, context: &AsyncContext, call: AsyncCall, deferred: sys::napi
         Ok(ticker) => ticker,
         Err(error) => return reject(raw_env, deferred, &error, None),
     };
-    let mut away = match core.begin_async(Arc::clone(&link)) {
-        Ok(away) => away,
+    let job = match context.host.begin(&link, call) {
+        Ok(job) => job,
         Err(error) => return reject(raw_env, deferred, &error, None),
     };
     let mut running = Box::new(Running {
@@ -213,9 +287,7 @@ fn start(env: &Env, context: &AsyncContext, call: AsyncCall, deferred: sys::napi
         // The epoch ticks while the guest runs: `interrupt()`, deadlines and the JS side going
         // away are checked at each tick, even after the JS side is gone.
         let _ticker = ticker;
-        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| away.run(call)))
-            .unwrap_or_else(|_| Err(wasmtime::Error::msg("the host panicked while running the guest")));
-        job_link.send_to_js(ToJs::Finished(Box::new(Finished { away, outcome })));
+        job_link.send_to_js(ToJs::Finished(job()));
     });
     if let Err(reason) = spawned {
         // The job (and the store in it) is gone with the failed spawn; the sandbox cannot be used.
@@ -279,7 +351,7 @@ fn serve_waiting(env: sys::napi_env, running: &mut Running) -> bool {
         return true;
     }
     while let Some(message) = running.link.take_to_js() {
-        if let Some(finished) = running.context.core.serve(message) {
+        if let Some(finished) = running.context.host.serve(env, message) {
             finish(env, running, finished);
             return true;
         }
@@ -312,46 +384,22 @@ unsafe extern "C" fn drain(env: sys::napi_env, _callback: sys::napi_value, conte
     }
 }
 
-fn finish(env: sys::napi_env, running: &mut Running, finished: Box<dyn std::any::Any + Send>) {
+fn finish(env: sys::napi_env, running: &mut Running, finished: Box<dyn Any + Send>) {
     running.settled = true;
     let context = running.context.clone();
     let handle = Env::from(env);
-    let Ok(finished) = finished.downcast::<Finished>() else {
-        reject(
-            env,
-            running.deferred,
-            &SandboxError::Internal("an async call finished with an unknown outcome".to_owned()),
-            None,
-        );
-        return;
-    };
-    let Finished { away, outcome } = *finished;
-    context.core.end_async(away);
+    let settled = context.host.finish(&handle, finished);
     context.queue.running.set(false);
     release(&running.wakeup);
     if context.queue.disposed.get() {
         reject(env, running.deferred, &disposed_during_call(), None);
     } else {
-        let settled = match outcome {
-            Ok(AsyncOutcome::Values(values)) => results_to_js(&handle, &values),
-            Ok(AsyncOutcome::Exit(code)) => context
-                .core
-                .take_output()
-                .and_then(|output| (context.output_object)(&handle, Some(code), output)),
-            Err(error) => Err(context.core.async_error(error)),
-        };
         match settled {
             // SAFETY: `deferred` is unsettled and belongs to this env.
             Ok(value) => unsafe {
                 sys::napi_resolve_deferred(env, running.deferred, value);
             },
-            Err(error) => {
-                let cause = match error {
-                    SandboxError::Import(_) => context.bridge.take_exception(),
-                    _ => None,
-                };
-                reject(env, running.deferred, &error, cause);
-            }
+            Err((error, cause)) => reject(env, running.deferred, &error, cause),
         }
     }
     // The next call waiting on this sandbox, if any.

@@ -11,7 +11,7 @@ use napi_derive::napi;
 use wasmtime::{Func, Val, ValRaw, ValType};
 
 use crate::error::{SandboxError, SandboxResult, alive};
-use crate::js::async_calls::{self, AsyncContext, AsyncQueue, results_to_js};
+use crate::js::async_calls::{self, AsyncContext, AsyncQueue, SandboxAsync, results_to_js};
 use crate::js::errors::{OrThrow, raise, throw, throw_with_cause};
 use crate::js::gc_pressure::ExternalMemory;
 use crate::js::imports::{ImportBridge, get_property, resolve};
@@ -310,7 +310,7 @@ impl Sandbox {
     )]
     pub fn call_async<'env>(&self, env: &'env Env, name: Unknown, args: Option<Unknown>) -> Result<Unknown<'env>> {
         let promise = match self.async_export_call(env, name, args) {
-            Ok(call) => async_calls::call_async(env, &self.async_context(env)?, call)?,
+            Ok(call) => async_calls::call_async(env, &self.async_context(env)?, Box::new(call))?,
             Err(error) => async_calls::rejected(env, &error)?,
         };
         // SAFETY: created in this env during this call.
@@ -323,7 +323,7 @@ impl Sandbox {
     pub fn run_async<'env>(&self, env: &'env Env) -> Result<Unknown<'env>> {
         let started = alive(self.core.as_ref()).and_then(|core| core.start_function());
         let promise = match started {
-            Ok(start) => async_calls::call_async(env, &self.async_context(env)?, AsyncCall::Start(start))?,
+            Ok(start) => async_calls::call_async(env, &self.async_context(env)?, Box::new(AsyncCall::Start(start)))?,
             Err(error) => async_calls::rejected(env, &error)?,
         };
         // SAFETY: created in this env during this call.
@@ -355,7 +355,13 @@ impl Sandbox {
         };
         // An async call running is interrupted (its Promise rejects with ERR_SANDBOX_DISPOSED
         // when it has returned, and the store is freed then); calls waiting reject now.
-        self.async_queue.dispose(env, &core);
+        self.async_queue.dispose(
+            env,
+            &SandboxAsync {
+                core: Rc::clone(&core),
+                bridge: Rc::clone(&self.bridge),
+            },
+        );
         // SAFETY: the views were made in this env.
         let detached = unsafe { self.views.borrow_mut().detach_all(env.raw()) };
         // See `BufferSandbox::dispose`: free now only if no holder of the memory is unaccounted
@@ -431,10 +437,11 @@ impl Sandbox {
 
     fn async_context(&self, env: &Env) -> Result<AsyncContext> {
         Ok(AsyncContext {
-            core: Rc::clone(self.core(env)?),
-            bridge: Rc::clone(&self.bridge),
+            host: Rc::new(SandboxAsync {
+                core: Rc::clone(self.core(env)?),
+                bridge: Rc::clone(&self.bridge),
+            }),
             queue: Rc::clone(&self.async_queue),
-            output_object: crate::js::wasi::output_object,
         })
     }
 

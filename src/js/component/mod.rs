@@ -7,9 +7,12 @@ mod resources;
 mod typed;
 mod values;
 
+use std::any::Any;
+use std::cell::{Cell, RefCell};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::ptr;
 use std::rc::Rc;
+use std::sync::Arc;
 
 use napi::bindgen_prelude::{JsValue, Object, Unknown};
 use napi::{Env, Result, ValueType, sys};
@@ -19,16 +22,20 @@ use wasmtime::component::Val;
 use wasmtime::component::types::ComponentFunc;
 
 use self::resources::Resources;
-use self::values::{Cx, Path, get, get_string, lift, lower, type_of, undefined};
+use self::values::{Cx, Path, get, get_string, lift, lower, undefined};
 use crate::component::{
-    ComponentHost, ComponentInstance, ComponentSource, ComponentState, HostResource, ImportBinding,
+    AsyncResult, AwayComponent, ComponentCall, ComponentHost, ComponentInstance, ComponentSource, ComponentState,
+    ExportedFunction, HostRequest, HostResource, ImportBinding, RemoteRequest, StorePtr,
 };
 use crate::engine::Compiler;
 use crate::error::{SandboxError, SandboxResult};
+use crate::js::async_calls::{self, AsyncContext, AsyncHost, AsyncQueue, Job};
 use crate::js::errors::{OrThrow, throw, throw_with_cause};
 use crate::js::imports::SendlessRef;
+use crate::js::promises;
 use crate::js::values::{RawValue, bytes_or_text, describe};
 use crate::js::wasi::output_object;
+use crate::remote::{Interrupted, RemoteLink, ToJs, ToPool};
 use crate::sandbox::HostFunctionError;
 
 /// A compiled component (the facade's `Component` wraps it).
@@ -114,6 +121,8 @@ impl ComponentCore {
         let shared = Resources::new(raw, host_types);
         let mut kept = Vec::new();
         let mut imports = Vec::new();
+        let mut js_imports = Vec::new();
+        let mut host_drops = Vec::new();
         for entry in &bindings {
             let (interface, name, function) = triple(entry)?;
             // SAFETY: a function of this env; the store holding it stays on this thread.
@@ -125,15 +134,17 @@ impl ComponentCore {
                 Some(interface) => format!("{interface}#{name}"),
                 None => name.clone(),
             };
+            let import = Rc::new(JsComponentImport {
+                env: raw,
+                function,
+                label,
+                resources: Rc::clone(&shared),
+            });
+            js_imports.push(Rc::clone(&import));
             imports.push(ImportBinding {
                 interface,
                 name,
-                host: Box::new(JsComponentImport {
-                    env: raw,
-                    function,
-                    label,
-                    resources: Rc::clone(&shared),
-                }),
+                host: Box::new(Rc::clone(&import)),
             });
         }
         let mut resource_bindings = Vec::new();
@@ -144,29 +155,19 @@ impl ComponentCore {
                     .ok_or_else(|| SandboxError::Internal("could not reference a resource".to_owned()))?,
             );
             kept.push(Rc::clone(&drop_function));
-            let shared = Rc::clone(&shared);
-            let label = name.clone();
+            let host_drop = Rc::new(HostDrop {
+                env: raw,
+                function: drop_function,
+                label: name.clone(),
+                resources: Rc::clone(&shared),
+                type_id: type_id as u32,
+            });
+            host_drops.push(Rc::clone(&host_drop));
             resource_bindings.push(HostResource {
                 interface,
                 name,
                 type_id: type_id as u32,
-                drop: Box::new(move |rep| {
-                    let Some(object) = shared.release_host(type_id as u32, rep) else {
-                        return Ok(());
-                    };
-                    let Some(function) = drop_function.value() else {
-                        return Ok(());
-                    };
-                    call_js(raw, function, &[object]).map(|_| ()).map_err(|exception| {
-                        if let Some(exception) = exception {
-                            shared.keep_exception(exception);
-                        }
-                        HostFunctionError {
-                            import: format!("[resource-drop]{label}"),
-                            message: "its [Symbol.dispose]() threw".to_owned(),
-                        }
-                    })
-                }),
+                drop: Box::new(move |rep| host_drop.run(rep)),
             });
         }
         let core = ComponentInstance::instantiate(&self.source, limits, wasi.as_ref(), imports, resource_bindings)
@@ -181,6 +182,13 @@ impl ComponentCore {
         }
         Ok(ComponentInstanceCore {
             core: Some(Rc::new(core)),
+            glue: Rc::new(AsyncGlue {
+                resources: Rc::clone(&shared),
+                imports: js_imports,
+                drops: host_drops,
+                pending: RefCell::new(None),
+            }),
+            queue: Rc::default(),
             resources: shared,
             _functions: kept,
         })
@@ -191,6 +199,9 @@ impl ComponentCore {
 #[napi]
 pub struct ComponentInstanceCore {
     core: Option<Rc<ComponentInstance>>,
+    /// What async calls need on the JS thread.
+    glue: Rc<AsyncGlue>,
+    queue: Rc<AsyncQueue>,
     resources: Rc<Resources>,
     /// The import functions, referenced weakly by the store: the facade keeps them alive.
     _functions: Vec<Rc<SendlessRef>>,
@@ -250,51 +261,8 @@ impl ComponentInstanceCore {
         let resources = &*self.resources;
         let outcome = core.call(
             index as usize,
-            |function, store| {
-                let function_name = function_label(function.interface.as_deref(), &function.name);
-                let mut params = Vec::with_capacity(function.params.len());
-                for (position, ((param, _), ty)) in function.ty.params().zip(&function.params).enumerate() {
-                    let mut value = undefined(raw);
-                    // SAFETY: `args` is the facade's array of this call.
-                    unsafe { sys::napi_get_element(raw, args.raw(), position as u32, &mut value) };
-                    let mut cx = Cx {
-                        env: raw,
-                        resources,
-                        store,
-                    };
-                    params.push(lower(
-                        &mut cx,
-                        value,
-                        ty,
-                        &Path::Root {
-                            function: &function_name,
-                            param,
-                        },
-                    )?);
-                }
-                Ok(params)
-            },
-            |function, store, results| {
-                let function_name = function_label(function.interface.as_deref(), &function.name);
-                match (results.into_iter().next(), &function.result) {
-                    (Some(value), Some(ty)) => {
-                        let mut cx = Cx {
-                            env: raw,
-                            resources,
-                            store,
-                        };
-                        lift(
-                            &mut cx,
-                            value,
-                            ty,
-                            &Path::Result {
-                                function: &function_name,
-                            },
-                        )
-                    }
-                    _ => Ok(undefined(raw)),
-                }
-            },
+            |function, store| lower_params(raw, resources, function, store, args.raw()),
+            |function, store, results| lift_results(raw, resources, function, store, results),
         );
         match outcome {
             // SAFETY: created in this env during this call.
@@ -340,13 +308,53 @@ impl ComponentInstanceCore {
     /// Releases the instance now; later calls throw `ERR_SANDBOX_DISPOSED`.
     #[napi]
     pub fn dispose(&mut self, env: &Env) -> Result<()> {
-        if let Some(core) = &self.core
-            && !core.release()
-        {
-            return Err(SandboxError::Busy).or_throw(env);
+        if let Some(core) = &self.core {
+            // An async call running is interrupted (its Promise rejects with
+            // ERR_SANDBOX_DISPOSED once it has returned); calls waiting reject now.
+            self.queue.dispose(env, &self.async_host(Rc::clone(core)));
+            if !core.release() {
+                return Err(SandboxError::Busy).or_throw(env);
+            }
         }
         self.core = None;
         Ok(())
+    }
+
+    /// Calls exported function `index` with `args` on a thread of the addon's pool: a Promise
+    /// of its result (JS imports run on this thread meanwhile and may return Promises).
+    #[napi(catch_unwind)]
+    pub fn call_async<'env>(&self, env: &'env Env, index: u32, args: Unknown) -> Result<Unknown<'env>> {
+        let raw = env.raw();
+        // The arguments are lowered when the call starts (the store may be away for the call
+        // running before it): kept until then.
+        // SAFETY: the facade's array of this call, in this env.
+        let args = unsafe { SendlessRef::new(raw, args.raw()) };
+        let promise = match (self.core.as_ref(), args) {
+            (Some(core), Some(args)) => {
+                let call = QueuedCall::Export {
+                    index: index as usize,
+                    args,
+                };
+                async_calls::call_async(env, &self.async_context(Rc::clone(core)), Box::new(call))?
+            }
+            (None, _) => async_calls::rejected(env, &SandboxError::Disposed)?,
+            (_, None) => async_calls::rejected(env, &SandboxError::Internal("could not keep the arguments".into()))?,
+        };
+        // SAFETY: created in this env during this call.
+        Ok(unsafe { Unknown::from_raw_unchecked(raw, promise) })
+    }
+
+    /// Runs a WASI 0.2 command on a thread of the addon's pool: a Promise of `run()`'s result.
+    #[napi(catch_unwind)]
+    pub fn run_async<'env>(&self, env: &'env Env) -> Result<Unknown<'env>> {
+        let promise = match self.core.as_ref() {
+            Some(core) => {
+                async_calls::call_async(env, &self.async_context(Rc::clone(core)), Box::new(QueuedCall::Run))?
+            }
+            None => async_calls::rejected(env, &SandboxError::Disposed)?,
+        };
+        // SAFETY: created in this env during this call.
+        Ok(unsafe { Unknown::from_raw_unchecked(env.raw(), promise) })
     }
 
     #[napi(getter)]
@@ -356,6 +364,20 @@ impl ComponentInstanceCore {
 }
 
 impl ComponentInstanceCore {
+    fn async_host(&self, core: Rc<ComponentInstance>) -> ComponentAsync {
+        ComponentAsync {
+            core,
+            glue: Rc::clone(&self.glue),
+        }
+    }
+
+    fn async_context(&self, core: Rc<ComponentInstance>) -> AsyncContext {
+        AsyncContext {
+            host: Rc::new(self.async_host(core)),
+            queue: Rc::clone(&self.queue),
+        }
+    }
+
     fn core(&self, env: &Env) -> Result<&Rc<ComponentInstance>> {
         self.core.as_ref().ok_or_else(|| throw(env, &SandboxError::Disposed))
     }
@@ -365,6 +387,63 @@ impl ComponentInstanceCore {
         for resource in self.resources.take_collected() {
             let _ = core.drop_resource(resource);
         }
+    }
+}
+
+/// Lowers a call's arguments (the facade's array `args`) to `function`'s parameters.
+fn lower_params(
+    raw: sys::napi_env,
+    resources: &Resources,
+    function: &ExportedFunction,
+    store: &mut StoreContextMut<'_, ComponentState>,
+    args: RawValue,
+) -> SandboxResult<Vec<Val>> {
+    let function_name = function_label(function.interface.as_deref(), &function.name);
+    let mut params = Vec::with_capacity(function.params.len());
+    for (position, ((param, _), ty)) in function.ty.params().zip(&function.params).enumerate() {
+        let mut value = undefined(raw);
+        // SAFETY: `args` is the facade's array of this call.
+        unsafe { sys::napi_get_element(raw, args, position as u32, &mut value) };
+        let mut cx = Cx {
+            env: raw,
+            resources,
+            store,
+        };
+        let path = Path::Root {
+            function: &function_name,
+            param,
+        };
+        params.push(lower(&mut cx, value, ty, &path)?);
+    }
+    Ok(params)
+}
+
+/// Lifts a call's results (its one result, or `undefined`).
+fn lift_results(
+    raw: sys::napi_env,
+    resources: &Resources,
+    function: &ExportedFunction,
+    store: &mut StoreContextMut<'_, ComponentState>,
+    results: Vec<Val>,
+) -> SandboxResult<RawValue> {
+    let function_name = function_label(function.interface.as_deref(), &function.name);
+    match (results.into_iter().next(), &function.result) {
+        (Some(value), Some(ty)) => {
+            let mut cx = Cx {
+                env: raw,
+                resources,
+                store,
+            };
+            lift(
+                &mut cx,
+                value,
+                ty,
+                &Path::Result {
+                    function: &function_name,
+                },
+            )
+        }
+        _ => Ok(undefined(raw)),
     }
 }
 
@@ -424,6 +503,61 @@ impl JsComponentImport {
         }
     }
 
+    /// Lifts `params` and calls the JS function: what it returned, or why it failed (a thrown
+    /// exception is kept as the call's `cause`).
+    fn call_function(
+        &self,
+        store: &mut StoreContextMut<'_, ComponentState>,
+        ty: &ComponentFunc,
+        params: &[Val],
+    ) -> std::result::Result<RawValue, HostFunctionError> {
+        let env = self.env;
+        let mut args = Vec::with_capacity(params.len());
+        for ((param, ty), value) in ty.params().zip(params) {
+            let mut cx = Cx {
+                env,
+                resources: &self.resources,
+                store,
+            };
+            let path = Path::Root {
+                function: &self.label,
+                param,
+            };
+            let lifted = lift(&mut cx, value.clone(), &ty, &path).map_err(|error| self.fail(error.to_string()))?;
+            args.push(lifted);
+        }
+        let function = self
+            .function
+            .value()
+            .ok_or_else(|| self.fail("the function was garbage-collected with the objects holding it".to_owned()))?;
+        call_js(env, function, &args).map_err(|exception| {
+            if let Some(exception) = exception {
+                self.resources.keep_exception(exception);
+            }
+            self.fail("it threw (the exception is the `cause`)".to_owned())
+        })
+    }
+
+    /// Lowers what the JS function returned into its results.
+    fn results(
+        &self,
+        store: &mut StoreContextMut<'_, ComponentState>,
+        ty: &ComponentFunc,
+        returned: RawValue,
+    ) -> std::result::Result<Vec<Val>, HostFunctionError> {
+        let Some(result_ty) = ty.results().next() else {
+            return Ok(Vec::new());
+        };
+        let mut cx = Cx {
+            env: self.env,
+            resources: &self.resources,
+            store,
+        };
+        let lowered = lower(&mut cx, returned, &result_ty, &Path::Result { function: &self.label })
+            .map_err(|error| self.fail(error.to_string()))?;
+        Ok(vec![lowered])
+    }
+
     fn invoke(
         &self,
         mut store: StoreContextMut<'_, ComponentState>,
@@ -431,55 +565,21 @@ impl JsComponentImport {
         params: &[Val],
         results: &mut [Val],
     ) -> std::result::Result<(), HostFunctionError> {
-        let env = self.env;
-        let mut args = Vec::with_capacity(params.len());
-        for ((param, ty), value) in ty.params().zip(params) {
-            let mut cx = Cx {
-                env,
-                resources: &self.resources,
-                store: &mut store,
-            };
-            let lifted = lift(
-                &mut cx,
-                value.clone(),
-                &ty,
-                &Path::Root {
-                    function: &self.label,
-                    param,
-                },
-            )
-            .map_err(|error| self.fail(error.to_string()))?;
-            args.push(lifted);
+        let returned = self.call_function(&mut store, ty, params)?;
+        if promises::is_thenable(self.env, returned) {
+            return Err(self.fail(
+                "it returned a Promise, which a synchronous call cannot wait for (use callAsync() or runAsync())"
+                    .to_owned(),
+            ));
         }
-        let function = self
-            .function
-            .value()
-            .ok_or_else(|| self.fail("the function was garbage-collected with the objects holding it".to_owned()))?;
-        let returned = call_js(env, function, &args).map_err(|exception| {
-            if let Some(exception) = exception {
-                self.resources.keep_exception(exception);
-            }
-            self.fail("it threw (the exception is the `cause`)".to_owned())
-        })?;
-        if type_of(env, returned) == sys::ValueType::napi_object
-            && get(env, returned, "then").is_ok_and(|then| type_of(env, then) == sys::ValueType::napi_function)
-        {
-            return Err(self.fail("it returned a Promise, which a synchronous call cannot wait for".to_owned()));
-        }
-        if let (Some(slot), Some(ty)) = (results.first_mut(), ty.results().next()) {
-            let mut cx = Cx {
-                env,
-                resources: &self.resources,
-                store: &mut store,
-            };
-            *slot = lower(&mut cx, returned, &ty, &Path::Result { function: &self.label })
-                .map_err(|error| self.fail(error.to_string()))?;
+        for (slot, value) in results.iter_mut().zip(self.results(&mut store, ty, returned)?) {
+            *slot = value;
         }
         Ok(())
     }
 }
 
-impl ComponentHost for JsComponentImport {
+impl ComponentHost for Rc<JsComponentImport> {
     fn call(
         &self,
         store: StoreContextMut<'_, ComponentState>,
@@ -514,4 +614,255 @@ pub fn component_setup(env: &Env, wrap: Unknown, handle_of: Unknown) -> Result<b
     }
     // SAFETY: two functions of this env, on its thread.
     Ok(unsafe { resources::set_helpers(env.raw(), wrap.raw(), handle_of.raw()) })
+}
+
+/// The JS side of an imported resource's destructor: frees the guest's hold on the object and
+/// calls its `[Symbol.dispose]()` (through the facade's function).
+struct HostDrop {
+    env: sys::napi_env,
+    function: Rc<SendlessRef>,
+    label: String,
+    resources: Rc<Resources>,
+    type_id: u32,
+}
+
+impl HostDrop {
+    fn run(&self, rep: u32) -> std::result::Result<(), HostFunctionError> {
+        let Some(object) = self.resources.release_host(self.type_id, rep) else {
+            return Ok(());
+        };
+        let Some(function) = self.function.value() else {
+            return Ok(());
+        };
+        call_js(self.env, function, &[object]).map(|_| ()).map_err(|exception| {
+            if let Some(exception) = exception {
+                self.resources.keep_exception(exception);
+            }
+            HostFunctionError {
+                import: format!("[resource-drop]{}", self.label),
+                message: "its [Symbol.dispose]() threw".to_owned(),
+            }
+        })
+    }
+}
+
+/// What an instance's async calls use on the JS thread: its imports and resource destructors,
+/// and the import waiting for a Promise, if any.
+struct AsyncGlue {
+    resources: Rc<Resources>,
+    imports: Vec<Rc<JsComponentImport>>,
+    drops: Vec<Rc<HostDrop>>,
+    /// Cleared when the waiting import may no longer answer (interrupted, abandoned).
+    pending: RefCell<Option<Rc<Cell<bool>>>>,
+}
+
+/// An async call as it waits its turn: its arguments are lowered when it starts.
+enum QueuedCall {
+    Export { index: usize, args: SendlessRef },
+    Run,
+}
+
+/// What a component's async job hands back.
+struct Finished {
+    away: AwayComponent,
+    outcome: wasmtime::Result<AsyncResult>,
+}
+
+/// A component instance as the host of async calls.
+struct ComponentAsync {
+    core: Rc<ComponentInstance>,
+    glue: Rc<AsyncGlue>,
+}
+
+impl AsyncHost for ComponentAsync {
+    fn timeout(&self) -> Option<std::time::Duration> {
+        self.core.limits().timeout
+    }
+
+    fn begin(&self, link: &Arc<RemoteLink>, call: Box<dyn Any>) -> std::result::Result<Job, SandboxError> {
+        let call = match *call
+            .downcast::<QueuedCall>()
+            .map_err(|_| SandboxError::Internal("an async call of another kind".to_owned()))?
+        {
+            QueuedCall::Run => ComponentCall::Run,
+            QueuedCall::Export { index, args } => {
+                let function = self
+                    .core
+                    .functions()
+                    .get(index)
+                    .ok_or_else(|| SandboxError::Internal(format!("no exported function #{index}")))?;
+                let resources = &*self.glue.resources;
+                let args = args
+                    .value()
+                    .ok_or_else(|| SandboxError::Internal("the arguments were lost".to_owned()))?;
+                let env = resources.env();
+                let params = self
+                    .core
+                    .with_store(|mut store| lower_params(env, resources, function, &mut store, args))??;
+                ComponentCall::Export { index, params }
+            }
+        };
+        let mut away = self.core.begin_async(Arc::clone(link), call)?;
+        Ok(Box::new(move || {
+            let outcome = catch_unwind(AssertUnwindSafe(|| away.run()))
+                .unwrap_or_else(|_| Err(wasmtime::Error::msg("the host panicked while running the guest")));
+            Box::new(Finished { away, outcome })
+        }))
+    }
+
+    fn serve(&self, env: sys::napi_env, message: ToJs) -> Option<Box<dyn Any + Send>> {
+        let link = self.core.away_link()?;
+        match message {
+            ToJs::Request(request) => match request.downcast::<RemoteRequest>() {
+                Ok(request) => self.serve_request(env, &link, *request),
+                Err(_) => link.send_to_pool(ToPool::Answer(Err(wasmtime::Error::msg("an unknown request")))),
+            },
+            ToJs::Abandon => {
+                if let Some(pending) = self.glue.pending.borrow_mut().take() {
+                    pending.set(false);
+                }
+                link.send_to_pool(ToPool::Released);
+            }
+            ToJs::Finished(outcome) => return Some(outcome),
+            ToJs::Import { .. } | ToJs::CallDone(_) => {}
+        }
+        None
+    }
+
+    fn finish(&self, env: &Env, finished: Box<dyn Any + Send>) -> async_calls::Settled {
+        let fail = |error: SandboxError| {
+            let cause = match error {
+                SandboxError::Import(_) => self.glue.resources.take_exception(),
+                _ => None,
+            };
+            (error, cause)
+        };
+        let Ok(finished) = finished.downcast::<Finished>() else {
+            return Err(fail(SandboxError::Internal(
+                "an async call finished with an unknown outcome".to_owned(),
+            )));
+        };
+        let Finished { away, outcome } = *finished;
+        let index = away.index();
+        match self.core.end_async(away, outcome).map_err(fail)? {
+            AsyncResult::Values(values) => {
+                let function = index
+                    .and_then(|index| self.core.functions().get(index))
+                    .ok_or_else(|| fail(SandboxError::Internal("an async call of no function".to_owned())))?;
+                let resources = &*self.glue.resources;
+                self.core
+                    .with_store(|mut store| lift_results(env.raw(), resources, function, &mut store, values))
+                    .and_then(|lifted| lifted)
+                    .map_err(fail)
+            }
+            AsyncResult::Exit(code) => self
+                .core
+                .take_output()
+                .and_then(|output| output_object(env, Some(code), output))
+                .map_err(fail),
+        }
+    }
+
+    fn interrupt(&self) -> bool {
+        if !self.core.interrupt_async() {
+            return false;
+        }
+        // An import waiting for a Promise answers now: the guest stops at once.
+        if let (Some(pending), Some(link)) = (self.glue.pending.borrow_mut().take(), self.core.away_link()) {
+            pending.set(false);
+            link.send_to_pool(ToPool::Answer(Err(Interrupted.into())));
+        }
+        true
+    }
+}
+
+impl ComponentAsync {
+    /// Serves a host function's request for the guest waiting on its thread; the answer goes
+    /// back when it is done, which may be after a Promise settles.
+    fn serve_request(&self, env: sys::napi_env, link: &Arc<RemoteLink>, request: RemoteRequest) {
+        let RemoteRequest { request, store } = request;
+        let mut scope = ptr::null_mut();
+        // SAFETY: the JS thread, serving its event loop.
+        if unsafe { sys::napi_open_handle_scope(env, &mut scope) } != sys::Status::napi_ok {
+            link.send_to_pool(ToPool::Answer(Err(Interrupted.into())));
+            return;
+        }
+        let outcome = catch_unwind(AssertUnwindSafe(|| match request {
+            HostRequest::Drop { type_id, rep } => {
+                let answer = match self.glue.drops.get(type_id as usize) {
+                    Some(host_drop) => host_drop.run(rep).map_err(wasmtime::Error::new),
+                    None => Ok(()),
+                };
+                link.send_to_pool(ToPool::Answer(answer.map(|()| Box::new(()) as Box<dyn Any + Send>)));
+            }
+            HostRequest::Import { index, ty, params } => self.serve_import(env, link, index, ty, params, store),
+        }));
+        if outcome.is_err() {
+            link.send_to_pool(ToPool::Answer(Err(wasmtime::Error::msg(
+                "the host panicked in an import",
+            ))));
+        }
+        // SAFETY: closes the scope opened above.
+        unsafe { sys::napi_close_handle_scope(env, scope) };
+    }
+
+    fn serve_import(
+        &self,
+        env: sys::napi_env,
+        link: &Arc<RemoteLink>,
+        index: usize,
+        ty: ComponentFunc,
+        params: Vec<Val>,
+        store: StorePtr,
+    ) {
+        let Some(import) = self.glue.imports.get(index).cloned() else {
+            link.send_to_pool(ToPool::Answer(Err(wasmtime::Error::msg("no such import"))));
+            return;
+        };
+        let answer = |values: std::result::Result<Vec<Val>, HostFunctionError>| {
+            ToPool::Answer(
+                values
+                    .map(|values| Box::new(values) as Box<dyn Any + Send>)
+                    .map_err(wasmtime::Error::new),
+            )
+        };
+        // SAFETY: the guest's thread is parked in `RemoteLink::request` until it is answered
+        // (or abandons, which clears `live` before it lets go of the store).
+        let returned = import.call_function(unsafe { &mut *store.0 }, &ty, &params);
+        let returned = match returned {
+            Ok(returned) => returned,
+            Err(error) => return link.send_to_pool(answer(Err(error))),
+        };
+        if !promises::is_thenable(env, returned) {
+            // SAFETY: as above.
+            let values = import.results(unsafe { &mut *store.0 }, &ty, returned);
+            return link.send_to_pool(answer(values));
+        }
+        let live = Rc::new(Cell::new(true));
+        *self.glue.pending.borrow_mut() = Some(Rc::clone(&live));
+        let link = Arc::clone(link);
+        let glue = Rc::clone(&self.glue);
+        let waiting = Rc::clone(&live);
+        let settling = Rc::clone(&import);
+        let settle = move |_env: sys::napi_env, outcome: std::result::Result<RawValue, RawValue>| {
+            if !waiting.replace(false) {
+                return; // interrupted or abandoned meanwhile: the guest has moved on
+            }
+            glue.pending.borrow_mut().take();
+            let values = match outcome {
+                // SAFETY: still waiting (`live`), so the guest's thread is parked.
+                Ok(value) => settling.results(unsafe { &mut *store.0 }, &ty, value),
+                Err(reason) => {
+                    glue.resources.keep_exception(reason);
+                    Err(settling.fail("its Promise rejected (the reason is the `cause`)".to_owned()))
+                }
+            };
+            link.send_to_pool(answer(values));
+        };
+        if !promises::then(env, returned, Box::new(settle)) && live.replace(false) {
+            self.glue.pending.borrow_mut().take();
+            let failed = import.fail("its Promise could not be awaited".to_owned());
+            self.core.away_link().map(|link| link.send_to_pool(answer(Err(failed))));
+        }
+    }
 }

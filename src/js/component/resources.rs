@@ -98,6 +98,11 @@ impl Resources {
         })
     }
 
+    /// The env of the instance's thread.
+    pub fn env(&self) -> sys::napi_env {
+        self.env
+    }
+
     /// Registers an exported resource type (its class is set later by `set_class`).
     pub fn add_exported(&self, ty: ResourceType, name: String) {
         self.exported.borrow_mut().push(ExportedClass { ty, name, class: None });
