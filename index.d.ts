@@ -427,6 +427,20 @@ export interface ComponentInstance<Exports extends object = ComponentExportsObje
    */
   run(): WasiRunResult
   /**
+   * Calls an exported function on a thread of the addon's pool, so the event loop keeps running:
+   * `fn` is the function as `instance.exports` has it (`instance.exports.api.echo`), or its path
+   * (`'api.echo'`, or `'hello'` for a world-level function). Resolves to what the synchronous
+   * call returns, or rejects with what it throws. JS imports still run on the JS thread while the
+   * guest waits for them and may return Promises, which the guest waits for (a rejection fails
+   * the call with `ERR_WASM_IMPORT`, the reason as `cause`). While it runs the instance is busy
+   * (`ERR_SANDBOX_BUSY`); further async calls wait their turn. `timeoutMs` counts the time spent
+   * waiting for imports; `dispose()` interrupts the call.
+   */
+  callAsync<F extends (...args: any[]) => any>(fn: F, ...args: Parameters<F>): Promise<Awaited<ReturnType<F>>>
+  callAsync(fn: string, ...args: unknown[]): Promise<unknown>
+  /** Runs a WASI 0.2 command as `run()` does, on a thread of the addon's pool: a Promise of its result. */
+  runAsync(): Promise<WasiRunResult>
+  /**
    * Takes what the component wrote to its captured stdout and stderr since the instance was made
    * or since the last `run()` or `takeOutput()`, as `Sandbox.takeOutput()` does.
    */

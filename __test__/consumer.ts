@@ -302,6 +302,11 @@ const typed = Component.fromFile<TypesExports, TypesImports>('types.wasm')
 const typedInstance: ComponentInstance<TypesExports> = typed.instantiate({ imports: { hostFn: (x) => `${x}` } })
 const echoed: number = typedInstance.exports.api.echoU8(1)
 const counterValue: bigint = new typedInstance.exports.api.Counter(1).getValue()
+const echoedLater: Promise<number> = typedInstance.callAsync(typedInstance.exports.api.echoU8, 1)
+// @ts-expect-error: echoU8 takes a number
+void typedInstance.callAsync(typedInstance.exports.api.echoU8, 'one')
+const byPath: Promise<unknown> = typedInstance.callAsync('api.echoU8', 1)
+const ranLater: Promise<WasiRunResult> = typedInstance.runAsync()
 const typedCompiled: Promise<Component<TypesExports, TypesImports>> = Component.compile<TypesExports, TypesImports>(
   '(component)',
 )
@@ -343,6 +348,9 @@ export {
   describeItems,
   echoed,
   counterValue,
+  echoedLater,
+  byPath,
+  ranLater,
   typedCompiled,
   payloadOf,
   runCode,
