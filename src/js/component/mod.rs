@@ -862,7 +862,9 @@ impl ComponentAsync {
         if !promises::then(env, returned, Box::new(settle)) && live.replace(false) {
             self.glue.pending.borrow_mut().take();
             let failed = import.fail("its Promise could not be awaited".to_owned());
-            self.core.away_link().map(|link| link.send_to_pool(answer(Err(failed))));
+            if let Some(link) = self.core.away_link() {
+                link.send_to_pool(answer(Err(failed)));
+            }
         }
     }
 }
