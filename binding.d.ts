@@ -112,6 +112,13 @@ export declare class ComponentInstanceCore {
   takeOutput(): unknown
   /** Releases the instance now; later calls throw `ERR_SANDBOX_DISPOSED`. */
   dispose(): void
+  /**
+   * Calls exported function `index` with `args` on a thread of the addon's pool: a Promise
+   * of its result (JS imports run on this thread meanwhile and may return Promises).
+   */
+  callAsync(index: number, args: unknown): unknown
+  /** Runs a WASI 0.2 command on a thread of the addon's pool: a Promise of `run()`'s result. */
+  runAsync(): unknown
   get disposed(): boolean
 }
 
