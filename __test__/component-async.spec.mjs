@@ -9,6 +9,7 @@ import test from 'ava'
 import { Component, ComponentError } from 'wasm-memory-sandbox'
 
 import { guestPath } from './helpers/guests.mjs'
+import { mirrorImports } from './helpers/mirror.mjs'
 
 const component = new Component(readFileSync(guestPath('build/types.rust.component.wasm')))
 const command = new Component(readFileSync(guestPath('build/command.rust.component.wasm')))
@@ -34,6 +35,7 @@ function instantiate({ logger = {}, host = {}, ...options } = {}) {
     imports: {
       'demo:types/logger': { log: (message) => logged.push(message), logPoint() {}, ...logger },
       'demo:types/host': { Kv, fetchNumber: () => 1, ...host },
+      'demo:types/mirror': mirrorImports(),
       hostName: () => 'async',
     },
   })

@@ -12,6 +12,7 @@ import test from 'ava'
 import { Component, ComponentError, Module, Sandbox } from 'wasm-memory-sandbox'
 
 import { guestPath } from './helpers/guests.mjs'
+import { mirrorImports } from './helpers/mirror.mjs'
 
 const typesPath = guestPath('build/types.rust.component.wasm')
 const typesBytes = readFileSync(typesPath)
@@ -22,6 +23,7 @@ const typesImports = () => ({
   'demo:types/logger': { log() {}, logPoint() {} },
   'demo:types/host': { Kv: class {}, fetchNumber: () => 0 },
   hostName: () => 'basics',
+  'demo:types/mirror': mirrorImports(),
 })
 
 test('new Component, Component.compile (a Promise) and Component.fromFile give the same working component', async (t) => {
@@ -205,6 +207,7 @@ test('component.imports: imported interfaces (with an imported resource and a ty
   t.deepEqual(Object.keys(imports).sort(), [
     'demo:types/host@0.1.0',
     'demo:types/logger@0.1.0',
+    'demo:types/mirror@0.1.0',
     'demo:types/types@0.1.0',
     'host-name',
   ])
@@ -228,7 +231,8 @@ test('component.imports: imported interfaces (with an imported resource and a ty
   t.deepEqual(types.resources, [])
   t.deepEqual(
     types.types.map((type) => type.name),
-    ['point', 'inner-thing', 'kebab-record', 'shape', 'traffic-light', 'permissions'],
+    // In the order the component lists them (wit-component's, since the mirror interface uses them too).
+    ['point', 'traffic-light', 'permissions', 'inner-thing', 'kebab-record', 'shape'],
   )
   t.like(imports['host-name'], { kind: 'function', jsName: 'hostName', params: [], result: { kind: 'string' } })
   // The descriptions are data: a copy each time, changes do not reach the component.
@@ -319,6 +323,7 @@ test('a missing import is ERR_WASM_LINK naming the interface, the item and its W
       'demo:types/logger@0.1.0': { log() {}, 'log-point'() {} },
       'demo:types/host@0.1.0': { Kv: class {}, 'fetch-number': () => 0 },
       'host-name': () => 'versioned',
+      'demo:types/mirror@0.1.0': mirrorImports(),
     },
   })
   t.is(instance.exports.helloHost(), 'Hello, versioned!')

@@ -10,6 +10,7 @@ import test from 'ava'
 import { Component } from 'wasm-memory-sandbox'
 
 import { guestPath } from './helpers/guests.mjs'
+import { mirrorImports } from './helpers/mirror.mjs'
 
 const component = new Component(readFileSync(guestPath('build/types.rust.component.wasm')))
 const textComponent = (name) =>
@@ -21,6 +22,7 @@ function instantiate(options = {}) {
     imports: {
       'demo:types/logger': { log() {}, logPoint() {} },
       'demo:types/host': { Kv: class {}, fetchNumber: () => 0 },
+      'demo:types/mirror': mirrorImports(),
       hostName: () => 'limits',
     },
   })

@@ -11,6 +11,7 @@ import test from 'ava'
 import { Component } from 'wasm-memory-sandbox'
 
 import { guestPath } from './helpers/guests.mjs'
+import { mirrorImports } from './helpers/mirror.mjs'
 
 const component = new Component(readFileSync(guestPath('build/types.rust.component.wasm')))
 
@@ -20,6 +21,7 @@ function instantiate(options = {}) {
     imports: {
       'demo:types/logger': { log() {}, logPoint() {} },
       'demo:types/host': { Kv: class {}, fetchNumber: () => 0 },
+      'demo:types/mirror': mirrorImports(),
       hostName: () => 'resources',
     },
   })

@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url'
 import { componentEmbed, componentNew, parse, transpile } from '@bytecodealliance/jco'
 import test from 'ava'
 
+import { mirrorJsName, mirrorTypes } from './helpers/mirror.mjs'
 import { description as kindsDescription, witSource as kindsWit } from './helpers/wit-kinds.mjs'
 
 const require = createRequire(import.meta.url)
@@ -716,6 +717,8 @@ const imports: ComponentImports = {
     fetchNumber: (key: string) => key.length,
   },
   hostName: () => 'host',
+  // A result-typed import is typed, as jco types it, by its ok value (err is thrown).
+  'demo:types/mirror': { ${mirrorTypes.map((type) => (type === 'result' ? `${mirrorJsName(type)}: (v) => { if (v.tag === 'err') throw v.val; return v.val }` : `${mirrorJsName(type)}: (v) => v`)).join(', ')} },
 }
 export { record, shape, light, permissions, bytes, quotient, total, greeting, burnt, imports }
 `

@@ -12,6 +12,7 @@ import { Component, ComponentError } from 'wasm-memory-sandbox'
 
 import { guestPath } from './helpers/guests.mjs'
 import { jcoInstantiate } from './helpers/jco.mjs'
+import { mirrorImports } from './helpers/mirror.mjs'
 
 const typesBytes = readFileSync(guestPath('build/types.rust.component.wasm'))
 const component = new Component(typesBytes)
@@ -52,6 +53,7 @@ function host() {
       },
     },
     hostName: () => 'the host',
+    'demo:types/mirror': mirrorImports(),
   }
   return { seen, imports }
 }

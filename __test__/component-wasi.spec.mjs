@@ -10,6 +10,7 @@ import test from 'ava'
 import { Component } from 'wasm-memory-sandbox'
 
 import { guestPath } from './helpers/guests.mjs'
+import { mirrorImports } from './helpers/mirror.mjs'
 
 const command = Component.fromFile(guestPath('build/command.rust.component.wasm'))
 const FILE_CONTENT = 'the content of hello.txt\nsecond line ✓\n'
@@ -101,6 +102,7 @@ test('run() on a component that is not a command, or without wasi, is a coded er
   const imports = {
     'demo:types/logger': { log() {}, logPoint() {} },
     'demo:types/host': { Kv: class {}, fetchNumber: () => 0 },
+    'demo:types/mirror': mirrorImports(),
     hostName: () => 'not a command',
   }
   const withoutWasi = types.instantiate({ imports })

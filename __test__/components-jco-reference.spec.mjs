@@ -6,6 +6,7 @@ import { existsSync, readFileSync } from 'node:fs'
 
 import { guestPath } from './helpers/guests.mjs'
 import { jcoInstantiate } from './helpers/jco.mjs'
+import { mirrorImports } from './helpers/mirror.mjs'
 
 // Built from examples/components/ by scripts/build-guests.mjs (run by `npm test`).
 const typesComponent = readFileSync(guestPath('build/types.rust.component.wasm'))
@@ -38,6 +39,7 @@ function hostImports() {
       },
     },
     hostName: () => 'V8',
+    'demo:types/mirror': mirrorImports(),
   }
   return { logged, imports }
 }

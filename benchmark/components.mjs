@@ -58,18 +58,24 @@ export async function componentRows({ row, batch, quick }) {
 
   // list<u8> of 1 MiB in and out (the types component's echo).
   const typesBytes = readFileSync(`${root}__test__/guests/build/types.rust.component.wasm`)
+  const types = new Component(typesBytes)
+  // The mirror interface (a function per WIT type the through-* exports pass through): identities.
+  const mirror = Object.fromEntries(
+    types.imports['demo:types/mirror@0.1.0'].functions.map((fn) => [fn.jsName, (value) => value]),
+  )
   const imports = {
     'demo:types/logger': { log() {}, logPoint() {} },
     'demo:types/host': { Kv: class {}, fetchNumber: () => 0 },
     'host-name': () => 'bench',
+    'demo:types/mirror': mirror,
   }
-  const types = new Component(typesBytes)
   const oursApi = types.instantiate({ imports }).exports.api
   const jcoTypes = await jcoGlue(typesBytes, 'types')
   const jcoImports = {
     'demo:types/logger': imports['demo:types/logger'],
     'demo:types/host': imports['demo:types/host'],
     'host-name': { default: imports['host-name'] },
+    'demo:types/mirror': mirror,
     'demo:types/types': {},
   }
   const theirApi = (await jcoTypes.instantiate(jcoImports)).api

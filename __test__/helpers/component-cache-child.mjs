@@ -6,6 +6,8 @@ import { readFileSync } from 'node:fs'
 
 import { Component, codeCacheStats } from 'wasm-memory-sandbox'
 
+import { mirrorImports } from './mirror.mjs'
+
 const path = process.argv[2]
 const times = Number(process.argv[3] ?? 1)
 const source = path.endsWith('.wat') ? readFileSync(path, 'utf8') : readFileSync(path)
@@ -17,6 +19,7 @@ const instance = component.instantiate({
     'demo:types/logger': { log() {}, logPoint() {} },
     'demo:types/host': { Kv: class {}, fetchNumber: () => 0 },
     hostName: () => 'cache',
+    'demo:types/mirror': mirrorImports(),
   },
 })
 console.log(JSON.stringify({ result: instance.exports.hello('cache'), stats: codeCacheStats() }))

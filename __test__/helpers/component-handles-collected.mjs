@@ -8,6 +8,7 @@ import { setImmediate as nextTurn } from 'node:timers/promises'
 import { Component } from 'wasm-memory-sandbox'
 
 import { guestPath } from './guests.mjs'
+import { mirrorImports } from './mirror.mjs'
 
 const rounds = Number(process.argv[2] ?? 20)
 const perRound = Number(process.argv[3] ?? 50_000)
@@ -18,6 +19,7 @@ const instance = component.instantiate({
   imports: {
     'demo:types/logger': { log() {}, logPoint() {} },
     'demo:types/host': { Kv: class {}, fetchNumber: () => 0 },
+    'demo:types/mirror': mirrorImports(),
     hostName: () => 'gc',
   },
 })

@@ -1,5 +1,6 @@
 //! The demo:types component (examples/components/wit): an identity function for every WIT type,
-//! a resource, functions that call the host's imports, and guests for the limits tests.
+//! a resource, functions that call the host's imports, a `through-*` function for every type that
+//! passes its value through the host's `mirror-*` import, and guests for the limits tests.
 //! Built for wasm32-wasip2 by scripts/build-guests.mjs into types.rust.component.wasm.
 //!
 //! `no_std` (with dlmalloc as the allocator and a panic handler that traps), so the component
@@ -51,6 +52,7 @@ wit_bindgen::generate!({
 
 use demo::types::host;
 use demo::types::logger;
+use demo::types::mirror;
 use demo::types::types::{KebabRecord, Permissions, Point, Shape, TrafficLight};
 use exports::demo::types::api::{self, GuestCounter};
 use exports::demo::types::limits;
@@ -220,6 +222,119 @@ impl api::Guest for Component {
     }
     fn echo_list_result(v: Vec<Result<u32, String>>) -> Vec<Result<u32, String>> {
         v
+    }
+
+    // through-<type>: the value goes to the host's mirror-<type> import and its answer comes back.
+    fn through_bool(v: bool) -> bool {
+        mirror::mirror_bool(v)
+    }
+    fn through_s8(v: i8) -> i8 {
+        mirror::mirror_s8(v)
+    }
+    fn through_u8(v: u8) -> u8 {
+        mirror::mirror_u8(v)
+    }
+    fn through_s16(v: i16) -> i16 {
+        mirror::mirror_s16(v)
+    }
+    fn through_u16(v: u16) -> u16 {
+        mirror::mirror_u16(v)
+    }
+    fn through_s32(v: i32) -> i32 {
+        mirror::mirror_s32(v)
+    }
+    fn through_u32(v: u32) -> u32 {
+        mirror::mirror_u32(v)
+    }
+    fn through_s64(v: i64) -> i64 {
+        mirror::mirror_s64(v)
+    }
+    fn through_u64(v: u64) -> u64 {
+        mirror::mirror_u64(v)
+    }
+    fn through_f32(v: f32) -> f32 {
+        mirror::mirror_f32(v)
+    }
+    fn through_f64(v: f64) -> f64 {
+        mirror::mirror_f64(v)
+    }
+    fn through_char(v: char) -> char {
+        mirror::mirror_char(v)
+    }
+    fn through_string(v: String) -> String {
+        mirror::mirror_string(&v)
+    }
+    fn through_list_u8(v: Vec<u8>) -> Vec<u8> {
+        mirror::mirror_list_u8(&v)
+    }
+    fn through_list_s8(v: Vec<i8>) -> Vec<i8> {
+        mirror::mirror_list_s8(&v)
+    }
+    fn through_list_u16(v: Vec<u16>) -> Vec<u16> {
+        mirror::mirror_list_u16(&v)
+    }
+    fn through_list_s16(v: Vec<i16>) -> Vec<i16> {
+        mirror::mirror_list_s16(&v)
+    }
+    fn through_list_u32(v: Vec<u32>) -> Vec<u32> {
+        mirror::mirror_list_u32(&v)
+    }
+    fn through_list_s32(v: Vec<i32>) -> Vec<i32> {
+        mirror::mirror_list_s32(&v)
+    }
+    fn through_list_u64(v: Vec<u64>) -> Vec<u64> {
+        mirror::mirror_list_u64(&v)
+    }
+    fn through_list_s64(v: Vec<i64>) -> Vec<i64> {
+        mirror::mirror_list_s64(&v)
+    }
+    fn through_list_f32(v: Vec<f32>) -> Vec<f32> {
+        mirror::mirror_list_f32(&v)
+    }
+    fn through_list_f64(v: Vec<f64>) -> Vec<f64> {
+        mirror::mirror_list_f64(&v)
+    }
+    fn through_list_string(v: Vec<String>) -> Vec<String> {
+        mirror::mirror_list_string(&v)
+    }
+    fn through_list_record(v: Vec<Point>) -> Vec<Point> {
+        mirror::mirror_list_record(&v)
+    }
+    fn through_tuple(v: (u8, String, f64)) -> (u8, String, f64) {
+        mirror::mirror_tuple((v.0, &v.1, v.2))
+    }
+    fn through_point(v: Point) -> Point {
+        mirror::mirror_point(v)
+    }
+    fn through_record(v: KebabRecord) -> KebabRecord {
+        mirror::mirror_record(&v)
+    }
+    fn through_variant(v: Shape) -> Shape {
+        mirror::mirror_variant(&v)
+    }
+    fn through_enum(v: TrafficLight) -> TrafficLight {
+        mirror::mirror_enum(v)
+    }
+    fn through_flags(v: Permissions) -> Permissions {
+        mirror::mirror_flags(v)
+    }
+    fn through_option_u32(v: Option<u32>) -> Option<u32> {
+        mirror::mirror_option_u32(v)
+    }
+    fn through_option_option_u32(v: Option<Option<u32>>) -> Option<Option<u32>> {
+        mirror::mirror_option_option_u32(v)
+    }
+    fn through_option_string(v: Option<String>) -> Option<String> {
+        mirror::mirror_option_string(v.as_deref())
+    }
+    fn through_result(v: Result<u32, String>) -> Result<u32, String> {
+        mirror::mirror_result(v.as_ref().copied().map_err(String::as_str))
+    }
+    fn through_result_unit(v: Result<(), String>) -> Result<(), String> {
+        mirror::mirror_result_unit(v.as_ref().copied().map_err(String::as_str))
+    }
+    fn through_list_result(v: Vec<Result<u32, String>>) -> Vec<Result<u32, String>> {
+        mirror::mirror_list_result(&v)
     }
 
     fn checked_div(a: u32, b: u32) -> Result<u32, String> {
