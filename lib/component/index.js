@@ -20,6 +20,7 @@ class ComponentError extends Error {
 Object.defineProperty(ComponentError.prototype, 'name', { value: 'ComponentError', writable: true, configurable: true })
 
 const WRAP = Symbol('wrap a guest resource handle')
+const KEEP = Symbol('what the native instance references weakly')
 
 /** The base of every exported resource class: it holds the guest handle. */
 class ComponentResource {
@@ -294,8 +295,10 @@ class ComponentInstance {
     const { exports, classes, calls } = buildExports(description, core)
     this.#exports = exports
     this.#calls = calls
-    // The import functions and resource classes are referenced weakly by the native instance.
+    // The import functions and resource classes are referenced weakly by the native instance:
+    // whatever keeps it reachable (this object, or an export function alone) keeps them too.
     this.#keep = [keep, classes]
+    Object.defineProperty(core, KEEP, { value: this.#keep })
   }
 
   /** Exported interfaces (by full name, name without version, and jco's short name) and functions. */
