@@ -22,7 +22,7 @@ use crate::engine::{
 use crate::error::{SandboxError, SandboxResult};
 use crate::module::ModuleSource;
 use crate::remote::{CallerPtr, Interrupted, RemoteLink, ToJs, ToPool};
-use crate::wasi::{Output, WasiOptions, WasiState, is_wasi_module};
+use crate::wasi::{Output, WasiOptions, WasiState, is_wasi_module, take_output_of};
 
 /// Size of a wasm page, the unit of `memory.grow`.
 pub const WASM_PAGE_SIZE: u64 = 65_536;
@@ -377,14 +377,7 @@ impl Sandbox {
         if !self.wasi {
             return Err(SandboxError::WasiNotEnabled);
         }
-        self.with_context(|context| {
-            context
-                .data()
-                .wasi
-                .as_ref()
-                .map(WasiState::take_output)
-                .unwrap_or_default()
-        })
+        self.with_context(|context| take_output_of(context.data().wasi.as_ref()))
     }
 
     /// Instantiates a pre-linked module that imports nothing (the buffer guest), with no limits.

@@ -152,6 +152,12 @@ pub struct Captured<C> {
     stderr: Option<Capture>,
 }
 
+/// What the guest of a store with `state` (if it has WASI) wrote to its captured streams since
+/// they were last taken.
+pub fn take_output_of<C>(state: Option<&Captured<C>>) -> Output {
+    state.map(Captured::take_output).unwrap_or_default()
+}
+
 /// The WASI state of a core module (preview 1 and 0).
 pub type WasiState = Captured<WasiP1Ctx>;
 

@@ -16,7 +16,7 @@ use crate::error::{SandboxError, SandboxResult};
 use crate::remote::RemoteLink;
 use crate::sandbox::{HostFunctionError, ThreadBound};
 use crate::store::{LimitedState, Limits, apply_limits};
-use crate::wasi::{ComponentWasiState, Output, WasiOptions};
+use crate::wasi::{ComponentWasiState, Output, WasiOptions, take_output_of};
 
 /// The interface a WASI 0.2 command exports (any 0.2.x version).
 pub const RUN_INTERFACE: &str = "wasi:cli/run@0.2";
@@ -548,14 +548,7 @@ impl ComponentInstance {
         if !self.has_wasi {
             return Err(SandboxError::WasiNotEnabled);
         }
-        self.with_store(|context| {
-            context
-                .data()
-                .wasi
-                .as_ref()
-                .map(ComponentWasiState::take_output)
-                .unwrap_or_default()
-        })
+        self.with_store(|context| take_output_of(context.data().wasi.as_ref()))
     }
 
     pub fn limits(&self) -> Limits {
