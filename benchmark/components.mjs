@@ -80,7 +80,7 @@ export async function componentRows({ row, batch, quick }) {
   }
   const theirApi = (await jcoTypes.instantiate(jcoImports)).api
   const megabyte = new Uint8Array(1 << 20).fill(7)
-  const listTiming = { batch: batch(20), samples: 5, warmup: 1 }
+  const listTiming = { batch: batch(300), samples: 7, warmup: 2 }
   const oursList = measure(() => (sink ^= oursApi.echoListU8(megabyte).length), listTiming)
   const jcoList = measure(() => (sink ^= theirApi.echoListU8(megabyte).length), listTiming)
   row({
