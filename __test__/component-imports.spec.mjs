@@ -622,7 +622,7 @@ test('imports: list results the addon and jco take differently (byte views for l
     ],
   )
   const notBytes =
-    'throws Error: the import `demo:types/mirror@0.1.0#mirror-list-u8` failed: demo:types/mirror@0.1.0#mirror-list-u8: the value returned for "result" must be a Uint8Array or an array (a WIT list). Received type object'
+    'throws Error: the import `demo:types/mirror@0.1.0#mirror-list-u8` failed: the value returned for "result" must be a Uint8Array or an array (a WIT list). Received type object'
   t.deepEqual(
     addon.map((row) => row.gives),
     [notBytes, notBytes, new BigUint64Array([1n, 2n]), new BigInt64Array([-1n])],

@@ -497,6 +497,11 @@ struct JsComponentImport {
 
 impl JsComponentImport {
     fn fail(&self, message: String) -> HostFunctionError {
+        // A conversion error names the function first; the import error names it already.
+        let message = match message.strip_prefix(self.label.as_str()) {
+            Some(rest) => rest.trim_start_matches(": ").to_owned(),
+            None => message,
+        };
         HostFunctionError {
             import: self.label.clone(),
             message,
