@@ -31,7 +31,7 @@ pub const WASM_PAGE_SIZE: u64 = 65_536;
 pub const MAX_WASM32_MEMORY_BYTES: u64 = 1 << 32;
 
 pub use crate::store::Limits;
-use crate::store::{LimitedState, NO_DEADLINE, apply_limits};
+use crate::store::{LimitedState, NO_DEADLINE, RemoteState, apply_limits, async_epochs};
 
 /// Per-store data the host keeps for the guest.
 pub struct HostState {
@@ -41,6 +41,12 @@ pub struct HostState {
     /// While an async call runs the guest on a pool thread: the way to the JS thread, which its
     /// imports take.
     remote: Option<Arc<RemoteLink>>,
+}
+
+impl RemoteState for HostState {
+    fn remote(&self) -> Option<&Arc<RemoteLink>> {
+        self.remote.as_ref()
+    }
 }
 
 impl LimitedState for HostState {
@@ -232,11 +238,7 @@ impl Sandbox {
     ) -> SandboxResult<Self> {
         // The start function runs during instantiation.
         crate::stack::ensure_room_for_wasm(crate::stack::thread_stack_bottom())?;
-        let kind = if limits.fuel.is_some() {
-            EngineKind::Metered
-        } else {
-            EngineKind::Standard
-        };
+        let kind = limits.engine_kind();
         let engine = engine_with(kind, source.compiler())?;
         let module = source.for_engine(kind)?;
         // A timed guest stops at its deadline anyway; an untimed one is watched, if asked.
@@ -620,15 +622,8 @@ impl Sandbox {
             return Err(self.missing_store());
         };
         store.data_mut().remote = Some(Arc::clone(&link));
-        // On the guest's thread, the epoch callback checks `interrupt()` and the deadline (time
-        // spent waiting for imports counts); the worker stop probe cannot run there.
-        store.epoch_deadline_callback(|context| {
-            match context.data().remote.as_ref().and_then(|link| link.must_stop()) {
-                Some(stop) => Err(stop),
-                None => Ok(UpdateDeadline::Continue(1)),
-            }
-        });
-        store.set_epoch_deadline(1);
+        // The worker stop probe cannot run on the guest's thread: the link's checks replace it.
+        async_epochs(&mut store);
         self.interrupt_requested.set(false);
         *self.away.borrow_mut() = Some(link);
         Ok(AwayStore { store })

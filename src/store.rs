@@ -2,11 +2,14 @@
 //! limits a store enforces (memory cap, fuel, wall-clock deadline) and how a new store is set up
 //! for them. Each front end keeps its own store data; it only says where its `StoreLimits` are.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use wasmtime::{Store, StoreLimits, StoreLimitsBuilder, UpdateDeadline};
 
+use crate::engine::EngineKind;
 use crate::error::{SandboxError, SandboxResult};
+use crate::remote::RemoteLink;
 
 /// An epoch deadline that is never reached: used while no deadline applies.
 pub const NO_DEADLINE: u64 = 1 << 62;
@@ -23,6 +26,16 @@ pub struct Limits {
 }
 
 impl Limits {
+    /// The engine a sandbox or component with these limits runs on: fuel metering is compiled
+    /// in only where a budget asks for it.
+    pub fn engine_kind(&self) -> EngineKind {
+        if self.fuel.is_some() {
+            EngineKind::Metered
+        } else {
+            EngineKind::Standard
+        }
+    }
+
     /// wasmtime's resource limiter for these limits, on top of `builder`'s counts (instances,
     /// memories, tables a store may hold).
     pub fn store_limits(&self, mut builder: StoreLimitsBuilder) -> StoreLimits {
@@ -62,4 +75,21 @@ pub fn apply_limits<T: LimitedState>(store: &mut Store<T>, limits: Limits, epoch
             .map_err(|error| SandboxError::Internal(format!("{error:#}")))?;
     }
     Ok(())
+}
+
+/// Store data that carries the link of the async call running it, if any.
+pub trait RemoteState: 'static {
+    fn remote(&self) -> Option<&Arc<RemoteLink>>;
+}
+
+/// The epoch behaviour of a store handed to an async call: on the guest's thread, each tick
+/// checks `interrupt()` and the call's deadline (time spent waiting for imports counts).
+pub fn async_epochs<T: RemoteState>(store: &mut Store<T>) {
+    store.epoch_deadline_callback(
+        |context| match context.data().remote().and_then(|link| link.must_stop()) {
+            Some(stop) => Err(stop),
+            None => Ok(UpdateDeadline::Continue(1)),
+        },
+    );
+    store.set_epoch_deadline(1);
 }

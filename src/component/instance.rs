@@ -73,6 +73,12 @@ fn forward(
     link.request(Box::new(RemoteRequest { request, store }))
 }
 
+impl crate::store::RemoteState for ComponentState {
+    fn remote(&self) -> Option<&Arc<RemoteLink>> {
+        self.remote.as_ref()
+    }
+}
+
 impl LimitedState for ComponentState {
     fn store_limits(&mut self) -> &mut StoreLimits {
         &mut self.limits
@@ -150,7 +156,32 @@ pub enum ComponentCall {
 /// What an async call returned: the function's results, or a command's exit code.
 pub enum AsyncResult {
     Values(Vec<Val>),
-    Exit(u32),
+    Exit(CommandExit),
+}
+
+/// How a command's `run` ended: its exit code, and whether it ended by `exit` (which leaves the
+/// instance unusable, as a trap does).
+pub struct CommandExit {
+    pub code: u32,
+    pub exited: bool,
+}
+
+/// Calls a command's `wasi:cli/run` `run` function.
+fn run_command(func: &Func, store: impl AsContextMut<Data = ComponentState>) -> wasmtime::Result<CommandExit> {
+    let mut results = vec![Val::Bool(false)];
+    match func.call(store, &[], &mut results) {
+        Ok(()) => Ok(CommandExit {
+            code: exit_code(&results),
+            exited: false,
+        }),
+        Err(error) => match error.downcast_ref::<wasmtime_wasi::I32Exit>() {
+            Some(exit) => Ok(CommandExit {
+                code: exit.0 as u32,
+                exited: true,
+            }),
+            None => Err(error),
+        },
+    }
 }
 
 /// A store on a pool thread for an async call (see `ComponentInstance::begin_async`).
@@ -177,19 +208,12 @@ impl AwayComponent {
         }
         let params = match &mut self.call {
             ComponentCall::Export { params, .. } => std::mem::take(params),
-            ComponentCall::Run => Vec::new(),
+            ComponentCall::Run => return run_command(&self.func, &mut self.store).map(AsyncResult::Exit),
         };
         let mut results = vec![Val::Bool(false); self.results];
-        match self.func.call(&mut self.store, &params, &mut results) {
-            Ok(()) => Ok(match self.call {
-                ComponentCall::Export { .. } => AsyncResult::Values(results),
-                ComponentCall::Run => AsyncResult::Exit(exit_code(&results)),
-            }),
-            Err(error) => match (&self.call, error.downcast_ref::<wasmtime_wasi::I32Exit>()) {
-                (ComponentCall::Run, Some(exit)) => Ok(AsyncResult::Exit(exit.0 as u32)),
-                _ => Err(error),
-            },
-        }
+        self.func
+            .call(&mut self.store, &params, &mut results)
+            .map(|()| AsyncResult::Values(results))
     }
 }
 
@@ -228,11 +252,7 @@ impl ComponentInstance {
         host_resources: Vec<HostResource>,
     ) -> SandboxResult<Self> {
         crate::stack::ensure_room_for_wasm(crate::stack::thread_stack_bottom())?;
-        let kind = if limits.fuel.is_some() {
-            EngineKind::Metered
-        } else {
-            EngineKind::Standard
-        };
+        let kind = limits.engine_kind();
         let engine = engine_with(kind, source.compiler())?;
         let component = source.for_engine(kind)?;
         let wasi = wasi.map(ComponentWasiState::new).transpose()?;
@@ -441,15 +461,7 @@ impl ComponentInstance {
             });
         };
         store.data_mut().remote = Some(Arc::clone(&link));
-        // On the guest's thread, the epoch callback checks `interrupt()` and the deadline (time
-        // spent waiting for imports counts).
-        store.epoch_deadline_callback(|context| {
-            match context.data().remote.as_ref().and_then(|link| link.must_stop()) {
-                Some(stop) => Err(stop),
-                None => Ok(wasmtime::UpdateDeadline::Continue(1)),
-            }
-        });
-        store.set_epoch_deadline(1);
+        crate::store::async_epochs(&mut store);
         *self.away.borrow_mut() = Some(link);
         Ok(AwayComponent {
             store,
@@ -466,6 +478,9 @@ impl ComponentInstance {
         crate::store::sync_epochs(&mut store, self.limits);
         *self.away.borrow_mut() = None;
         *self.store.borrow_mut() = Some(store);
+        if let Ok(AsyncResult::Exit(CommandExit { exited: true, .. })) = &outcome {
+            self.poisoned.set(true);
+        }
         outcome.map_err(|error| {
             if error.downcast_ref::<crate::remote::Interrupted>().is_some() {
                 self.poisoned.set(true);
@@ -529,17 +544,9 @@ impl ComponentInstance {
         }
         let function = &self.functions[index];
         self.enter(|context| {
-            let mut results = vec![Val::Bool(false)];
-            match function.func.call(&mut *context, &[], &mut results) {
-                Ok(()) => Ok(exit_code(&results)),
-                Err(error) => match error.downcast_ref::<wasmtime_wasi::I32Exit>() {
-                    Some(exit) => {
-                        self.poisoned.set(true);
-                        Ok(exit.0 as u32)
-                    }
-                    None => self.guard(Err(error)),
-                },
-            }
+            let exit = self.guard(run_command(&function.func, &mut *context))?;
+            self.poisoned.set(exit.exited);
+            Ok(exit.code)
         })
     }
 

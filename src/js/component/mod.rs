@@ -27,7 +27,6 @@ use crate::component::{
     AsyncResult, AwayComponent, ComponentCall, ComponentHost, ComponentInstance, ComponentSource, ComponentState,
     ExportedFunction, HostRequest, HostResource, ImportBinding, RemoteRequest, StorePtr,
 };
-use crate::engine::Compiler;
 use crate::error::{SandboxError, SandboxResult};
 use crate::js::async_calls::{self, AsyncContext, AsyncHost, AsyncQueue, Job};
 use crate::js::errors::{OrThrow, throw, throw_with_cause};
@@ -44,17 +43,13 @@ pub struct ComponentCore {
     source: ComponentSource,
 }
 
-fn compiler_option(env: &Env, options: Option<Unknown>) -> SandboxResult<Compiler> {
-    crate::js::module::parse_module_options(env, options)
-}
-
 #[napi]
 impl ComponentCore {
     /// Compiles a component's bytes or text on the calling thread.
     #[napi(constructor, catch_unwind)]
     pub fn new(env: &Env, source: Unknown, options: Option<Unknown>) -> Result<Self> {
         let bytes = bytes_or_text(env, &source, "source").or_throw(env)?;
-        let compiler = compiler_option(env, options).or_throw(env)?;
+        let compiler = crate::js::module::parse_module_options(env, options).or_throw(env)?;
         Ok(Self {
             source: ComponentSource::compile_with(compiler, &bytes).or_throw(env)?,
         })
@@ -760,10 +755,10 @@ impl AsyncHost for ComponentAsync {
                     .and_then(|lifted| lifted)
                     .map_err(fail)
             }
-            AsyncResult::Exit(code) => self
+            AsyncResult::Exit(exit) => self
                 .core
                 .take_output()
-                .and_then(|output| output_object(env, Some(code), output))
+                .and_then(|output| output_object(env, Some(exit.code), output))
                 .map_err(fail),
         }
     }
