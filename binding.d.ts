@@ -375,11 +375,17 @@ export interface WasiOptions {
   stdin?: string | Uint8Array
   /**
    * `'pipe'` (default) captures stdout for `run()` to return; `'inherit'` writes it to this
-   * process's stdout; `'ignore'` discards it.
+   * process's stdout; `'ignore'` discards it. A function is called on the JS thread with each
+   * chunk the guest writes, as a `Buffer`, in order (stdout and stderr chunks interleaved as
+   * written): during `runAsync()`/`callAsync()` while the guest runs (a guest more than 1 MiB
+   * ahead of its callbacks waits for them), after a synchronous call just before it returns
+   * (holding at most `maxOutputBytes` meanwhile). If the callback throws, the guest's later
+   * writes fail (`EPIPE`) and the call fails with `ERR_WASI_OUTPUT_CALLBACK`, the exception
+   * as `cause`.
    */
-  stdout?: 'pipe' | 'inherit' | 'ignore'
+  stdout?: 'pipe' | 'inherit' | 'ignore' | ((chunk: Buffer) => void)
   /** As `stdout`, for stderr. */
-  stderr?: 'pipe' | 'inherit' | 'ignore'
+  stderr?: 'pipe' | 'inherit' | 'ignore' | ((chunk: Buffer) => void)
   /**
    * Cap, in bytes, on what each captured stream holds (default 16 MiB, at most 2 GiB - 1).
    * A write past it keeps what fits and fails in the guest (`ENOSPC`), and the result says

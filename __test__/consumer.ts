@@ -100,8 +100,14 @@ const cut: boolean = ran.stdoutTruncated || ran.stderrTruncated
 const later: WasiOutput = command.takeOutput()
 const laterErrors: Buffer = later.stderr
 
-// @ts-expect-error stdout is 'pipe', 'inherit' or 'ignore'
+// @ts-expect-error stdout is 'pipe', 'inherit', 'ignore' or a callback
 new Sandbox(module, { wasi: { stdout: 'file' } })
+// Streamed output: each chunk as a Buffer.
+new Sandbox(module, {
+  wasi: { stdout: (chunk: Buffer) => process.stdout.write(chunk), stderr: (chunk) => chunk.length },
+})
+// @ts-expect-error a chunk is a Buffer, not a string
+new Sandbox(module, { wasi: { stdout: (chunk: string) => chunk } })
 // @ts-expect-error args are strings
 new Sandbox(module, { wasi: { args: [1] } })
 // @ts-expect-error readonly is a boolean

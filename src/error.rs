@@ -117,6 +117,9 @@ pub enum SandboxError {
         "run() was already called on this sandbox: a WASI command runs once (create a new sandbox to run it again)"
     )]
     AlreadyStarted,
+    /// A `wasi.stdout` / `wasi.stderr` callback threw (its exception is the `cause`).
+    #[error("the wasi.{stream} callback threw: {message}")]
+    OutputCallback { stream: &'static str, message: String },
     /// An option combination or feature this platform or compiler does not support.
     #[error("{0}")]
     Unsupported(String),
@@ -136,6 +139,7 @@ impl SandboxError {
             Self::Exit(_) => "ERR_WASI_EXIT",
             Self::WasiNotEnabled => "ERR_WASI_NOT_ENABLED",
             Self::AlreadyStarted => "ERR_WASI_ALREADY_STARTED",
+            Self::OutputCallback { .. } => "ERR_WASI_OUTPUT_CALLBACK",
             Self::Compile(_) => "ERR_WASM_COMPILE",
             Self::WrongKind(_) => "ERR_WASM_KIND",
             Self::Poisoned => "ERR_WASM_INSTANCE_POISONED",

@@ -15,6 +15,7 @@ use std::time::Instant;
 use wasmtime::{Caller, Func, Val};
 
 use crate::sandbox::HostState;
+use crate::wasi::Drain;
 
 /// The `Caller` of the import a guest on a pool thread is waiting in.
 #[derive(Clone, Copy)]
@@ -43,6 +44,8 @@ pub enum ToJs {
     /// A front end's own request to the JS thread (a component's import call); answer with
     /// `ToPool::Answer`.
     Request(Box<dyn std::any::Any + Send>),
+    /// The guest wrote streamed output (`wasi.stdout` as a function): deliver it.
+    Output,
 }
 
 /// From the JS thread to the guest's thread.
@@ -273,6 +276,16 @@ impl RemoteLink {
                 wasmtime::Trap::Interrupt.into()
             }
         }
+    }
+}
+
+impl Drain for RemoteLink {
+    fn wake(&self) {
+        self.send_to_js(ToJs::Output);
+    }
+
+    fn stopping(&self) -> bool {
+        self.must_stop().is_some() || self.lock().js_gone
     }
 }
 

@@ -22,7 +22,7 @@ use crate::engine::{
 use crate::error::{SandboxError, SandboxResult};
 use crate::module::ModuleSource;
 use crate::remote::{CallerPtr, Interrupted, RemoteLink, ToJs, ToPool};
-use crate::wasi::{Output, WasiOptions, WasiState, is_wasi_module, take_output_of};
+use crate::wasi::{Drain, Output, OutputStreams, WasiOptions, WasiState, is_wasi_module, take_output_of};
 
 /// Size of a wasm page, the unit of `memory.grow`.
 pub const WASM_PAGE_SIZE: u64 = 65_536;
@@ -162,6 +162,8 @@ pub struct Sandbox {
     watched: bool,
     /// Whether the store has a WASI context.
     wasi: bool,
+    /// The queue of the guest's streamed stdout and stderr, if one is a callback.
+    output_streams: Option<OutputStreams>,
     /// Whether `run()` was called.
     started: Cell<bool>,
 }
@@ -246,6 +248,7 @@ impl Sandbox {
         let watched = stop_probe.is_some();
         let wasi = wasi.map(WasiState::new).transpose()?;
         let has_wasi = wasi.is_some();
+        let output_streams = wasi.as_ref().and_then(|wasi| wasi.streams().cloned());
         let mut store = new_store(engine, limits, true)?;
         store.data_mut().wasi = wasi;
         let stop_probe = stop_probe.map(Rc::new);
@@ -332,6 +335,7 @@ impl Sandbox {
             _ticker: ticker,
             watched,
             wasi: has_wasi,
+            output_streams,
             imports,
             import_results,
             interrupt_requested,
@@ -429,6 +433,7 @@ impl Sandbox {
             stack_bottom: crate::stack::thread_stack_bottom(),
             watched: false,
             wasi: false,
+            output_streams: None,
             started: Cell::new(false),
         }
     }
@@ -438,6 +443,10 @@ impl Sandbox {
     }
 
     /// Whether the sandbox was given a WASI context.
+    pub fn output_streams(&self) -> Option<&OutputStreams> {
+        self.output_streams.as_ref()
+    }
+
     pub fn has_wasi(&self) -> bool {
         self.wasi
     }
@@ -622,6 +631,9 @@ impl Sandbox {
             return Err(self.missing_store());
         };
         store.data_mut().remote = Some(Arc::clone(&link));
+        if let Some(streams) = &self.output_streams {
+            streams.attach(Arc::clone(&link) as Arc<dyn Drain>);
+        }
         // The worker stop probe cannot run on the guest's thread: the link's checks replace it.
         async_epochs(&mut store);
         self.interrupt_requested.set(false);
@@ -633,6 +645,9 @@ impl Sandbox {
     pub fn end_async(&self, away: AwayStore) {
         let mut store = away.store;
         store.data_mut().remote = None;
+        if let Some(streams) = &self.output_streams {
+            streams.detach();
+        }
         self.sync_epochs(&mut store);
         if let Some(pending) = self.pending_import.borrow_mut().take() {
             pending.live.set(false);
@@ -704,6 +719,8 @@ impl Sandbox {
             }
             // Core sandboxes send no requests of their own.
             ToJs::CallDone(_) | ToJs::Request(_) => {}
+            // Delivered by the glue, which holds the callbacks.
+            ToJs::Output => {}
             ToJs::Finished(outcome) => return Some(outcome),
         }
         None
@@ -792,6 +809,12 @@ impl Sandbox {
                 }
                 ToJs::Abandon => link.send_to_pool(ToPool::Released),
                 ToJs::Request(_) => {}
+                // Delivered once this call returns; meanwhile the guest need not wait for it.
+                ToJs::Output => {
+                    if let Some(streams) = &self.output_streams {
+                        streams.js_busy();
+                    }
+                }
                 ToJs::Finished(outcome) => {
                     // Cannot happen while the guest serves this call; keep it from being lost.
                     std::mem::forget(outcome);

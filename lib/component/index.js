@@ -431,6 +431,11 @@ class Component {
     this.#describe()
     const { bindings, resources, keep } = resolveImports(this.#imports, options)
     const core = this.#core.instantiate(options, bindings, resources)
+    // Streamed output callbacks are referenced weakly too.
+    const wasi = options?.wasi
+    if (wasi !== null && typeof wasi === 'object') {
+      for (const stream of [wasi.stdout, wasi.stderr]) if (typeof stream === 'function') keep.push(stream)
+    }
     return new ComponentInstance(WRAP, core, this.#exports, keep)
   }
 }

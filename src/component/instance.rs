@@ -16,7 +16,7 @@ use crate::error::{SandboxError, SandboxResult};
 use crate::remote::RemoteLink;
 use crate::sandbox::{HostFunctionError, ThreadBound};
 use crate::store::{LimitedState, Limits, apply_limits};
-use crate::wasi::{ComponentWasiState, Output, WasiOptions, take_output_of};
+use crate::wasi::{ComponentWasiState, Drain, Output, OutputStreams, WasiOptions, take_output_of};
 
 /// The interface a WASI 0.2 command exports (any 0.2.x version).
 pub const RUN_INTERFACE: &str = "wasi:cli/run@0.2";
@@ -236,6 +236,8 @@ pub struct ComponentInstance {
     /// A call trapped: the component model forbids entering the instance again.
     poisoned: Cell<bool>,
     has_wasi: bool,
+    /// The queue of the guest's streamed stdout and stderr, if one is a callback.
+    output_streams: Option<OutputStreams>,
     started: Cell<bool>,
     stack_bottom: usize,
     _ticker: Option<TickerGuard>,
@@ -257,6 +259,7 @@ impl ComponentInstance {
         let component = source.for_engine(kind)?;
         let wasi = wasi.map(ComponentWasiState::new).transpose()?;
         let has_wasi = wasi.is_some();
+        let output_streams = wasi.as_ref().and_then(|wasi| wasi.streams().cloned());
         let state = ComponentState {
             // A component is made of several core instances, each with its own memories and
             // tables: the cap holds for each memory, the counts stay wasmtime's defaults.
@@ -365,10 +368,15 @@ impl ComponentInstance {
             limits,
             poisoned: Cell::new(false),
             has_wasi,
+            output_streams,
             started: Cell::new(false),
             stack_bottom: crate::stack::thread_stack_bottom(),
             _ticker: ticker,
         })
+    }
+
+    pub fn output_streams(&self) -> Option<&OutputStreams> {
+        self.output_streams.as_ref()
     }
 
     /// Every exported function (interface functions, resource constructors, methods and
@@ -461,6 +469,9 @@ impl ComponentInstance {
             });
         };
         store.data_mut().remote = Some(Arc::clone(&link));
+        if let Some(streams) = &self.output_streams {
+            streams.attach(Arc::clone(&link) as Arc<dyn Drain>);
+        }
         crate::store::async_epochs(&mut store);
         *self.away.borrow_mut() = Some(link);
         Ok(AwayComponent {
@@ -475,6 +486,9 @@ impl ComponentInstance {
     pub fn end_async(&self, away: AwayComponent, outcome: wasmtime::Result<AsyncResult>) -> SandboxResult<AsyncResult> {
         let mut store = away.store;
         store.data_mut().remote = None;
+        if let Some(streams) = &self.output_streams {
+            streams.detach();
+        }
         crate::store::sync_epochs(&mut store, self.limits);
         *self.away.borrow_mut() = None;
         *self.store.borrow_mut() = Some(store);

@@ -24,6 +24,7 @@ use crate::engine::TickerGuard;
 use crate::error::SandboxError;
 use crate::js::errors::error_value;
 use crate::js::imports::ImportBridge;
+use crate::js::output::OutputDelivery;
 use crate::js::values::{RawValue, from_wasm};
 use crate::pool;
 use crate::remote::{RemoteLink, ToJs};
@@ -72,6 +73,8 @@ pub trait AsyncHost {
 pub struct AsyncContext {
     pub host: Rc<dyn AsyncHost>,
     pub queue: Rc<AsyncQueue>,
+    /// The guest's streamed output, delivered while the call runs.
+    pub output: Option<Rc<OutputDelivery>>,
 }
 
 impl AsyncQueue {
@@ -274,6 +277,9 @@ fn start(env: &Env, context: &AsyncContext, call: Box<dyn Any>, deferred: sys::n
         Ok(job) => job,
         Err(error) => return reject(raw_env, deferred, &error, None),
     };
+    if let Some(output) = &context.output {
+        output.hold(true);
+    }
     let mut running = Box::new(Running {
         context: context.clone(),
         link: Arc::clone(&link),
@@ -351,6 +357,10 @@ fn serve_waiting(env: sys::napi_env, running: &mut Running) -> bool {
         return true;
     }
     while let Some(message) = running.link.take_to_js() {
+        if let (ToJs::Output, Some(output)) = (&message, &running.context.output) {
+            output.deliver(&Env::from(env));
+            continue;
+        }
         if let Some(finished) = running.context.host.serve(env, message) {
             finish(env, running, finished);
             return true;
@@ -388,7 +398,18 @@ fn finish(env: sys::napi_env, running: &mut Running, finished: Box<dyn Any + Sen
     running.settled = true;
     let context = running.context.clone();
     let handle = Env::from(env);
-    let settled = context.host.finish(&handle, finished);
+    // Everything the guest wrote reaches its callbacks before the call settles.
+    if let Some(output) = &context.output {
+        output.deliver(&handle);
+    }
+    let mut settled = context.host.finish(&handle, finished);
+    if let Some(output) = &context.output {
+        output.hold(false);
+        // A callback that threw is why the guest failed, if it did.
+        if let Some(failure) = output.take_failure() {
+            settled = Err(failure);
+        }
+    }
     context.queue.running.set(false);
     release(&running.wakeup);
     if context.queue.disposed.get() {

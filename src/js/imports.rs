@@ -27,8 +27,8 @@ pub struct ImportBridge {
 
 /// A strong reference to a JS value, deleted when dropped on its env's thread.
 pub struct SendlessRef {
-    env: sys::napi_env,
-    reference: sys::napi_ref,
+    pub(crate) env: sys::napi_env,
+    pub(crate) reference: sys::napi_ref,
 }
 
 impl SendlessRef {
@@ -85,13 +85,32 @@ impl ImportBridge {
 
     /// Takes the exception an import threw during the call that just failed, if any.
     pub fn take_exception(&self) -> Option<RawValue> {
-        let holder = self.pending_exception.take()?;
-        let holder_array = holder.value()?;
-        let mut exception = ptr::null_mut();
-        // SAFETY: the holder is the one-element array made in `keep_exception`.
-        let status = unsafe { sys::napi_get_element(holder.env, holder_array, 0, &mut exception) };
-        (status == sys::Status::napi_ok).then_some(exception)
+        held_value(&self.pending_exception.take()?)
     }
+}
+
+/// A strong reference to any JS value (an exception may be anything): Node-API before v10
+/// references objects only, so the value is kept inside a one-element array.
+pub(crate) fn hold_any(env: sys::napi_env, value: RawValue) -> Option<SendlessRef> {
+    let mut holder = ptr::null_mut();
+    // SAFETY: values of this env, on its thread; the reference is dropped on it too.
+    unsafe {
+        if sys::napi_create_array_with_length(env, 1, &mut holder) == sys::Status::napi_ok
+            && sys::napi_set_element(env, holder, 0, value) == sys::Status::napi_ok
+        {
+            return SendlessRef::new(env, holder);
+        }
+    }
+    None
+}
+
+/// The value a `hold_any` reference holds.
+pub(crate) fn held_value(holder: &SendlessRef) -> Option<RawValue> {
+    let holder_array = holder.value()?;
+    let mut value = ptr::null_mut();
+    // SAFETY: the holder is the one-element array made in `hold_any`.
+    let status = unsafe { sys::napi_get_element(holder.env, holder_array, 0, &mut value) };
+    (status == sys::Status::napi_ok).then_some(value)
 }
 
 /// Resolves one function import from the `imports` option (`{ [module]: { [name]: function } }`).
@@ -409,17 +428,7 @@ impl JsImportData {
     /// `cause`, and describes it.
     fn keep_value(&self, env: &Env, value: RawValue, what: &str) -> String {
         let message = exception_message(env, value);
-        // Node-API before v10 references objects only, and a JS import may throw anything: the
-        // value is kept inside a one-element array.
-        let mut holder = ptr::null_mut();
-        // SAFETY: values of this env, on its thread; the bridge lives on this thread too.
-        unsafe {
-            if sys::napi_create_array_with_length(self.env, 1, &mut holder) == sys::Status::napi_ok
-                && sys::napi_set_element(self.env, holder, 0, value) == sys::Status::napi_ok
-            {
-                self.bridge.pending_exception.set(SendlessRef::new(self.env, holder));
-            }
-        }
+        self.bridge.pending_exception.set(hold_any(self.env, value));
         format!("{what}: {message}")
     }
 
@@ -477,7 +486,7 @@ impl JsImportData {
 }
 
 /// `error.message` for an Error, the string itself for a string, else a description.
-fn exception_message(env: &Env, exception: RawValue) -> String {
+pub(crate) fn exception_message(env: &Env, exception: RawValue) -> String {
     let mut is_error = false;
     // SAFETY: `exception` belongs to this env.
     unsafe { sys::napi_is_error(env.raw(), exception, &mut is_error) };

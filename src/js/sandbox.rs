@@ -16,6 +16,7 @@ use crate::js::errors::{OrThrow, raise, throw, throw_with_cause};
 use crate::js::gc_pressure::ExternalMemory;
 use crate::js::imports::{ImportBridge, get_property, resolve};
 use crate::js::module::Module;
+use crate::js::output::{OutputCallbacks, OutputDelivery};
 use crate::js::values::{
     RawValue, bytes_or_text, describe, describe_raw, from_wasm, i32_from_number, integer_in_range, to_wasm,
     uint8_bytes, unwrap_class,
@@ -75,6 +76,8 @@ pub struct Sandbox {
     external: ExternalMemory,
     /// Async calls waiting their turn, and whether `dispose()` came.
     async_queue: Rc<AsyncQueue>,
+    /// Where streamed WASI output goes (`wasi.stdout` / `wasi.stderr` as functions).
+    output: Option<Rc<OutputDelivery>>,
 }
 
 /// A store's own native footprint beyond its linear memory, as reported to V8.
@@ -277,6 +280,7 @@ impl Sandbox {
         // Held for the whole run, as in `call_index`.
         let core = Rc::clone(self.core(env)?);
         let exit_code = core.run().map_err(|error| self.call_error(env, error))?;
+        self.deliver_output(env)?;
         let output = core.take_output().or_throw(env)?;
         let value = output_object(env, Some(exit_code), output).or_throw(env)?;
         // SAFETY: created in this env during this call.
@@ -411,7 +415,7 @@ const MAX_SAFE_INTEGER: f64 = 9_007_199_254_740_991.0;
 
 impl Sandbox {
     pub fn from_source(env: &Env, source: &ModuleSource, options: Option<Unknown>) -> Result<Self> {
-        let (limits, imports, wasi) = parse_options(env, options).or_throw(env)?;
+        let (limits, imports, wasi, output) = parse_options(env, options).or_throw(env)?;
         let bridge = Rc::new(ImportBridge::default());
         let stop_probe = crate::js::termination::stop_probe(env);
         let core = CoreSandbox::instantiate(source, limits, wasi.as_ref(), stop_probe, |import, ty| {
@@ -425,14 +429,31 @@ impl Sandbox {
             .memory(None)
             .and_then(|memory| core.memory_size(memory))
             .unwrap_or(0);
-        Ok(Self {
+        let output = OutputDelivery::new(env, core.output_streams(), output);
+        let sandbox = Self {
             core: Some(Rc::new(core)),
             views: RefCell::new(ViewRegistry::default()),
             bridge,
             callers: RefCell::default(),
             external: ExternalMemory::report(env, STORE_BYTES + memory_bytes),
             async_queue: Rc::default(),
-        })
+            output,
+        };
+        // What a reactor's `_initialize` wrote.
+        sandbox.deliver_output(env)?;
+        Ok(sandbox)
+    }
+
+    /// Hands streamed output to its callbacks after a synchronous call; a callback that threw
+    /// fails the call.
+    #[inline]
+    fn deliver_output(&self, env: &Env) -> Result<()> {
+        let Some(output) = &self.output else { return Ok(()) };
+        output.deliver(env);
+        match output.take_failure() {
+            Some((error, cause)) => Err(throw_with_cause(env, &error, cause)),
+            None => Ok(()),
+        }
     }
 
     fn async_context(&self, env: &Env) -> Result<AsyncContext> {
@@ -442,6 +463,7 @@ impl Sandbox {
                 bridge: Rc::clone(&self.bridge),
             }),
             queue: Rc::clone(&self.async_queue),
+            output: self.output.clone(),
         })
     }
 
@@ -517,7 +539,8 @@ impl Sandbox {
 
     /// The JS import functions, as an array, for the facade to keep alive (see `ImportBridge`).
     pub(crate) fn import_functions(&self, env: &Env) -> Result<RawValue> {
-        let functions = self.bridge.functions();
+        let mut functions = self.bridge.functions();
+        functions.extend(self.output.iter().flat_map(|output| output.functions()));
         let mut array = ptr::null_mut();
         // SAFETY: values of the live env of this call.
         unsafe {
@@ -586,6 +609,9 @@ impl Sandbox {
             raise(raw_env, self.call_error(env, error));
             return Some(ptr::null_mut());
         }
+        if self.output.is_some() && self.deliver_output(env).is_err() {
+            return Some(ptr::null_mut());
+        }
         let mut value = ptr::null_mut();
         // SAFETY: creating a number in the live env of this call; a null result is `undefined`.
         unsafe {
@@ -607,6 +633,10 @@ impl Sandbox {
 
     /// Throws the error of a guest call; an import's error carries the JS exception as `cause`.
     fn call_error(&self, env: &Env, error: SandboxError) -> napi::Error {
+        // What the guest wrote before it failed; a callback that threw is the first cause.
+        if let Err(failed) = self.deliver_output(env) {
+            return failed;
+        }
         match error {
             SandboxError::Import(_) => throw_with_cause(env, &error, self.bridge.take_exception()),
             other => throw(env, &other),
@@ -673,6 +703,7 @@ impl Sandbox {
             // SAFETY: `function` is an export of `core`; `raw` holds one value of each parameter's
             // (numeric) type and is as long as the longer of the parameter and result lists.
             unsafe { core.call_unchecked(&function.func, raw) }.map_err(call_error)?;
+            self.deliver_output(env)?;
             if let [result] = results.as_slice() {
                 return from_wasm(env, &from_raw(result, &raw[0])).or_throw(env);
             }
@@ -695,6 +726,7 @@ impl Sandbox {
             .collect::<Result<Vec<Val>>>()?;
         let mut results = vec![Val::I32(0); ty.results().len()];
         core.call(&function.func, &params, &mut results).map_err(call_error)?;
+        self.deliver_output(env)?;
         results_to_js(env, &results).or_throw(env)
     }
 }
@@ -723,13 +755,14 @@ fn optional_name(env: &Env, name: Option<Unknown>) -> SandboxResult<Option<Strin
     }
 }
 
-/// The options as the core takes them: limits, the `imports` object, WASI options.
-type ParsedOptions = (Limits, Option<RawValue>, Option<WasiOptions>);
+/// The options as the core takes them: limits, the `imports` object, WASI options and the
+/// callbacks of streamed output.
+type ParsedOptions = (Limits, Option<RawValue>, Option<WasiOptions>, OutputCallbacks);
 
 /// Validates the options object: known keys only, each of the right type and range.
 pub(crate) fn parse_options(env: &Env, options: Option<Unknown>) -> SandboxResult<ParsedOptions> {
     let Some(options) = options.filter(|options| options.get_type().ok() != Some(ValueType::Undefined)) else {
-        return Ok((Limits::default(), None, None));
+        return Ok((Limits::default(), None, None, OutputCallbacks::default()));
     };
     if options.get_type().ok() != Some(ValueType::Object) {
         return Err(SandboxError::InvalidArgType(format!(
@@ -781,9 +814,12 @@ pub(crate) fn parse_options(env: &Env, options: Option<Unknown>) -> SandboxResul
             )));
         }
     };
-    let wasi = match option("wasi")? {
-        None => None,
-        Some(value) => parse_wasi_options(env, value.raw())?,
+    let (wasi, output) = match option("wasi")? {
+        None => (None, OutputCallbacks::default()),
+        Some(value) => match parse_wasi_options(env, value.raw())? {
+            Some((wasi, output)) => (Some(wasi), output),
+            None => (None, OutputCallbacks::default()),
+        },
     };
     Ok((
         Limits {
@@ -793,6 +829,7 @@ pub(crate) fn parse_options(env: &Env, options: Option<Unknown>) -> SandboxResul
         },
         imports,
         wasi,
+        output,
     ))
 }
 

@@ -9,6 +9,7 @@ use napi::{Env, ValueType, sys};
 use napi_derive::napi;
 
 use crate::error::{SandboxError, SandboxResult};
+use crate::js::output::OutputCallbacks;
 use crate::js::sandbox::own_keys;
 use crate::js::values::{RawValue, describe_raw, integer_in_range, type_of, uint8_bytes};
 use crate::wasi::{DEFAULT_MAX_OUTPUT_BYTES, OutputMode, Preopen, WasiOptions};
@@ -35,11 +36,17 @@ pub struct JsWasiOptions {
     #[napi(ts_type = "string | Uint8Array")]
     pub stdin: Option<String>,
     /// `'pipe'` (default) captures stdout for `run()` to return; `'inherit'` writes it to this
-    /// process's stdout; `'ignore'` discards it.
-    #[napi(ts_type = "'pipe' | 'inherit' | 'ignore'")]
+    /// process's stdout; `'ignore'` discards it. A function is called on the JS thread with each
+    /// chunk the guest writes, as a `Buffer`, in order (stdout and stderr chunks interleaved as
+    /// written): during `runAsync()`/`callAsync()` while the guest runs (a guest more than 1 MiB
+    /// ahead of its callbacks waits for them), after a synchronous call just before it returns
+    /// (holding at most `maxOutputBytes` meanwhile). If the callback throws, the guest's later
+    /// writes fail (`EPIPE`) and the call fails with `ERR_WASI_OUTPUT_CALLBACK`, the exception
+    /// as `cause`.
+    #[napi(ts_type = "'pipe' | 'inherit' | 'ignore' | ((chunk: Buffer) => void)")]
     pub stdout: Option<String>,
     /// As `stdout`, for stderr.
-    #[napi(ts_type = "'pipe' | 'inherit' | 'ignore'")]
+    #[napi(ts_type = "'pipe' | 'inherit' | 'ignore' | ((chunk: Buffer) => void)")]
     pub stderr: Option<String>,
     /// Cap, in bytes, on what each captured stream holds (default 16 MiB, at most 2 GiB - 1).
     /// A write past it keeps what fits and fails in the guest (`ENOSPC`), and the result says
@@ -95,7 +102,7 @@ const WASI_OPTION_NAMES: [&str; 7] = ["args", "env", "preopens", "stdin", "stdou
 const MAX_OUTPUT_BYTES_LIMIT: f64 = 2_147_483_647.0;
 
 /// Reads and checks the `wasi` option (an object; `undefined` means no WASI).
-pub fn parse_wasi_options(env: &Env, value: RawValue) -> SandboxResult<Option<WasiOptions>> {
+pub fn parse_wasi_options(env: &Env, value: RawValue) -> SandboxResult<Option<(WasiOptions, OutputCallbacks)>> {
     match type_of(env, value) {
         ValueType::Undefined => return Ok(None),
         ValueType::Object if !is_array(env, value) => {}
@@ -158,11 +165,14 @@ pub fn parse_wasi_options(env: &Env, value: RawValue) -> SandboxResult<Option<Wa
                 .ok_or_else(|| wrong_type(env, "options.wasi.stdin", "a string or a Uint8Array", stdin))?
         };
     }
+    let mut callbacks = OutputCallbacks::default();
     if let Some(mode) = defined(env, value, "stdout", "options.wasi")? {
         options.stdout = output_mode(env, mode, "options.wasi.stdout")?;
+        callbacks.stdout = (options.stdout == OutputMode::Stream).then_some(mode);
     }
     if let Some(mode) = defined(env, value, "stderr", "options.wasi")? {
         options.stderr = output_mode(env, mode, "options.wasi.stderr")?;
+        callbacks.stderr = (options.stderr == OutputMode::Stream).then_some(mode);
     }
     options.max_output_bytes = match defined(env, value, "maxOutputBytes", "options.wasi")? {
         None => DEFAULT_MAX_OUTPUT_BYTES,
@@ -173,7 +183,7 @@ pub fn parse_wasi_options(env: &Env, value: RawValue) -> SandboxResult<Option<Wa
         }
     };
     options.validate()?;
-    Ok(Some(options))
+    Ok(Some((options, callbacks)))
 }
 
 fn preopen(env: &Env, guest_path: String, entry: RawValue) -> SandboxResult<Preopen> {
@@ -218,15 +228,24 @@ fn preopen(env: &Env, guest_path: String, entry: RawValue) -> SandboxResult<Preo
 }
 
 fn output_mode(env: &Env, value: RawValue, name: &str) -> SandboxResult<OutputMode> {
-    if type_of(env, value) != ValueType::String {
-        return Err(wrong_type(env, name, "one of 'pipe', 'inherit', 'ignore'", value));
+    match type_of(env, value) {
+        ValueType::Function => return Ok(OutputMode::Stream),
+        ValueType::String => {}
+        _ => {
+            return Err(wrong_type(
+                env,
+                name,
+                "one of 'pipe', 'inherit', 'ignore' or a function",
+                value,
+            ));
+        }
     }
     match string(env, value, name)?.as_str() {
         "pipe" => Ok(OutputMode::Pipe),
         "inherit" => Ok(OutputMode::Inherit),
         "ignore" => Ok(OutputMode::Ignore),
         other => Err(SandboxError::InvalidArgValue(format!(
-            "The property '{name}' must be one of 'pipe', 'inherit', 'ignore'. Received {other:?}"
+            "The property '{name}' must be one of 'pipe', 'inherit', 'ignore' or a function. Received {other:?}"
         ))),
     }
 }

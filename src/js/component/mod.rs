@@ -31,6 +31,7 @@ use crate::error::{SandboxError, SandboxResult};
 use crate::js::async_calls::{self, AsyncContext, AsyncHost, AsyncQueue, Job};
 use crate::js::errors::{OrThrow, throw, throw_with_cause};
 use crate::js::imports::SendlessRef;
+use crate::js::output::OutputDelivery;
 use crate::js::promises;
 use crate::js::values::{RawValue, bytes_or_text, describe};
 use crate::js::wasi::output_object;
@@ -96,7 +97,7 @@ impl ComponentCore {
         bindings: Vec<Unknown>,
         host_resources: Vec<Unknown>,
     ) -> SandboxResult<ComponentInstanceCore> {
-        let (limits, _, wasi) = crate::js::sandbox::parse_options(env, options)?;
+        let (limits, _, wasi, output) = crate::js::sandbox::parse_options(env, options)?;
         let raw = env.raw();
         let triple = |entry: &Unknown| -> SandboxResult<(Option<String>, String, RawValue)> {
             let interface = get(raw, entry.raw(), "0")?;
@@ -175,7 +176,9 @@ impl ComponentCore {
         for resource in core.resources() {
             shared.add_exported(resource.ty, resource.name.clone());
         }
+        let output = OutputDelivery::new(env, core.output_streams(), output);
         Ok(ComponentInstanceCore {
+            output,
             core: Some(Rc::new(core)),
             glue: Rc::new(AsyncGlue {
                 resources: Rc::clone(&shared),
@@ -200,6 +203,8 @@ pub struct ComponentInstanceCore {
     resources: Rc<Resources>,
     /// The import functions, referenced weakly by the store: the facade keeps them alive.
     _functions: Vec<Rc<SendlessRef>>,
+    /// Where streamed WASI output goes (`wasi.stdout` / `wasi.stderr` as functions).
+    output: Option<Rc<OutputDelivery>>,
 }
 
 #[napi]
@@ -244,26 +249,18 @@ impl ComponentInstanceCore {
         let raw = env.raw();
         self.drop_collected(&core);
         let shape = core.functions().get(index as usize).and_then(typed::shape);
-        if let Some(shape) = shape
-            && let Some(outcome) = typed::call(raw, &core, index as usize, shape, args.raw())
-        {
-            return match outcome {
-                // SAFETY: created in this env during this call.
-                Ok(value) => Ok(unsafe { Unknown::from_raw_unchecked(raw, value) }),
-                Err(error) => Err(throw_error(env, error, &self.resources)),
-            };
-        }
-        let resources = &*self.resources;
-        let outcome = core.call(
-            index as usize,
-            |function, store| lower_params(raw, resources, function, store, args.raw()),
-            |function, store, results| lift_results(raw, resources, function, store, results),
-        );
-        match outcome {
-            // SAFETY: created in this env during this call.
-            Ok(value) => Ok(unsafe { Unknown::from_raw_unchecked(raw, value) }),
-            Err(error) => Err(throw_error(env, error, &self.resources)),
-        }
+        let typed = shape.and_then(|shape| typed::call(raw, &core, index as usize, shape, args.raw()));
+        let outcome = typed.unwrap_or_else(|| {
+            let resources = &*self.resources;
+            core.call(
+                index as usize,
+                |function, store| lower_params(raw, resources, function, store, args.raw()),
+                |function, store, results| lift_results(raw, resources, function, store, results),
+            )
+        });
+        let value = self.settle(env, outcome)?;
+        // SAFETY: created in this env during this call.
+        Ok(unsafe { Unknown::from_raw_unchecked(raw, value) })
     }
 
     /// Drops the guest handle behind an exported resource object (`[Symbol.dispose]()`): the
@@ -284,7 +281,7 @@ impl ComponentInstanceCore {
     #[napi(catch_unwind)]
     pub fn run<'env>(&self, env: &'env Env) -> Result<Unknown<'env>> {
         let core = Rc::clone(self.core(env)?);
-        let exit_code = core.run().map_err(|error| throw_error(env, error, &self.resources))?;
+        let exit_code = self.settle(env, core.run())?;
         let output = core.take_output().or_throw(env)?;
         let value = output_object(env, Some(exit_code), output).or_throw(env)?;
         // SAFETY: created in this env during this call.
@@ -370,7 +367,20 @@ impl ComponentInstanceCore {
         AsyncContext {
             host: Rc::new(self.async_host(core)),
             queue: Rc::clone(&self.queue),
+            output: self.output.clone(),
         }
+    }
+
+    /// The end of a synchronous call: streamed output goes to its callbacks (one that threw is
+    /// the call's error), then the outcome is the JS value or a thrown error.
+    fn settle<T>(&self, env: &Env, outcome: SandboxResult<T>) -> Result<T> {
+        if let Some(output) = &self.output {
+            output.deliver(env);
+            if let Some((error, cause)) = output.take_failure() {
+                return Err(throw_with_cause(env, &error, cause));
+            }
+        }
+        outcome.map_err(|error| throw_error(env, error, &self.resources))
     }
 
     fn core(&self, env: &Env) -> Result<&Rc<ComponentInstance>> {
@@ -724,7 +734,7 @@ impl AsyncHost for ComponentAsync {
                 link.send_to_pool(ToPool::Released);
             }
             ToJs::Finished(outcome) => return Some(outcome),
-            ToJs::Import { .. } | ToJs::CallDone(_) => {}
+            ToJs::Import { .. } | ToJs::CallDone(_) | ToJs::Output => {}
         }
         None
     }

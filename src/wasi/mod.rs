@@ -7,19 +7,18 @@
 //! `wasmtime_wasi` (through `cap-std`) relative to a preopened directory handle: `..`, absolute
 //! paths and symlinks that lead outside it are refused with a WASI errno before any host call.
 
-use std::io;
-use std::path::PathBuf;
-use std::pin::Pin;
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::{Context, Poll};
+mod output;
+mod streamed;
 
-use bytes::Bytes;
-use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
+use std::path::PathBuf;
+
+use wasmtime_wasi::cli::StdoutStream;
 use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::p2::pipe::MemoryInputPipe;
-use wasmtime_wasi::p2::{OutputStream, Pollable, StreamError, StreamResult};
 use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
+use self::output::{Capture, GuestOutput};
+pub use self::streamed::{Drain, OutputStreams};
 use crate::error::{SandboxError, SandboxResult};
 
 /// The import modules WASI provides: preview 1 and its predecessor, preview 0.
@@ -43,6 +42,8 @@ pub enum OutputMode {
     Inherit,
     /// Discarded (the guest's writes succeed).
     Ignore,
+    /// Handed to the host as it is written, through the guest's `OutputStreams`.
+    Stream,
 }
 
 /// A host directory the guest sees at `guest_path`.
@@ -150,6 +151,8 @@ pub struct Captured<C> {
     pub ctx: C,
     stdout: Option<Capture>,
     stderr: Option<Capture>,
+    /// The queue of streamed output, when a stream is `OutputMode::Stream`.
+    streams: Option<OutputStreams>,
 }
 
 /// What the guest of a store with `state` (if it has WASI) wrote to its captured streams since
@@ -199,8 +202,12 @@ impl<C> Captured<C> {
             // guest anyway, and this avoids a round trip through a thread pool for each.
             .allow_blocking_current_thread(true);
         builder.stdin(MemoryInputPipe::new(options.stdin.clone()));
-        let stdout = output(&mut builder, options.stdout, options.max_output_bytes, Stream::Stdout);
-        let stderr = output(&mut builder, options.stderr, options.max_output_bytes, Stream::Stderr);
+        let streams = [options.stdout, options.stderr]
+            .contains(&OutputMode::Stream)
+            .then(|| OutputStreams::new(options.max_output_bytes));
+        let mut output = |mode, kind| output(&mut builder, mode, options.max_output_bytes, kind, streams.as_ref());
+        let stdout = output(options.stdout, StreamKind::Stdout);
+        let stderr = output(options.stderr, StreamKind::Stderr);
         for preopen in &options.preopens {
             let perms = if preopen.readonly {
                 FsPerms::ReadOnly
@@ -222,174 +229,74 @@ impl<C> Captured<C> {
             ctx: finish(&mut builder),
             stdout,
             stderr,
+            streams,
         })
+    }
+
+    /// The queue of the guest's streamed output, if a stream is `OutputMode::Stream`.
+    pub fn streams(&self) -> Option<&OutputStreams> {
+        self.streams.as_ref()
     }
 
     /// Takes what was captured so far (emptying the captures, which frees their room again).
     pub fn take_output(&self) -> Output {
         let (stdout, stdout_truncated) = self.stdout.as_ref().map(Capture::take).unwrap_or_default();
         let (stderr, stderr_truncated) = self.stderr.as_ref().map(Capture::take).unwrap_or_default();
+        let [stdout_dropped, stderr_dropped] = self
+            .streams
+            .as_ref()
+            .map(OutputStreams::take_truncated)
+            .unwrap_or_default();
         Output {
             stdout,
             stderr,
-            stdout_truncated,
-            stderr_truncated,
+            stdout_truncated: stdout_truncated || stdout_dropped,
+            stderr_truncated: stderr_truncated || stderr_dropped,
         }
     }
 }
 
-#[derive(Clone, Copy)]
-enum Stream {
-    Stdout,
-    Stderr,
+/// One of a guest's two output streams.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StreamKind {
+    Stdout = 0,
+    Stderr = 1,
 }
 
 /// Sets up one output stream of `builder`; returns its capture when it is piped.
-fn output(builder: &mut WasiCtxBuilder, mode: OutputMode, limit: usize, stream: Stream) -> Option<Capture> {
-    match (mode, stream) {
-        (OutputMode::Pipe, _) => {
+fn output(
+    builder: &mut WasiCtxBuilder,
+    mode: OutputMode,
+    limit: usize,
+    kind: StreamKind,
+    streams: Option<&OutputStreams>,
+) -> Option<Capture> {
+    fn set(builder: &mut WasiCtxBuilder, kind: StreamKind, stream: impl StdoutStream + 'static) {
+        match kind {
+            StreamKind::Stdout => builder.stdout(stream),
+            StreamKind::Stderr => builder.stderr(stream),
+        };
+    }
+    match mode {
+        OutputMode::Pipe => {
             let capture = Capture::new(limit);
-            match stream {
-                Stream::Stdout => builder.stdout(capture.clone()),
-                Stream::Stderr => builder.stderr(capture.clone()),
-            };
+            set(builder, kind, GuestOutput(capture.clone()));
             Some(capture)
         }
-        (OutputMode::Inherit, Stream::Stdout) => {
-            builder.inherit_stdout();
+        OutputMode::Stream => {
+            if let Some(streams) = streams {
+                set(builder, kind, GuestOutput(streams.sink(kind)));
+            }
             None
         }
-        (OutputMode::Inherit, Stream::Stderr) => {
-            builder.inherit_stderr();
+        OutputMode::Inherit => {
+            match kind {
+                StreamKind::Stdout => builder.inherit_stdout(),
+                StreamKind::Stderr => builder.inherit_stderr(),
+            };
             None
         }
         // The context's default streams discard what is written.
-        (OutputMode::Ignore, _) => None,
-    }
-}
-
-/// A guest output stream kept in memory, never holding more than `limit` bytes.
-///
-/// A write that does not fit keeps what fits, marks the capture truncated and fails in the guest
-/// with `ENOSPC`; so does every later write while the capture is full. Nothing is ever buffered
-/// beyond the limit: the guest's bytes are copied straight into the capture, whose allocation
-/// grows at most to `limit`.
-#[derive(Clone)]
-pub struct Capture(Arc<Mutex<CaptureState>>);
-
-struct CaptureState {
-    bytes: Vec<u8>,
-    limit: usize,
-    truncated: bool,
-}
-
-/// What `check_write` allows per write: the size of one guest write, as `wasmtime_wasi`'s own
-/// streams allow (it also bounds `write_zeroes` allocations).
-const WRITE_PERMIT: usize = 64 * 1024;
-
-impl Capture {
-    fn new(limit: usize) -> Self {
-        Self(Arc::new(Mutex::new(CaptureState {
-            bytes: Vec::new(),
-            limit,
-            truncated: false,
-        })))
-    }
-
-    fn state(&self) -> MutexGuard<'_, CaptureState> {
-        // A panic while holding the lock cannot leave the state inconsistent (only appends).
-        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    /// Appends what fits of `bytes`; fails (and marks the capture truncated) if not all did.
-    fn append(&self, bytes: &[u8]) -> io::Result<()> {
-        let mut state = self.state();
-        let room = state.limit - state.bytes.len();
-        let kept = bytes.len().min(room);
-        if kept > 0 {
-            let needed = state.bytes.len() + kept;
-            if needed > state.bytes.capacity() {
-                // Grow geometrically, but never past the limit.
-                let target = needed.max(state.bytes.capacity().saturating_mul(2)).min(state.limit);
-                let additional = target - state.bytes.len();
-                state.bytes.reserve_exact(additional);
-            }
-            state.bytes.extend_from_slice(&bytes[..kept]);
-        }
-        if kept < bytes.len() {
-            state.truncated = true;
-            return Err(output_full());
-        }
-        Ok(())
-    }
-
-    fn take(&self) -> (Vec<u8>, bool) {
-        let mut state = self.state();
-        let truncated = std::mem::take(&mut state.truncated);
-        (std::mem::take(&mut state.bytes), truncated)
-    }
-}
-
-/// The error a write into a full capture fails with: `ENOSPC` in the guest.
-fn output_full() -> io::Error {
-    #[cfg(unix)]
-    {
-        io::Error::from_raw_os_error(libc::ENOSPC)
-    }
-    #[cfg(not(unix))]
-    {
-        io::Error::other("the captured output reached maxOutputBytes")
-    }
-}
-
-impl IsTerminal for Capture {
-    fn is_terminal(&self) -> bool {
-        false
-    }
-}
-
-impl StdoutStream for Capture {
-    fn p2_stream(&self) -> Box<dyn OutputStream> {
-        Box::new(self.clone())
-    }
-
-    fn async_stream(&self) -> Box<dyn tokio::io::AsyncWrite + Send + Sync> {
-        Box::new(self.clone())
-    }
-}
-
-#[wasmtime_wasi::async_trait]
-impl Pollable for Capture {
-    async fn ready(&mut self) {}
-}
-
-impl OutputStream for Capture {
-    fn write(&mut self, bytes: Bytes) -> StreamResult<()> {
-        self.append(&bytes)
-            .map_err(|error| StreamError::LastOperationFailed(error.into()))
-    }
-
-    fn flush(&mut self) -> StreamResult<()> {
-        Ok(())
-    }
-
-    fn check_write(&mut self) -> StreamResult<usize> {
-        // Always ready: whether the bytes fit is decided by `write`, so a write that exactly
-        // fills the capture succeeds and only one that loses bytes fails.
-        Ok(WRITE_PERMIT)
-    }
-}
-
-impl tokio::io::AsyncWrite for Capture {
-    fn poll_write(self: Pin<&mut Self>, _: &mut Context<'_>, bytes: &[u8]) -> Poll<io::Result<usize>> {
-        Poll::Ready(self.append(bytes).map(|()| bytes.len()))
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(Ok(()))
+        OutputMode::Ignore => None,
     }
 }

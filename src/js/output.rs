@@ -1,0 +1,146 @@
+//! Streamed WASI output (`wasi.stdout` / `wasi.stderr` given as functions): the callbacks,
+//! called on the JS thread with the guest's chunks as `Buffer`s, in the order it wrote them.
+//!
+//! The callbacks are referenced weakly, as imports are (the facade keeps them alive with the
+//! sandbox), and strongly while an async call runs, so output still arrives when nothing else
+//! holds the sandbox.
+
+use std::cell::RefCell;
+use std::ptr;
+use std::rc::Rc;
+
+use napi::{Env, sys};
+
+use crate::error::SandboxError;
+use crate::js::imports::{SendlessRef, exception_message, held_value, hold_any};
+use crate::js::values::RawValue;
+use crate::wasi::{OutputStreams, StreamKind};
+
+/// The functions the `wasi` option gave for stdout and stderr.
+#[derive(Default, Clone, Copy)]
+pub struct OutputCallbacks {
+    pub stdout: Option<RawValue>,
+    pub stderr: Option<RawValue>,
+}
+
+/// A guest's streamed output and the callbacks it goes to.
+pub struct OutputDelivery {
+    env: sys::napi_env,
+    streams: OutputStreams,
+    /// stdout's and stderr's callbacks, by `StreamKind`.
+    callbacks: [Option<SendlessRef>; 2],
+    /// What a callback threw, until the call reports it.
+    failure: RefCell<Option<(SandboxError, SendlessRef)>>,
+}
+
+impl OutputDelivery {
+    /// The delivery of a guest whose `streams` exist (a stream was given a callback).
+    pub fn new(env: &Env, streams: Option<&OutputStreams>, callbacks: OutputCallbacks) -> Option<Rc<Self>> {
+        let streams = streams?.clone();
+        let reference = |callback: Option<RawValue>| {
+            // SAFETY: a function of this env; the delivery lives and drops on this thread.
+            callback.and_then(|function| unsafe { SendlessRef::weak(env.raw(), function) })
+        };
+        Some(Rc::new(Self {
+            env: env.raw(),
+            streams,
+            callbacks: [reference(callbacks.stdout), reference(callbacks.stderr)],
+            failure: RefCell::new(None),
+        }))
+    }
+
+    /// The callbacks, for the facade to keep alive with the sandbox.
+    pub fn functions(&self) -> Vec<RawValue> {
+        self.callbacks.iter().flatten().filter_map(SendlessRef::value).collect()
+    }
+
+    /// An async call starts (`true`) or ends (`false`, once for each start): the callbacks are
+    /// held strongly meanwhile.
+    pub fn hold(&self, held: bool) {
+        for callback in self.callbacks.iter().flatten() {
+            let mut count = 0;
+            // SAFETY: references of this env, on its thread; every unref follows a ref.
+            unsafe {
+                if held {
+                    sys::napi_reference_ref(self.env, callback.reference, &mut count);
+                } else {
+                    sys::napi_reference_unref(self.env, callback.reference, &mut count);
+                }
+            }
+        }
+    }
+
+    /// JS thread: hands every queued chunk to its callback (consecutive chunks of one stream
+    /// together). A callback that throws breaks the pipe: the guest's later writes fail, and
+    /// the call reports the exception (`take_failure`).
+    pub fn deliver(&self, env: &Env) {
+        if !self.streams.has_pending() {
+            return;
+        }
+        let mut batch: Vec<u8> = Vec::new();
+        let mut batch_kind = None;
+        for (kind, chunk) in self.streams.take() {
+            if batch_kind.is_some_and(|current| current != kind) {
+                if !self.call(env, batch_kind, &batch) {
+                    return;
+                }
+                batch.clear();
+            }
+            batch_kind = Some(kind);
+            batch.extend_from_slice(&chunk);
+        }
+        self.call(env, batch_kind, &batch);
+    }
+
+    /// Calls `kind`'s callback with `bytes`; `false` if it threw.
+    fn call(&self, env: &Env, kind: Option<StreamKind>, bytes: &[u8]) -> bool {
+        let Some(kind) = kind else { return true };
+        if bytes.is_empty() || self.failure.borrow().is_some() {
+            return true;
+        }
+        // Collected only if the sandbox itself was: nobody can see the output then.
+        let Some(function) = self.callbacks[kind as usize].as_ref().and_then(SendlessRef::value) else {
+            return true;
+        };
+        let raw = env.raw();
+        let mut buffer = ptr::null_mut();
+        let mut data = ptr::null_mut();
+        let mut global = ptr::null_mut();
+        let mut returned = ptr::null_mut();
+        // SAFETY: values of this env, on its thread; `bytes` is copied into the new Buffer.
+        let status = unsafe {
+            sys::napi_get_global(raw, &mut global);
+            let created = sys::napi_create_buffer_copy(raw, bytes.len(), bytes.as_ptr().cast(), &mut data, &mut buffer);
+            if created != sys::Status::napi_ok {
+                return true;
+            }
+            sys::napi_call_function(raw, global, function, 1, &buffer, &mut returned)
+        };
+        if status == sys::Status::napi_ok {
+            return true;
+        }
+        let mut exception = ptr::null_mut();
+        // SAFETY: the call above failed in this env.
+        unsafe { sys::napi_get_and_clear_last_exception(raw, &mut exception) };
+        self.streams.break_pipe();
+        let stream = match kind {
+            StreamKind::Stdout => "stdout",
+            StreamKind::Stderr => "stderr",
+        };
+        let message = if exception.is_null() {
+            "JavaScript can no longer run".to_owned()
+        } else {
+            exception_message(env, exception)
+        };
+        if let Some(held) = (!exception.is_null()).then(|| hold_any(raw, exception)).flatten() {
+            *self.failure.borrow_mut() = Some((SandboxError::OutputCallback { stream, message }, held));
+        }
+        false
+    }
+
+    /// The error of a callback that threw during the last call, with the exception.
+    pub fn take_failure(&self) -> Option<(SandboxError, Option<RawValue>)> {
+        let (error, held) = self.failure.borrow_mut().take()?;
+        Some((error, held_value(&held)))
+    }
+}
