@@ -387,6 +387,14 @@ export interface WasiOptions {
   /** As `stdout`, for stderr. */
   stderr?: 'pipe' | 'inherit' | 'ignore' | ((chunk: Buffer) => void)
   /**
+   * What the guest may reach through `wasi:sockets` (components; preview 1 has no way to open
+   * a socket). Default: nothing. `true`: the host's whole network. `{ allow: ['host:port'] }`:
+   * connect and bind only there, where `host` is an IP address (`[::1]` for IPv6), a name
+   * (allowing the addresses it resolves to on the host) or `*`, and `port` a number or `*`;
+   * the guest may look up only the names listed (or any, under a `*` host).
+   */
+  network?: boolean | { allow: string[] }
+  /**
    * Cap, in bytes, on what each captured stream holds (default 16 MiB, at most 2 GiB - 1).
    * A write past it keeps what fits and fails in the guest (`ENOSPC`), and the result says
    * `stdoutTruncated` / `stderrTruncated`.

@@ -347,8 +347,9 @@ export interface ComponentInstantiateOptions<Imports extends object = ComponentI
    */
   imports?: Imports
   /**
-   * Gives the component WASI 0.2 (wasmtime-wasi's `wasi:*@0.2.x` interfaces), granting what the
-   * options list, as for `Sandbox`; no network. Without it, a WASI import is `ERR_WASM_LINK`.
+   * Gives the component WASI 0.2 and WASI 0.3 (wasmtime-wasi's `wasi:*@0.2.x` and `@0.3.0`
+   * interfaces), granting what the options list, as for `Sandbox` (the network only as `network`
+   * says). Without it, a WASI import is `ERR_WASM_LINK`.
    */
   wasi?: WasiOptions
   /**
@@ -422,8 +423,10 @@ export interface ComponentInstance<Exports extends object = ComponentExportsObje
    */
   readonly exports: Exports
   /**
-   * Runs a component exporting `wasi:cli/run@0.2.x` (an instance made with the `wasi` option):
-   * returns its exit code and what it wrote to stdout and stderr, as `Sandbox.run()` does.
+   * Runs a component exporting `wasi:cli/run@0.3.0` or `@0.2.x` (an instance made with the `wasi`
+   * option): returns its exit code and what it wrote to stdout and stderr, as `Sandbox.run()`
+   * does. A WASI 0.3 component with JS imports cannot run synchronously (V8 cannot run JS on
+   * wasmtime's fibers): `ERR_WASM_ASYNC_REQUIRED`, use `runAsync()`.
    */
   run(): WasiRunResult
   /**
@@ -438,7 +441,11 @@ export interface ComponentInstance<Exports extends object = ComponentExportsObje
    */
   callAsync<F extends (...args: any[]) => any>(fn: F, ...args: Parameters<F>): Promise<Awaited<ReturnType<F>>>
   callAsync(fn: string, ...args: unknown[]): Promise<unknown>
-  /** Runs a WASI 0.2 command as `run()` does, on a thread of the addon's pool: a Promise of its result. */
+  /**
+   * Runs a WASI 0.3 or 0.2 command as `run()` does, on a thread of the addon's pool: a Promise of
+   * its result. A guest waiting on a WASI 0.3 future leaves the JS thread free; `timeoutMs` and
+   * `dispose()` stop it there too.
+   */
   runAsync(): Promise<WasiRunResult>
   /**
    * Takes what the component wrote to its captured stdout and stderr since the instance was made

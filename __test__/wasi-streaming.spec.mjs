@@ -82,39 +82,42 @@ test('preview 1, runAsync(): output arrives while the guest runs, not held until
   )
 })
 
-test('preview 1, runAsync(): a guest writing 512 MiB to a slow callback waits for it; the host holds little', async (t) => {
-  const total = 512 * 1024 * 1024
-  let received = 0
-  let calls = 0
-  let peakExternal = 0
-  const before = process.memoryUsage().rss
-  let peakRss = before
-  const sandbox = new Sandbox(cli, {
-    wasi: {
-      args: ['wasi-cli', 'spam', String(total)],
-      stdout: (chunk) => {
-        received += chunk.length
-        calls += 1
-        if (calls % 64 === 0) {
-          const usage = process.memoryUsage()
-          peakRss = Math.max(peakRss, usage.rss)
-          peakExternal = Math.max(peakExternal, usage.external + usage.arrayBuffers)
-        }
-        // Slower than the guest: it gets ahead and has to wait.
-        const until = performance.now() + 0.05
-        while (performance.now() < until);
+test.serial(
+  'preview 1, runAsync(): a guest writing 512 MiB to a slow callback waits for it; the host holds little',
+  async (t) => {
+    const total = 512 * 1024 * 1024
+    let received = 0
+    let calls = 0
+    let peakExternal = 0
+    const before = process.memoryUsage().rss
+    let peakRss = before
+    const sandbox = new Sandbox(cli, {
+      wasi: {
+        args: ['wasi-cli', 'spam', String(total)],
+        stdout: (chunk) => {
+          received += chunk.length
+          calls += 1
+          if (calls % 64 === 0) {
+            const usage = process.memoryUsage()
+            peakRss = Math.max(peakRss, usage.rss)
+            peakExternal = Math.max(peakExternal, usage.external + usage.arrayBuffers)
+          }
+          // Slower than the guest: it gets ahead and has to wait.
+          const until = performance.now() + 0.05
+          while (performance.now() < until);
+        },
+        stderr: 'pipe',
       },
-      stderr: 'pipe',
-    },
-  })
-  const result = await sandbox.runAsync()
-  t.is(received, total)
-  t.is(result.stderr.toString(), '0 writes failed\n')
-  // Chunks are batched per wake-up (at most about 1 MiB in flight), so many calls, each small.
-  t.true(calls > 256, `${calls} calls`)
-  const grew = (peakRss - before) / 2 ** 20
-  t.true(grew < 128, `resident memory grew ${grew.toFixed(1)} MiB while 512 MiB streamed`)
-})
+    })
+    const result = await sandbox.runAsync()
+    t.is(received, total)
+    t.is(result.stderr.toString(), '0 writes failed\n')
+    // Chunks are batched per wake-up (at most about 1 MiB in flight), so many calls, each small.
+    t.true(calls > 256, `${calls} calls`)
+    const grew = (peakRss - before) / 2 ** 20
+    t.true(grew < 128, `resident memory grew ${grew.toFixed(1)} MiB while 512 MiB streamed`)
+  },
+)
 
 test('preview 1, run(): a synchronous run holds at most maxOutputBytes before delivering, the rest fails in the guest', (t) => {
   let received = 0

@@ -187,6 +187,44 @@ const guests = [
     },
   },
   {
+    // A WASI 0.2 command using wasi:sockets (TCP connect and listen, UDP, name lookup) through
+    // Rust std, for the network allow-list tests; the same crate as the command above.
+    name: 'net.rust.component.wasm',
+    source: join(root, 'examples', 'components', 'rust-command'),
+    build(output) {
+      run('cargo', ['build', '--release', '--locked', '--target', 'wasm32-wasip2'], {
+        cwd: this.source,
+        env: cargoEnv(),
+      })
+      copyFileSync(join(this.source, 'target', 'wasm32-wasip2', 'release', 'net.wasm'), output)
+    },
+  },
+  {
+    // A WASI 0.3 command (an async `wasi:cli/run@0.3.0`, streams, clocks) with the `wasip3`
+    // bindings crate, for wasm32-wasip2 (Rust has no wasm32-wasip3 target).
+    name: 'p3-command.rust.component.wasm',
+    source: join(root, 'examples', 'components', 'rust-p3'),
+    build(output) {
+      run('cargo', ['build', '--release', '--locked', '--target', 'wasm32-wasip2'], {
+        cwd: this.source,
+        env: cargoEnv(),
+      })
+      copyFileSync(join(this.source, 'target', 'wasm32-wasip2', 'release', 'p3-command.wasm'), output)
+    },
+  },
+  {
+    // The same crate's WASI 0.3 command with a JS import (`log`).
+    name: 'p3-host.rust.component.wasm',
+    source: join(root, 'examples', 'components', 'rust-p3'),
+    build(output) {
+      run('cargo', ['build', '--release', '--locked', '--target', 'wasm32-wasip2'], {
+        cwd: this.source,
+        env: cargoEnv(),
+      })
+      copyFileSync(join(this.source, 'target', 'wasm32-wasip2', 'release', 'p3-host.wasm'), output)
+    },
+  },
+  {
     // JavaScript made a component by componentize-js (StarlingMonkey; about 10 s and 12 MB), with
     // every WASI feature it can leave out left out: the component imports nothing.
     name: 'greeter.js.component.wasm',

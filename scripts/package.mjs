@@ -26,8 +26,12 @@ const distDirectory = join(root, 'dist')
 const stagingDirectory = join(root, 'target', 'package')
 const manifest = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'))
 const { binaryName } = manifest.napi
-/** What users may download at most, main package and this platform's binary together. */
-const SIZE_BUDGET_BYTES = 8 * 1024 * 1024
+/**
+ * What users may download at most, main package and this platform's binary together: 8 MiB held
+ * until WASI 0.3 (component-model-async, wasmtime-wasi's p3) added 1.2 MiB packed; the issue
+ * that brought it allows 10 MiB with each feature's cost given (README, "Package size").
+ */
+const SIZE_BUDGET_BYTES = 10 * 1024 * 1024
 
 const napi = (...args) =>
   execFileSync(process.execPath, [join(root, 'node_modules', '@napi-rs', 'cli', 'dist', 'cli.js'), ...args], {

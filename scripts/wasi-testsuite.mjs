@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 // Runs WebAssembly/wasi-testsuite's wasm32-wasip1 tests through `new Sandbox(..., { wasi }).run()`
-// and through node:wasi on the same machine, and prints per-suite counts side by side.
+// and through node:wasi on the same machine, and its wasm32-wasip3 component tests through
+// `Component` and `instance.runAsync()` (node:wasi has no WASI 0.3), and prints per-suite counts
+// side by side.
 //
 //   node scripts/wasi-testsuite.mjs <suite-directory> [--verbose] [--only ours|node] [--filter text]
 //
@@ -11,6 +13,12 @@
 // exactly the arguments (after argv[0], the module's file name), environment and preopens its
 // JSON specification gives, and passes when its exit code matches and its stdout and stderr begin
 // with the expected text (as the suite's own runner reads them).
+//
+// A WASI 0.3 test is a list of operations interpreted against the running instance: `run` (args,
+// env; `root` preopened as `/`), `write` to stdin (given to the guest when it starts: stdin is
+// bytes here, not a stream), `read` of stdout or stderr (awaited as the guest streams them),
+// `connect`/`send`/`recv` with the TCP server whose `host:port` the guest printed, and `wait` for
+// the exit code. Tests that need a `wasi:http` host (`request`, `servers`, `kill`) fail as such.
 import { spawnSync } from 'node:child_process'
 import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -37,8 +45,142 @@ function specification(wasmPath) {
   return legacy
 }
 
+/** How long a WASI 0.3 operation waits for the guest. */
+const OPERATION_TIMEOUT_MS = 20_000
+
+/**
+ * Runs one WASI 0.3 test in this process (the child side): its operations in order against the
+ * running instance; writes { exitCode, stdout, stderr } or { failure } to `resultPath`.
+ */
+async function runComponent(wasmPath, workDirectory, resultPath) {
+  const net = await import('node:net')
+  const { Component } = await import('wasm-memory-sandbox')
+  const jsonPath = wasmPath.replace(/\.wasm$/, '.json')
+  const spec = existsSync(jsonPath) ? JSON.parse(readFileSync(jsonPath, 'utf8')) : {}
+  const operations = spec.operations ?? [{ type: 'run' }, { type: 'wait' }]
+  const start = operations.find((operation) => operation.type === 'run') ?? {}
+  const root = start.root ?? spec.root
+  process.chdir(workDirectory)
+  const output = { stdout: '', stderr: '' }
+  const cursor = { stdout: 0, stderr: 0 }
+  let wake = () => {}
+  const changed = () => new Promise((resolve) => (wake = resolve))
+  /** Resolves once `predicate()` is true, re-checked as output arrives. */
+  async function until(predicate, what) {
+    const deadline = Date.now() + OPERATION_TIMEOUT_MS
+    for (;;) {
+      const value = predicate()
+      if (value) return value
+      const left = deadline - Date.now()
+      if (left <= 0) throw new Error(`timed out waiting for ${what}`)
+      await Promise.race([changed(), new Promise((resolve) => setTimeout(resolve, Math.min(left, 50)))])
+    }
+  }
+  const stream = (name) => (chunk) => {
+    output[name] += chunk.toString()
+    wake()
+  }
+  let instance
+  try {
+    instance = instantiate()
+  } catch (error) {
+    writeFileSync(resultPath, JSON.stringify({ failure: `${error.code ?? ''} ${error.message}`.trim() }))
+    return
+  }
+  function instantiate() {
+    return new Component(readFileSync(wasmPath)).instantiate({
+      wasi: {
+        args: [basename(wasmPath), ...(start.args ?? [])],
+        env: start.env ?? {},
+        preopens: root ? { '/': join(workDirectory, root) } : {},
+        stdin: operations
+          .filter((operation) => operation.type === 'write' && (operation.id ?? 'stdin') === 'stdin')
+          .map((operation) => operation.payload ?? '')
+          .join(''),
+        stdout: stream('stdout'),
+        stderr: stream('stderr'),
+        // As the suite's runner gives engines for the sockets proposal: the host's network.
+        network: spec.proposals?.includes('sockets') ? true : undefined,
+      },
+    })
+  }
+  let finished
+  const running = instance.runAsync().then(
+    (result) => (finished = { result }),
+    (error) => (finished = { error }),
+  )
+  const sockets = new Map()
+  let result = { exitCode: undefined }
+  try {
+    for (const operation of operations) {
+      switch (operation.type) {
+        case 'run':
+        case 'write':
+          break
+        case 'read': {
+          const name = operation.id ?? 'stdout'
+          const payload = operation.payload ?? ''
+          await until(() => output[name].length - cursor[name] >= payload.length || finished, `${name} ${payload}`)
+          const got = output[name].slice(cursor[name], cursor[name] + payload.length)
+          if (got !== payload) throw new Error(`${name} ${JSON.stringify(got)}, expected ${JSON.stringify(payload)}`)
+          cursor[name] += payload.length
+          break
+        }
+        case 'connect': {
+          const address = await until(
+            () => /(\[[0-9a-f:]+\]|[0-9.]+|localhost):(\d+)/i.exec(output.stdout),
+            'an address on stdout',
+          )
+          const socket = net.connect({ host: address[1].replace(/^\[|\]$/g, ''), port: Number(address[2]) })
+          await new Promise((resolve, reject) => socket.once('connect', resolve).once('error', reject))
+          const entry = { socket, received: '' }
+          socket.on('data', (data) => {
+            entry.received += data.toString()
+            wake()
+          })
+          sockets.set(operation.id, entry)
+          break
+        }
+        case 'send':
+          sockets.get(operation.id).socket.write(operation.payload ?? '')
+          break
+        case 'recv': {
+          const entry = sockets.get(operation.id)
+          const payload = operation.payload ?? ''
+          await until(() => entry.received.length >= payload.length, `recv ${payload}`)
+          const got = entry.received.slice(0, payload.length)
+          entry.received = entry.received.slice(payload.length)
+          if (got !== payload) throw new Error(`recv ${JSON.stringify(got)}, expected ${JSON.stringify(payload)}`)
+          break
+        }
+        case 'wait': {
+          await until(() => finished, 'the guest to exit')
+          if (finished.error) throw finished.error
+          const expected = operation.exit_code ?? 0
+          if (finished.result.exitCode !== expected)
+            throw new Error(
+              `exit code ${finished.result.exitCode}, expected ${expected}: ${output.stderr.trim().slice(0, 300)}`,
+            )
+          result = { exitCode: finished.result.exitCode }
+          break
+        }
+        default:
+          throw new Error(`the operation ${operation.type} needs a wasi:http host`)
+      }
+    }
+    writeFileSync(resultPath, JSON.stringify({ ...result, ...output }))
+  } catch (error) {
+    writeFileSync(resultPath, JSON.stringify({ failure: `${error.code ?? ''} ${error.message}`.trim(), ...output }))
+  } finally {
+    for (const { socket } of sockets.values()) socket.destroy()
+    instance.dispose()
+    await Promise.race([running, new Promise((resolve) => setTimeout(resolve, 1000))])
+  }
+}
+
 /** Runs one test in this process (the child side); writes { exitCode, stdout, stderr } to `resultPath`. */
 async function runOne(runtime, wasmPath, workDirectory, resultPath) {
+  if (runtime === 'component') return runComponent(wasmPath, workDirectory, resultPath)
   const spec = specification(wasmPath)
   if (spec.unsupported) throw new Error(`unsupported operation ${spec.unsupported}`)
   const args = [basename(wasmPath), ...(spec.args ?? [])]
@@ -67,11 +209,14 @@ async function runOne(runtime, wasmPath, workDirectory, resultPath) {
   writeFileSync(resultPath, JSON.stringify(result))
 }
 
+/** The suites run: preview 1 modules and WASI 0.3 components. */
+const SUITES = ['wasm32-wasip1', 'wasm32-wasip3']
+
 function findSuites(directory, found = []) {
   for (const entry of readdirSync(directory, { withFileTypes: true })) {
     if (!entry.isDirectory()) continue
     const path = join(directory, entry.name)
-    if (entry.name === 'wasm32-wasip1' && existsSync(join(path, 'manifest.json'))) found.push(path)
+    if (SUITES.includes(entry.name) && existsSync(join(path, 'manifest.json'))) found.push(path)
     else if (!entry.name.endsWith('.dir')) findSuites(path, found)
   }
   return found.sort()
@@ -100,6 +245,7 @@ function check(runtime, wasmPath) {
       return { pass: false, reason: `no result (status ${child.status ?? child.signal}): ${detail}` }
     }
     const result = { stdout: child.stdout, stderr: child.stderr, ...JSON.parse(readFileSync(resultPath, 'utf8')) }
+    if (runtime === 'component') return result.failure ? { pass: false, reason: result.failure } : { pass: true }
     const expected = { exitCode: spec.exit_code ?? 0, stdout: spec.stdout ?? '', stderr: spec.stderr ?? '' }
     if (result.exitCode !== expected.exitCode)
       return {
@@ -136,22 +282,29 @@ async function main() {
   const runtimes = ['ours', 'node'].filter((runtime) => !only || runtime === only)
   const suites = findSuites(resolve(directory))
   if (suites.length === 0) {
-    console.error(`wasi-testsuite: no */wasm32-wasip1/manifest.json under ${directory}`)
+    console.error(
+      `wasi-testsuite: no */wasm32-wasip1/ or */wasm32-wasip3/ suite (with a manifest.json) under ${directory}`,
+    )
     process.exitCode = 2
     return
   }
-  const totals = Object.fromEntries(runtimes.map((runtime) => [runtime, 0]))
-  let tests = 0
+  // Preview 1 suites run through Sandbox and node:wasi; WASI 0.3 ones through Component only.
   const rows = []
   for (const suite of suites) {
     const manifest = JSON.parse(readFileSync(join(suite, 'manifest.json'), 'utf8'))
+    const components = basename(suite) === 'wasm32-wasip3'
+    const suiteRuntimes = components ? (only === 'node' ? [] : ['component']) : runtimes
     const wasms = readdirSync(suite)
       .filter((name) => name.endsWith('.wasm') && (!filter || name.includes(filter)))
       .sort()
-    const passed = Object.fromEntries(runtimes.map((runtime) => [runtime, 0]))
+    const groups = new Map()
     for (const name of wasms) {
-      const outcomes = runtimes.map((runtime) => [runtime, check(runtime, join(suite, name))])
-      for (const [runtime, outcome] of outcomes) if (outcome.pass) passed[runtime]++
+      const outcomes = suiteRuntimes.map((runtime) => [runtime, check(runtime, join(suite, name))])
+      const group = components ? groupOf(name) : manifest.name
+      const counts = groups.get(group) ?? { tests: 0, passed: {} }
+      counts.tests++
+      for (const [runtime, outcome] of outcomes) counts.passed[runtime] = (counts.passed[runtime] ?? 0) + +outcome.pass
+      groups.set(group, counts)
       const failing = outcomes.filter(([, outcome]) => !outcome.pass)
       if (verbose || failing.length > 0) {
         const marks = outcomes.map(([runtime, outcome]) => `${runtime} ${outcome.pass ? 'pass' : 'FAIL'}`).join(', ')
@@ -159,18 +312,43 @@ async function main() {
         for (const [runtime, outcome] of failing) console.log(`      ${runtime}: ${outcome.reason}`)
       }
     }
-    tests += wasms.length
-    for (const runtime of runtimes) totals[runtime] += passed[runtime]
-    rows.push([manifest.name, wasms.length, passed])
+    for (const [group, counts] of groups) rows.push([group, counts, components])
   }
-  const label = { ours: 'Sandbox + run()', node: `node:wasi (Node ${process.versions.node})` }
-  console.log('')
-  console.log(['suite', 'tests', ...runtimes.map((runtime) => label[runtime])].join(' | '))
-  for (const [name, count, passed] of rows)
-    console.log([name, count, ...runtimes.map((runtime) => `${passed[runtime]} passed`)].join(' | '))
-  console.log(['all', tests, ...runtimes.map((runtime) => `${totals[runtime]} passed`)].join(' | '))
-  for (const runtime of runtimes)
-    console.log(`${label[runtime]}: ${totals[runtime]} passed, ${tests - totals[runtime]} failed`)
+  const label = {
+    ours: 'Sandbox + run()',
+    node: `node:wasi (Node ${process.versions.node})`,
+    component: 'Component + runAsync()',
+  }
+  for (const components of [false, true]) {
+    const table = rows.filter((row) => row[2] === components)
+    if (table.length === 0) continue
+    const columns = components ? ['component'] : runtimes
+    const total = { tests: 0, passed: {} }
+    console.log('')
+    console.log(['suite', 'tests', ...columns.map((runtime) => label[runtime])].join(' | '))
+    for (const [group, counts] of table) {
+      total.tests += counts.tests
+      for (const runtime of columns)
+        total.passed[runtime] = (total.passed[runtime] ?? 0) + (counts.passed[runtime] ?? 0)
+      console.log(
+        [group, counts.tests, ...columns.map((runtime) => `${counts.passed[runtime] ?? 0} passed`)].join(' | '),
+      )
+    }
+    console.log(['all', total.tests, ...columns.map((runtime) => `${total.passed[runtime]} passed`)].join(' | '))
+  }
+}
+
+/** The group of a WASI 0.3 test, as the suite's description counts them. */
+function groupOf(name) {
+  if (name.startsWith('cli-') || name.startsWith('run-')) return 'cli'
+  if (name.startsWith('filesystem-')) return 'filesystem'
+  if (name.includes('clock')) return 'clocks'
+  if (name.startsWith('random')) return 'random'
+  if (name.startsWith('sockets-')) return 'sockets'
+  if (name.startsWith('http-client')) return 'HTTP client'
+  if (name.startsWith('http-service')) return 'HTTP service'
+  if (name.startsWith('http-')) return 'HTTP types'
+  return 'other'
 }
 
 await main()

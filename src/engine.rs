@@ -177,6 +177,13 @@ fn config(kind: EngineKind, compiler: Compiler) -> Config {
     if matches!(kind, EngineKind::Api | EngineKind::ApiMetered) {
         config.wasm_memory64(true);
     }
+    // Components run on the general engines: WASI 0.3's async functions, streams and futures.
+    // The others never run components and keep the concurrency state out of their stores.
+    if matches!(kind, EngineKind::Standard | EngineKind::Metered) {
+        config.wasm_component_model_async(true);
+    } else {
+        config.concurrency_support(false);
+    }
     if kind == EngineKind::Dense {
         let slots = dense_slots();
         let mut pool = PoolingAllocationConfig::new();

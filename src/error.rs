@@ -120,6 +120,10 @@ pub enum SandboxError {
     /// A `wasi.stdout` / `wasi.stderr` callback threw (its exception is the `cause`).
     #[error("the wasi.{stream} callback threw: {message}")]
     OutputCallback { stream: &'static str, message: String },
+    /// A synchronous call of a component that only runs through wasmtime's async API while JS
+    /// imports could be called (V8 cannot run them there).
+    #[error("{0}")]
+    AsyncRequired(String),
     /// An option combination or feature this platform or compiler does not support.
     #[error("{0}")]
     Unsupported(String),
@@ -140,6 +144,7 @@ impl SandboxError {
             Self::WasiNotEnabled => "ERR_WASI_NOT_ENABLED",
             Self::AlreadyStarted => "ERR_WASI_ALREADY_STARTED",
             Self::OutputCallback { .. } => "ERR_WASI_OUTPUT_CALLBACK",
+            Self::AsyncRequired(_) => "ERR_WASM_ASYNC_REQUIRED",
             Self::Compile(_) => "ERR_WASM_COMPILE",
             Self::WrongKind(_) => "ERR_WASM_KIND",
             Self::Poisoned => "ERR_WASM_INSTANCE_POISONED",

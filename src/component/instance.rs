@@ -8,6 +8,7 @@ use std::sync::Arc;
 use wasmtime::component::types::{ComponentFunc, ComponentItem, Type};
 use wasmtime::component::{Func, Instance, Linker, ResourceAny, ResourceTable, ResourceType, Val};
 use wasmtime::{AsContextMut, Store, StoreContextMut, StoreLimits, StoreLimitsBuilder};
+use wasmtime_wasi::runtime::in_tokio;
 use wasmtime_wasi::{WasiCtxView, WasiView};
 
 use super::ComponentSource;
@@ -18,8 +19,15 @@ use crate::sandbox::{HostFunctionError, ThreadBound};
 use crate::store::{LimitedState, Limits, apply_limits};
 use crate::wasi::{ComponentWasiState, Drain, Output, OutputStreams, WasiOptions, take_output_of};
 
-/// The interface a WASI 0.2 command exports (any 0.2.x version).
-pub const RUN_INTERFACE: &str = "wasi:cli/run@0.2";
+/// The interface a WASI 0.3 command exports, and a WASI 0.2 one (any 0.2.x version): a
+/// component exporting both is run as WASI 0.3.
+pub const RUN_INTERFACES: [&str; 2] = ["wasi:cli/run@0.3", "wasi:cli/run@0.2"];
+
+/// Whether a component importing `name` needs wasmtime's async API to run: WASI 0.3's
+/// interfaces are async host functions, which only a store driven by that API can call.
+fn is_async_import(name: &str) -> bool {
+    name.starts_with("wasi:") && name.contains("@0.3")
+}
 
 /// How many resource handles one instance may hold at once.
 const MAX_COMPONENT_HANDLES: usize = 10_000_000;
@@ -32,6 +40,9 @@ pub struct ComponentState {
     /// While an async call runs the instance on a pool thread: the way to the JS thread, which
     /// its imports take.
     remote: Option<Arc<RemoteLink>>,
+    /// The store runs guests on wasmtime's fibers (it needs the async API): JS cannot run there,
+    /// so a JS import is refused unless it goes through `remote`.
+    on_fibers: bool,
 }
 
 /// What a component's host function asks of the JS thread during an async call.
@@ -166,10 +177,71 @@ pub struct CommandExit {
     pub exited: bool,
 }
 
+/// Calls `function`: directly, or through wasmtime's async API (driven to completion on this
+/// thread) where the store needs it or the function is async.
+fn call_func(
+    (func, use_async): (&Func, bool),
+    mut store: impl AsContextMut<Data = ComponentState>,
+    params: &[Val],
+    results: &mut [Val],
+    stop: &dyn Fn() -> Option<wasmtime::Error>,
+) -> wasmtime::Result<()> {
+    if use_async {
+        return drive(func.call_async(store.as_context_mut(), params, results), stop);
+    }
+    func.call(store, params, results)
+}
+
+/// How often a call driven by the async API checks whether it must stop.
+const STOP_POLL: std::time::Duration = std::time::Duration::from_millis(5);
+
+/// Drives `call` to completion on this thread, unless `stop` ends it first: a guest waiting for
+/// a host future (a timer, a stream nobody writes) runs no wasm, so the epoch checks that stop
+/// running guests never see it.
+fn drive(
+    call: impl std::future::Future<Output = wasmtime::Result<()>>,
+    stop: &dyn Fn() -> Option<wasmtime::Error>,
+) -> wasmtime::Result<()> {
+    use std::pin::pin;
+    use std::task::Poll;
+    in_tokio(async {
+        let mut call = pin!(call);
+        let mut watch = pin!(async {
+            loop {
+                if let Some(error) = stop() {
+                    return error;
+                }
+                tokio::time::sleep(STOP_POLL).await;
+            }
+        });
+        std::future::poll_fn(|context| {
+            if let Poll::Ready(outcome) = call.as_mut().poll(context) {
+                return Poll::Ready(outcome);
+            }
+            watch.as_mut().poll(context).map(Err)
+        })
+        .await
+    })
+}
+
+/// What stops a call on the JS thread: its deadline.
+fn deadline_stop(timeout: Option<std::time::Duration>) -> impl Fn() -> Option<wasmtime::Error> {
+    let deadline = timeout.map(|timeout| std::time::Instant::now() + timeout);
+    move || {
+        deadline
+            .filter(|deadline| std::time::Instant::now() >= *deadline)
+            .map(|_| wasmtime::Trap::Interrupt.into())
+    }
+}
+
 /// Calls a command's `wasi:cli/run` `run` function.
-fn run_command(func: &Func, store: impl AsContextMut<Data = ComponentState>) -> wasmtime::Result<CommandExit> {
+fn run_command(
+    target: (&Func, bool),
+    store: impl AsContextMut<Data = ComponentState>,
+    stop: &dyn Fn() -> Option<wasmtime::Error>,
+) -> wasmtime::Result<CommandExit> {
     let mut results = vec![Val::Bool(false)];
-    match func.call(store, &[], &mut results) {
+    match call_func(target, store, &[], &mut results, stop) {
         Ok(()) => Ok(CommandExit {
             code: exit_code(&results),
             exited: false,
@@ -188,6 +260,8 @@ fn run_command(func: &Func, store: impl AsContextMut<Data = ComponentState>) -> 
 pub struct AwayComponent {
     store: Store<ComponentState>,
     func: Func,
+    /// Whether `func` is called through wasmtime's async API.
+    use_async: bool,
     call: ComponentCall,
     results: usize,
 }
@@ -208,12 +282,27 @@ impl AwayComponent {
         }
         let params = match &mut self.call {
             ComponentCall::Export { params, .. } => std::mem::take(params),
-            ComponentCall::Run => return run_command(&self.func, &mut self.store).map(AsyncResult::Exit),
+            ComponentCall::Run => {
+                let stop = self.stop();
+                return run_command((&self.func, self.use_async), &mut self.store, &stop).map(AsyncResult::Exit);
+            }
         };
         let mut results = vec![Val::Bool(false); self.results];
-        self.func
-            .call(&mut self.store, &params, &mut results)
-            .map(|()| AsyncResult::Values(results))
+        let stop = self.stop();
+        call_func(
+            (&self.func, self.use_async),
+            &mut self.store,
+            &params,
+            &mut results,
+            &stop,
+        )
+        .map(|()| AsyncResult::Values(results))
+    }
+
+    /// What stops the call: `interrupt()`, `dispose()` and its deadline, through its link.
+    fn stop(&self) -> impl Fn() -> Option<wasmtime::Error> + use<> {
+        let link = self.store.data().remote.clone();
+        move || link.as_ref().and_then(|link| link.must_stop())
     }
 }
 
@@ -238,6 +327,10 @@ pub struct ComponentInstance {
     has_wasi: bool,
     /// The queue of the guest's streamed stdout and stderr, if one is a callback.
     output_streams: Option<OutputStreams>,
+    /// The store needs wasmtime's async API (the component imports WASI 0.3).
+    needs_async: bool,
+    /// The guest can reach JS (it has JS imports or imported resources).
+    js_reachable: bool,
     started: Cell<bool>,
     stack_bottom: usize,
     _ticker: Option<TickerGuard>,
@@ -260,6 +353,11 @@ impl ComponentInstance {
         let wasi = wasi.map(ComponentWasiState::new).transpose()?;
         let has_wasi = wasi.is_some();
         let output_streams = wasi.as_ref().and_then(|wasi| wasi.streams().cloned());
+        let needs_async = component
+            .component_type()
+            .imports(engine)
+            .any(|(name, _)| is_async_import(name));
+        let js_reachable = !imports.is_empty() || !host_resources.is_empty();
         let state = ComponentState {
             // A component is made of several core instances, each with its own memories and
             // tables: the cap holds for each memory, the counts stay wasmtime's defaults.
@@ -267,6 +365,7 @@ impl ComponentInstance {
             table: ResourceTable::new(),
             wasi,
             remote: None,
+            on_fibers: needs_async,
         };
         let mut store = Store::new(engine, state);
         apply_limits(&mut store, limits, true)?;
@@ -280,7 +379,7 @@ impl ComponentInstance {
         // bounded by the memory V8 is told each costs (see `resources.rs`).
         store.set_max_component_handles(MAX_COMPONENT_HANDLES);
         let mut linker = if has_wasi {
-            wasi_linker(kind, source.compiler())?
+            wasi_linker(kind, source.compiler(), needs_async)?
         } else {
             Linker::new(engine)
         };
@@ -340,6 +439,11 @@ impl ComponentInstance {
                     }
                     return Ok(());
                 }
+                if store.data().on_fibers {
+                    return Err(wasmtime::Error::msg(
+                        "a WASI 0.3 component can call JS imports only in callAsync() and runAsync()",
+                    ));
+                }
                 host.get()
                     .call(store, &ty, params, results)
                     .map_err(wasmtime::Error::new)
@@ -352,9 +456,12 @@ impl ComponentInstance {
             }
             .map_err(link_error)?;
         }
-        let instance = linker
-            .instantiate(&mut store, &component)
-            .map_err(|error| crate::sandbox::instantiation_error(error, limits))?;
+        let instance = if needs_async {
+            in_tokio(linker.instantiate_async(&mut store, &component))
+        } else {
+            linker.instantiate(&mut store, &component)
+        }
+        .map_err(|error| crate::sandbox::instantiation_error(error, limits))?;
         let (functions, resources) = exported_items(&mut store, &instance, &component);
         let ticker = match limits.timeout {
             Some(_) => Some(TickerGuard::timed()?),
@@ -369,6 +476,8 @@ impl ComponentInstance {
             poisoned: Cell::new(false),
             has_wasi,
             output_streams,
+            needs_async,
+            js_reachable,
             started: Cell::new(false),
             stack_bottom: crate::stack::thread_stack_bottom(),
             _ticker: ticker,
@@ -420,10 +529,13 @@ impl ComponentInstance {
             .functions
             .get(index)
             .ok_or_else(|| SandboxError::Internal(format!("no exported function #{index}")))?;
+        self.check_sync(function)?;
+        let target = self.target(function);
         self.enter(|context| {
             let params = lower(function, context)?;
             let mut results = vec![Val::Bool(false); function.ty.results().len()];
-            self.guard(function.func.call(&mut *context, &params, &mut results))?;
+            let stop = deadline_stop(self.limits.timeout);
+            self.guard(call_func(target, &mut *context, &params, &mut results, &stop))?;
             lift(function, context, results)
         })
     }
@@ -455,7 +567,7 @@ impl ComponentInstance {
                 .ok_or_else(|| SandboxError::Internal(format!("no exported function #{index}")))?,
             ComponentCall::Run => &self.functions[self.run_index()?],
         };
-        let func = function.func;
+        let (&func, use_async) = self.target(function);
         let results = function.ty.results().len();
         if matches!(call, ComponentCall::Run) && self.started.replace(true) {
             return Err(SandboxError::AlreadyStarted);
@@ -477,6 +589,7 @@ impl ComponentInstance {
         Ok(AwayComponent {
             store,
             func,
+            use_async,
             call,
             results,
         })
@@ -523,23 +636,21 @@ impl ComponentInstance {
         }
     }
 
-    /// The index of the `wasi:cli/run` export.
+    /// The index of the `wasi:cli/run` export (WASI 0.3's if the component exports both).
     fn run_index(&self) -> SandboxResult<usize> {
         if !self.has_wasi {
             return Err(SandboxError::WasiNotEnabled);
         }
-        self.functions
+        RUN_INTERFACES
             .iter()
-            .position(|function| {
-                function.name == "run"
-                    && function
-                        .interface
-                        .as_deref()
-                        .is_some_and(|interface| interface.starts_with(RUN_INTERFACE))
+            .find_map(|run| {
+                self.functions.iter().position(|function| {
+                    function.name == "run" && function.interface.as_deref().is_some_and(|name| name.starts_with(run))
+                })
             })
             .ok_or_else(|| SandboxError::BadExport {
-                name: "wasi:cli/run@0.2.x".to_owned(),
-                expected: "WASI 0.2 command",
+                name: "wasi:cli/run@0.3.x or @0.2.x".to_owned(),
+                expected: "WASI command",
                 reason: "the component does not export wasi:cli/run, so it is not a command; call its exports instead"
                     .to_owned(),
             })
@@ -547,18 +658,24 @@ impl ComponentInstance {
 
     /// Drops a handle to a resource the guest exported (the guest's destructor runs).
     pub fn drop_resource(&self, resource: ResourceAny) -> SandboxResult<()> {
+        if self.needs_async {
+            return self.enter(|context| self.guard(in_tokio(resource.resource_drop_async(&mut *context))));
+        }
         self.enter(|context| self.guard(resource.resource_drop(&mut *context)))
     }
 
     /// Runs a WASI 0.2 command's `wasi:cli/run` export; returns its exit code.
     pub fn run(&self) -> SandboxResult<u32> {
         let index = self.run_index()?;
+        let function = &self.functions[index];
+        self.check_sync(function)?;
         if self.started.replace(true) {
             return Err(SandboxError::AlreadyStarted);
         }
-        let function = &self.functions[index];
+        let target = self.target(function);
         self.enter(|context| {
-            let exit = self.guard(run_command(&function.func, &mut *context))?;
+            let stop = deadline_stop(self.limits.timeout);
+            let exit = self.guard(run_command(target, &mut *context, &stop))?;
             self.poisoned.set(exit.exited);
             Ok(exit.code)
         })
@@ -605,6 +722,29 @@ impl ComponentInstance {
             context.set_epoch_deadline(deadline_ticks(timeout));
         }
         run(&mut context)
+    }
+
+    /// Whether the fast path may call this instance's exports (it cannot drive the async API).
+    pub fn needs_async(&self) -> bool {
+        self.needs_async
+    }
+
+    /// `function` and whether it is called through wasmtime's async API.
+    fn target<'a>(&self, function: &'a ExportedFunction) -> (&'a Func, bool) {
+        (&function.func, self.needs_async || function.ty.async_())
+    }
+
+    /// Refuses a synchronous call that would run the guest on a wasmtime fiber on the JS thread
+    /// while it can call JS (which V8 cannot run there).
+    fn check_sync(&self, function: &ExportedFunction) -> SandboxResult<()> {
+        if (self.needs_async || function.ty.async_()) && self.js_reachable {
+            return Err(SandboxError::AsyncRequired(format!(
+                "`{}` runs on wasmtime's async API (the component uses WASI 0.3 or async functions) and the \
+                 component has JS imports, which cannot run there synchronously: use callAsync() or runAsync()",
+                function.name
+            )));
+        }
+        Ok(())
     }
 
     /// Classifies a failed guest call; any failure inside the guest poisons the instance.
@@ -681,11 +821,113 @@ fn exported_items(
 }
 
 /// A linker with WASI 0.2 for `kind`'s engine, defined once per engine and cloned.
-fn wasi_linker(kind: EngineKind, compiler: Compiler) -> SandboxResult<Linker<ComponentState>> {
-    static LINKERS: PerWasiEngine<Linker<ComponentState>> = PerWasiEngine::new();
-    LINKERS.get(kind, compiler, |engine| {
+/// Name lookups (`wasi:sockets/ip-name-lookup`) of names the `network` option does not list
+/// are refused with `access-denied` before any query leaves the host; the rest go to
+/// wasmtime-wasi's own lookup.
+fn check_name_lookups(linker: &mut Linker<ComponentState>) -> wasmtime::Result<()> {
+    use wasmtime::component::Resource;
+    use wasmtime_wasi::p2::Network;
+    use wasmtime_wasi::p2::bindings::sockets::ip_name_lookup::{Host, ResolveAddressStream};
+    use wasmtime_wasi::p2::bindings::sockets::network::ErrorCode;
+    use wasmtime_wasi::sockets::WasiSocketsView;
+
+    type Lookup = Result<Resource<ResolveAddressStream>, ErrorCode>;
+    linker.instance(IP_NAME_LOOKUP)?.func_wrap(
+        "resolve-addresses",
+        |mut store: StoreContextMut<'_, ComponentState>, (network, name): (Resource<Network>, String)| {
+            let state = store.data_mut();
+            let allowed = state
+                .wasi
+                .as_ref()
+                .is_some_and(|wasi| wasi.network.allows_lookup(&name));
+            if !allowed {
+                return Ok((Lookup::Err(ErrorCode::AccessDenied),));
+            }
+            match Host::resolve_addresses(&mut state.sockets(), network, name) {
+                Ok(stream) => Ok((Ok(stream),)),
+                Err(error) => error.downcast().map(|code| (Lookup::Err(code),)),
+            }
+        },
+    )?;
+    Ok(())
+}
+
+/// The name-lookup interface as wasmtime-wasi defines it (guests' 0.2.x versions match it).
+const IP_NAME_LOOKUP: &str = "wasi:sockets/ip-name-lookup@0.2.12";
+/// WASI 0.3's.
+const IP_NAME_LOOKUP_P3: &str = "wasi:sockets/ip-name-lookup@0.3.0";
+
+/// `check_name_lookups` for WASI 0.3's async `resolve-addresses`: an allowed name is looked up
+/// as wasmtime-wasi does (an IP literal is itself, a name goes to the host's resolver).
+fn check_name_lookups_p3(linker: &mut Linker<ComponentState>) -> wasmtime::Result<()> {
+    use std::net::IpAddr;
+    use wasmtime_wasi::p3::bindings::sockets::ip_name_lookup::ErrorCode;
+    use wasmtime_wasi::p3::bindings::sockets::types::IpAddress;
+
+    type Lookup = Result<Vec<IpAddress>, ErrorCode>;
+    linker.instance(IP_NAME_LOOKUP_P3)?.func_wrap_concurrent(
+        "resolve-addresses",
+        |accessor: &wasmtime::component::Accessor<ComponentState>, (name,): (String,)| {
+            Box::pin(async move {
+                let (allowed, enabled) = accessor.with(|mut store| {
+                    let network = store.get().wasi.as_ref().map(|wasi| Arc::clone(&wasi.network));
+                    network.map_or((false, false), |network| {
+                        (network.allows_lookup(&name), network.may_look_up())
+                    })
+                });
+                if !enabled {
+                    return Ok((Lookup::Err(ErrorCode::PermanentResolverFailure),));
+                }
+                if !allowed {
+                    return Ok((Lookup::Err(ErrorCode::AccessDenied),));
+                }
+                let literal = name.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>();
+                let found: Lookup = match literal {
+                    Ok(ip) => Ok(vec![ip.to_canonical().into()]),
+                    Err(_) => match tokio::net::lookup_host((name.as_str(), 0)).await {
+                        Ok(addresses) => {
+                            let mut ips: Vec<IpAddr> = Vec::new();
+                            for address in addresses {
+                                let ip = address.ip().to_canonical();
+                                if !ips.contains(&ip) {
+                                    ips.push(ip);
+                                }
+                            }
+                            if ips.is_empty() {
+                                Err(ErrorCode::NameUnresolvable)
+                            } else {
+                                Ok(ips.into_iter().map(IpAddress::from).collect())
+                            }
+                        }
+                        Err(_) => Err(ErrorCode::NameUnresolvable),
+                    },
+                };
+                Ok((found,))
+            })
+        },
+    )
+}
+
+fn wasi_linker(kind: EngineKind, compiler: Compiler, on_fibers: bool) -> SandboxResult<Linker<ComponentState>> {
+    static SYNC: PerWasiEngine<Linker<ComponentState>> = PerWasiEngine::new();
+    static ASYNC: PerWasiEngine<Linker<ComponentState>> = PerWasiEngine::new();
+    // A store driven by the async API (a WASI 0.3 component) needs WASI 0.2's async host
+    // functions too: the synchronous ones block on a runtime, which cannot happen inside one.
+    let linkers = if on_fibers { &ASYNC } else { &SYNC };
+    linkers.get(kind, compiler, |engine| {
         let mut linker = Linker::new(engine);
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+        if on_fibers {
+            wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+            wasmtime_wasi::p3::add_to_linker(&mut linker)?;
+        } else {
+            wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+        }
+        linker.allow_shadowing(true);
+        check_name_lookups(&mut linker)?;
+        if on_fibers {
+            check_name_lookups_p3(&mut linker)?;
+        }
+        linker.allow_shadowing(false);
         Ok(linker)
     })
 }

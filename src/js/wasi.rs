@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 use std::ptr;
+use std::sync::Arc;
 
 use napi::bindgen_prelude::{FromNapiValue, Unknown};
 use napi::{Env, ValueType, sys};
@@ -12,7 +13,7 @@ use crate::error::{SandboxError, SandboxResult};
 use crate::js::output::OutputCallbacks;
 use crate::js::sandbox::own_keys;
 use crate::js::values::{RawValue, describe_raw, integer_in_range, type_of, uint8_bytes};
-use crate::wasi::{DEFAULT_MAX_OUTPUT_BYTES, OutputMode, Preopen, WasiOptions};
+use crate::wasi::{DEFAULT_MAX_OUTPUT_BYTES, NetworkPolicy, NetworkRule, OutputMode, Preopen, WasiOptions};
 
 // Like `SandboxOptions`, these structs only declare the TypeScript interfaces: the values arrive
 // raw and are checked by `parse_wasi_options`.
@@ -48,6 +49,13 @@ pub struct JsWasiOptions {
     /// As `stdout`, for stderr.
     #[napi(ts_type = "'pipe' | 'inherit' | 'ignore' | ((chunk: Buffer) => void)")]
     pub stderr: Option<String>,
+    /// What the guest may reach through `wasi:sockets` (components; preview 1 has no way to open
+    /// a socket). Default: nothing. `true`: the host's whole network. `{ allow: ['host:port'] }`:
+    /// connect and bind only there, where `host` is an IP address (`[::1]` for IPv6), a name
+    /// (allowing the addresses it resolves to on the host) or `*`, and `port` a number or `*`;
+    /// the guest may look up only the names listed (or any, under a `*` host).
+    #[napi(ts_type = "boolean | { allow: string[] }")]
+    pub network: Option<bool>,
     /// Cap, in bytes, on what each captured stream holds (default 16 MiB, at most 2 GiB - 1).
     /// A write past it keeps what fits and fails in the guest (`ENOSPC`), and the result says
     /// `stdoutTruncated` / `stderrTruncated`.
@@ -96,7 +104,16 @@ pub struct WasiOutput {
     pub stderr_truncated: bool,
 }
 
-const WASI_OPTION_NAMES: [&str; 7] = ["args", "env", "preopens", "stdin", "stdout", "stderr", "maxOutputBytes"];
+const WASI_OPTION_NAMES: [&str; 8] = [
+    "args",
+    "env",
+    "preopens",
+    "stdin",
+    "stdout",
+    "stderr",
+    "maxOutputBytes",
+    "network",
+];
 
 /// Largest `maxOutputBytes`: the captured bytes become one `Buffer`.
 const MAX_OUTPUT_BYTES_LIMIT: f64 = 2_147_483_647.0;
@@ -182,8 +199,61 @@ pub fn parse_wasi_options(env: &Env, value: RawValue) -> SandboxResult<Option<(W
             integer_in_range(env, &bytes, "options.wasi.maxOutputBytes", 0.0, MAX_OUTPUT_BYTES_LIMIT)? as usize
         }
     };
+    if let Some(network) = defined(env, value, "network", "options.wasi")? {
+        options.network = Arc::new(network_policy(env, network)?);
+    }
     options.validate()?;
     Ok(Some((options, callbacks)))
+}
+
+/// `network: true | false | { allow: ['host:port', ...] }`.
+fn network_policy(env: &Env, value: RawValue) -> SandboxResult<NetworkPolicy> {
+    const NAME: &str = "options.wasi.network";
+    const EXPECTED: &str = "a boolean or { allow: ['host:port', ...] }";
+    match type_of(env, value) {
+        ValueType::Boolean => {
+            // SAFETY: checked to be a boolean of this env.
+            let enabled = unsafe { bool::from_napi_value(env.raw(), value) }
+                .map_err(|error| SandboxError::Internal(error.to_string()))?;
+            return Ok(if enabled {
+                NetworkPolicy::Any
+            } else {
+                NetworkPolicy::Off
+            });
+        }
+        ValueType::Object if !is_array(env, value) => {}
+        _ => return Err(wrong_type(env, NAME, EXPECTED, value)),
+    }
+    for key in own_keys(env, value)? {
+        if key != "allow" {
+            return Err(SandboxError::InvalidArgType(format!(
+                "Unknown property \"{key}\" in {NAME}: it is {EXPECTED}"
+            )));
+        }
+    }
+    let allow = property(env, value, "allow", NAME)?;
+    if !is_array(env, allow) {
+        return Err(wrong_type(
+            env,
+            &format!("{NAME}.allow"),
+            "an array of 'host:port' strings",
+            allow,
+        ));
+    }
+    let rules = array_elements(env, allow)?
+        .into_iter()
+        .enumerate()
+        .map(|(index, rule)| {
+            let name = format!("{NAME}.allow[{index}]");
+            let text = string(env, rule, &name)?;
+            NetworkRule::parse(&text).map_err(|problem| {
+                SandboxError::InvalidArgValue(format!(
+                    "The property '{name}' is not a rule: {problem}. Received {text:?}"
+                ))
+            })
+        })
+        .collect::<SandboxResult<_>>()?;
+    Ok(NetworkPolicy::Allow(rules))
 }
 
 fn preopen(env: &Env, guest_path: String, entry: RawValue) -> SandboxResult<Preopen> {

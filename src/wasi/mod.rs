@@ -7,16 +7,20 @@
 //! `wasmtime_wasi` (through `cap-std`) relative to a preopened directory handle: `..`, absolute
 //! paths and symlinks that lead outside it are refused with a WASI errno before any host call.
 
+mod network;
 mod output;
 mod streamed;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use wasmtime_wasi::cli::StdoutStream;
 use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::p2::pipe::MemoryInputPipe;
+use wasmtime_wasi::sockets::SocketAddrUse;
 use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
+pub use self::network::{NetworkPolicy, NetworkRule};
 use self::output::{Capture, GuestOutput};
 pub use self::streamed::{Drain, OutputStreams};
 use crate::error::{SandboxError, SandboxResult};
@@ -67,6 +71,8 @@ pub struct WasiOptions {
     pub stderr: OutputMode,
     /// Cap on what each captured stream holds at once.
     pub max_output_bytes: usize,
+    /// What the guest may reach through `wasi:sockets`.
+    pub network: Arc<NetworkPolicy>,
 }
 
 impl Default for WasiOptions {
@@ -79,6 +85,7 @@ impl Default for WasiOptions {
             stdout: OutputMode::Pipe,
             stderr: OutputMode::Pipe,
             max_output_bytes: DEFAULT_MAX_OUTPUT_BYTES,
+            network: Arc::default(),
         }
     }
 }
@@ -153,6 +160,8 @@ pub struct Captured<C> {
     stderr: Option<Capture>,
     /// The queue of streamed output, when a stream is `OutputMode::Stream`.
     streams: Option<OutputStreams>,
+    /// What the guest may reach over the network (its name lookups are checked against it).
+    pub network: Arc<NetworkPolicy>,
 }
 
 /// What the guest of a store with `state` (if it has WASI) wrote to its captured streams since
@@ -202,6 +211,38 @@ impl<C> Captured<C> {
             // guest anyway, and this avoids a round trip through a thread pool for each.
             .allow_blocking_current_thread(true);
         builder.stdin(MemoryInputPipe::new(options.stdin.clone()));
+        match &*options.network {
+            NetworkPolicy::Off => {}
+            NetworkPolicy::Any => {
+                builder.inherit_network();
+            }
+            NetworkPolicy::Allow(_) => {
+                let policy = Arc::clone(&options.network);
+                builder.socket_addr_check(move |address, used| {
+                    let allowed = match used {
+                        // The ephemeral bind on every interface that connecting and sending
+                        // make implicitly: the connect, send or listen that follows is checked.
+                        SocketAddrUse::TcpBind | SocketAddrUse::UdpBind
+                            if address.ip().is_unspecified() && address.port() == 0 =>
+                        {
+                            true
+                        }
+                        // A listener the rules allowed takes its clients.
+                        SocketAddrUse::TcpAccept => true,
+                        // A name in a rule is looked up here, blocking the guest's call as its
+                        // own WASI calls do.
+                        _ => policy.allows_address(address),
+                    };
+                    Box::pin(async move { allowed })
+                });
+            }
+        }
+        // Sockets can be made and configured (as under the wasmtime CLI); every address they
+        // would bind, connect or send to is checked above, and without a policy none passes.
+        builder
+            .allow_tcp(true)
+            .allow_udp(true)
+            .allow_ip_name_lookup(options.network.may_look_up());
         let streams = [options.stdout, options.stderr]
             .contains(&OutputMode::Stream)
             .then(|| OutputStreams::new(options.max_output_bytes));
@@ -230,6 +271,7 @@ impl<C> Captured<C> {
             stdout,
             stderr,
             streams,
+            network: Arc::clone(&options.network),
         })
     }
 

@@ -248,7 +248,10 @@ impl ComponentInstanceCore {
         let core = Rc::clone(self.core(env)?);
         let raw = env.raw();
         self.drop_collected(&core);
-        let shape = core.functions().get(index as usize).and_then(typed::shape);
+        // The fast path calls synchronously, which an instance on the async API cannot take.
+        let shape = (!core.needs_async())
+            .then(|| core.functions().get(index as usize).and_then(typed::shape))
+            .flatten();
         let typed = shape.and_then(|shape| typed::call(raw, &core, index as usize, shape, args.raw()));
         let outcome = typed.unwrap_or_else(|| {
             let resources = &*self.resources;
