@@ -119,6 +119,8 @@ export declare class ComponentInstanceCore {
   callAsync(index: number, args: unknown): unknown
   /** Runs a WASI 0.2 command on a thread of the addon's pool: a Promise of `run()`'s result. */
   runAsync(): unknown
+  /** Stops the running async call; whether one was running. */
+  interrupt(): boolean
   get disposed(): boolean
 }
 

@@ -448,6 +448,12 @@ export interface ComponentInstance<Exports extends object = ComponentExportsObje
    */
   runAsync(): Promise<WasiRunResult>
   /**
+   * Stops the running async call (`callAsync()`, `runAsync()`) within milliseconds, also while the
+   * guest waits for an import or a WASI 0.3 future: it rejects with `ERR_WASM_INTERRUPTED`, and
+   * the instance cannot be entered again (as after a trap). Returns whether a call was running.
+   */
+  interrupt(): boolean
+  /**
    * Takes what the component wrote to its captured stdout and stderr since the instance was made
    * or since the last `run()` or `takeOutput()`, as `Sandbox.takeOutput()` does.
    */

@@ -161,3 +161,28 @@ test('runAsync runs a WASI 0.2 command off the event loop, with the result run()
   // Not a command, or without WASI: a coded rejection.
   await t.throwsAsync(instantiate().instance.runAsync(), { code: 'ERR_WASI_NOT_ENABLED' })
 })
+
+test('interrupt() stops a spinning async call with ERR_WASM_INTERRUPTED, then the instance cannot be entered', async (t) => {
+  const { instance } = instantiate()
+  t.false(instance.interrupt(), 'nothing runs yet')
+  const running = instance.callAsync('limits.spin')
+  await sleep(30)
+  t.true(instance.interrupt())
+  await t.throwsAsync(running, { code: 'ERR_WASM_INTERRUPTED' })
+  t.throws(() => instance.exports.api.echoU8(1), { code: 'ERR_WASM_INSTANCE_POISONED' })
+})
+
+test('interrupt() answers an import waiting for a Promise at once', async (t) => {
+  const instance = component.instantiate({
+    imports: {
+      'demo:types/logger': { log() {}, logPoint() {} },
+      'demo:types/host': { Kv, fetchNumber: () => 1 },
+      'demo:types/mirror': mirrorImports(),
+      hostName: () => new Promise(() => {}),
+    },
+  })
+  const running = instance.callAsync('helloHost')
+  await sleep(30)
+  t.true(instance.interrupt())
+  await t.throwsAsync(running, { code: 'ERR_WASM_INTERRUPTED' })
+})

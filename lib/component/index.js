@@ -332,9 +332,18 @@ class ComponentInstance {
     return call.returnsResult ? promise.then(unwrapResult) : promise
   }
 
-  /** Runs a WASI 0.2 command on a thread of the addon's pool: a Promise of what `run()` returns. */
+  /** Runs a WASI 0.3 or 0.2 command on a thread of the addon's pool: a Promise of what `run()` returns. */
   runAsync() {
     return this.#core.runAsync()
+  }
+
+  /**
+   * Stops the running async call (`callAsync()`, `runAsync()`), also while the guest waits for an
+   * import or a WASI 0.3 future: it rejects with ERR_WASM_INTERRUPTED, and the instance cannot be
+   * entered again (as after a trap). Returns whether a call was running.
+   */
+  interrupt() {
+    return this.#core.interrupt()
   }
 
   #findCall(fn) {

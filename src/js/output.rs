@@ -77,25 +77,24 @@ impl OutputDelivery {
         if !self.streams.has_pending() {
             return;
         }
-        let mut batch: Vec<u8> = Vec::new();
-        let mut batch_kind = None;
-        for (kind, chunk) in self.streams.take() {
-            if batch_kind.is_some_and(|current| current != kind) {
-                if !self.call(env, batch_kind, &batch) {
-                    return;
-                }
-                batch.clear();
+        let chunks = self.streams.take();
+        let mut start = 0;
+        while let Some(&(kind, _)) = chunks.get(start) {
+            let end = chunks[start..]
+                .iter()
+                .position(|(other, _)| *other != kind)
+                .map_or(chunks.len(), |length| start + length);
+            if !self.call(env, kind, &chunks[start..end]) {
+                return;
             }
-            batch_kind = Some(kind);
-            batch.extend_from_slice(&chunk);
+            start = end;
         }
-        self.call(env, batch_kind, &batch);
     }
 
-    /// Calls `kind`'s callback with `bytes`; `false` if it threw.
-    fn call(&self, env: &Env, kind: Option<StreamKind>, bytes: &[u8]) -> bool {
-        let Some(kind) = kind else { return true };
-        if bytes.is_empty() || self.failure.borrow().is_some() {
+    /// Calls `kind`'s callback with `parts` joined into one `Buffer`; `false` if it threw.
+    fn call(&self, env: &Env, kind: StreamKind, parts: &[(StreamKind, Vec<u8>)]) -> bool {
+        let length: usize = parts.iter().map(|(_, part)| part.len()).sum();
+        if length == 0 || self.failure.borrow().is_some() {
             return true;
         }
         // Collected only if the sandbox itself was: nobody can see the output then.
@@ -107,12 +106,17 @@ impl OutputDelivery {
         let mut data = ptr::null_mut();
         let mut global = ptr::null_mut();
         let mut returned = ptr::null_mut();
-        // SAFETY: values of this env, on its thread; `bytes` is copied into the new Buffer.
+        // SAFETY: values of this env, on its thread; the new Buffer's `length` bytes at `data`
+        // are written once each, before JS sees it.
         let status = unsafe {
             sys::napi_get_global(raw, &mut global);
-            let created = sys::napi_create_buffer_copy(raw, bytes.len(), bytes.as_ptr().cast(), &mut data, &mut buffer);
-            if created != sys::Status::napi_ok {
+            if sys::napi_create_buffer(raw, length, &mut data, &mut buffer) != sys::Status::napi_ok {
                 return true;
+            }
+            let mut at = data.cast::<u8>();
+            for (_, part) in parts {
+                ptr::copy_nonoverlapping(part.as_ptr(), at, part.len());
+                at = at.add(part.len());
             }
             sys::napi_call_function(raw, global, function, 1, &buffer, &mut returned)
         };

@@ -352,6 +352,14 @@ impl ComponentInstanceCore {
         Ok(unsafe { Unknown::from_raw_unchecked(env.raw(), promise) })
     }
 
+    /// Stops the running async call; whether one was running.
+    #[napi]
+    pub fn interrupt(&self) -> bool {
+        self.core
+            .as_ref()
+            .is_some_and(|core| self.async_host(Rc::clone(core)).interrupt())
+    }
+
     #[napi(getter)]
     pub fn disposed(&self) -> bool {
         self.core.is_none()
