@@ -72,17 +72,15 @@ test('an async import (a WASI 0.3 clock wait) does not block the JS thread durin
   t.true(timerFired, 'a 20 ms timer set when the run began fired before its 300 ms wait ended')
 })
 
-test('a guest streaming 1 GiB to a slower callback waits for it: resident memory does not grow with what is streamed', async (t) => {
-  const small = await streamedMemory('p3', 128 * 2 ** 20)
-  const large = await streamedMemory('p3', 2 ** 30)
-  t.is(large.received, 2 ** 30)
-  t.is(large.stderr, 'done\n')
+test('a guest streaming 2 GiB to a slower callback waits for it: the host holds a bounded part of it', async (t) => {
+  const streamed = await streamedMemory('p3', 2 ** 31)
+  t.is(streamed.received, 2 ** 31)
+  t.is(streamed.stderr, 'done\n')
   // Many deliveries, each at most about 1 MiB (what may be in flight).
-  t.true(large.chunks > 256, `${large.chunks} chunks`)
-  t.true(
-    large.growthMiB < small.growthMiB + 64,
-    `peak growth ${small.growthMiB} MiB streaming 128 MiB, ${large.growthMiB} MiB streaming 1 GiB`,
-  )
+  t.true(streamed.chunks > 512, `${streamed.chunks} chunks`)
+  // Measured here: 40 to 110 MiB whatever the size streamed (128 MiB to 4 GiB), most of it
+  // V8's and malloc's; holding the stream would take 2 GiB.
+  t.true(streamed.growthMiB < 256, `resident memory grew ${streamed.growthMiB} MiB while 2 GiB streamed`)
 })
 
 test('timeoutMs stops a guest that spins and one that waits forever on a host future', async (t) => {

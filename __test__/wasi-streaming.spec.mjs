@@ -98,17 +98,15 @@ test('preview 1, runAsync(): output arrives while the guest runs, not held until
   )
 })
 
-test('a guest streaming 1 GiB to a slower callback waits for it: resident memory does not grow with what is streamed', async (t) => {
-  const small = await streamedMemory('p1', 128 * 2 ** 20)
-  const large = await streamedMemory('p1', 2 ** 30)
-  t.is(large.received, 2 ** 30)
-  t.is(large.stderr, '0 writes failed\n')
+test('a guest streaming 2 GiB to a slower callback waits for it: the host holds a bounded part of it', async (t) => {
+  const streamed = await streamedMemory('p1', 2 ** 31)
+  t.is(streamed.received, 2 ** 31)
+  t.is(streamed.stderr, '0 writes failed\n')
   // Many deliveries, each at most about 1 MiB (what may be in flight).
-  t.true(large.chunks > 256, `${large.chunks} chunks`)
-  t.true(
-    large.growthMiB < small.growthMiB + 64,
-    `peak growth ${small.growthMiB} MiB streaming 128 MiB, ${large.growthMiB} MiB streaming 1 GiB`,
-  )
+  t.true(streamed.chunks > 512, `${streamed.chunks} chunks`)
+  // Measured here: 40 to 110 MiB whatever the size streamed (128 MiB to 4 GiB), most of it
+  // V8's and malloc's; holding the stream would take 2 GiB.
+  t.true(streamed.growthMiB < 256, `resident memory grew ${streamed.growthMiB} MiB while 2 GiB streamed`)
 })
 
 test('preview 1, run(): a synchronous run holds at most maxOutputBytes before delivering, the rest fails in the guest', (t) => {

@@ -14,7 +14,7 @@ use napi::{Env, sys};
 use crate::error::SandboxError;
 use crate::js::imports::{SendlessRef, exception_message, held_value, hold_any};
 use crate::js::values::RawValue;
-use crate::wasi::{OutputStreams, StreamKind};
+use crate::wasi::{IN_FLIGHT_BYTES, OutputStreams, StreamKind};
 
 /// The functions the `wasi` option gave for stdout and stderr.
 #[derive(Default, Clone, Copy)]
@@ -31,6 +31,8 @@ pub struct OutputDelivery {
     callbacks: [Option<SendlessRef>; 2],
     /// What a callback threw, until the call reports it.
     failure: RefCell<Option<(SandboxError, SendlessRef)>>,
+    /// The bytes of one delivery, kept allocated between deliveries.
+    scratch: RefCell<Vec<u8>>,
 }
 
 impl OutputDelivery {
@@ -46,6 +48,7 @@ impl OutputDelivery {
             streams,
             callbacks: [reference(callbacks.stdout), reference(callbacks.stderr)],
             failure: RefCell::new(None),
+            scratch: RefCell::new(Vec::new()),
         }))
     }
 
@@ -77,24 +80,25 @@ impl OutputDelivery {
         if !self.streams.has_pending() {
             return;
         }
-        let chunks = self.streams.take();
-        let mut start = 0;
-        while let Some(&(kind, _)) = chunks.get(start) {
-            let end = chunks[start..]
-                .iter()
-                .position(|(other, _)| *other != kind)
-                .map_or(chunks.len(), |length| start + length);
-            if !self.call(env, kind, &chunks[start..end]) {
-                return;
+        // Taken out while the callbacks run: one may call into the sandbox, which delivers again.
+        let mut scratch = std::mem::take(&mut *self.scratch.borrow_mut());
+        let runs = self.streams.take_into(&mut scratch);
+        let mut offset = 0;
+        for (kind, length) in runs {
+            if !self.call(env, kind, &scratch[offset..offset + length]) {
+                break;
             }
-            start = end;
+            offset += length;
+        }
+        // A synchronous call's large delivery is not kept allocated.
+        if scratch.capacity() <= 4 * IN_FLIGHT_BYTES {
+            *self.scratch.borrow_mut() = scratch;
         }
     }
 
-    /// Calls `kind`'s callback with `parts` joined into one `Buffer`; `false` if it threw.
-    fn call(&self, env: &Env, kind: StreamKind, parts: &[(StreamKind, Vec<u8>)]) -> bool {
-        let length: usize = parts.iter().map(|(_, part)| part.len()).sum();
-        if length == 0 || self.failure.borrow().is_some() {
+    /// Calls `kind`'s callback with `bytes` as a new `Buffer`; `false` if it threw.
+    fn call(&self, env: &Env, kind: StreamKind, bytes: &[u8]) -> bool {
+        if bytes.is_empty() || self.failure.borrow().is_some() {
             return true;
         }
         // Collected only if the sandbox itself was: nobody can see the output then.
@@ -106,17 +110,12 @@ impl OutputDelivery {
         let mut data = ptr::null_mut();
         let mut global = ptr::null_mut();
         let mut returned = ptr::null_mut();
-        // SAFETY: values of this env, on its thread; the new Buffer's `length` bytes at `data`
-        // are written once each, before JS sees it.
+        // SAFETY: values of this env, on its thread; `bytes` is copied into the new Buffer.
         let status = unsafe {
             sys::napi_get_global(raw, &mut global);
-            if sys::napi_create_buffer(raw, length, &mut data, &mut buffer) != sys::Status::napi_ok {
+            let created = sys::napi_create_buffer_copy(raw, bytes.len(), bytes.as_ptr().cast(), &mut data, &mut buffer);
+            if created != sys::Status::napi_ok {
                 return true;
-            }
-            let mut at = data.cast::<u8>();
-            for (_, part) in parts {
-                ptr::copy_nonoverlapping(part.as_ptr(), at, part.len());
-                at = at.add(part.len());
             }
             sys::napi_call_function(raw, global, function, 1, &buffer, &mut returned)
         };

@@ -22,7 +22,7 @@ use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
 pub use self::network::{NetworkPolicy, NetworkRule};
 use self::output::{Capture, GuestOutput};
-pub use self::streamed::{Drain, OutputStreams};
+pub use self::streamed::{Drain, IN_FLIGHT_BYTES, OutputStreams};
 use crate::error::{SandboxError, SandboxResult};
 
 /// The import modules WASI provides: preview 1 and its predecessor, preview 0.

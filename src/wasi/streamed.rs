@@ -39,8 +39,12 @@ struct Shared {
 }
 
 struct State {
-    chunks: VecDeque<(StreamKind, Vec<u8>)>,
-    queued: usize,
+    /// The bytes written and not yet delivered, in order; its allocation is kept between
+    /// deliveries (no allocation per guest write).
+    bytes: VecDeque<u8>,
+    /// Which stream each run of `bytes` belongs to, and its length (consecutive writes to one
+    /// stream form one run).
+    runs: VecDeque<(StreamKind, usize)>,
     /// What a synchronous call may queue (`maxOutputBytes`).
     limit: usize,
     /// The running async call's JS side, if one runs.
@@ -66,8 +70,8 @@ impl OutputStreams {
     pub fn new(limit: usize) -> Self {
         Self(Arc::new(Shared {
             state: Mutex::new(State {
-                chunks: VecDeque::new(),
-                queued: 0,
+                bytes: VecDeque::new(),
+                runs: VecDeque::new(),
                 limit,
                 drain: None,
                 woken: false,
@@ -104,21 +108,30 @@ impl OutputStreams {
         self.state().drain = None;
     }
 
-    /// JS thread: takes every queued chunk, in order, and lets waiting writers go on.
-    pub fn take(&self) -> Vec<(StreamKind, Vec<u8>)> {
+    /// JS thread: moves every queued byte into `out` (replacing its contents) and returns the
+    /// runs they form, in order; lets waiting writers go on.
+    pub fn take_into(&self, out: &mut Vec<u8>) -> Vec<(StreamKind, usize)> {
         let mut state = self.state();
         state.woken = false;
         state.js_busy = false;
-        state.queued = 0;
-        let chunks = state.chunks.drain(..).collect();
+        out.clear();
+        let (front, back) = state.bytes.as_slices();
+        out.extend_from_slice(front);
+        out.extend_from_slice(back);
+        state.bytes.clear();
+        // What a synchronous call queued (up to `maxOutputBytes`) is not kept allocated.
+        if state.bytes.capacity() > 4 * IN_FLIGHT_BYTES {
+            state.bytes.shrink_to(IN_FLIGHT_BYTES);
+        }
+        let runs = state.runs.drain(..).collect();
         drop(state);
         self.0.room.notify_all();
-        chunks
+        runs
     }
 
     /// Whether anything waits to be delivered.
     pub fn has_pending(&self) -> bool {
-        self.state().queued > 0
+        !self.state().bytes.is_empty()
     }
 
     /// JS thread: it waits for a re-entrant call and cannot deliver until that returns.
@@ -131,8 +144,8 @@ impl OutputStreams {
     pub fn break_pipe(&self) {
         let mut state = self.state();
         state.broken = true;
-        state.chunks.clear();
-        state.queued = 0;
+        state.bytes.clear();
+        state.runs.clear();
         drop(state);
         self.0.room.notify_all();
     }
@@ -152,9 +165,9 @@ impl OutputStreams {
             if state.js_busy {
                 break;
             }
-            if state.queued == 0 || state.queued + bytes.len() <= IN_FLIGHT_BYTES {
-                state.chunks.push_back((kind, bytes.to_vec()));
-                state.queued += bytes.len();
+            let queued = state.bytes.len();
+            if queued == 0 || queued + bytes.len() <= IN_FLIGHT_BYTES {
+                state.push(kind, bytes);
                 let wake = !std::mem::replace(&mut state.woken, true);
                 drop(state);
                 if wake {
@@ -173,16 +186,26 @@ impl OutputStreams {
                 .0;
         }
         // Nobody delivers until the call returns: keep what `limit` allows.
-        let kept = bytes.len().min(state.limit.saturating_sub(state.queued));
-        if kept > 0 {
-            state.chunks.push_back((kind, bytes[..kept].to_vec()));
-            state.queued += kept;
-        }
+        let kept = bytes.len().min(state.limit.saturating_sub(state.bytes.len()));
+        state.push(kind, &bytes[..kept]);
         if kept < bytes.len() {
             state.truncated[kind as usize] = true;
             return Err(output_full());
         }
         Ok(())
+    }
+}
+
+impl State {
+    fn push(&mut self, kind: StreamKind, bytes: &[u8]) {
+        if bytes.is_empty() {
+            return;
+        }
+        self.bytes.extend(bytes);
+        match self.runs.back_mut() {
+            Some((last, length)) if *last == kind => *length += bytes.len(),
+            _ => self.runs.push_back((kind, bytes.len())),
+        }
     }
 }
 

@@ -16,13 +16,11 @@ fn main() {
     let target = args.get(2).cloned().unwrap_or_default();
     let outcome = match args.get(1).map(String::as_str) {
         Some("connect") => connect(&target),
-        Some("lookup") => (target.as_str(), 0)
-            .to_socket_addrs()
-            .map(|addresses| {
-                let mut addresses: Vec<String> = addresses.map(|address| address.ip().to_string()).collect();
-                addresses.sort();
-                format!("resolved {}", addresses.join(","))
-            }),
+        Some("lookup") => (target.as_str(), 0).to_socket_addrs().map(|addresses| {
+            let mut addresses: Vec<String> = addresses.map(|address| address.ip().to_string()).collect();
+            addresses.sort();
+            format!("resolved {}", addresses.join(","))
+        }),
         Some("listen") => TcpListener::bind(&target)
             .and_then(|listener| listener.local_addr())
             .map(|address| format!("bound {address}")),

@@ -69,11 +69,14 @@ impl wasip3::exports::cli::run::Guest for Command {
 /// Writes `bytes` to stdout through a WASI 0.3 stream.
 async fn write_stdout(bytes: Vec<u8>) {
     let (mut tx, rx) = wit_stream::new();
-    futures::join!(async { wasip3::cli::stdout::write_via_stream(rx).await.unwrap() }, async {
-        let remaining = tx.write_all(bytes).await;
-        assert!(remaining.is_empty());
-        drop(tx);
-    });
+    futures::join!(
+        async { wasip3::cli::stdout::write_via_stream(rx).await.unwrap() },
+        async {
+            let remaining = tx.write_all(bytes).await;
+            assert!(remaining.is_empty());
+            drop(tx);
+        }
+    );
 }
 
 fn main() {}
