@@ -147,3 +147,16 @@ test('interrupt() stops a WASI 0.3 guest waiting on a host future', async (t) =>
   await t.throwsAsync(running, { code: 'ERR_WASM_INTERRUPTED' })
   t.true(performance.now() - started < 1_000)
 })
+
+test('an async export is a JS function that returns a Promise, and does not block the event loop', async (t) => {
+  const instance = withImport.instantiate({ imports: { log: () => 0 }, wasi: { args: ['p3-host'] } })
+  let timerFired = false
+  setTimeout(() => (timerFired = true), 10)
+  const pending = instance.exports.slowAdd(40, 2, 100)
+  t.true(pending instanceof Promise)
+  t.is(await pending, 42)
+  t.true(timerFired)
+  // Calls queue behind each other, as callAsync() calls do.
+  t.deepEqual(await Promise.all([instance.exports.slowAdd(1, 2, 5), instance.exports.slowAdd(3, 4, 5)]), [3, 7])
+  await t.throwsAsync(instance.exports.slowAdd(1, 'x', 0), { instanceOf: TypeError })
+})

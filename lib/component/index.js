@@ -206,12 +206,20 @@ function buildExports(description, core) {
     const index = indexes.get(`${iface ?? ''}#${fn.name}`)
     if (index === undefined) return undefined
     const returnsResult = isResult(fn.result)
-    const wrapper = {
-      [fn.jsName](...args) {
-        const value = core.call(index, args)
-        return returnsResult ? unwrapResult(value) : value
-      },
-    }[fn.jsName]
+    // An `async func` (WASI 0.3) returns a Promise, as jco maps it: the call runs on the pool.
+    const wrapper = fn.async
+      ? {
+          [fn.jsName](...args) {
+            const promise = core.callAsync(index, args)
+            return returnsResult ? promise.then(unwrapResult) : promise
+          },
+        }[fn.jsName]
+      : {
+          [fn.jsName](...args) {
+            const value = core.call(index, args)
+            return returnsResult ? unwrapResult(value) : value
+          },
+        }[fn.jsName]
     calls.set(wrapper, { index, returnsResult })
     return wrapper
   }
