@@ -3,31 +3,16 @@
 // std's WASI 0.2): runAsync() and run() give the same result object as WASI 0.2 and preview 1;
 // exit codes, streamed output, timeouts of a guest running or waiting on a host future,
 // interrupt() and dispose(), and what cannot run synchronously.
-import { execFile } from 'node:child_process'
-import { fileURLToPath } from 'node:url'
-import { promisify } from 'node:util'
-
 import test from 'ava'
 
 import { Component } from 'wasm-memory-sandbox'
 
 import { guestPath } from './helpers/guests.mjs'
+import { streamedMemory } from './helpers/streamed-memory.mjs'
 
 const command = Component.fromFile(guestPath('build/p3-command.rust.component.wasm'))
 const instantiate = (args, options = {}) =>
   command.instantiate({ ...options, wasi: { args: ['p3-command', ...args], ...options.wasi } })
-
-const execFileAsync = promisify(execFile)
-
-/** Streams `bytes` from a `kind` guest ('p1' or 'p3') in a child process with --expose-gc (see the helper). */
-async function streamedMemory(kind, bytes) {
-  const script = fileURLToPath(new URL('helpers/streamed-output-memory.mjs', import.meta.url))
-  // Not spawnSync: the other tests of this file need the event loop meanwhile.
-  const { stdout } = await execFileAsync(process.execPath, ['--expose-gc', script, kind, String(bytes)], {
-    timeout: 120_000,
-  })
-  return JSON.parse(stdout.trim().split('\n').pop())
-}
 
 test('the component is described as a WASI 0.3 command (it exports run@0.3.0 and imports WASI 0.3)', (t) => {
   t.true('wasi:cli/run@0.3.0' in command.exports)

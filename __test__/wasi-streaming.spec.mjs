@@ -3,15 +3,12 @@
 // while an async run goes on; a guest far ahead of its callback waits for it (the host's memory
 // stays bounded); a synchronous run delivers before it returns; a callback that throws fails the
 // call with ERR_WASI_OUTPUT_CALLBACK and its exception as `cause`.
-import { execFile } from 'node:child_process'
-import { fileURLToPath } from 'node:url'
-import { promisify } from 'node:util'
-
 import test from 'ava'
 
 import { Component, Module, Sandbox } from 'wasm-memory-sandbox'
 
 import { guestPath } from './helpers/guests.mjs'
+import { streamedMemory } from './helpers/streamed-memory.mjs'
 
 const cli = Module.fromFile(guestPath('build/wasi-cli.wasip1.wasm'))
 const command = Component.fromFile(guestPath('build/command.rust.component.wasm'))
@@ -31,18 +28,6 @@ const joined = (chunks, stream) =>
     .filter(([name]) => name === stream)
     .map(([, text]) => text)
     .join('')
-
-const execFileAsync = promisify(execFile)
-
-/** Streams `bytes` from a `kind` guest ('p1' or 'p3') in a child process with --expose-gc (see the helper). */
-async function streamedMemory(kind, bytes) {
-  const script = fileURLToPath(new URL('helpers/streamed-output-memory.mjs', import.meta.url))
-  // Not spawnSync: the other tests of this file need the event loop meanwhile.
-  const { stdout } = await execFileAsync(process.execPath, ['--expose-gc', script, kind, String(bytes)], {
-    timeout: 120_000,
-  })
-  return JSON.parse(stdout.trim().split('\n').pop())
-}
 
 test('preview 1, run(): chunks reach the callbacks as Buffers before run() returns; the result holds no copy', (t) => {
   const { chunks, stdout, stderr } = recorder()

@@ -52,6 +52,22 @@ function run(command, args, options) {
   }
 }
 
+/**
+ * A guest built by cargo from the crate in `source` for `target`, copied from its `artifact`
+ * (the file cargo writes, without `.wasm`); `inputs` are other directories it is built from.
+ */
+function cargoGuest({ name, source, target, artifact, inputs }) {
+  return {
+    name,
+    source,
+    inputs,
+    build(output) {
+      run('cargo', ['build', '--release', '--locked', '--target', target], { cwd: source, env: cargoEnv() })
+      copyFileSync(join(source, 'target', target, 'release', `${artifact}.wasm`), output)
+    },
+  }
+}
+
 const guests = [
   {
     name: 'checksum.as.wasm',
@@ -86,17 +102,12 @@ const guests = [
       copyFileSync(output.replace(/\.wasm$/, '.js'), output.replace(/\.wasm$/, '.mjs'))
     },
   },
-  {
+  cargoGuest({
     name: 'text.rust.wasm',
     source: join(root, 'examples', 'guests', 'rust-text'),
-    build(output) {
-      run('cargo', ['build', '--release', '--locked', '--target', 'wasm32-unknown-unknown'], {
-        cwd: this.source,
-        env: cargoEnv(),
-      })
-      copyFileSync(join(this.source, 'target', 'wasm32-unknown-unknown', 'release', 'rust_text_guest.wasm'), output)
-    },
-  },
+    target: 'wasm32-unknown-unknown',
+    artifact: 'rust_text_guest',
+  }),
   {
     // The tutorial's Rust demo as it publishes it: the wasm-bindgen guest, its `--target web` glue
     // in pkg/ (scripts/wasm-bindgen, the same wasm-bindgen version), and its page's index.js and
@@ -134,17 +145,14 @@ const guests = [
   },
   // WASI commands from Rust (wasm32-wasip1): a small CLI, the tutorial's buffer guest as a
   // command, and the benchmark's compute-heavy program. One cargo build makes all three.
-  ...['wasi-cli', 'buffer-command', 'compute'].map((binary) => ({
-    name: `${binary}.wasip1.wasm`,
-    source: join(root, 'examples', 'guests', 'rust-wasi'),
-    build(output) {
-      run('cargo', ['build', '--release', '--locked', '--target', 'wasm32-wasip1'], {
-        cwd: this.source,
-        env: cargoEnv(),
-      })
-      copyFileSync(join(this.source, 'target', 'wasm32-wasip1', 'release', `${binary}.wasm`), output)
-    },
-  })),
+  ...['wasi-cli', 'buffer-command', 'compute'].map((binary) =>
+    cargoGuest({
+      name: `${binary}.wasip1.wasm`,
+      source: join(root, 'examples', 'guests', 'rust-wasi'),
+      target: 'wasm32-wasip1',
+      artifact: binary,
+    }),
+  ),
   // AssemblyScript through @assemblyscript/wasi-shim: a command and a reactor.
   ...[
     { file: 'index', name: 'hello.as-wasi.wasm', start: '_start' },
@@ -162,68 +170,35 @@ const guests = [
   })),
   // Components (wasm32-wasip2; the target is in `npm run setup:rust`). The demo:types component:
   // the WIT package in examples/components/wit, implemented in Rust with wit-bindgen.
-  {
+  cargoGuest({
     name: 'types.rust.component.wasm',
     source: join(root, 'examples', 'components', 'rust-types'),
     inputs: [join(root, 'examples', 'components', 'wit')],
-    build(output) {
-      run('cargo', ['build', '--release', '--locked', '--target', 'wasm32-wasip2'], {
-        cwd: this.source,
-        env: cargoEnv(),
-      })
-      copyFileSync(join(this.source, 'target', 'wasm32-wasip2', 'release', 'rust_types_component.wasm'), output)
-    },
-  },
-  {
-    // A WASI 0.2 command: Rust std's println!, a preopened file, an exit code.
-    name: 'command.rust.component.wasm',
-    source: join(root, 'examples', 'components', 'rust-command'),
-    build(output) {
-      run('cargo', ['build', '--release', '--locked', '--target', 'wasm32-wasip2'], {
-        cwd: this.source,
-        env: cargoEnv(),
-      })
-      copyFileSync(join(this.source, 'target', 'wasm32-wasip2', 'release', 'command.wasm'), output)
-    },
-  },
-  {
-    // A WASI 0.2 command using wasi:sockets (TCP connect and listen, UDP, name lookup) through
-    // Rust std, for the network allow-list tests; the same crate as the command above.
-    name: 'net.rust.component.wasm',
-    source: join(root, 'examples', 'components', 'rust-command'),
-    build(output) {
-      run('cargo', ['build', '--release', '--locked', '--target', 'wasm32-wasip2'], {
-        cwd: this.source,
-        env: cargoEnv(),
-      })
-      copyFileSync(join(this.source, 'target', 'wasm32-wasip2', 'release', 'net.wasm'), output)
-    },
-  },
-  {
-    // A WASI 0.3 command (an async `wasi:cli/run@0.3.0`, streams, clocks) with the `wasip3`
-    // bindings crate, for wasm32-wasip2 (Rust has no wasm32-wasip3 target).
-    name: 'p3-command.rust.component.wasm',
-    source: join(root, 'examples', 'components', 'rust-p3'),
-    build(output) {
-      run('cargo', ['build', '--release', '--locked', '--target', 'wasm32-wasip2'], {
-        cwd: this.source,
-        env: cargoEnv(),
-      })
-      copyFileSync(join(this.source, 'target', 'wasm32-wasip2', 'release', 'p3-command.wasm'), output)
-    },
-  },
-  {
-    // The same crate's WASI 0.3 command with a JS import (`log`).
-    name: 'p3-host.rust.component.wasm',
-    source: join(root, 'examples', 'components', 'rust-p3'),
-    build(output) {
-      run('cargo', ['build', '--release', '--locked', '--target', 'wasm32-wasip2'], {
-        cwd: this.source,
-        env: cargoEnv(),
-      })
-      copyFileSync(join(this.source, 'target', 'wasm32-wasip2', 'release', 'p3-host.wasm'), output)
-    },
-  },
+    target: 'wasm32-wasip2',
+    artifact: 'rust_types_component',
+  }),
+  // WASI 0.2 commands from one crate, Rust std: `command` (println!, a preopened file, an exit
+  // code) and `net` (wasi:sockets: TCP connect and listen, UDP, name lookup; for the network
+  // allow-list tests).
+  ...['command', 'net'].map((binary) =>
+    cargoGuest({
+      name: `${binary}.rust.component.wasm`,
+      source: join(root, 'examples', 'components', 'rust-command'),
+      target: 'wasm32-wasip2',
+      artifact: binary,
+    }),
+  ),
+  // WASI 0.3 commands (an async `wasi:cli/run@0.3.0`, streams, clocks) with the `wasip3` bindings
+  // crate, for wasm32-wasip2 (Rust has no wasm32-wasip3 target): `p3-command`, and `p3-host` with
+  // a JS import and an async export.
+  ...['p3-command', 'p3-host'].map((binary) =>
+    cargoGuest({
+      name: `${binary}.rust.component.wasm`,
+      source: join(root, 'examples', 'components', 'rust-p3'),
+      target: 'wasm32-wasip2',
+      artifact: binary,
+    }),
+  ),
   {
     // JavaScript made a component by componentize-js (StarlingMonkey; about 10 s and 12 MB), with
     // every WASI feature it can leave out left out: the component imports nothing.

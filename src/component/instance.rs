@@ -737,7 +737,7 @@ impl ComponentInstance {
     /// Refuses a synchronous call that would run the guest on a wasmtime fiber on the JS thread
     /// while it can call JS (which V8 cannot run there).
     fn check_sync(&self, function: &ExportedFunction) -> SandboxResult<()> {
-        if (self.needs_async || function.ty.async_()) && self.js_reachable {
+        if self.target(function).1 && self.js_reachable {
             return Err(SandboxError::AsyncRequired(format!(
                 "`{}` runs on wasmtime's async API (the component uses WASI 0.3 or async functions) and the \
                  component has JS imports, which cannot run there synchronously: use callAsync() or runAsync()",
@@ -820,7 +820,6 @@ fn exported_items(
     (functions, resources)
 }
 
-/// A linker with WASI 0.2 for `kind`'s engine, defined once per engine and cloned.
 /// Name lookups (`wasi:sockets/ip-name-lookup`) of names the `network` option does not list
 /// are refused with `access-denied` before any query leaves the host; the rest go to
 /// wasmtime-wasi's own lookup.
@@ -908,6 +907,8 @@ fn check_name_lookups_p3(linker: &mut Linker<ComponentState>) -> wasmtime::Resul
     )
 }
 
+/// A linker with WASI 0.2 (and WASI 0.3 for a store `on_fibers`) for `kind`'s engine, defined
+/// once per engine and cloned.
 fn wasi_linker(kind: EngineKind, compiler: Compiler, on_fibers: bool) -> SandboxResult<Linker<ComponentState>> {
     static SYNC: PerWasiEngine<Linker<ComponentState>> = PerWasiEngine::new();
     static ASYNC: PerWasiEngine<Linker<ComponentState>> = PerWasiEngine::new();

@@ -11,6 +11,8 @@ use std::rc::Rc;
 
 use napi::{Env, sys};
 
+use crate::js::errors::throw_with_cause;
+
 use crate::error::SandboxError;
 use crate::js::imports::{SendlessRef, exception_message, held_value, hold_any};
 use crate::js::values::RawValue;
@@ -139,6 +141,16 @@ impl OutputDelivery {
             *self.failure.borrow_mut() = Some((SandboxError::OutputCallback { stream, message }, held));
         }
         false
+    }
+
+    /// The end of a synchronous call: what the guest wrote goes to its callbacks now (JS could
+    /// not run while it ran); a callback that threw is thrown as the call's error.
+    pub fn deliver_after_call(&self, env: &Env) -> napi::Result<()> {
+        self.deliver(env);
+        match self.take_failure() {
+            Some((error, cause)) => Err(throw_with_cause(env, &error, cause)),
+            None => Ok(()),
+        }
     }
 
     /// The error of a callback that threw during the last call, with the exception.

@@ -448,10 +448,8 @@ impl Sandbox {
     /// fails the call.
     #[inline]
     fn deliver_output(&self, env: &Env) -> Result<()> {
-        let Some(output) = &self.output else { return Ok(()) };
-        output.deliver(env);
-        match output.take_failure() {
-            Some((error, cause)) => Err(throw_with_cause(env, &error, cause)),
+        match &self.output {
+            Some(output) => output.deliver_after_call(env),
             None => Ok(()),
         }
     }
@@ -814,13 +812,13 @@ pub(crate) fn parse_options(env: &Env, options: Option<Unknown>) -> SandboxResul
             )));
         }
     };
-    let (wasi, output) = match option("wasi")? {
-        None => (None, OutputCallbacks::default()),
-        Some(value) => match parse_wasi_options(env, value.raw())? {
-            Some((wasi, output)) => (Some(wasi), output),
-            None => (None, OutputCallbacks::default()),
-        },
+    let wasi = match option("wasi")? {
+        None => None,
+        Some(value) => parse_wasi_options(env, value.raw())?,
     };
+    let (wasi, output) = wasi.map_or((None, OutputCallbacks::default()), |(wasi, output)| {
+        (Some(wasi), output)
+    });
     Ok((
         Limits {
             max_memory_bytes,

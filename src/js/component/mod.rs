@@ -386,10 +386,7 @@ impl ComponentInstanceCore {
     /// the call's error), then the outcome is the JS value or a thrown error.
     fn settle<T>(&self, env: &Env, outcome: SandboxResult<T>) -> Result<T> {
         if let Some(output) = &self.output {
-            output.deliver(env);
-            if let Some((error, cause)) = output.take_failure() {
-                return Err(throw_with_cause(env, &error, cause));
-            }
+            output.deliver_after_call(env)?;
         }
         outcome.map_err(|error| throw_error(env, error, &self.resources))
     }
