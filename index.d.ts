@@ -364,6 +364,46 @@ export interface ComponentInstantiateOptions<Imports extends object = ComponentI
   timeoutMs?: number
   /** Instruction budget (wasmtime fuel) for the whole instance; running out throws `ERR_WASM_OUT_OF_FUEL`. */
   fuel?: number
+  /**
+   * Outgoing `wasi:http` requests (WASI 0.2's `outgoing-handler`, WASI 0.3's `client`). `wasi:http`
+   * is linked with `wasi`; without this option every request the guest sends fails in the guest
+   * with `HTTP-request-denied` (its types and fields still work). Requests are sent by Node, so
+   * they need the guest to run off the JS thread: in `callAsync()`, `runAsync()` and
+   * `httpHandler()` (a synchronous call's request fails with `internal-error`).
+   */
+  http?: HttpOptions
+}
+
+/** Where a component's outgoing `wasi:http` requests may go, and what sends them. */
+export interface HttpOptions {
+  /**
+   * The hosts the guest may reach: `'api.example.com'` (any port), `'api.example.com:8443'`,
+   * `'127.0.0.1:*'`, `'[::1]:80'`, or `'*'` (anywhere). Any other host: `HTTP-request-denied`.
+   * Requests go out through Node's `http`/`https` clients (Node's TLS, certificates and agents),
+   * with their bodies and trailers streamed both ways. Default: none (with `fetch`: all).
+   */
+  allowedHosts?: string[]
+  /**
+   * Sends every allowed request through this function instead of Node's clients: it gets a
+   * `Request` (its body streamed, with `duplex: 'half'`) and returns a `Response`. It cannot
+   * carry trailers either way. A rejection or a thrown error fails the guest's request with
+   * `internal-error` (Node's connection errors map to their `wasi:http` codes).
+   */
+  fetch?: (request: Request) => Promise<Response> | Response
+}
+
+/** Options of `component.httpHandler()`: every instance option, applied to each request's fresh instance, and these. */
+export interface HttpHandlerOptions<
+  Imports extends object = ComponentImportsObject,
+> extends ComponentInstantiateOptions<Imports> {
+  /**
+   * Largest request body passed to the guest, in bytes: a request whose `Content-Length` is larger
+   * gets a 413 without reaching the guest; a chunked one is cut off at the limit (the guest's
+   * body stream fails, the client gets a 413 if no response has started).
+   */
+  maxRequestBodyBytes?: number
+  /** Called with each request's failure (a trap, a timeout, a failed instantiation) and the request. */
+  onError?: (error: Error, request: import('node:http').IncomingMessage) => void
 }
 
 /**
@@ -408,6 +448,19 @@ export declare class Component<
    * `Sandbox`'s limits. Throws `ERR_WASM_LINK` for a missing or mistyped import.
    */
   instantiate(options?: ComponentInstantiateOptions<Imports>): ComponentInstance<Exports>
+  /**
+   * A Node request listener for `http.createServer()` that serves each request with a fresh
+   * instance of this `wasi:http` service component (exporting `wasi:http/incoming-handler@0.2.x`
+   * or `wasi:http/handler@0.3.x`), so no state leaks between requests. Request and response bodies
+   * stream both ways. A trap or guest error becomes a 500 and a timeout (`timeoutMs`, per request)
+   * a 504 if the response has not started (else the connection is cut); a client that disconnects
+   * interrupts its guest. `wasi` defaults to `{}` (a service built with a standard library imports
+   * WASI, as `wasmtime serve -Scli` grants). Bad options throw here, not per request; a component
+   * that is not a service throws `ERR_WASM_EXPORT`.
+   */
+  httpHandler(
+    options?: HttpHandlerOptions<Imports>,
+  ): (request: import('node:http').IncomingMessage, response: import('node:http').ServerResponse) => void
 }
 
 /** An instance of a `Component`, in its own wasmtime store. */

@@ -46,6 +46,9 @@ pub enum ToJs {
     Request(Box<dyn std::any::Any + Send>),
     /// The guest wrote streamed output (`wasi.stdout` as a function): deliver it.
     Output,
+    /// A front end's own notice to the JS thread, not answered (`wasi:http`'s head and body
+    /// events).
+    Event(Box<dyn std::any::Any + Send>),
 }
 
 /// From the JS thread to the guest's thread.

@@ -718,7 +718,7 @@ impl Sandbox {
                 link.send_to_pool(ToPool::Released);
             }
             // Core sandboxes send no requests of their own.
-            ToJs::CallDone(_) | ToJs::Request(_) => {}
+            ToJs::CallDone(_) | ToJs::Request(_) | ToJs::Event(_) => {}
             // Delivered by the glue, which holds the callbacks.
             ToJs::Output => {}
             ToJs::Finished(outcome) => return Some(outcome),
@@ -808,7 +808,7 @@ impl Sandbox {
                     link.send_to_pool(ToPool::ImportDone(outcome.map_err(wasmtime::Error::new)));
                 }
                 ToJs::Abandon => link.send_to_pool(ToPool::Released),
-                ToJs::Request(_) => {}
+                ToJs::Request(_) | ToJs::Event(_) => {}
                 // Delivered once this call returns; meanwhile the guest need not wait for it.
                 ToJs::Output => {
                     if let Some(streams) = &self.output_streams {

@@ -6,6 +6,7 @@
 
 const { ComponentCore, componentSetup } = require('../../binding.js')
 const { witType } = require('./dts.js')
+const { HttpLink, parseHttpOption, parseBodyLimit, serve, replyError } = require('./http.js')
 
 /** What `throw` carries out of a function whose WIT result is `result<T, E>`: `payload` is the `E`. */
 class ComponentError extends Error {
@@ -445,15 +446,80 @@ class Component {
 
   /** A new instance in its own store. */
   instantiate(options) {
+    return this.#instantiate(options).instance
+  }
+
+  #instantiate(options) {
     this.#describe()
     const { bindings, resources, keep } = resolveImports(this.#imports, options)
-    const core = this.#core.instantiate(options, bindings, resources)
+    let native = options
+    let http = { allowedHosts: null, fetch: undefined }
+    if (options !== null && typeof options === 'object' && 'http' in options) {
+      http = parseHttpOption(options.http)
+      native = { ...options }
+      delete native.http
+    }
+    const core = this.#core.instantiate(native, bindings, resources, http.allowedHosts)
     // Streamed output callbacks are referenced weakly too.
     const wasi = options?.wasi
     if (wasi !== null && typeof wasi === 'object') {
       for (const stream of [wasi.stdout, wasi.stderr]) if (typeof stream === 'function') keep.push(stream)
     }
-    return new ComponentInstance(WRAP, core, this.#exports, keep)
+    // The guest's wasi:http events (outgoing requests, a served response) reach JS through it.
+    const link = wasi !== undefined && wasi !== null ? new HttpLink(core, http.fetch) : null
+    if (link) keep.push(link)
+    return { instance: new ComponentInstance(WRAP, core, this.#exports, keep), core, link }
+  }
+
+  /**
+   * A Node request listener (`http.createServer(component.httpHandler(options))`) serving every
+   * request with a fresh instance of this `wasi:http` service component.
+   */
+  httpHandler(options = {}) {
+    if (options === null || typeof options !== 'object') {
+      throw codedError(TypeError, 'ERR_INVALID_ARG_TYPE', 'The "options" argument must be of type object')
+    }
+    this.#describe()
+    const service = Object.keys(this.#exports).find((name) =>
+      /^wasi:http\/(handler@0\.3|incoming-handler@0\.2)/.test(name),
+    )
+    if (service === undefined) {
+      throw codedError(
+        TypeError,
+        'ERR_WASM_EXPORT',
+        'the component does not export wasi:http/incoming-handler@0.2.x or wasi:http/handler@0.3.x, so it cannot serve requests',
+      )
+    }
+    const { maxRequestBodyBytes, onError, ...instanceOptions } = options
+    const limits = { maxRequestBodyBytes: parseBodyLimit(maxRequestBodyBytes), onError }
+    if (onError !== undefined && typeof onError !== 'function') {
+      throw codedError(TypeError, 'ERR_INVALID_ARG_TYPE', 'options.onError must be a function')
+    }
+    if (instanceOptions.wasi === undefined) instanceOptions.wasi = {}
+    // Bad options fail here, not on the first request.
+    this.#instantiate(instanceOptions).instance.dispose()
+    return (req, res) => {
+      const length = req.headers['content-length']
+      if (
+        limits.maxRequestBodyBytes !== undefined &&
+        length !== undefined &&
+        Number(length) > limits.maxRequestBodyBytes
+      ) {
+        replyError(res, 413, 'request body too large\n')
+        req.resume()
+        return
+      }
+      let parts
+      try {
+        parts = this.#instantiate(instanceOptions)
+      } catch (error) {
+        onError?.(error, req)
+        replyError(res, 500, 'the guest could not be instantiated\n')
+        req.resume()
+        return
+      }
+      serve(parts, req, res, limits)
+    }
   }
 }
 

@@ -12,6 +12,7 @@ use wasmtime_wasi::runtime::in_tokio;
 use wasmtime_wasi::{WasiCtxView, WasiView};
 
 use super::ComponentSource;
+use super::http::{HostRules, HttpState, HttpStreams, ServedRequest, ServiceKind, serve};
 use crate::engine::{Compiler, EngineKind, PerWasiEngine, TickerGuard, deadline_ticks, engine_with};
 use crate::error::{SandboxError, SandboxResult};
 use crate::remote::RemoteLink;
@@ -29,6 +30,12 @@ fn is_async_import(name: &str) -> bool {
     name.starts_with("wasi:") && name.contains("@0.3")
 }
 
+/// Whether a component importing `name` needs wasmtime's async API for `wasi:http`: its
+/// requests and bodies are served by tokio tasks, which a synchronous store cannot wait for.
+fn is_http_import(name: &str) -> bool {
+    name.starts_with("wasi:http/")
+}
+
 /// How many resource handles one instance may hold at once.
 const MAX_COMPONENT_HANDLES: usize = 10_000_000;
 
@@ -43,6 +50,26 @@ pub struct ComponentState {
     /// The store runs guests on wasmtime's fibers (it needs the async API): JS cannot run there,
     /// so a JS import is refused unless it goes through `remote`.
     on_fibers: bool,
+    /// `wasi:http`, linked with WASI.
+    http: Option<HttpState>,
+    http_streams: Arc<HttpStreams>,
+}
+
+impl ComponentState {
+    /// `wasi:http`'s state and the resource table, for `WasiHttpView`.
+    pub(super) fn http_parts(&mut self) -> (&mut HttpState, &mut ResourceTable) {
+        (
+            self.http
+                .as_mut()
+                .expect("wasi:http is linked only into stores with an HTTP state"),
+            &mut self.table,
+        )
+    }
+
+    /// The byte streams between this store's HTTP exchanges and JS.
+    pub fn http_streams(&self) -> &Arc<HttpStreams> {
+        &self.http_streams
+    }
 }
 
 /// What a component's host function asks of the JS thread during an async call.
@@ -162,12 +189,16 @@ pub enum ComponentCall {
     Export { index: usize, params: Vec<Val> },
     /// The `wasi:cli/run` export.
     Run,
+    /// The `wasi:http` handler export, with this request.
+    Serve(Option<ServedRequest>),
 }
 
 /// What an async call returned: the function's results, or a command's exit code.
 pub enum AsyncResult {
     Values(Vec<Val>),
     Exit(CommandExit),
+    /// The request was served (the response went to JS as it came).
+    Served,
 }
 
 /// How a command's `run` ended: its exit code, and whether it ended by `exit` (which leaves the
@@ -264,6 +295,8 @@ pub struct AwayComponent {
     use_async: bool,
     call: ComponentCall,
     results: usize,
+    instance: Instance,
+    service: Option<ServiceKind>,
 }
 
 impl AwayComponent {
@@ -271,7 +304,7 @@ impl AwayComponent {
     pub fn index(&self) -> Option<usize> {
         match self.call {
             ComponentCall::Export { index, .. } => Some(index),
-            ComponentCall::Run => None,
+            ComponentCall::Run | ComponentCall::Serve(_) => None,
         }
     }
 
@@ -285,6 +318,17 @@ impl AwayComponent {
             ComponentCall::Run => {
                 let stop = self.stop();
                 return run_command((&self.func, self.use_async), &mut self.store, &stop).map(AsyncResult::Exit);
+            }
+            ComponentCall::Serve(request) => {
+                let (Some(request), Some(kind), Some(link)) =
+                    (request.take(), self.service, self.store.data().remote.clone())
+                else {
+                    return Err(wasmtime::Error::msg("a request to serve without a handler"));
+                };
+                let stop = self.stop();
+                let instance = self.instance;
+                return drive(serve(&mut self.store, &instance, kind, request, &link), &stop)
+                    .map(|()| AsyncResult::Served);
             }
         };
         let mut results = vec![Val::Bool(false); self.results];
@@ -317,6 +361,10 @@ fn exit_code(results: &[Val]) -> u32 {
 /// One instantiated component with its own store.
 pub struct ComponentInstance {
     store: RefCell<Option<Store<ComponentState>>>,
+    instance: Instance,
+    /// The `wasi:http` handler the component exports, if any.
+    service: Option<ServiceKind>,
+    http_streams: Arc<HttpStreams>,
     /// The running async call's link, while the store is on a pool thread.
     away: RefCell<Option<Arc<RemoteLink>>>,
     functions: Vec<ExportedFunction>,
@@ -337,12 +385,14 @@ pub struct ComponentInstance {
 }
 
 impl ComponentInstance {
-    /// Instantiates `source` in a new store under `limits`, with WASI 0.2 if `wasi` is given,
-    /// and the embedder's `imports` and `host_resources`.
+    /// Instantiates `source` in a new store under `limits`, with WASI (and `wasi:http`, its
+    /// outgoing requests allowed to `http`'s hosts) if `wasi` is given, and the embedder's
+    /// `imports` and `host_resources`.
     pub fn instantiate(
         source: &ComponentSource,
         limits: Limits,
         wasi: Option<&WasiOptions>,
+        http: Option<&HostRules>,
         imports: Vec<ImportBinding>,
         host_resources: Vec<HostResource>,
     ) -> SandboxResult<Self> {
@@ -353,10 +403,17 @@ impl ComponentInstance {
         let wasi = wasi.map(ComponentWasiState::new).transpose()?;
         let has_wasi = wasi.is_some();
         let output_streams = wasi.as_ref().and_then(|wasi| wasi.streams().cloned());
-        let needs_async = component
+        let service = component
             .component_type()
-            .imports(engine)
-            .any(|(name, _)| is_async_import(name));
+            .exports(engine)
+            .find_map(|(name, _)| ServiceKind::of_export(name));
+        let needs_async = service.is_some()
+            || component
+                .component_type()
+                .imports(engine)
+                .any(|(name, _)| is_async_import(name) || is_http_import(name));
+        let http_streams = Arc::new(HttpStreams::default());
+        let http_state = has_wasi.then(|| HttpState::new(http.cloned(), Arc::clone(&http_streams)));
         let js_reachable = !imports.is_empty() || !host_resources.is_empty();
         let state = ComponentState {
             // A component is made of several core instances, each with its own memories and
@@ -366,6 +423,8 @@ impl ComponentInstance {
             wasi,
             remote: None,
             on_fibers: needs_async,
+            http: http_state,
+            http_streams: Arc::clone(&http_streams),
         };
         let mut store = Store::new(engine, state);
         apply_limits(&mut store, limits, true)?;
@@ -469,6 +528,9 @@ impl ComponentInstance {
         };
         Ok(Self {
             store: RefCell::new(Some(store)),
+            instance,
+            service,
+            http_streams,
             away: RefCell::new(None),
             functions,
             resources,
@@ -566,6 +628,7 @@ impl ComponentInstance {
                 .get(*index)
                 .ok_or_else(|| SandboxError::Internal(format!("no exported function #{index}")))?,
             ComponentCall::Run => &self.functions[self.run_index()?],
+            ComponentCall::Serve(_) => &self.functions[self.service_index()?],
         };
         let (&func, use_async) = self.target(function);
         let results = function.ty.results().len();
@@ -581,6 +644,9 @@ impl ComponentInstance {
             });
         };
         store.data_mut().remote = Some(Arc::clone(&link));
+        if let Some(http) = &mut store.data_mut().http {
+            http.set_link(Some(Arc::clone(&link)));
+        }
         if let Some(streams) = &self.output_streams {
             streams.attach(Arc::clone(&link) as Arc<dyn Drain>);
         }
@@ -592,6 +658,8 @@ impl ComponentInstance {
             use_async,
             call,
             results,
+            instance: self.instance,
+            service: self.service,
         })
     }
 
@@ -599,6 +667,9 @@ impl ComponentInstance {
     pub fn end_async(&self, away: AwayComponent, outcome: wasmtime::Result<AsyncResult>) -> SandboxResult<AsyncResult> {
         let mut store = away.store;
         store.data_mut().remote = None;
+        if let Some(http) = &mut store.data_mut().http {
+            http.set_link(None);
+        }
         if let Some(streams) = &self.output_streams {
             streams.detach();
         }
@@ -654,6 +725,33 @@ impl ComponentInstance {
                 reason: "the component does not export wasi:cli/run, so it is not a command; call its exports instead"
                     .to_owned(),
             })
+    }
+
+    /// The index of the `wasi:http` handler's `handle` export.
+    fn service_index(&self) -> SandboxResult<usize> {
+        if !self.has_wasi {
+            return Err(SandboxError::WasiNotEnabled);
+        }
+        self.service
+            .and_then(|_| {
+                self.functions.iter().position(|function| {
+                    function.name == "handle"
+                        && function
+                            .interface
+                            .as_deref()
+                            .is_some_and(|name| ServiceKind::of_export(name).is_some())
+                })
+            })
+            .ok_or_else(|| SandboxError::BadExport {
+                name: "wasi:http/incoming-handler@0.2.x or wasi:http/handler@0.3.x".to_owned(),
+                expected: "wasi:http service",
+                reason: "the component does not export a wasi:http handler, so it cannot serve requests".to_owned(),
+            })
+    }
+
+    /// The byte streams between the instance's HTTP exchanges and JS.
+    pub fn http_streams(&self) -> &Arc<HttpStreams> {
+        &self.http_streams
     }
 
     /// Drops a handle to a resource the guest exported (the guest's destructor runs).
@@ -920,6 +1018,8 @@ fn wasi_linker(kind: EngineKind, compiler: Compiler, on_fibers: bool) -> Sandbox
         if on_fibers {
             wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
             wasmtime_wasi::p3::add_to_linker(&mut linker)?;
+            wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
+            wasmtime_wasi_http::p3::add_to_linker(&mut linker)?;
         } else {
             wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
         }

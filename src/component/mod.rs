@@ -2,6 +2,7 @@
 //! (`instance`) under the same store layer and limits as core sandboxes.
 
 mod describe;
+mod http;
 mod instance;
 
 use wasmtime::component::Component;
@@ -11,6 +12,7 @@ use crate::engine::engine_with;
 use crate::error::SandboxResult;
 
 pub use describe::{describe_items, js_name, pascal_name, wit_type};
+pub use http::{Headers, HostRules, HttpEvent, ServedRequest, header_map};
 pub use instance::{
     AsyncResult, AwayComponent, ComponentCall, ComponentHost, ComponentInstance, ComponentState, ExportedFunction,
     HostRequest, HostResource, ImportBinding, RemoteRequest, StorePtr,

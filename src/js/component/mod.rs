@@ -3,6 +3,7 @@
 //! builds `Component`, `instance.exports` with jco's names, resource classes and link errors on
 //! top of them.
 
+mod http;
 mod resources;
 mod typed;
 mod values;
@@ -76,7 +77,8 @@ impl ComponentCore {
 
     /// Instantiates with the user's `options` (limits and `wasi`; `imports` are resolved by the
     /// facade into `bindings`: `[interface | null, name, function]` per function import, and
-    /// `resources`: `[interface | null, name, dropFunction]` per imported resource).
+    /// `resources`: `[interface | null, name, dropFunction]` per imported resource;
+    /// `allowedHosts`: where the guest's outgoing `wasi:http` requests may go, `null` for nowhere).
     #[napi(catch_unwind)]
     pub fn instantiate(
         &self,
@@ -84,8 +86,10 @@ impl ComponentCore {
         options: Option<Unknown>,
         bindings: Vec<Unknown>,
         resources: Vec<Unknown>,
+        allowed_hosts: Option<Vec<String>>,
     ) -> Result<ComponentInstanceCore> {
-        self.instantiate_inner(env, options, bindings, resources).or_throw(env)
+        self.instantiate_inner(env, options, bindings, resources, allowed_hosts)
+            .or_throw(env)
     }
 }
 
@@ -96,8 +100,12 @@ impl ComponentCore {
         options: Option<Unknown>,
         bindings: Vec<Unknown>,
         host_resources: Vec<Unknown>,
+        allowed_hosts: Option<Vec<String>>,
     ) -> SandboxResult<ComponentInstanceCore> {
         let (limits, _, wasi, output) = crate::js::sandbox::parse_options(env, options)?;
+        let allowed_hosts = allowed_hosts
+            .map(|hosts| crate::component::HostRules::parse(&hosts))
+            .transpose()?;
         let raw = env.raw();
         let triple = |entry: &Unknown| -> SandboxResult<(Option<String>, String, RawValue)> {
             let interface = get(raw, entry.raw(), "0")?;
@@ -166,13 +174,20 @@ impl ComponentCore {
                 drop: Box::new(move |rep| host_drop.run(rep)),
             });
         }
-        let core = ComponentInstance::instantiate(&self.source, limits, wasi.as_ref(), imports, resource_bindings)
-            .map_err(|error| match error {
-                // An import that threw during the start function: a link-time failure whose
-                // cause is kept for the message.
-                SandboxError::Import(message) => SandboxError::Import(message),
-                other => other,
-            })?;
+        let core = ComponentInstance::instantiate(
+            &self.source,
+            limits,
+            wasi.as_ref(),
+            allowed_hosts.as_ref(),
+            imports,
+            resource_bindings,
+        )
+        .map_err(|error| match error {
+            // An import that threw during the start function: a link-time failure whose
+            // cause is kept for the message.
+            SandboxError::Import(message) => SandboxError::Import(message),
+            other => other,
+        })?;
         for resource in core.resources() {
             shared.add_exported(resource.ty, resource.name.clone());
         }
@@ -185,6 +200,7 @@ impl ComponentCore {
                 imports: js_imports,
                 drops: host_drops,
                 pending: RefCell::new(None),
+                http_sink: RefCell::new(None),
             }),
             queue: Rc::default(),
             resources: shared,
@@ -672,12 +688,15 @@ struct AsyncGlue {
     drops: Vec<Rc<HostDrop>>,
     /// Cleared when the waiting import may no longer answer (interrupted, abandoned).
     pending: RefCell<Option<Rc<Cell<bool>>>>,
+    /// Where the guest's `wasi:http` events go (the facade's dispatcher).
+    http_sink: RefCell<Option<Rc<SendlessRef>>>,
 }
 
 /// An async call as it waits its turn: its arguments are lowered when it starts.
 enum QueuedCall {
     Export { index: usize, args: SendlessRef },
     Run,
+    Serve(crate::component::ServedRequest),
 }
 
 /// What a component's async job hands back.
@@ -703,6 +722,7 @@ impl AsyncHost for ComponentAsync {
             .map_err(|_| SandboxError::Internal("an async call of another kind".to_owned()))?
         {
             QueuedCall::Run => ComponentCall::Run,
+            QueuedCall::Serve(request) => ComponentCall::Serve(Some(request)),
             QueuedCall::Export { index, args } => {
                 let function = self
                     .core
@@ -741,6 +761,11 @@ impl AsyncHost for ComponentAsync {
                 }
                 link.send_to_pool(ToPool::Released);
             }
+            ToJs::Event(event) => {
+                if let Ok(event) = event.downcast::<crate::component::HttpEvent>() {
+                    self.glue.deliver_http(env, *event);
+                }
+            }
             ToJs::Finished(outcome) => return Some(outcome),
             ToJs::Import { .. } | ToJs::CallDone(_) | ToJs::Output => {}
         }
@@ -778,6 +803,7 @@ impl AsyncHost for ComponentAsync {
                 .take_output()
                 .and_then(|output| output_object(env, Some(exit.code), output))
                 .map_err(fail),
+            AsyncResult::Served => Ok(undefined(env.raw())),
         }
     }
 
