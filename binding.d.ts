@@ -83,13 +83,37 @@ export declare class ComponentCore {
   /**
    * Instantiates with the user's `options` (limits and `wasi`; `imports` are resolved by the
    * facade into `bindings`: `[interface | null, name, function]` per function import, and
-   * `resources`: `[interface | null, name, dropFunction]` per imported resource).
+   * `resources`: `[interface | null, name, dropFunction]` per imported resource;
+   * `allowedHosts`: where the guest's outgoing `wasi:http` requests may go, `null` for nowhere).
    */
-  instantiate(options: unknown | undefined | null, bindings: Array<unknown>, resources: Array<unknown>): ComponentInstanceCore
+  instantiate(options: unknown | undefined | null, bindings: Array<unknown>, resources: Array<unknown>, allowedHosts?: Array<string> | undefined | null): ComponentInstanceCore
 }
 
 /** An instance (the facade's instance object wraps it). */
 export declare class ComponentInstanceCore {
+  /** Sets the function the guest's HTTP events go to (the facade's dispatcher). */
+  setHttpSink(sink: unknown): void
+  /**
+   * Serves one request with the component's `wasi:http` handler on a thread of the addon's
+   * pool: a Promise that settles when the guest is done. `headers` are Node's `rawHeaders`.
+   */
+  serveAsync(method: string, target: string, authority: string, headers: Array<string>): unknown
+  /**
+   * Body bytes toward the guest on `stream`; `false` when JS should pause its source until a
+   * `resume` event.
+   */
+  httpPush(stream: number, chunk: Buffer): boolean
+  /**
+   * The body toward the guest on `stream` ends, with `trailers` (`rawTrailers`), or fails
+   * with `error`.
+   */
+  httpEnd(stream: number, trailers?: Array<string> | undefined | null, error?: string | undefined | null): void
+  /** The response to the guest's outgoing request `id`: its status and `rawHeaders`. */
+  httpRespond(id: number, status: number, headers: Array<string>): void
+  /** The guest's outgoing request `id` failed: `code` names the `wasi:http` error-code. */
+  httpReject(id: number, code: string, message: string): void
+  /** JS consumed `credit` bytes of the guest's body on `stream`. */
+  httpCredit(stream: number, credit: number): void
   /** `[interface | null, name]` of every exported function, by call index. */
   functions(): Array<Array<string | undefined | null>>
   /** `[interface | null, name]` of every exported resource, by index for `setResourceClass`. */
