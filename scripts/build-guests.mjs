@@ -199,6 +199,29 @@ const guests = [
       artifact: binary,
     }),
   ),
+  // wasi:http guests (the `wasip2` and `wasip3` bindings crates): `http`, a WASI 0.2
+  // wasi:http/incoming-handler service, and `http-fetch`, a WASI 0.2 command that GETs a URL
+  // through wasi:http/outgoing-handler, from one crate (the service is its library), and
+  // `p3-http`, the same service on WASI 0.3 (wasi:http/handler@0.3.0), which shares its routes'
+  // helpers (rust-http/src/common.rs).
+  ...[
+    { name: 'http', artifact: 'rust_http_component' },
+    { name: 'http-fetch', artifact: 'http-fetch' },
+  ].map(({ name, artifact }) =>
+    cargoGuest({
+      name: `${name}.rust.component.wasm`,
+      source: join(root, 'examples', 'components', 'rust-http'),
+      target: 'wasm32-wasip2',
+      artifact,
+    }),
+  ),
+  cargoGuest({
+    name: 'p3-http.rust.component.wasm',
+    source: join(root, 'examples', 'components', 'rust-http-p3'),
+    inputs: [join(root, 'examples', 'components', 'rust-http', 'src')],
+    target: 'wasm32-wasip2',
+    artifact: 'rust_http_p3_component',
+  }),
   {
     // JavaScript made a component by componentize-js (StarlingMonkey; about 10 s and 12 MB), with
     // every WASI feature it can leave out left out: the component imports nothing.

@@ -300,14 +300,24 @@ function serve({ instance, core, link }, req, res, { maxRequestBodyBytes, onErro
   let tooLarge = false
   let received = 0
   let ended = false
+  // Credit for bytes Node buffered past its high-water mark, given back at its next 'drain'.
+  let owed = 0
+  const repay = () => {
+    const credit = owed
+    owed = 0
+    core.httpCredit(SERVED, credit)
+  }
   link.served = {
     head(status, headers) {
       if (!tooLarge) res.writeHead(status, headers)
     },
     write(chunk, credit) {
       if (tooLarge || res.destroyed) return core.httpCredit(SERVED, credit)
-      if (res.write(chunk)) core.httpCredit(SERVED, credit)
-      else res.once('drain', () => core.httpCredit(SERVED, credit))
+      const waiting = owed > 0
+      owed += credit
+      if (waiting) res.write(chunk)
+      else if (res.write(chunk)) repay()
+      else res.once('drain', repay)
     },
     end(trailers) {
       ended = true

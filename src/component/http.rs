@@ -634,10 +634,10 @@ async fn serve_p2(
     let call = proxy
         .wasi_http_incoming_handler()
         .call_handle(store.as_context_mut(), request, outparam);
-    let head_seen = std::cell::Cell::new(false);
+    let head_seen = std::sync::atomic::AtomicBool::new(false);
     let respond = async {
         let head = receiver.await;
-        head_seen.set(true);
+        head_seen.store(true, std::sync::atomic::Ordering::Relaxed);
         match head {
             Ok(Ok(response)) => deliver(response, link, credit).await,
             Ok(Err(code)) => Err(wasmtime::Error::msg(format!(
@@ -658,7 +658,9 @@ async fn serve_p2(
             Poll::Ready(outcome) => Poll::Ready(outcome),
             // The guest returned without setting the response (its outparam is in the store,
             // so the channel stays open): it never will.
-            Poll::Pending if called && !head_seen.get() => Poll::Ready(Err(wasmtime::Error::msg(NO_RESPONSE))),
+            Poll::Pending if called && !head_seen.load(std::sync::atomic::Ordering::Relaxed) => {
+                Poll::Ready(Err(wasmtime::Error::msg(NO_RESPONSE)))
+            }
             Poll::Pending => Poll::Pending,
         }
     })

@@ -233,26 +233,64 @@ fn drive(
     call: impl std::future::Future<Output = wasmtime::Result<()>>,
     stop: &dyn Fn() -> Option<wasmtime::Error>,
 ) -> wasmtime::Result<()> {
+    in_tokio(watch(call, stop))
+}
+
+/// `call`, unless `stop` ends it first (checked every `STOP_POLL`).
+async fn watch(
+    call: impl std::future::Future<Output = wasmtime::Result<()>>,
+    stop: impl Fn() -> Option<wasmtime::Error>,
+) -> wasmtime::Result<()> {
     use std::pin::pin;
     use std::task::Poll;
-    in_tokio(async {
-        let mut call = pin!(call);
-        let mut watch = pin!(async {
-            loop {
-                if let Some(error) = stop() {
-                    return error;
-                }
-                tokio::time::sleep(STOP_POLL).await;
+    let mut call = pin!(call);
+    let mut watch = pin!(async {
+        loop {
+            if let Some(error) = stop() {
+                return error;
             }
-        });
-        std::future::poll_fn(|context| {
-            if let Poll::Ready(outcome) = call.as_mut().poll(context) {
-                return Poll::Ready(outcome);
-            }
-            watch.as_mut().poll(context).map(Err)
-        })
-        .await
+            tokio::time::sleep(STOP_POLL).await;
+        }
+    });
+    std::future::poll_fn(|context| {
+        if let Poll::Ready(outcome) = call.as_mut().poll(context) {
+            return Poll::Ready(outcome);
+        }
+        watch.as_mut().poll(context).map(Err)
     })
+    .await
+}
+
+/// A future whose panics are caught at each poll: it then ends with `None`, and what it owned
+/// is leaked, not dropped (a store holds JS references, which only the JS thread may release).
+pub struct Unwinding<F>(Option<std::pin::Pin<Box<F>>>);
+
+impl<F: std::future::Future> Unwinding<F> {
+    pub fn new(future: F) -> Self {
+        Self(Some(Box::pin(future)))
+    }
+}
+
+impl<F: std::future::Future> std::future::Future for Unwinding<F> {
+    type Output = Option<F::Output>;
+
+    fn poll(mut self: std::pin::Pin<&mut Self>, context: &mut std::task::Context<'_>) -> std::task::Poll<Self::Output> {
+        use std::task::Poll;
+        let Some(inner) = self.0.as_mut() else {
+            return Poll::Ready(None);
+        };
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| inner.as_mut().poll(context))) {
+            Ok(Poll::Ready(output)) => {
+                self.0 = None;
+                Poll::Ready(Some(output))
+            }
+            Ok(Poll::Pending) => Poll::Pending,
+            Err(_) => {
+                std::mem::forget(self.0.take());
+                Poll::Ready(None)
+            }
+        }
+    }
 }
 
 /// What stops a call on the JS thread: its deadline.
@@ -319,16 +357,8 @@ impl AwayComponent {
                 let stop = self.stop();
                 return run_command((&self.func, self.use_async), &mut self.store, &stop).map(AsyncResult::Exit);
             }
-            ComponentCall::Serve(request) => {
-                let (Some(request), Some(kind), Some(link)) =
-                    (request.take(), self.service, self.store.data().remote.clone())
-                else {
-                    return Err(wasmtime::Error::msg("a request to serve without a handler"));
-                };
-                let stop = self.stop();
-                let instance = self.instance;
-                return drive(serve(&mut self.store, &instance, kind, request, &link), &stop)
-                    .map(|()| AsyncResult::Served);
+            ComponentCall::Serve(_) => {
+                return Err(wasmtime::Error::msg("a served request runs as a task (`serve`)"));
             }
         };
         let mut results = vec![Val::Bool(false); self.results];
@@ -343,8 +373,30 @@ impl AwayComponent {
         .map(|()| AsyncResult::Values(results))
     }
 
+    /// A served request's task: serves it (the response goes to JS as it comes), then hands the
+    /// store back with the outcome.
+    pub async fn serve(mut self) -> (Self, wasmtime::Result<AsyncResult>) {
+        let outcome = self.serve_request().await;
+        (self, outcome)
+    }
+
+    async fn serve_request(&mut self) -> wasmtime::Result<AsyncResult> {
+        let ComponentCall::Serve(request) = &mut self.call else {
+            return Err(wasmtime::Error::msg("not a request to serve"));
+        };
+        let (Some(request), Some(kind), Some(link)) = (request.take(), self.service, self.store.data().remote.clone())
+        else {
+            return Err(wasmtime::Error::msg("a request to serve without a handler"));
+        };
+        let stop = self.stop();
+        let instance = self.instance;
+        watch(serve(&mut self.store, &instance, kind, request, &link), stop)
+            .await
+            .map(|()| AsyncResult::Served)
+    }
+
     /// What stops the call: `interrupt()`, `dispose()` and its deadline, through its link.
-    fn stop(&self) -> impl Fn() -> Option<wasmtime::Error> + use<> {
+    fn stop(&self) -> impl Fn() -> Option<wasmtime::Error> + Send + Sync + use<> {
         let link = self.store.data().remote.clone();
         move || link.as_ref().and_then(|link| link.must_stop())
     }

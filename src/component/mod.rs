@@ -15,7 +15,7 @@ pub use describe::{describe_items, js_name, pascal_name, wit_type};
 pub use http::{Headers, HostRules, HttpEvent, ServedRequest, header_map};
 pub use instance::{
     AsyncResult, AwayComponent, ComponentCall, ComponentHost, ComponentInstance, ComponentState, ExportedFunction,
-    HostRequest, HostResource, ImportBinding, RemoteRequest, StorePtr,
+    HostRequest, HostResource, ImportBinding, RemoteRequest, StorePtr, Unwinding,
 };
 
 /// The layer field of a binary component's preamble (`\0asm`, version 0x0d, layer 1).

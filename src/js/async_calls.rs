@@ -49,8 +49,14 @@ struct Waiting {
 /// What a finished call gives the Promise: its value, or the error with its `cause`.
 pub type Settled = Result<RawValue, (SandboxError, Option<RawValue>)>;
 
-/// The job an async call runs on the pool: it returns what `AsyncHost::finish` takes.
-pub type Job = Box<dyn FnOnce() -> Box<dyn Any + Send> + Send>;
+/// What an async call runs: it returns what `AsyncHost::finish` takes.
+pub enum Job {
+    /// A guest call run on a thread of the addon's pool, which it holds until it returns.
+    Blocking(Box<dyn FnOnce() -> Box<dyn Any + Send> + Send>),
+    /// A guest that mostly waits (a served HTTP request: on its client, on upstream servers):
+    /// a task of the tokio runtime, which holds no thread while it waits.
+    Task(std::pin::Pin<Box<dyn std::future::Future<Output = Box<dyn Any + Send>> + Send>>),
+}
 
 /// What async calls run on (a `Sandbox`, a component instance): it hands its store to a pool
 /// job, serves the job's messages on the JS thread, and takes the store back.
@@ -213,11 +219,11 @@ impl AsyncHost for SandboxAsync {
             .downcast::<AsyncCall>()
             .map_err(|_| SandboxError::Internal("an async call of another kind".to_owned()))?;
         let mut away = self.core.begin_async(Arc::clone(link))?;
-        Ok(Box::new(move || {
+        Ok(Job::Blocking(Box::new(move || {
             let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| away.run(*call)))
                 .unwrap_or_else(|_| Err(wasmtime::Error::msg("the host panicked while running the guest")));
             Box::new(Finished { away, outcome })
-        }))
+        })))
     }
 
     fn serve(&self, _env: sys::napi_env, message: ToJs) -> Option<Box<dyn Any + Send>> {
@@ -289,12 +295,24 @@ fn start(env: &Env, context: &AsyncContext, call: Box<dyn Any>, deferred: sys::n
     });
     context.queue.running.set(true);
     let job_link = Arc::clone(&link);
-    let spawned = pool::spawn(move || {
-        // The epoch ticks while the guest runs: `interrupt()`, deadlines and the JS side going
-        // away are checked at each tick, even after the JS side is gone.
-        let _ticker = ticker;
-        job_link.send_to_js(ToJs::Finished(job()));
-    });
+    let spawned = match job {
+        Job::Blocking(job) => pool::spawn(move || {
+            // The epoch ticks while the guest runs: `interrupt()`, deadlines and the JS side
+            // going away are checked at each tick, even after the JS side is gone.
+            let _ticker = ticker;
+            job_link.send_to_js(ToJs::Finished(job()));
+        }),
+        Job::Task(task) => {
+            // Detached: the task ends by itself, as a pool job does.
+            drop(wasmtime_wasi::runtime::with_ambient_tokio_runtime(|| {
+                tokio::task::spawn(async move {
+                    let _ticker = ticker;
+                    job_link.send_to_js(ToJs::Finished(task.await));
+                })
+            }));
+            Ok(())
+        }
+    };
     if let Err(reason) = spawned {
         // The job (and the store in it) is gone with the failed spawn; the sandbox cannot be used.
         context.queue.running.set(false);

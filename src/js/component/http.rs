@@ -170,6 +170,23 @@ fn error_of_code(code: &str, message: String) -> wasmtime_wasi_http::Error {
 }
 
 impl AsyncGlue {
+    /// Holds the sink strongly while an async call runs (the guest's events must find it even
+    /// if nothing else references the instance meanwhile), weakly otherwise.
+    pub(super) fn hold_http_sink(&self, held: bool) {
+        let Some(sink) = self.http_sink.borrow().clone() else {
+            return;
+        };
+        let mut count = 0;
+        // SAFETY: a reference of its env, on its thread; every unref follows a ref.
+        unsafe {
+            if held {
+                sys::napi_reference_ref(sink.env, sink.reference, &mut count);
+            } else {
+                sys::napi_reference_unref(sink.env, sink.reference, &mut count);
+            }
+        }
+    }
+
     /// Hands one of the guest's HTTP events to the facade's sink.
     pub(super) fn deliver_http(&self, env: sys::napi_env, event: HttpEvent) {
         let Some(sink) = self.http_sink.borrow().clone() else {

@@ -699,6 +699,10 @@ enum QueuedCall {
     Serve(crate::component::ServedRequest),
 }
 
+/// What a served request's task hands back when the host panicked in it: its store was leaked
+/// with it (it holds JS references, which must not be released off the JS thread).
+struct LostStore;
+
 /// What a component's async job hands back.
 struct Finished {
     away: AwayComponent,
@@ -740,12 +744,22 @@ impl AsyncHost for ComponentAsync {
                 ComponentCall::Export { index, params }
             }
         };
+        let serving = matches!(call, ComponentCall::Serve(_));
         let mut away = self.core.begin_async(Arc::clone(link), call)?;
-        Ok(Box::new(move || {
+        self.glue.hold_http_sink(true);
+        if serving {
+            return Ok(Job::Task(Box::pin(async move {
+                match crate::component::Unwinding::new(away.serve()).await {
+                    Some((away, outcome)) => Box::new(Finished { away, outcome }) as Box<dyn Any + Send>,
+                    None => Box::new(LostStore),
+                }
+            })));
+        }
+        Ok(Job::Blocking(Box::new(move || {
             let outcome = catch_unwind(AssertUnwindSafe(|| away.run()))
                 .unwrap_or_else(|_| Err(wasmtime::Error::msg("the host panicked while running the guest")));
             Box::new(Finished { away, outcome })
-        }))
+        })))
     }
 
     fn serve(&self, env: sys::napi_env, message: ToJs) -> Option<Box<dyn Any + Send>> {
@@ -773,6 +787,7 @@ impl AsyncHost for ComponentAsync {
     }
 
     fn finish(&self, env: &Env, finished: Box<dyn Any + Send>) -> async_calls::Settled {
+        self.glue.hold_http_sink(false);
         let fail = |error: SandboxError| {
             let cause = match error {
                 SandboxError::Import(_) => self.glue.resources.take_exception(),
@@ -780,10 +795,18 @@ impl AsyncHost for ComponentAsync {
             };
             (error, cause)
         };
-        let Ok(finished) = finished.downcast::<Finished>() else {
-            return Err(fail(SandboxError::Internal(
-                "an async call finished with an unknown outcome".to_owned(),
-            )));
+        let finished = match finished.downcast::<Finished>() {
+            Ok(finished) => finished,
+            Err(other) if other.is::<LostStore>() => {
+                return Err(fail(SandboxError::Internal(
+                    "the host panicked while serving the request; the instance is lost".to_owned(),
+                )));
+            }
+            Err(_) => {
+                return Err(fail(SandboxError::Internal(
+                    "an async call finished with an unknown outcome".to_owned(),
+                )));
+            }
         };
         let Finished { away, outcome } = *finished;
         let index = away.index();
