@@ -18,12 +18,31 @@
 // env; `root` preopened as `/`), `write` to stdin (given to the guest when it starts: stdin is
 // bytes here, not a stream), `read` of stdout or stderr (awaited as the guest streams them),
 // `connect`/`send`/`recv` with the TCP server whose `host:port` the guest printed, and `wait` for
-// the exit code. Tests that need a `wasi:http` host (`request`, `servers`, `kill`) fail as such.
+// the exit code.
+//
+// wasi:http tests (scripts/wasi-testsuite-http.mjs has the details): the mock servers a test's
+// `servers` describe run in the test's process, each found by the guest as `HTTP_SERVER_<NAME>`
+// (`127.0.0.1:<port>`) in its environment and the only hosts its `http.allowedHosts` allows (a
+// test using wasi:http without servers gets `http: {}`, every outgoing request denied). A command
+// runs with `runAsync()` as any other. A `world: wasi:http/service` test is served instead:
+// `http.createServer(component.httpHandler({ wasi, http, timeoutMs }))` on 127.0.0.1 (a fresh
+// instance per request), its `request` operations sent there and their status, listed headers and
+// body compared as the suite's runner does, `kill` closing the served component and the mock
+// servers, and `wait` passing once they closed cleanly (with the exit code 0 a killed server exits
+// with). Each test has a time limit in its process as well as outside it; whatever it started is
+// closed however it ends.
 import { spawnSync } from 'node:child_process'
 import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { basename, dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import {
+  parseServers,
+  responseMismatch,
+  sendRequest,
+  serveComponent,
+  startMockServers,
+} from './wasi-testsuite-http.mjs'
 
 const TIMEOUT_MS = 60_000
 const self = fileURLToPath(import.meta.url)
@@ -47,10 +66,17 @@ function specification(wasmPath) {
 
 /** How long a WASI 0.3 operation waits for the guest. */
 const OPERATION_TIMEOUT_MS = 20_000
+/** How long a whole WASI 0.3 test may take in its process (less than TIMEOUT_MS, to say why). */
+const TEST_TIMEOUT_MS = 45_000
+/** The limit on each call into a served component (each request's instance). */
+const HANDLER_TIMEOUT_MS = 10_000
+/** How long a `request` operation waits for the served component's response. */
+const REQUEST_TIMEOUT_MS = 15_000
 
 /**
  * Runs one WASI 0.3 test in this process (the child side): its operations in order against the
- * running instance; writes { exitCode, stdout, stderr } or { failure } to `resultPath`.
+ * running instance or the served component; writes { exitCode, stdout, stderr } or { failure } to
+ * `resultPath`.
  */
 async function runComponent(wasmPath, workDirectory, resultPath) {
   const net = await import('node:net')
@@ -60,6 +86,8 @@ async function runComponent(wasmPath, workDirectory, resultPath) {
   const operations = spec.operations ?? [{ type: 'run' }, { type: 'wait' }]
   const start = operations.find((operation) => operation.type === 'run') ?? {}
   const root = start.root ?? spec.root
+  const served = spec.world === 'wasi:http/service'
+  const usesHttp = served || spec.proposals?.includes('http') || spec.servers !== undefined
   process.chdir(workDirectory)
   const output = { stdout: '', stderr: '' }
   const cursor = { stdout: 0, stderr: 0 }
@@ -80,38 +108,53 @@ async function runComponent(wasmPath, workDirectory, resultPath) {
     output[name] += chunk.toString()
     wake()
   }
-  let instance
-  try {
-    instance = instantiate()
-  } catch (error) {
-    writeFileSync(resultPath, JSON.stringify({ failure: `${error.code ?? ''} ${error.message}`.trim() }))
-    return
-  }
-  function instantiate() {
-    return new Component(readFileSync(wasmPath)).instantiate({
-      wasi: {
-        args: [basename(wasmPath), ...(start.args ?? [])],
-        env: start.env ?? {},
-        preopens: root ? { '/': join(workDirectory, root) } : {},
-        stdin: operations
-          .filter((operation) => operation.type === 'write' && (operation.id ?? 'stdin') === 'stdin')
-          .map((operation) => operation.payload ?? '')
-          .join(''),
-        stdout: stream('stdout'),
-        stderr: stream('stderr'),
-        // As the suite's runner gives engines for the sockets proposal: the host's network.
-        network: spec.proposals?.includes('sockets') ? true : undefined,
-      },
-    })
-  }
-  let finished
-  const running = instance.runAsync().then(
-    (result) => (finished = { result }),
-    (error) => (finished = { error }),
-  )
+  let servers // the mock servers: { env, allowedHosts, close }
+  let instance // a command's instance
+  let service // a served component: { port, errors, serverErrors, close }
+  let finished // a command's outcome: { result } or { error }
+  let running // a command's runAsync()
+  let closed // a served component's close(), once `kill` started it: { done }
   const sockets = new Map()
   let result = { exitCode: undefined }
-  try {
+  /** What the guest and the handler said, for a failure's reason. */
+  function detail() {
+    const said = [
+      ...(service?.errors ?? []).map((error) => `handler: ${`${error.code ?? ''} ${error.message}`.trim()}`),
+    ]
+    if (output.stderr.trim()) said.push(`stderr: ${output.stderr.trim().slice(-300)}`)
+    return said.length > 0 ? ` (${said.join('; ')})` : ''
+  }
+  /** Starts the test: the mock servers, then the command running or the component served. */
+  async function begin() {
+    if (usesHttp) servers = await startMockServers(parseServers(spec.servers))
+    const wasi = {
+      args: [basename(wasmPath), ...(start.args ?? [])],
+      env: { ...(start.env ?? {}), ...servers?.env },
+      preopens: root ? { '/': join(workDirectory, root) } : {},
+      stdin: operations
+        .filter((operation) => operation.type === 'write' && (operation.id ?? 'stdin') === 'stdin')
+        .map((operation) => operation.payload ?? '')
+        .join(''),
+      stdout: stream('stdout'),
+      stderr: stream('stderr'),
+      // As the suite's runner gives engines for the sockets proposal: the host's network.
+      network: spec.proposals?.includes('sockets') ? true : undefined,
+    }
+    // Outgoing HTTP only to the test's own servers; none at all for a test without servers.
+    const http = usesHttp ? (servers.allowedHosts.length > 0 ? { allowedHosts: servers.allowedHosts } : {}) : undefined
+    const component = new Component(readFileSync(wasmPath))
+    if (served) {
+      service = await serveComponent(component, { wasi, http, timeoutMs: HANDLER_TIMEOUT_MS })
+      return
+    }
+    instance = component.instantiate(http ? { wasi, http } : { wasi })
+    running = instance.runAsync().then(
+      (result) => (finished = { result }),
+      (error) => (finished = { error }),
+    )
+  }
+  async function perform() {
+    await begin()
     for (const operation of operations) {
       switch (operation.type) {
         case 'run':
@@ -153,10 +196,48 @@ async function runComponent(wasmPath, workDirectory, resultPath) {
           if (got !== payload) throw new Error(`recv ${JSON.stringify(got)}, expected ${JSON.stringify(payload)}`)
           break
         }
+        case 'request': {
+          if (!service) throw new Error('a request operation needs a served component (world wasi:http/service)')
+          if (closed) throw new Error('a request operation after kill')
+          const got = await sendRequest(service.port, operation, REQUEST_TIMEOUT_MS).catch((error) => {
+            throw new Error(
+              `${operation.method ?? 'GET'} ${operation.path ?? '/'}: ${`${error.code ?? ''} ${error.message}`.trim()}${detail()}`,
+            )
+          })
+          const mismatch = responseMismatch(operation, got)
+          if (mismatch) throw new Error(`${mismatch}${detail()}`)
+          break
+        }
+        case 'kill': {
+          // The suite's runner signals the serving process; here the served component and the
+          // mock servers close.
+          if (!service) throw new Error('kill is supported for a served component (world wasi:http/service) only')
+          if (closed) break
+          const state = { done: false }
+          closed = state
+          Promise.all([service.close(), servers?.close()]).then(() => {
+            state.done = true
+            wake()
+          })
+          break
+        }
         case 'wait': {
-          await until(() => finished, 'the guest to exit')
-          if (finished.error) throw finished.error
           const expected = operation.exit_code ?? 0
+          if (service) {
+            if (!closed) throw new Error('wait for a served component that was not killed')
+            await until(() => closed.done, 'the served component to close')
+            if (service.serverErrors.length > 0)
+              throw new Error(`the server did not close cleanly: ${service.serverErrors[0].message}${detail()}`)
+            // A server stopped by its signal exits with 0, as `wasmtime serve` does.
+            if (expected !== 0) throw new Error(`exit code 0, expected ${expected}`)
+            result = { exitCode: 0 }
+            break
+          }
+          await until(() => finished, 'the guest to exit')
+          if (finished.error) {
+            const { code, message } = finished.error
+            throw new Error(`${`${code ?? ''} ${message}`.trim()}${detail()}`)
+          }
           if (finished.result.exitCode !== expected)
             throw new Error(
               `exit code ${finished.result.exitCode}, expected ${expected}: ${output.stderr.trim().slice(0, 300)}`,
@@ -165,16 +246,34 @@ async function runComponent(wasmPath, workDirectory, resultPath) {
           break
         }
         default:
-          throw new Error(`the operation ${operation.type} needs a wasi:http host`)
+          throw new Error(`unsupported operation ${operation.type}`)
       }
     }
+  }
+  let timer
+  try {
+    await Promise.race([
+      perform(),
+      new Promise((resolve, reject) => {
+        timer = setTimeout(
+          () => reject(new Error(`the test did not finish in ${TEST_TIMEOUT_MS / 1000} s${detail()}`)),
+          TEST_TIMEOUT_MS,
+        )
+      }),
+    ])
     writeFileSync(resultPath, JSON.stringify({ ...result, ...output }))
   } catch (error) {
     writeFileSync(resultPath, JSON.stringify({ failure: `${error.code ?? ''} ${error.message}`.trim(), ...output }))
   } finally {
+    clearTimeout(timer)
     for (const { socket } of sockets.values()) socket.destroy()
-    instance.dispose()
-    await Promise.race([running, new Promise((resolve) => setTimeout(resolve, 1000))])
+    instance?.dispose()
+    let grace
+    await Promise.race([
+      Promise.allSettled([running, service?.close(), servers?.close()]),
+      new Promise((resolve) => (grace = setTimeout(resolve, 1000))),
+    ])
+    clearTimeout(grace)
   }
 }
 
@@ -222,6 +321,9 @@ function findSuites(directory, found = []) {
   return found.sort()
 }
 
+/** Set once the run is interrupted (Ctrl-C): no further test starts, and the table shows what ran. */
+let interrupted = false
+
 /** Runs a test in a child process; returns { pass, reason }. */
 function check(runtime, wasmPath) {
   const suiteDirectory = dirname(wasmPath)
@@ -239,6 +341,7 @@ function check(runtime, wasmPath) {
       encoding: 'utf8',
       timeout: TIMEOUT_MS,
     })
+    if (child.signal === 'SIGINT') interrupted = true
     if (child.error) return { pass: false, reason: `did not finish: ${child.error.message}` }
     if (!existsSync(resultPath)) {
       const detail = (child.stderr || child.stdout || '').trim().split('\n').slice(-3).join(' | ')
@@ -265,7 +368,13 @@ function check(runtime, wasmPath) {
 
 async function main() {
   const argv = process.argv.slice(2)
-  if (argv[0] === '--one') return runOne(...argv.slice(1))
+  if (argv[0] === '--one') {
+    await runOne(...argv.slice(1))
+    // The result is written: whatever a test left running (a connection, a guest still winding
+    // down) may not keep this process, and its caller, waiting.
+    setTimeout(() => process.exit(), 3000).unref()
+    return
+  }
   const directory = argv.find(
     (arg, index) => !arg.startsWith('--') && !['--only', '--filter'].includes(argv[index - 1]),
   )
@@ -288,9 +397,13 @@ async function main() {
     process.exitCode = 2
     return
   }
+  // Ctrl-C stops the test running (it reaches the child too) and then the run, after the test's
+  // copy of its directories is removed.
+  process.on('SIGINT', () => (interrupted = true))
   // Preview 1 suites run through Sandbox and node:wasi; WASI 0.3 ones through Component only.
   const rows = []
   for (const suite of suites) {
+    if (interrupted) break
     const manifest = JSON.parse(readFileSync(join(suite, 'manifest.json'), 'utf8'))
     const components = basename(suite) === 'wasm32-wasip3'
     const suiteRuntimes = components ? (only === 'node' ? [] : ['component']) : runtimes
@@ -299,7 +412,11 @@ async function main() {
       .sort()
     const groups = new Map()
     for (const name of wasms) {
+      // A turn of the event loop, so that a Ctrl-C between tests is seen.
+      await new Promise((resolve) => setImmediate(resolve))
+      if (interrupted) break
       const outcomes = suiteRuntimes.map((runtime) => [runtime, check(runtime, join(suite, name))])
+      if (interrupted) break
       const group = components ? groupOf(name) : manifest.name
       const counts = groups.get(group) ?? { tests: 0, passed: {} }
       counts.tests++
@@ -335,6 +452,10 @@ async function main() {
       )
     }
     console.log(['all', total.tests, ...columns.map((runtime) => `${total.passed[runtime]} passed`)].join(' | '))
+  }
+  if (interrupted) {
+    console.log('\ninterrupted: the counts are those of the tests that ran')
+    process.exitCode = 130
   }
 }
 
