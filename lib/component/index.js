@@ -496,8 +496,7 @@ class Component {
       throw codedError(TypeError, 'ERR_INVALID_ARG_TYPE', 'options.onError must be a function')
     }
     if (instanceOptions.wasi === undefined) instanceOptions.wasi = {}
-    // Bad options fail here, not on the first request.
-    this.#instantiate(instanceOptions).instance.dispose()
+    const next = this.#requestInstances(instanceOptions)
     return (req, res) => {
       const length = req.headers['content-length']
       if (
@@ -511,7 +510,7 @@ class Component {
       }
       let parts
       try {
-        parts = this.#instantiate(instanceOptions)
+        parts = next()
       } catch (error) {
         onError?.(error, req)
         replyError(res, 500, 'the guest could not be instantiated\n')
@@ -519,6 +518,32 @@ class Component {
         return
       }
       serve(parts, req, res, limits)
+    }
+  }
+
+  /**
+   * What serves each request of `httpHandler(options)`: without JS imports or output callbacks,
+   * an exchange whose instance is made, run and dropped off the JS thread; otherwise a full
+   * instance. Bad options throw here, not on the first request.
+   */
+  #requestInstances(options) {
+    const imports = options.imports
+    const hasImports = imports !== undefined && imports !== null && Object.keys(imports).length > 0
+    const wasi = options.wasi
+    const streamsOutput =
+      wasi !== null &&
+      typeof wasi === 'object' &&
+      (typeof wasi.stdout === 'function' || typeof wasi.stderr === 'function')
+    if (hasImports || streamsOutput || Object.keys(this.#imports).some((name) => !name.startsWith('wasi:'))) {
+      this.#instantiate(options).instance.dispose()
+      return () => this.#instantiate(options)
+    }
+    const { http: httpOption, imports: _, ...native } = options
+    const http = parseHttpOption(httpOption)
+    const service = this.#core.httpService(native, http.allowedHosts)
+    return () => {
+      const exchange = service.exchange()
+      return { instance: exchange, core: exchange, link: new HttpLink(exchange, http.fetch) }
     }
   }
 }

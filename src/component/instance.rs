@@ -56,6 +56,52 @@ pub struct ComponentState {
 }
 
 impl ComponentState {
+    /// A store for one instance under `limits`: WASI (and `wasi:http`, its outgoing requests
+    /// allowed to `http`'s hosts) if `wasi` is given.
+    pub(super) fn new_store(
+        engine: &wasmtime::Engine,
+        limits: Limits,
+        wasi: Option<ComponentWasiState>,
+        http: Option<HostRules>,
+        http_streams: Arc<HttpStreams>,
+        on_fibers: bool,
+    ) -> SandboxResult<Store<Self>> {
+        let http = wasi.is_some().then(|| HttpState::new(http, Arc::clone(&http_streams)));
+        let state = ComponentState {
+            // A component is made of several core instances, each with its own memories and
+            // tables: the cap holds for each memory, the counts stay wasmtime's defaults.
+            limits: limits.store_limits(StoreLimitsBuilder::new()),
+            table: ResourceTable::new(),
+            wasi,
+            remote: None,
+            on_fibers,
+            http,
+            http_streams,
+        };
+        let mut store = Store::new(engine, state);
+        apply_limits(&mut store, limits, true)?;
+        // What a guest's values may make the host allocate per call: its lists can hold at most
+        // its memory's bytes, each a dynamic value of at most 40 bytes here.
+        let memory_cap = limits
+            .max_memory_bytes
+            .unwrap_or(crate::sandbox::MAX_WASM32_MEMORY_BYTES);
+        store.set_hostcall_fuel(usize::try_from(memory_cap.saturating_mul(40)).unwrap_or(usize::MAX));
+        // Handles JS holds are dropped when it lets go of them, which V8 decides; the count is
+        // bounded by the memory V8 is told each costs (see `resources.rs`).
+        store.set_max_component_handles(MAX_COMPONENT_HANDLES);
+        Ok(store)
+    }
+
+    /// Runs the store's async calls through `link` (the served request's), with `interrupt()`
+    /// and its deadline checked at each epoch tick.
+    pub(super) fn attach_link(store: &mut Store<Self>, link: Arc<RemoteLink>) {
+        if let Some(http) = &mut store.data_mut().http {
+            http.set_link(Some(Arc::clone(&link)));
+        }
+        store.data_mut().remote = Some(link);
+        crate::store::async_epochs(store);
+    }
+
     /// `wasi:http`'s state and the resource table, for `WasiHttpView`.
     pub(super) fn http_parts(&mut self) -> (&mut HttpState, &mut ResourceTable) {
         (
@@ -237,10 +283,10 @@ fn drive(
 }
 
 /// `call`, unless `stop` ends it first (checked every `STOP_POLL`).
-async fn watch(
-    call: impl std::future::Future<Output = wasmtime::Result<()>>,
+pub(super) async fn watch<T>(
+    call: impl std::future::Future<Output = wasmtime::Result<T>>,
     stop: impl Fn() -> Option<wasmtime::Error>,
-) -> wasmtime::Result<()> {
+) -> wasmtime::Result<T> {
     use std::pin::pin;
     use std::task::Poll;
     let mut call = pin!(call);
@@ -445,6 +491,7 @@ impl ComponentInstance {
         limits: Limits,
         wasi: Option<&WasiOptions>,
         http: Option<&HostRules>,
+        prepared: &PreparedInstances,
         imports: Vec<ImportBinding>,
         host_resources: Vec<HostResource>,
     ) -> SandboxResult<Self> {
@@ -465,112 +512,41 @@ impl ComponentInstance {
                 .imports(engine)
                 .any(|(name, _)| is_async_import(name) || is_http_import(name));
         let http_streams = Arc::new(HttpStreams::default());
-        let http_state = has_wasi.then(|| HttpState::new(http.cloned(), Arc::clone(&http_streams)));
         let js_reachable = !imports.is_empty() || !host_resources.is_empty();
-        let state = ComponentState {
-            // A component is made of several core instances, each with its own memories and
-            // tables: the cap holds for each memory, the counts stay wasmtime's defaults.
-            limits: limits.store_limits(StoreLimitsBuilder::new()),
-            table: ResourceTable::new(),
+        let mut store = ComponentState::new_store(
+            engine,
+            limits,
             wasi,
-            remote: None,
-            on_fibers: needs_async,
-            http: http_state,
-            http_streams: Arc::clone(&http_streams),
+            http.cloned(),
+            Arc::clone(&http_streams),
+            needs_async,
+        )?;
+        // Without JS imports the linker is the same for every instance: linked and type-checked
+        // once per engine (an `InstancePre`), which is most of an instantiation's cost.
+        let linking = Linking {
+            kind,
+            compiler: source.compiler(),
+            has_wasi,
+            needs_async,
         };
-        let mut store = Store::new(engine, state);
-        apply_limits(&mut store, limits, true)?;
-        // What a guest's values may make the host allocate per call: its lists can hold at most
-        // its memory's bytes, each a dynamic value of at most 40 bytes here.
-        let memory_cap = limits
-            .max_memory_bytes
-            .unwrap_or(crate::sandbox::MAX_WASM32_MEMORY_BYTES);
-        store.set_hostcall_fuel(usize::try_from(memory_cap.saturating_mul(40)).unwrap_or(usize::MAX));
-        // Handles JS holds are dropped when it lets go of them, which V8 decides; the count is
-        // bounded by the memory V8 is told each costs (see `resources.rs`).
-        store.set_max_component_handles(MAX_COMPONENT_HANDLES);
-        let mut linker = if has_wasi {
-            wasi_linker(kind, source.compiler(), needs_async)?
+        let instance = if imports.is_empty() && host_resources.is_empty() {
+            let pre = prepared.get(kind, has_wasi, || {
+                instance_linker(engine, &component, linking, imports, host_resources)?
+                    .instantiate_pre(&component)
+                    .map_err(|error| crate::sandbox::instantiation_error(error, limits))
+            })?;
+            if needs_async {
+                in_tokio(pre.instantiate_async(&mut store))
+            } else {
+                pre.instantiate(&mut store)
+            }
         } else {
-            Linker::new(engine)
-        };
-        // The embedder's definitions override WASI's where both name an item.
-        linker.allow_shadowing(true);
-        let link_error = |error: wasmtime::Error| SandboxError::Link(format!("{error:#}"));
-        // An imported interface of types only has nothing to define, but must exist. (Only
-        // those: an empty instance under an exact name would shadow WASI's newer 0.2.x one.)
-        for (name, item) in component.component_type().imports(engine) {
-            if let ComponentItem::ComponentInstance(instance) = item.ty
-                && instance
-                    .exports(engine)
-                    .all(|(_, export)| matches!(export.ty, ComponentItem::Type(_)))
-            {
-                linker.instance(name).map_err(link_error)?;
+            let linker = instance_linker(engine, &component, linking, imports, host_resources)?;
+            if needs_async {
+                in_tokio(linker.instantiate_async(&mut store, &component))
+            } else {
+                linker.instantiate(&mut store, &component)
             }
-        }
-        for resource in host_resources {
-            let drop = ThreadBound::new(resource.drop);
-            let type_id = resource.type_id;
-            let definition = move |mut store: StoreContextMut<'_, ComponentState>, rep: u32| {
-                // During an async call the guest runs on a pool thread: the JS thread drops it.
-                if let Some(link) = store.data().remote.clone() {
-                    return forward(&link, &mut store, HostRequest::Drop { type_id, rep }).map(|_| ());
-                }
-                (drop.get())(rep).map_err(wasmtime::Error::new)
-            };
-            let ty = ResourceType::host_dynamic(resource.type_id);
-            match &resource.interface {
-                Some(interface) => linker
-                    .instance(interface)
-                    .and_then(|mut instance| instance.resource(&resource.name, ty, definition)),
-                None => linker.root().resource(&resource.name, ty, definition),
-            }
-            .map_err(link_error)?;
-        }
-        for (index, import) in imports.into_iter().enumerate() {
-            let host = ThreadBound::new(import.host);
-            let definition = move |mut store: StoreContextMut<'_, ComponentState>,
-                                   ty: ComponentFunc,
-                                   params: &[Val],
-                                   results: &mut [Val]| {
-                // During an async call the guest runs on a pool thread: the import runs on the
-                // JS thread, and nothing thread-bound is touched here.
-                if let Some(link) = store.data().remote.clone() {
-                    let request = HostRequest::Import {
-                        index,
-                        ty,
-                        params: params.to_vec(),
-                    };
-                    let answer = forward(&link, &mut store, request)?;
-                    let values = answer
-                        .downcast::<Vec<Val>>()
-                        .map_err(|_| wasmtime::Error::msg("an import answered with an unknown value"))?;
-                    for (slot, value) in results.iter_mut().zip(*values) {
-                        *slot = value;
-                    }
-                    return Ok(());
-                }
-                if store.data().on_fibers {
-                    return Err(wasmtime::Error::msg(
-                        "a WASI 0.3 component can call JS imports only in callAsync() and runAsync()",
-                    ));
-                }
-                host.get()
-                    .call(store, &ty, params, results)
-                    .map_err(wasmtime::Error::new)
-            };
-            match &import.interface {
-                Some(interface) => linker
-                    .instance(interface)
-                    .and_then(|mut instance| instance.func_new(&import.name, definition)),
-                None => linker.root().func_new(&import.name, definition),
-            }
-            .map_err(link_error)?;
-        }
-        let instance = if needs_async {
-            in_tokio(linker.instantiate_async(&mut store, &component))
-        } else {
-            linker.instantiate(&mut store, &component)
         }
         .map_err(|error| crate::sandbox::instantiation_error(error, limits))?;
         let (functions, resources) = exported_items(&mut store, &instance, &component);
@@ -907,6 +883,135 @@ impl ComponentInstance {
                 "the guest used up its fuel (instantiate the component anew with more)",
             )
         })
+    }
+}
+
+/// What an instance's linker depends on, besides its imports.
+#[derive(Clone, Copy)]
+pub(super) struct Linking {
+    pub(super) kind: EngineKind,
+    pub(super) compiler: Compiler,
+    pub(super) has_wasi: bool,
+    pub(super) needs_async: bool,
+}
+
+/// The linker of one instance: WASI (when granted), the imported interfaces of types only, and
+/// the embedder's host functions and host resources.
+pub(super) fn instance_linker(
+    engine: &wasmtime::Engine,
+    component: &wasmtime::component::Component,
+    linking: Linking,
+    imports: Vec<ImportBinding>,
+    host_resources: Vec<HostResource>,
+) -> SandboxResult<Linker<ComponentState>> {
+    let Linking {
+        kind,
+        compiler,
+        has_wasi,
+        needs_async,
+    } = linking;
+    let mut linker = if has_wasi {
+        wasi_linker(kind, compiler, needs_async)?
+    } else {
+        Linker::new(engine)
+    };
+    // The embedder's definitions override WASI's where both name an item.
+    linker.allow_shadowing(true);
+    let link_error = |error: wasmtime::Error| SandboxError::Link(format!("{error:#}"));
+    // An imported interface of types only has nothing to define, but must exist. (Only
+    // those: an empty instance under an exact name would shadow WASI's newer 0.2.x one.)
+    for (name, item) in component.component_type().imports(engine) {
+        if let ComponentItem::ComponentInstance(instance) = item.ty
+            && instance
+                .exports(engine)
+                .all(|(_, export)| matches!(export.ty, ComponentItem::Type(_)))
+        {
+            linker.instance(name).map_err(link_error)?;
+        }
+    }
+    for resource in host_resources {
+        let drop = ThreadBound::new(resource.drop);
+        let type_id = resource.type_id;
+        let definition = move |mut store: StoreContextMut<'_, ComponentState>, rep: u32| {
+            // During an async call the guest runs on a pool thread: the JS thread drops it.
+            if let Some(link) = store.data().remote.clone() {
+                return forward(&link, &mut store, HostRequest::Drop { type_id, rep }).map(|_| ());
+            }
+            (drop.get())(rep).map_err(wasmtime::Error::new)
+        };
+        let ty = ResourceType::host_dynamic(resource.type_id);
+        match &resource.interface {
+            Some(interface) => linker
+                .instance(interface)
+                .and_then(|mut instance| instance.resource(&resource.name, ty, definition)),
+            None => linker.root().resource(&resource.name, ty, definition),
+        }
+        .map_err(link_error)?;
+    }
+    for (index, import) in imports.into_iter().enumerate() {
+        let host = ThreadBound::new(import.host);
+        let definition = move |mut store: StoreContextMut<'_, ComponentState>,
+                               ty: ComponentFunc,
+                               params: &[Val],
+                               results: &mut [Val]| {
+            // During an async call the guest runs on a pool thread: the import runs on the
+            // JS thread, and nothing thread-bound is touched here.
+            if let Some(link) = store.data().remote.clone() {
+                let request = HostRequest::Import {
+                    index,
+                    ty,
+                    params: params.to_vec(),
+                };
+                let answer = forward(&link, &mut store, request)?;
+                let values = answer
+                    .downcast::<Vec<Val>>()
+                    .map_err(|_| wasmtime::Error::msg("an import answered with an unknown value"))?;
+                for (slot, value) in results.iter_mut().zip(*values) {
+                    *slot = value;
+                }
+                return Ok(());
+            }
+            if store.data().on_fibers {
+                return Err(wasmtime::Error::msg(
+                    "a WASI 0.3 component can call JS imports only in callAsync() and runAsync()",
+                ));
+            }
+            host.get()
+                .call(store, &ty, params, results)
+                .map_err(wasmtime::Error::new)
+        };
+        match &import.interface {
+            Some(interface) => linker
+                .instance(interface)
+                .and_then(|mut instance| instance.func_new(&import.name, definition)),
+            None => linker.root().func_new(&import.name, definition),
+        }
+        .map_err(link_error)?;
+    }
+    Ok(linker)
+}
+
+/// A component's instantiations prepared without JS imports (linked and type-checked), one per
+/// engine and WASI choice, kept with the compiled component.
+#[derive(Default)]
+pub struct PreparedInstances(
+    std::sync::Mutex<Vec<((EngineKind, bool), wasmtime::component::InstancePre<ComponentState>)>>,
+);
+
+impl PreparedInstances {
+    pub(super) fn get(
+        &self,
+        kind: EngineKind,
+        has_wasi: bool,
+        prepare: impl FnOnce() -> SandboxResult<wasmtime::component::InstancePre<ComponentState>>,
+    ) -> SandboxResult<wasmtime::component::InstancePre<ComponentState>> {
+        let mut prepared = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some((_, pre)) = prepared.iter().find(|(key, _)| *key == (kind, has_wasi)) {
+            return Ok(pre.clone());
+        }
+        let pre = prepare()?;
+        prepared.push(((kind, has_wasi), pre.clone()));
+        Ok(pre)
     }
 }
 

@@ -4,6 +4,7 @@
 mod describe;
 mod http;
 mod instance;
+mod service;
 
 use wasmtime::component::Component;
 
@@ -12,11 +13,12 @@ use crate::engine::engine_with;
 use crate::error::SandboxResult;
 
 pub use describe::{describe_items, js_name, pascal_name, wit_type};
-pub use http::{Headers, HostRules, HttpEvent, ServedRequest, header_map};
+pub use http::{Headers, HostRules, HttpEvent, HttpStreams, ServedRequest, header_map};
 pub use instance::{
     AsyncResult, AwayComponent, ComponentCall, ComponentHost, ComponentInstance, ComponentState, ExportedFunction,
-    HostRequest, HostResource, ImportBinding, RemoteRequest, StorePtr, Unwinding,
+    HostRequest, HostResource, ImportBinding, PreparedInstances, RemoteRequest, StorePtr, Unwinding,
 };
+pub use service::ServiceTemplate;
 
 /// The layer field of a binary component's preamble (`\0asm`, version 0x0d, layer 1).
 const COMPONENT_PREAMBLE: [u8; 8] = [0x00, 0x61, 0x73, 0x6d, 0x0d, 0x00, 0x01, 0x00];

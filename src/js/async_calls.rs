@@ -295,6 +295,12 @@ fn start(env: &Env, context: &AsyncContext, call: Box<dyn Any>, deferred: sys::n
     });
     context.queue.running.set(true);
     let job_link = Arc::clone(&link);
+    // A task mostly waits (a served request waits for its client): not worth watching for.
+    let spin = if matches!(job, Job::Task(_)) {
+        std::time::Duration::ZERO
+    } else {
+        SPIN_AFTER_START
+    };
     let spawned = match job {
         Job::Blocking(job) => pool::spawn(move || {
             // The epoch ticks while the guest runs: `interrupt()`, deadlines and the JS side
@@ -319,7 +325,7 @@ fn start(env: &Env, context: &AsyncContext, call: Box<dyn Any>, deferred: sys::n
         reject(raw_env, running.deferred, &SandboxError::Pool(reason), None);
         return;
     }
-    let until = Instant::now() + SPIN_AFTER_START;
+    let until = Instant::now() + spin;
     while Instant::now() < until {
         if serve_waiting(raw_env, &mut running) {
             return;

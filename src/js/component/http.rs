@@ -10,7 +10,7 @@ use napi::{Env, Result, ValueType, sys};
 use napi_derive::napi;
 
 use super::{AsyncGlue, ComponentInstanceCore, QueuedCall, call_js};
-use crate::component::{Headers, HttpEvent, ServedRequest, header_map};
+use crate::component::{Headers, HttpEvent, HttpStreams, ServedRequest, header_map};
 use crate::error::SandboxError;
 use crate::js::async_calls;
 use crate::js::errors::OrThrow;
@@ -21,16 +21,7 @@ impl ComponentInstanceCore {
     /// Sets the function the guest's HTTP events go to (the facade's dispatcher).
     #[napi(catch_unwind)]
     pub fn set_http_sink(&self, env: &Env, sink: Unknown) -> Result<()> {
-        if sink.get_type()? != ValueType::Function {
-            return Err(SandboxError::Internal("the HTTP sink must be a function".to_owned())).or_throw(env);
-        }
-        // Weak: the sink references this instance's JS object, which the facade keeps the sink
-        // alive with (a strong reference would be a cycle the GC cannot see through).
-        // SAFETY: a function of this env, released on this thread with the instance.
-        let sink = unsafe { SendlessRef::weak(env.raw(), sink.raw()) }
-            .ok_or_else(|| SandboxError::Internal("could not reference the HTTP sink".to_owned()))
-            .or_throw(env)?;
-        *self.glue.http_sink.borrow_mut() = Some(Rc::new(sink));
+        *self.glue.http_sink.borrow_mut() = Some(new_sink(env, sink)?);
         Ok(())
     }
 
@@ -46,25 +37,17 @@ impl ComponentInstanceCore {
         headers: Vec<String>,
     ) -> Result<Unknown<'env>> {
         let promise = match self.core.as_ref() {
-            Some(core) => {
-                let request = pairs(headers).and_then(header_map).map(|headers| ServedRequest {
-                    method,
-                    target,
-                    authority,
-                    headers,
-                });
-                match request {
-                    Ok(request) => {
-                        core.http_streams().open_served();
-                        async_calls::call_async(
-                            env,
-                            &self.async_context(Rc::clone(core)),
-                            Box::new(QueuedCall::Serve(request)),
-                        )?
-                    }
-                    Err(error) => async_calls::rejected(env, &error)?,
+            Some(core) => match served_request(method, target, authority, headers) {
+                Ok(request) => {
+                    core.http_streams().open_served();
+                    async_calls::call_async(
+                        env,
+                        &self.async_context(Rc::clone(core)),
+                        Box::new(QueuedCall::Serve(request)),
+                    )?
                 }
-            }
+                Err(error) => async_calls::rejected(env, &error)?,
+            },
             None => async_calls::rejected(env, &SandboxError::Disposed)?,
         };
         // SAFETY: created in this env during this call.
@@ -85,26 +68,19 @@ impl ComponentInstanceCore {
     /// with `error`.
     #[napi(catch_unwind)]
     pub fn http_end(&self, env: &Env, stream: u32, trailers: Option<Vec<String>>, error: Option<String>) -> Result<()> {
-        let Some(core) = &self.core else { return Ok(()) };
-        let end = match (error, trailers) {
-            (Some(message), _) => Err(http_error(&message)),
-            (None, Some(trailers)) if !trailers.is_empty() => {
-                Ok(Some(pairs(trailers).and_then(header_map).or_throw(env)?))
-            }
-            (None, _) => Ok(None),
-        };
-        core.http_streams().end(stream, end);
-        Ok(())
+        match &self.core {
+            Some(core) => end_stream(env, core.http_streams(), stream, trailers, error),
+            None => Ok(()),
+        }
     }
 
     /// The response to the guest's outgoing request `id`: its status and `rawHeaders`.
     #[napi(catch_unwind)]
     pub fn http_respond(&self, env: &Env, id: u32, status: u32, headers: Vec<String>) -> Result<()> {
-        let Some(core) = &self.core else { return Ok(()) };
-        let headers = pairs(headers).and_then(header_map).or_throw(env)?;
-        let status = u16::try_from(status).unwrap_or(0);
-        core.http_streams().respond(id, Ok((status, headers)));
-        Ok(())
+        match &self.core {
+            Some(core) => respond(env, core.http_streams(), id, status, headers),
+            None => Ok(()),
+        }
     }
 
     /// The guest's outgoing request `id` failed: `code` names the `wasi:http` error-code.
@@ -122,6 +98,59 @@ impl ComponentInstanceCore {
             core.http_streams().credit(stream, credit);
         }
     }
+}
+
+/// The sink of a guest's HTTP events, referenced weakly: it references the JS object of what
+/// holds it, which keeps it alive (a strong reference would be a cycle the GC cannot see
+/// through); held strongly during calls (`hold_sink`).
+pub(super) fn new_sink(env: &Env, sink: Unknown) -> Result<Rc<SendlessRef>> {
+    if sink.get_type()? != ValueType::Function {
+        return Err(SandboxError::Internal("the HTTP sink must be a function".to_owned())).or_throw(env);
+    }
+    // SAFETY: a function of this env, released on this thread with its holder.
+    let sink = unsafe { SendlessRef::weak(env.raw(), sink.raw()) }
+        .ok_or_else(|| SandboxError::Internal("could not reference the HTTP sink".to_owned()))
+        .or_throw(env)?;
+    Ok(Rc::new(sink))
+}
+
+/// A request as Node's server parsed it (`headers` are its `rawHeaders`).
+pub(super) fn served_request(
+    method: String,
+    target: String,
+    authority: String,
+    headers: Vec<String>,
+) -> crate::error::SandboxResult<ServedRequest> {
+    pairs(headers).and_then(header_map).map(|headers| ServedRequest {
+        method,
+        target,
+        authority,
+        headers,
+    })
+}
+
+/// Ends the body toward the guest on `stream`: with `trailers`, or failed with `error`.
+pub(super) fn end_stream(
+    env: &Env,
+    streams: &HttpStreams,
+    stream: u32,
+    trailers: Option<Vec<String>>,
+    error: Option<String>,
+) -> Result<()> {
+    let end = match (error, trailers) {
+        (Some(message), _) => Err(http_error(&message)),
+        (None, Some(trailers)) if !trailers.is_empty() => Ok(Some(pairs(trailers).and_then(header_map).or_throw(env)?)),
+        (None, _) => Ok(None),
+    };
+    streams.end(stream, end);
+    Ok(())
+}
+
+/// The head of the response to the guest's outgoing request `id`.
+pub(super) fn respond(env: &Env, streams: &HttpStreams, id: u32, status: u32, headers: Vec<String>) -> Result<()> {
+    let headers = pairs(headers).and_then(header_map).or_throw(env)?;
+    streams.respond(id, Ok((u16::try_from(status).unwrap_or(0), headers)));
+    Ok(())
 }
 
 /// Node's flat `[name, value, name, value, ...]` as pairs.
@@ -148,7 +177,7 @@ fn http_error(message: &str) -> wasmtime_wasi_http::Error {
 }
 
 /// The `wasi:http` error for a failure Node reported (`code` is the facade's classification).
-fn error_of_code(code: &str, message: String) -> wasmtime_wasi_http::Error {
+pub(super) fn error_of_code(code: &str, message: String) -> wasmtime_wasi_http::Error {
     use wasmtime_wasi_http::Error;
     match code {
         "denied" => Error::HttpRequestDenied,
@@ -170,41 +199,49 @@ fn error_of_code(code: &str, message: String) -> wasmtime_wasi_http::Error {
 }
 
 impl AsyncGlue {
-    /// Holds the sink strongly while an async call runs (the guest's events must find it even
-    /// if nothing else references the instance meanwhile), weakly otherwise.
+    /// Holds the sink strongly while an async call runs, weakly otherwise.
     pub(super) fn hold_http_sink(&self, held: bool) {
-        let Some(sink) = self.http_sink.borrow().clone() else {
-            return;
-        };
-        let mut count = 0;
-        // SAFETY: a reference of its env, on its thread; every unref follows a ref.
-        unsafe {
-            if held {
-                sys::napi_reference_ref(sink.env, sink.reference, &mut count);
-            } else {
-                sys::napi_reference_unref(sink.env, sink.reference, &mut count);
-            }
+        if let Some(sink) = self.http_sink.borrow().as_ref() {
+            hold_sink(sink, held);
         }
     }
 
     /// Hands one of the guest's HTTP events to the facade's sink.
     pub(super) fn deliver_http(&self, env: sys::napi_env, event: HttpEvent) {
-        let Some(sink) = self.http_sink.borrow().clone() else {
-            return;
-        };
-        let handle = Env::from(env);
-        let mut scope = std::ptr::null_mut();
-        // SAFETY: the JS thread, serving its event loop.
-        if unsafe { sys::napi_open_handle_scope(env, &mut scope) } != sys::Status::napi_ok {
-            return;
+        if let Some(sink) = self.http_sink.borrow().clone() {
+            deliver_event(env, &sink, event);
         }
-        if let (Ok(object), Some(function)) = (event_object(&handle, event), sink.value()) {
-            // A throwing sink is the facade's bug: its exception is dropped, not left pending.
-            let _ = call_js(env, function, &[object]);
-        }
-        // SAFETY: closes the scope opened above.
-        unsafe { sys::napi_close_handle_scope(env, scope) };
     }
+}
+
+/// Holds `sink` strongly while an async call runs (the guest's events must find it even if
+/// nothing else references its holder meanwhile), weakly otherwise.
+pub(super) fn hold_sink(sink: &SendlessRef, held: bool) {
+    let mut count = 0;
+    // SAFETY: a reference of its env, on its thread; every unref follows a ref.
+    unsafe {
+        if held {
+            sys::napi_reference_ref(sink.env, sink.reference, &mut count);
+        } else {
+            sys::napi_reference_unref(sink.env, sink.reference, &mut count);
+        }
+    }
+}
+
+/// Hands one of the guest's HTTP events to `sink`.
+pub(super) fn deliver_event(env: sys::napi_env, sink: &SendlessRef, event: HttpEvent) {
+    let handle = Env::from(env);
+    let mut scope = std::ptr::null_mut();
+    // SAFETY: the JS thread, serving its event loop.
+    if unsafe { sys::napi_open_handle_scope(env, &mut scope) } != sys::Status::napi_ok {
+        return;
+    }
+    if let (Ok(object), Some(function)) = (event_object(&handle, event), sink.value()) {
+        // A throwing sink is the facade's bug: its exception is dropped, not left pending.
+        let _ = call_js(env, function, &[object]);
+    }
+    // SAFETY: closes the scope opened above.
+    unsafe { sys::napi_close_handle_scope(env, scope) };
 }
 
 fn event_object(env: &Env, event: HttpEvent) -> Result<sys::napi_value> {

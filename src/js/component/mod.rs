@@ -5,6 +5,7 @@
 
 mod http;
 mod resources;
+mod service;
 mod typed;
 mod values;
 
@@ -26,7 +27,7 @@ use self::resources::Resources;
 use self::values::{Cx, Path, get, get_string, lift, lower, undefined};
 use crate::component::{
     AsyncResult, AwayComponent, ComponentCall, ComponentHost, ComponentInstance, ComponentSource, ComponentState,
-    ExportedFunction, HostRequest, HostResource, ImportBinding, RemoteRequest, StorePtr,
+    ExportedFunction, HostRequest, HostResource, ImportBinding, PreparedInstances, RemoteRequest, StorePtr,
 };
 use crate::error::{SandboxError, SandboxResult};
 use crate::js::async_calls::{self, AsyncContext, AsyncHost, AsyncQueue, Job};
@@ -43,6 +44,8 @@ use crate::sandbox::HostFunctionError;
 #[napi]
 pub struct ComponentCore {
     source: ComponentSource,
+    /// Instantiations without JS imports, linked once (`httpHandler()`'s fresh instances).
+    prepared: Arc<PreparedInstances>,
 }
 
 #[napi]
@@ -54,13 +57,17 @@ impl ComponentCore {
         let compiler = crate::js::module::parse_module_options(env, options).or_throw(env)?;
         Ok(Self {
             source: ComponentSource::compile_with(compiler, &bytes).or_throw(env)?,
+            prepared: Arc::default(),
         })
     }
 
     /// Compiles on a thread of its own; a Promise of the `ComponentCore`.
     #[napi(catch_unwind, ts_return_type = "Promise<ComponentCore>")]
     pub fn compile<'env>(env: &'env Env, source: Unknown, options: Option<Unknown>) -> Result<Object<'env>> {
-        crate::js::module::compile_off_thread(env, source, options, |source| ComponentCore { source })
+        crate::js::module::compile_off_thread(env, source, options, |source| ComponentCore {
+            source,
+            prepared: Arc::default(),
+        })
     }
 
     /// `[exportsJson, importsJson]`: the world as data (see `ComponentItems` in index.d.ts).
@@ -179,6 +186,7 @@ impl ComponentCore {
             limits,
             wasi.as_ref(),
             allowed_hosts.as_ref(),
+            &self.prepared,
             imports,
             resource_bindings,
         )

@@ -1,0 +1,114 @@
+//! `httpHandler()`'s requests to a service without JS imports or output callbacks: each
+//! request's instance is made, run and dropped off the JS thread, in a tokio task, from an
+//! instantiation linked once (`PreparedInstances`). Nothing in such a store belongs to JS, so it
+//! may be dropped on any thread.
+
+use std::sync::Arc;
+
+use wasmtime_wasi::runtime::in_tokio;
+
+use super::ComponentSource;
+use super::http::{HostRules, HttpStreams, ServedRequest, ServiceKind, serve};
+use super::instance::{ComponentState, Linking, PreparedInstances, instance_linker, watch};
+use crate::engine::engine_with;
+use crate::error::{SandboxError, SandboxResult};
+use crate::remote::RemoteLink;
+use crate::store::Limits;
+use crate::wasi::{ComponentWasiState, WasiOptions};
+
+/// What every request of one handler is served with.
+pub struct ServiceTemplate {
+    source: ComponentSource,
+    prepared: Arc<PreparedInstances>,
+    limits: Limits,
+    wasi: WasiOptions,
+    http: Option<HostRules>,
+    kind: ServiceKind,
+}
+
+impl ServiceTemplate {
+    /// Checks that `source` is a `wasi:http` service and that the options make a store (so bad
+    /// options fail here, not per request), and prepares its instantiation.
+    pub fn new(
+        source: &ComponentSource,
+        prepared: Arc<PreparedInstances>,
+        limits: Limits,
+        wasi: WasiOptions,
+        http: Option<HostRules>,
+    ) -> SandboxResult<Self> {
+        let engine_kind = limits.engine_kind();
+        let engine = engine_with(engine_kind, source.compiler())?;
+        let component = source.for_engine(engine_kind)?;
+        let kind = component
+            .component_type()
+            .exports(engine)
+            .find_map(|(name, _)| ServiceKind::of_export(name))
+            .ok_or_else(|| SandboxError::BadExport {
+                name: "wasi:http/incoming-handler@0.2.x or wasi:http/handler@0.3.x".to_owned(),
+                expected: "wasi:http service",
+                reason: "the component does not export a wasi:http handler, so it cannot serve requests".to_owned(),
+            })?;
+        let template = Self {
+            source: source.clone(),
+            prepared,
+            limits,
+            wasi,
+            http,
+            kind,
+        };
+        // A first instance: link errors and bad options come up now.
+        let mut store = template.store(Arc::new(HttpStreams::default()))?;
+        let pre = template.instance_pre()?;
+        in_tokio(pre.instantiate_async(&mut store))
+            .map_err(|error| crate::sandbox::instantiation_error(error, limits))?;
+        Ok(template)
+    }
+
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    fn store(&self, streams: Arc<HttpStreams>) -> SandboxResult<wasmtime::Store<ComponentState>> {
+        let engine = engine_with(self.limits.engine_kind(), self.source.compiler())?;
+        let wasi = ComponentWasiState::new(&self.wasi)?;
+        ComponentState::new_store(engine, self.limits, Some(wasi), self.http.clone(), streams, true)
+    }
+
+    fn instance_pre(&self) -> SandboxResult<wasmtime::component::InstancePre<ComponentState>> {
+        let kind = self.limits.engine_kind();
+        let engine = engine_with(kind, self.source.compiler())?;
+        let component = self.source.for_engine(kind)?;
+        self.prepared.get(kind, true, || {
+            let linking = Linking {
+                kind,
+                compiler: self.source.compiler(),
+                has_wasi: true,
+                needs_async: true,
+            };
+            instance_linker(engine, &component, linking, Vec::new(), Vec::new())?
+                .instantiate_pre(&component)
+                .map_err(|error| crate::sandbox::instantiation_error(error, self.limits))
+        })
+    }
+
+    /// Guest side (a tokio task): a fresh instance serves `request`; its response goes to JS
+    /// over `link` as it comes, its body from `streams`.
+    pub async fn serve(
+        &self,
+        request: ServedRequest,
+        link: Arc<RemoteLink>,
+        streams: Arc<HttpStreams>,
+    ) -> wasmtime::Result<()> {
+        let internal = |error: SandboxError| wasmtime::Error::msg(error.to_string());
+        let mut store = self.store(streams).map_err(internal)?;
+        ComponentState::attach_link(&mut store, Arc::clone(&link));
+        let pre = self.instance_pre().map_err(internal)?;
+        let stop = {
+            let link = Arc::clone(&link);
+            move || link.must_stop()
+        };
+        let instance = watch(async { pre.instantiate_async(&mut store).await }, &stop);
+        let instance = instance.await?;
+        watch(serve(&mut store, &instance, self.kind, request, &link), stop).await
+    }
+}
