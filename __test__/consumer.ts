@@ -342,6 +342,27 @@ const runCode: number = componentInstance.run()
 // @ts-expect-error the payload is unknown until checked
 const payloadNumber: number = new ComponentError(1).payload
 
+// wasi:http: services as Node request listeners, outgoing requests allowed per host or through fetch.
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
+import type { HttpHandlerOptions, HttpOptions } from 'wasm-memory-sandbox'
+
+const allowed: HttpOptions = { allowedHosts: ['api.example.com', '127.0.0.1:*'] }
+const throughFetch: HttpOptions = { fetch: async (request: Request) => new Response(request.url, { status: 200 }) }
+const handlerOptions: HttpHandlerOptions = {
+  timeoutMs: 1000,
+  maxRequestBodyBytes: 1 << 20,
+  wasi: { env: { GREETING: 'hi' } },
+  http: allowed,
+  onError: (error: Error, request: IncomingMessage) => void [error.message, request.url],
+}
+const listener: (request: IncomingMessage, response: ServerResponse) => void = component.httpHandler(handlerOptions)
+const httpServer = createServer(component.httpHandler())
+const fetchingInstance: ComponentInstance = component.instantiate({ wasi: {}, http: throughFetch })
+// @ts-expect-error: allowedHosts is a list of strings
+component.instantiate({ wasi: {}, http: { allowedHosts: 'api.example.com' } })
+// @ts-expect-error: maxRequestBodyBytes is a number
+component.httpHandler({ maxRequestBodyBytes: '1mb' })
+
 export {
   fromComponentText,
   componentCompiled,
@@ -361,4 +382,7 @@ export {
   payloadOf,
   runCode,
   payloadNumber,
+  listener,
+  httpServer,
+  fetchingInstance,
 }
