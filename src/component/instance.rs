@@ -994,9 +994,10 @@ pub(super) fn instance_linker(
 /// A component's instantiations prepared without JS imports (linked and type-checked), one per
 /// engine and WASI choice, kept with the compiled component.
 #[derive(Default)]
-pub struct PreparedInstances(
-    std::sync::Mutex<Vec<((EngineKind, bool), wasmtime::component::InstancePre<ComponentState>)>>,
-);
+pub struct PreparedInstances(std::sync::Mutex<Vec<(PreparedKey, wasmtime::component::InstancePre<ComponentState>)>>);
+
+/// The engine and whether WASI is linked.
+type PreparedKey = (EngineKind, bool);
 
 impl PreparedInstances {
     pub(super) fn get(

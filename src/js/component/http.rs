@@ -155,7 +155,7 @@ pub(super) fn respond(env: &Env, streams: &HttpStreams, id: u32, status: u32, he
 
 /// Node's flat `[name, value, name, value, ...]` as pairs.
 fn pairs(flat: Vec<String>) -> crate::error::SandboxResult<Vec<(String, Vec<u8>)>> {
-    if flat.len() % 2 != 0 {
+    if !flat.len().is_multiple_of(2) {
         return Err(SandboxError::InvalidArgValue(
             "headers must be a flat list of names and values".to_owned(),
         ));
