@@ -73,6 +73,11 @@ export declare class BufferSandbox {
 
 /** A compiled component (the facade's `Component` wraps it). */
 export declare class ComponentCore {
+  /**
+   * The service `httpHandler()` serves requests with when there are no JS imports and no
+   * output callbacks; bad options and a component that is no service throw here.
+   */
+  httpService(options?: unknown | undefined | null, allowedHosts?: Array<string> | undefined | null): HttpServiceCore
   /** Compiles a component's bytes or text on the calling thread. */
   constructor(source: unknown, options?: unknown | undefined | null)
   /** Compiles on a thread of its own; a Promise of the `ComponentCore`. */
@@ -146,6 +151,34 @@ export declare class ComponentInstanceCore {
   /** Stops the running async call; whether one was running. */
   interrupt(): boolean
   get disposed(): boolean
+}
+
+/** One served request (the facade's `HttpLink` drives it as it drives an instance). */
+export declare class HttpExchangeCore {
+  /** Sets the function the guest's HTTP events go to. */
+  setHttpSink(sink: unknown): void
+  /** Serves the request in a tokio task: a Promise that settles when the guest is done. */
+  serveAsync(method: string, target: string, authority: string, headers: Array<string>): unknown
+  /** Body bytes toward the guest on `stream`; `false`: pause until a `resume` event. */
+  httpPush(stream: number, chunk: Buffer): boolean
+  /** The body toward the guest on `stream` ends, with `trailers`, or fails with `error`. */
+  httpEnd(stream: number, trailers?: Array<string> | undefined | null, error?: string | undefined | null): void
+  /** The response to the guest's outgoing request `id`: its status and `rawHeaders`. */
+  httpRespond(id: number, status: number, headers: Array<string>): void
+  /** The guest's outgoing request `id` failed: `code` names the `wasi:http` error-code. */
+  httpReject(id: number, code: string, message: string): void
+  /** JS consumed `credit` bytes of the guest's body on `stream`. */
+  httpCredit(stream: number, credit: number): void
+  /** Stops the guest (its client went away, or its body was too large). */
+  interrupt(): boolean
+  /** Nothing to release: the guest's store goes with its task. */
+  dispose(): void
+}
+
+/** A `wasi:http` service with its instance options, ready to serve requests. */
+export declare class HttpServiceCore {
+  /** A new exchange: one request, served by a fresh instance. */
+  exchange(): HttpExchangeCore
 }
 
 /**
