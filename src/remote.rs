@@ -75,6 +75,8 @@ struct Queues {
 /// Why the guest's thread stopped waiting.
 pub enum Stop {
     TimedOut,
+    /// `interrupt()` (or `dispose()`): also while the JS thread has yet to see the request.
+    Interrupted,
     JsGone,
 }
 
@@ -114,6 +116,10 @@ impl RemoteLink {
 
     pub fn interrupt(&self) {
         self.interrupted.store(true, Ordering::SeqCst);
+        // A guest waiting for the JS thread stops waiting (taken under the lock, so a guest
+        // between its check and its wait cannot miss it).
+        drop(self.lock());
+        self.pool_wake.notify_all();
     }
 
     pub fn is_interrupted(&self) -> bool {
@@ -180,8 +186,9 @@ impl RemoteLink {
         self.pool_wake.notify_all();
     }
 
-    /// Guest's thread: waits for the JS thread's next message, until `deadline` if given.
-    fn wait_to_pool(&self, deadline: Option<Instant>) -> Result<ToPool, Stop> {
+    /// Guest's thread: waits for the JS thread's next message, until `deadline` if given, or
+    /// until `interrupt()` if `interruptible`.
+    fn wait_to_pool(&self, deadline: Option<Instant>, interruptible: bool) -> Result<ToPool, Stop> {
         let mut queues = self.lock();
         loop {
             if let Some(message) = queues.to_pool.pop_front() {
@@ -189,6 +196,9 @@ impl RemoteLink {
             }
             if queues.js_gone {
                 return Err(Stop::JsGone);
+            }
+            if interruptible && self.is_interrupted() {
+                return Err(Stop::Interrupted);
             }
             queues = match deadline {
                 None => self
@@ -225,7 +235,7 @@ impl RemoteLink {
             caller: pointer,
         });
         loop {
-            match self.wait_to_pool(self.deadline) {
+            match self.wait_to_pool(self.deadline, true) {
                 Ok(ToPool::ImportDone(Ok(values))) => {
                     for (slot, value) in results.iter_mut().zip(values) {
                         *slot = value;
@@ -254,7 +264,7 @@ impl RemoteLink {
     pub fn request(&self, request: Box<dyn std::any::Any + Send>) -> wasmtime::Result<Box<dyn std::any::Any + Send>> {
         self.send_to_js(ToJs::Request(request));
         loop {
-            match self.wait_to_pool(self.deadline) {
+            match self.wait_to_pool(self.deadline, true) {
                 Ok(ToPool::Answer(answer)) => return answer,
                 Ok(_) => {}
                 Err(stop) => return Err(self.stopped(stop)),
@@ -262,23 +272,24 @@ impl RemoteLink {
         }
     }
 
-    /// Why waiting for the JS thread ended early, as the guest's error. On a timeout, the JS
-    /// thread may still hold the waiting frame's store for a pending Promise: it lets go
-    /// (`ToJs::Abandon`, answered `Released`) before that frame goes away.
+    /// Why waiting for the JS thread ended early, as the guest's error. On a timeout or an
+    /// interrupt, the JS thread may still hold the waiting frame's store for a pending Promise
+    /// (or be about to run the import): it lets go (`ToJs::Abandon`, answered `Released`)
+    /// before that frame goes away.
     fn stopped(&self, stop: Stop) -> wasmtime::Error {
-        match stop {
-            Stop::JsGone => Interrupted.into(),
-            Stop::TimedOut => {
-                self.send_to_js(ToJs::Abandon);
-                loop {
-                    match self.wait_to_pool(None) {
-                        Ok(ToPool::Released) | Err(_) => break,
-                        Ok(_) => {}
-                    }
-                }
-                wasmtime::Trap::Interrupt.into()
+        let error = match stop {
+            Stop::JsGone => return Interrupted.into(),
+            Stop::Interrupted => Interrupted.into(),
+            Stop::TimedOut => wasmtime::Trap::Interrupt.into(),
+        };
+        self.send_to_js(ToJs::Abandon);
+        loop {
+            match self.wait_to_pool(None, false) {
+                Ok(ToPool::Released) | Err(_) => break,
+                Ok(_) => {}
             }
         }
+        error
     }
 }
 
