@@ -14,6 +14,7 @@ import { Worker } from 'node:worker_threads'
 import * as prettier from 'prettier'
 
 import { componentRows } from './components.mjs'
+import { httpRows } from './http.mjs'
 import { formatTime, measure, measureBatches, measureInterleaved, measureRounds } from './harness.mjs'
 
 const require = createRequire(import.meta.url)
@@ -394,6 +395,7 @@ console.error(`${densityMet ? 'met ' : 'MISS'} density: ${rows.at(-1).text}; ${r
 
 // Components, against jco's transpiled glue on V8 for the same component.
 sink ^= await componentRows({ row, batch, quick })
+const httpLine = await httpRows({ row, quick })
 
 // 8. Cold start: compiling real modules, each compile in a fresh process, against V8 compiling the
 // same bytes in a fresh process of its own. Cold: an empty code cache (the compile, and writing
@@ -537,6 +539,7 @@ const table = renderTable(rows)
 console.log(table)
 console.log(floorsLine)
 console.log(v8Line)
+console.log(httpLine)
 
 if (process.argv.includes('--write')) {
   const machine = `${os.cpus().length} x ${os.cpus()[0]?.model.trim()}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, ${process.platform} ${os.release()}`
@@ -547,6 +550,7 @@ if (process.argv.includes('--write')) {
     '',
     floorsLine,
     v8Line,
+    httpLine,
     '',
     '![ratios against their targets](benchmark/ratios.svg)',
     '',
