@@ -5,6 +5,8 @@
 
 use std::sync::Arc;
 
+use wasmtime::component::InstancePre;
+
 use wasmtime_wasi::runtime::in_tokio;
 
 use super::ComponentSource;
@@ -19,7 +21,9 @@ use crate::wasi::{ComponentWasiState, WasiOptions};
 /// What every request of one handler is served with.
 pub struct ServiceTemplate {
     source: ComponentSource,
-    prepared: Arc<PreparedInstances>,
+    /// The instantiation, linked and type-checked once (shared with the component's other
+    /// instances without JS imports).
+    pre: InstancePre<ComponentState>,
     limits: Limits,
     wasi: WasiOptions,
     http: Option<HostRules>,
@@ -48,9 +52,20 @@ impl ServiceTemplate {
                 expected: "wasi:http service",
                 reason: "the component does not export a wasi:http handler, so it cannot serve requests".to_owned(),
             })?;
+        let pre = prepared.get(engine_kind, true, || {
+            let linking = Linking {
+                kind: engine_kind,
+                compiler: source.compiler(),
+                has_wasi: true,
+                needs_async: true,
+            };
+            instance_linker(engine, &component, linking, Vec::new(), Vec::new())?
+                .instantiate_pre(&component)
+                .map_err(|error| crate::sandbox::instantiation_error(error, limits))
+        })?;
         let template = Self {
             source: source.clone(),
-            prepared,
+            pre,
             limits,
             wasi,
             http,
@@ -58,8 +73,7 @@ impl ServiceTemplate {
         };
         // A first instance: link errors and bad options come up now.
         let mut store = template.store(Arc::new(HttpStreams::default()))?;
-        let pre = template.instance_pre()?;
-        in_tokio(pre.instantiate_async(&mut store))
+        in_tokio(template.pre.instantiate_async(&mut store))
             .map_err(|error| crate::sandbox::instantiation_error(error, limits))?;
         Ok(template)
     }
@@ -74,23 +88,6 @@ impl ServiceTemplate {
         ComponentState::new_store(engine, self.limits, Some(wasi), self.http.clone(), streams, true)
     }
 
-    fn instance_pre(&self) -> SandboxResult<wasmtime::component::InstancePre<ComponentState>> {
-        let kind = self.limits.engine_kind();
-        let engine = engine_with(kind, self.source.compiler())?;
-        let component = self.source.for_engine(kind)?;
-        self.prepared.get(kind, true, || {
-            let linking = Linking {
-                kind,
-                compiler: self.source.compiler(),
-                has_wasi: true,
-                needs_async: true,
-            };
-            instance_linker(engine, &component, linking, Vec::new(), Vec::new())?
-                .instantiate_pre(&component)
-                .map_err(|error| crate::sandbox::instantiation_error(error, self.limits))
-        })
-    }
-
     /// Guest side (a tokio task): a fresh instance serves `request`; its response goes to JS
     /// over `link` as it comes, its body from `streams`.
     pub async fn serve(
@@ -102,12 +99,11 @@ impl ServiceTemplate {
         let internal = |error: SandboxError| wasmtime::Error::msg(error.to_string());
         let mut store = self.store(streams).map_err(internal)?;
         ComponentState::attach_link(&mut store, Arc::clone(&link));
-        let pre = self.instance_pre().map_err(internal)?;
         let stop = {
             let link = Arc::clone(&link);
             move || link.must_stop()
         };
-        let instance = watch(async { pre.instantiate_async(&mut store).await }, &stop);
+        let instance = watch(async { self.pre.instantiate_async(&mut store).await }, &stop);
         let instance = instance.await?;
         watch(serve(&mut store, &instance, self.kind, request, &link), stop).await
     }

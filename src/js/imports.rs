@@ -57,6 +57,21 @@ impl SendlessRef {
         (status == sys::Status::napi_ok).then_some(Self { env, reference })
     }
 
+    /// Holds the value strongly (`true`) or lets it go back to weak (`false`, once for each
+    /// `true`): a weakly referenced callback kept alive while an async call may run it.
+    pub(crate) fn set_held(&self, held: bool) {
+        let mut count = 0;
+        // SAFETY: the reference belongs to `self.env`, used on its thread; every unref follows
+        // a ref.
+        unsafe {
+            if held {
+                sys::napi_reference_ref(self.env, self.reference, &mut count);
+            } else {
+                sys::napi_reference_unref(self.env, self.reference, &mut count);
+            }
+        }
+    }
+
     pub(crate) fn value(&self) -> Option<RawValue> {
         let mut value = ptr::null_mut();
         // SAFETY: the reference belongs to `self.env`, used on its thread.

@@ -27,7 +27,6 @@ pub struct OutputCallbacks {
 
 /// A guest's streamed output and the callbacks it goes to.
 pub struct OutputDelivery {
-    env: sys::napi_env,
     streams: OutputStreams,
     /// stdout's and stderr's callbacks, by `StreamKind`.
     callbacks: [Option<SendlessRef>; 2],
@@ -46,7 +45,6 @@ impl OutputDelivery {
             callback.and_then(|function| unsafe { SendlessRef::weak(env.raw(), function) })
         };
         Some(Rc::new(Self {
-            env: env.raw(),
             streams,
             callbacks: [reference(callbacks.stdout), reference(callbacks.stderr)],
             failure: RefCell::new(None),
@@ -63,15 +61,7 @@ impl OutputDelivery {
     /// held strongly meanwhile.
     pub fn hold(&self, held: bool) {
         for callback in self.callbacks.iter().flatten() {
-            let mut count = 0;
-            // SAFETY: references of this env, on its thread; every unref follows a ref.
-            unsafe {
-                if held {
-                    sys::napi_reference_ref(self.env, callback.reference, &mut count);
-                } else {
-                    sys::napi_reference_unref(self.env, callback.reference, &mut count);
-                }
-            }
+            callback.set_held(held);
         }
     }
 

@@ -25,8 +25,8 @@ impl ComponentInstanceCore {
         Ok(())
     }
 
-    /// Serves one request with the component's `wasi:http` handler on a thread of the addon's
-    /// pool: a Promise that settles when the guest is done. `headers` are Node's `rawHeaders`.
+    /// Serves one request with the component's `wasi:http` handler in a task of the addon's
+    /// tokio runtime: a Promise that settles when the guest is done. `headers` are Node's `rawHeaders`.
     #[napi(catch_unwind)]
     pub fn serve_async<'env>(
         &self,
@@ -102,7 +102,7 @@ impl ComponentInstanceCore {
 
 /// The sink of a guest's HTTP events, referenced weakly: it references the JS object of what
 /// holds it, which keeps it alive (a strong reference would be a cycle the GC cannot see
-/// through); held strongly during calls (`hold_sink`).
+/// through); held strongly during calls (`SendlessRef::set_held`).
 pub(super) fn new_sink(env: &Env, sink: Unknown) -> Result<Rc<SendlessRef>> {
     if sink.get_type()? != ValueType::Function {
         return Err(SandboxError::Internal("the HTTP sink must be a function".to_owned())).or_throw(env);
@@ -202,7 +202,7 @@ impl AsyncGlue {
     /// Holds the sink strongly while an async call runs, weakly otherwise.
     pub(super) fn hold_http_sink(&self, held: bool) {
         if let Some(sink) = self.http_sink.borrow().as_ref() {
-            hold_sink(sink, held);
+            sink.set_held(held);
         }
     }
 
@@ -210,20 +210,6 @@ impl AsyncGlue {
     pub(super) fn deliver_http(&self, env: sys::napi_env, event: HttpEvent) {
         if let Some(sink) = self.http_sink.borrow().clone() {
             deliver_event(env, &sink, event);
-        }
-    }
-}
-
-/// Holds `sink` strongly while an async call runs (the guest's events must find it even if
-/// nothing else references its holder meanwhile), weakly otherwise.
-pub(super) fn hold_sink(sink: &SendlessRef, held: bool) {
-    let mut count = 0;
-    // SAFETY: a reference of its env, on its thread; every unref follows a ref.
-    unsafe {
-        if held {
-            sys::napi_reference_ref(sink.env, sink.reference, &mut count);
-        } else {
-            sys::napi_reference_unref(sink.env, sink.reference, &mut count);
         }
     }
 }

@@ -14,7 +14,7 @@ use napi::{Env, Result, sys};
 use napi_derive::napi;
 
 use super::ComponentCore;
-use super::http::{deliver_event, end_stream, error_of_code, hold_sink, new_sink, respond, served_request};
+use super::http::{deliver_event, end_stream, error_of_code, new_sink, respond, served_request};
 use super::values::undefined;
 use crate::component::{HttpEvent, HttpStreams, ServedRequest, ServiceTemplate, Unwinding};
 use crate::error::SandboxError;
@@ -187,7 +187,7 @@ impl AsyncHost for ServeHost {
             .map_err(|_| SandboxError::Internal("an async call of another kind".to_owned()))?;
         *self.link.borrow_mut() = Some(Arc::clone(link));
         if let Some(sink) = self.sink.borrow().as_ref() {
-            hold_sink(sink, true);
+            sink.set_held(true);
         }
         let template = Arc::clone(&self.template);
         let streams = Arc::clone(&self.streams);
@@ -221,7 +221,7 @@ impl AsyncHost for ServeHost {
 
     fn finish(&self, env: &Env, finished: Box<dyn Any + Send>) -> Settled {
         if let Some(sink) = self.sink.borrow().as_ref() {
-            hold_sink(sink, false);
+            sink.set_held(false);
         }
         self.link.borrow_mut().take();
         let outcome = match finished.downcast::<Served>() {
