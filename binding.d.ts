@@ -99,8 +99,8 @@ export declare class ComponentInstanceCore {
   /** Sets the function the guest's HTTP events go to (the facade's dispatcher). */
   setHttpSink(sink: unknown): void
   /**
-   * Serves one request with the component's `wasi:http` handler on a thread of the addon's
-   * pool: a Promise that settles when the guest is done. `headers` are Node's `rawHeaders`.
+   * Serves one request with the component's `wasi:http` handler in a task of the addon's
+   * tokio runtime: a Promise that settles when the guest is done. `headers` are Node's `rawHeaders`.
    */
   serveAsync(method: string, target: string, authority: string, headers: Array<string>): unknown
   /**
