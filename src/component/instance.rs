@@ -12,6 +12,7 @@ use wasmtime_wasi::runtime::in_tokio;
 use wasmtime_wasi::{WasiCtxView, WasiView};
 
 use super::ComponentSource;
+use super::abi::{Args, EXPORT_SLOTS, MAX_FLAT_PARAMS, Results, Value, flat_params, flat_values};
 use super::http::{HostRules, HttpState, HttpStreams, ServedRequest, ServiceKind, serve};
 use crate::engine::{Compiler, EngineKind, PerWasiEngine, TickerGuard, deadline_ticks, engine_with};
 use crate::error::{SandboxError, SandboxResult};
@@ -121,11 +122,11 @@ impl ComponentState {
 /// What a component's host function asks of the JS thread during an async call.
 pub enum HostRequest {
     /// Call import `index` (in the order of `instantiate`'s `imports`) with `params`; the
-    /// answer is a `Vec<Val>` of its results.
+    /// answer is an `Option<Value>`, its result.
     Import {
         index: usize,
         ty: ComponentFunc,
-        params: Vec<Val>,
+        params: Vec<Value>,
     },
     /// The guest dropped its handle `rep` to host resource `type_id`; the answer is `()`.
     Drop { type_id: u32, rep: u32 },
@@ -189,15 +190,16 @@ pub trait ComponentHost {
         &self,
         store: StoreContextMut<'_, ComponentState>,
         ty: &ComponentFunc,
-        params: &[Val],
-        results: &mut [Val],
-    ) -> Result<(), HostFunctionError>;
+        params: Vec<Value>,
+    ) -> Result<Option<Value>, HostFunctionError>;
 }
 
 /// A function import to define: `interface` is `None` for a world-level function.
 pub struct ImportBinding {
     pub interface: Option<String>,
     pub name: String,
+    /// Its type, as the component imports it.
+    pub ty: ComponentFunc,
     pub host: Box<dyn ComponentHost>,
 }
 
@@ -211,6 +213,7 @@ pub struct HostResource {
 }
 
 /// An exported function, with its types resolved once.
+#[derive(Clone)]
 pub struct ExportedFunction {
     /// The exported interface it belongs to; `None` for a world-level function.
     pub interface: Option<String>,
@@ -232,7 +235,7 @@ pub struct ExportedResource {
 /// What an async call runs.
 pub enum ComponentCall {
     /// The exported function at `index` with its lowered arguments.
-    Export { index: usize, params: Vec<Val> },
+    Export { index: usize, params: Vec<Value> },
     /// The `wasi:cli/run` export.
     Run,
     /// The `wasi:http` handler export, with this request.
@@ -241,7 +244,7 @@ pub enum ComponentCall {
 
 /// What an async call returned: the function's results, or a command's exit code.
 pub enum AsyncResult {
-    Values(Vec<Val>),
+    Value(Option<Value>),
     Exit(CommandExit),
     /// The request was served (the response went to JS as it came).
     Served,
@@ -267,6 +270,53 @@ fn call_func(
         return drive(func.call_async(store.as_context_mut(), params, results), stop);
     }
     func.call(store, params, results)
+}
+
+/// Calls the exported `function` with `params`, lowered and lifted by `abi` (a numeric list in
+/// one copy): its result, if it has one.
+fn call_export(
+    function: &ExportedFunction,
+    (func, use_async): (&Func, bool),
+    mut store: impl AsContextMut<Data = ComponentState>,
+    params: Vec<Value>,
+    stop: &dyn Fn() -> Option<wasmtime::Error>,
+) -> wasmtime::Result<Option<Value>> {
+    // An `async` export lifted with the async ABI returns up to 16 flat values through
+    // `task.return`, which `Results` (one slot, else memory) does not read: wasmtime's `Val`
+    // path takes those.
+    let result_values = function.result.as_ref().map_or(0, flat_values);
+    if function.ty.async_() || (use_async && (2..=MAX_FLAT_PARAMS).contains(&result_values)) {
+        let params: Vec<Val> = params.into_iter().map(Value::into_val).collect();
+        let mut results = vec![Val::Bool(false); function.ty.results().len()];
+        call_func((func, use_async), store, &params, &mut results, stop)?;
+        return match (results.pop(), &function.result) {
+            (Some(value), Some(ty)) => Value::from_val(value, ty)
+                .map(Some)
+                .ok_or_else(|| wasmtime::Error::msg(format!("a result of type {ty:?} that cannot cross to JS"))),
+            _ => Ok(None),
+        };
+    }
+    if function.result.is_none() {
+        return call_typed::<Results<0>>(func, use_async, store.as_context_mut(), params, stop).map(|Results(value)| value);
+    }
+    call_typed::<Results<1>>(func, use_async, store.as_context_mut(), params, stop).map(|Results(value)| value)
+}
+
+fn call_typed<R>(
+    func: &Func,
+    use_async: bool,
+    mut store: StoreContextMut<'_, ComponentState>,
+    params: Vec<Value>,
+    stop: &dyn Fn() -> Option<wasmtime::Error>,
+) -> wasmtime::Result<R>
+where
+    R: wasmtime::component::ComponentNamedList + wasmtime::component::Lift + Send + Sync + 'static,
+{
+    let typed = func.typed::<Args<EXPORT_SLOTS>, R>(&store)?;
+    if use_async {
+        return in_tokio(watch(typed.call_async(&mut store, Args(params)), stop));
+    }
+    typed.call(&mut store, Args(params))
 }
 
 /// How often a call driven by the async API checks whether it must stop.
@@ -378,7 +428,8 @@ pub struct AwayComponent {
     /// Whether `func` is called through wasmtime's async API.
     use_async: bool,
     call: ComponentCall,
-    results: usize,
+    /// The function called, for an export's call.
+    function: Option<ExportedFunction>,
     instance: Instance,
     service: Option<ServiceKind>,
 }
@@ -407,16 +458,11 @@ impl AwayComponent {
                 return Err(wasmtime::Error::msg("a served request runs as a task (`serve`)"));
             }
         };
-        let mut results = vec![Val::Bool(false); self.results];
+        let Some(function) = &self.function else {
+            return Err(wasmtime::Error::msg("an export's call without its function"));
+        };
         let stop = self.stop();
-        call_func(
-            (&self.func, self.use_async),
-            &mut self.store,
-            &params,
-            &mut results,
-            &stop,
-        )
-        .map(|()| AsyncResult::Values(results))
+        call_export(function, (&self.func, self.use_async), &mut self.store, params, &stop).map(AsyncResult::Value)
     }
 
     /// A served request's task: serves it (the response goes to JS as it comes), then hands the
@@ -612,8 +658,8 @@ impl ComponentInstance {
     pub fn call<R>(
         &self,
         index: usize,
-        lower: impl FnOnce(&ExportedFunction, &mut StoreContextMut<'_, ComponentState>) -> SandboxResult<Vec<Val>>,
-        lift: impl FnOnce(&ExportedFunction, &mut StoreContextMut<'_, ComponentState>, Vec<Val>) -> SandboxResult<R>,
+        lower: impl FnOnce(&ExportedFunction, &mut StoreContextMut<'_, ComponentState>) -> SandboxResult<Vec<Value>>,
+        lift: impl FnOnce(&ExportedFunction, &mut StoreContextMut<'_, ComponentState>, Option<Value>) -> SandboxResult<R>,
     ) -> SandboxResult<R> {
         let function = self
             .functions
@@ -623,10 +669,9 @@ impl ComponentInstance {
         let target = self.target(function);
         self.enter(|context| {
             let params = lower(function, context)?;
-            let mut results = vec![Val::Bool(false); function.ty.results().len()];
             let stop = deadline_stop(self.limits.timeout);
-            self.guard(call_func(target, &mut *context, &params, &mut results, &stop))?;
-            lift(function, context, results)
+            let result = self.guard(call_export(function, target, &mut *context, params, &stop))?;
+            lift(function, context, result)
         })
     }
 
@@ -659,7 +704,7 @@ impl ComponentInstance {
             ComponentCall::Serve(_) => &self.functions[self.service_index()?],
         };
         let (&func, use_async) = self.target(function);
-        let results = function.ty.results().len();
+        let exported = matches!(call, ComponentCall::Export { .. }).then(|| function.clone());
         if matches!(call, ComponentCall::Run) && self.started.replace(true) {
             return Err(SandboxError::AlreadyStarted);
         }
@@ -685,7 +730,7 @@ impl ComponentInstance {
             func,
             use_async,
             call,
-            results,
+            function: exported,
             instance: self.instance,
             service: self.service,
         })
@@ -929,6 +974,7 @@ pub(super) fn instance_linker(
             linker.instance(name).map_err(link_error)?;
         }
     }
+    let defines_resources = !host_resources.is_empty();
     for resource in host_resources {
         let drop = ThreadBound::new(resource.drop);
         let type_id = resource.type_id;
@@ -948,47 +994,116 @@ pub(super) fn instance_linker(
         }
         .map_err(link_error)?;
     }
+    let mut resolved_types = Vec::new();
     for (index, import) in imports.into_iter().enumerate() {
         let host = ThreadBound::new(import.host);
-        let definition = move |mut store: StoreContextMut<'_, ComponentState>,
-                               ty: ComponentFunc,
-                               params: &[Val],
-                               results: &mut [Val]| {
+        // The component's own type names its imported resources abstractly; the type with the
+        // host's resources in their place is filled in below, once every import is defined.
+        let resolved = Arc::new(std::sync::OnceLock::<ComponentFunc>::new());
+        resolved_types.push((import.interface.clone(), import.name.clone(), Arc::clone(&resolved)));
+        let declared = import.ty.clone();
+        let call: Arc<ImportCall> = Arc::new(move |mut store: StoreContextMut<'_, ComponentState>, params: Vec<Value>| {
+            let ty = resolved.get().unwrap_or(&declared);
             // During an async call the guest runs on a pool thread: the import runs on the
             // JS thread, and nothing thread-bound is touched here.
             if let Some(link) = store.data().remote.clone() {
                 let request = HostRequest::Import {
                     index,
-                    ty,
-                    params: params.to_vec(),
+                    ty: ty.clone(),
+                    params,
                 };
                 let answer = forward(&link, &mut store, request)?;
-                let values = answer
-                    .downcast::<Vec<Val>>()
-                    .map_err(|_| wasmtime::Error::msg("an import answered with an unknown value"))?;
-                for (slot, value) in results.iter_mut().zip(*values) {
-                    *slot = value;
-                }
-                return Ok(());
+                return answer
+                    .downcast::<Option<Value>>()
+                    .map(|value| *value)
+                    .map_err(|_| wasmtime::Error::msg("an import answered with an unknown value"));
             }
             if store.data().on_fibers {
                 return Err(wasmtime::Error::msg(
                     "a WASI 0.3 component can call JS imports only in callAsync() and runAsync()",
                 ));
             }
-            host.get()
-                .call(store, &ty, params, results)
-                .map_err(wasmtime::Error::new)
-        };
+            host.get().call(store, ty, params).map_err(wasmtime::Error::new)
+        });
+        let slots = flat_params(import.ty.params().map(|(_, ty)| ty));
+        let has_result = import.ty.results().len() > 0;
         match &import.interface {
             Some(interface) => linker
                 .instance(interface)
-                .and_then(|mut instance| instance.func_new(&import.name, definition)),
-            None => linker.root().func_new(&import.name, definition),
+                .and_then(|mut instance| define_import(&mut instance, &import.name, slots, has_result, call)),
+            None => define_import(&mut linker.root(), &import.name, slots, has_result, call),
         }
         .map_err(link_error)?;
     }
+    // Without host resources the declared types are the instance's already. With them, a
+    // linker that cannot type-check the component fails at instantiation, which says why.
+    if defines_resources
+        && !resolved_types.is_empty()
+        && let Ok(substituted) = linker.substituted_component_type(component)
+    {
+        for (interface, name, resolved) in resolved_types {
+            if let Some(ty) = function_type(engine, &substituted, interface.as_deref(), &name) {
+                let _ = resolved.set(ty);
+            }
+        }
+    }
     Ok(linker)
+}
+
+/// The type of the function `component` imports as `name` (in `interface`, or at the world's
+/// level).
+pub(super) fn function_type(
+    engine: &wasmtime::Engine,
+    component: &wasmtime::component::types::Component,
+    interface: Option<&str>,
+    name: &str,
+) -> Option<ComponentFunc> {
+    component.imports(engine).find_map(|(import, item)| match (interface, item.ty) {
+        (None, ComponentItem::ComponentFunc(func)) if import == name => Some(func),
+        (Some(interface), ComponentItem::ComponentInstance(instance)) if import == interface => {
+            instance.exports(engine).find_map(|(member, item)| match item.ty {
+                ComponentItem::ComponentFunc(func) if member == name => Some(func),
+                _ => None,
+            })
+        }
+        _ => None,
+    })
+}
+
+/// A JS import as the linker calls it: arguments in, result out.
+type ImportCall =
+    dyn Fn(StoreContextMut<'_, ComponentState>, Vec<Value>) -> wasmtime::Result<Option<Value>> + Send + Sync;
+
+/// Defines import `name` taking `slots` flat parameters, its values lowered and lifted by `abi`
+/// (wasmtime's statically typed host functions need the flat layout as a type: `Args<N>` for
+/// `N` up to 16, `Args<0>` for parameters passed in memory).
+fn define_import(
+    instance: &mut wasmtime::component::LinkerInstance<'_, ComponentState>,
+    name: &str,
+    slots: usize,
+    has_result: bool,
+    call: Arc<ImportCall>,
+) -> wasmtime::Result<()> {
+    fn wrap<const N: usize, const M: usize>(
+        instance: &mut wasmtime::component::LinkerInstance<'_, ComponentState>,
+        name: &str,
+        call: Arc<ImportCall>,
+    ) -> wasmtime::Result<()> {
+        instance.func_wrap(name, move |store: StoreContextMut<'_, ComponentState>, Args(params): Args<N>| {
+            call(store, params).map(Results::<M>)
+        })
+    }
+    macro_rules! by_slots {
+        ($($n:literal)*) => {
+            match (slots, has_result) {
+                $(($n, false) => wrap::<$n, 0>(instance, name, call),)*
+                $(($n, true) => wrap::<$n, 1>(instance, name, call),)*
+                (_, false) => wrap::<0, 0>(instance, name, call),
+                (_, true) => wrap::<0, 1>(instance, name, call),
+            }
+        };
+    }
+    by_slots!(0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16)
 }
 
 /// A component's instantiations prepared without JS imports (linked and type-checked), one per

@@ -1,6 +1,7 @@
 //! Components: compiling and caching them, describing their worlds, and running their instances
 //! (`instance`) under the same store layer and limits as core sandboxes.
 
+mod abi;
 mod describe;
 mod http;
 mod instance;
@@ -12,6 +13,7 @@ use crate::cache::CompiledSource;
 use crate::engine::engine_with;
 use crate::error::SandboxResult;
 
+pub use abi::{BorrowedBytes, Bytes, Numeric, Value};
 pub use describe::{describe_items, js_name, pascal_name, wit_type};
 pub use http::{Headers, HostRules, HttpEvent, HttpStreams, ServedRequest, header_map};
 pub use instance::{
@@ -75,6 +77,21 @@ impl ComponentSource {
         let exports = describe_items(engine, ty.exports(engine).map(|(name, item)| (name, item.ty)));
         let imports = describe_items(engine, ty.imports(engine).map(|(name, item)| (name, item.ty)));
         Ok((exports.to_string(), imports.to_string()))
+    }
+
+    /// The type of the function the component imports as `name` (in `interface`, or at the
+    /// world's level).
+    pub fn imported_function(
+        &self,
+        interface: Option<&str>,
+        name: &str,
+    ) -> SandboxResult<wasmtime::component::types::ComponentFunc> {
+        let engine = engine_with(self.kind(), self.compiler())?;
+        let found = instance::function_type(engine, &self.compiled().component_type(), interface, name);
+        found.ok_or_else(|| {
+            let label = interface.map_or_else(|| name.to_owned(), |interface| format!("{interface}#{name}"));
+            crate::error::SandboxError::Link(format!("the component imports no function {label}"))
+        })
     }
 }
 

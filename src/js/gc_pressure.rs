@@ -52,3 +52,45 @@ impl Drop for ExternalMemory {
         self.release();
     }
 }
+
+/// Bytes an external `ArrayBuffer` owns, with their report to V8.
+struct ExternalBytes {
+    _bytes: Vec<u8>,
+    _report: ExternalMemory,
+}
+
+unsafe extern "C" fn release_bytes(_env: sys::napi_env, _data: *mut std::ffi::c_void, hint: *mut std::ffi::c_void) {
+    // SAFETY: `hint` is the box `external_arraybuffer` gave V8, released once, here.
+    drop(unsafe { Box::from_raw(hint.cast::<ExternalBytes>()) });
+}
+
+/// An `ArrayBuffer` whose memory is `bytes` itself (no copy), reported to V8 until it is
+/// collected; a copy where Node forbids external buffers.
+pub fn external_arraybuffer(env: sys::napi_env, mut bytes: Vec<u8>) -> crate::error::SandboxResult<sys::napi_value> {
+    let data = bytes.as_mut_ptr();
+    let length = bytes.len();
+    let hint = Box::into_raw(Box::new(ExternalBytes {
+        _report: ExternalMemory::report(&Env::from(env), length),
+        _bytes: bytes,
+    }));
+    let mut buffer = std::ptr::null_mut();
+    // SAFETY: `data` stays valid (the Vec inside `hint` is not touched) until V8 calls
+    // `release_bytes`, which frees it.
+    let status = unsafe {
+        sys::napi_create_external_arraybuffer(env, data.cast(), length, Some(release_bytes), hint.cast(), &mut buffer)
+    };
+    if status == sys::Status::napi_ok {
+        return Ok(buffer);
+    }
+    // SAFETY: V8 did not take the hint.
+    let owned = unsafe { Box::from_raw(hint) };
+    let mut copy = std::ptr::null_mut();
+    // SAFETY: a new ArrayBuffer of `length` bytes in `env`, then filled.
+    let status = unsafe { sys::napi_create_arraybuffer(env, length, &mut copy, &mut buffer) };
+    if status != sys::Status::napi_ok {
+        return Err(crate::error::SandboxError::Internal(format!("napi_create_arraybuffer failed ({status})")));
+    }
+    // SAFETY: `copy` points at `length` fresh bytes.
+    unsafe { std::ptr::copy_nonoverlapping(owned._bytes.as_ptr(), copy.cast::<u8>(), length) };
+    Ok(buffer)
+}

@@ -20,14 +20,13 @@ use napi::bindgen_prelude::{JsValue, Object, Unknown};
 use napi::{Env, Result, ValueType, sys};
 use napi_derive::napi;
 use wasmtime::StoreContextMut;
-use wasmtime::component::Val;
 use wasmtime::component::types::ComponentFunc;
 
 use self::resources::Resources;
 use self::values::{Cx, Path, get, get_string, lift, lower, undefined};
 use crate::component::{
     AsyncResult, AwayComponent, ComponentCall, ComponentHost, ComponentInstance, ComponentSource, ComponentState,
-    ExportedFunction, HostRequest, HostResource, ImportBinding, PreparedInstances, RemoteRequest, StorePtr,
+    ExportedFunction, HostRequest, HostResource, ImportBinding, PreparedInstances, RemoteRequest, StorePtr, Value,
 };
 use crate::error::{SandboxError, SandboxResult};
 use crate::js::async_calls::{self, AsyncContext, AsyncHost, AsyncQueue, Job};
@@ -152,9 +151,11 @@ impl ComponentCore {
                 resources: Rc::clone(&shared),
             });
             js_imports.push(Rc::clone(&import));
+            let ty = self.source.imported_function(interface.as_deref(), &name)?;
             imports.push(ImportBinding {
                 interface,
                 name,
+                ty,
                 host: Box::new(Rc::clone(&import)),
             });
         }
@@ -281,7 +282,7 @@ impl ComponentInstanceCore {
             let resources = &*self.resources;
             core.call(
                 index as usize,
-                |function, store| lower_params(raw, resources, function, store, args.raw()),
+                |function, store| lower_params(raw, resources, function, store, args.raw(), true),
                 |function, store, results| lift_results(raw, resources, function, store, results),
             )
         });
@@ -434,7 +435,8 @@ fn lower_params(
     function: &ExportedFunction,
     store: &mut StoreContextMut<'_, ComponentState>,
     args: RawValue,
-) -> SandboxResult<Vec<Val>> {
+    borrow_bytes: bool,
+) -> SandboxResult<Vec<Value>> {
     let function_name = function_label(function.interface.as_deref(), &function.name);
     let mut params = Vec::with_capacity(function.params.len());
     for (position, ((param, _), ty)) in function.ty.params().zip(&function.params).enumerate() {
@@ -445,6 +447,7 @@ fn lower_params(
             env: raw,
             resources,
             store,
+            borrow_bytes,
         };
         let path = Path::Root {
             function: &function_name,
@@ -461,15 +464,16 @@ fn lift_results(
     resources: &Resources,
     function: &ExportedFunction,
     store: &mut StoreContextMut<'_, ComponentState>,
-    results: Vec<Val>,
+    result: Option<Value>,
 ) -> SandboxResult<RawValue> {
     let function_name = function_label(function.interface.as_deref(), &function.name);
-    match (results.into_iter().next(), &function.result) {
+    match (result, &function.result) {
         (Some(value), Some(ty)) => {
             let mut cx = Cx {
                 env: raw,
                 resources,
                 store,
+                borrow_bytes: false,
             };
             lift(
                 &mut cx,
@@ -551,7 +555,7 @@ impl JsComponentImport {
         &self,
         store: &mut StoreContextMut<'_, ComponentState>,
         ty: &ComponentFunc,
-        params: &[Val],
+        params: Vec<Value>,
     ) -> std::result::Result<RawValue, HostFunctionError> {
         let env = self.env;
         let mut args = Vec::with_capacity(params.len());
@@ -560,12 +564,13 @@ impl JsComponentImport {
                 env,
                 resources: &self.resources,
                 store,
+                borrow_bytes: false,
             };
             let path = Path::Root {
                 function: &self.label,
                 param,
             };
-            let lifted = lift(&mut cx, value.clone(), &ty, &path).map_err(|error| self.fail(error.to_string()))?;
+            let lifted = lift(&mut cx, value, &ty, &path).map_err(|error| self.fail(error.to_string()))?;
             args.push(lifted);
         }
         let function = self
@@ -586,27 +591,27 @@ impl JsComponentImport {
         store: &mut StoreContextMut<'_, ComponentState>,
         ty: &ComponentFunc,
         returned: RawValue,
-    ) -> std::result::Result<Vec<Val>, HostFunctionError> {
+    ) -> std::result::Result<Option<Value>, HostFunctionError> {
         let Some(result_ty) = ty.results().next() else {
-            return Ok(Vec::new());
+            return Ok(None);
         };
         let mut cx = Cx {
             env: self.env,
             resources: &self.resources,
             store,
+            borrow_bytes: false,
         };
         let lowered = lower(&mut cx, returned, &result_ty, &Path::Result { function: &self.label })
             .map_err(|error| self.fail(error.to_string()))?;
-        Ok(vec![lowered])
+        Ok(Some(lowered))
     }
 
     fn invoke(
         &self,
         mut store: StoreContextMut<'_, ComponentState>,
         ty: &ComponentFunc,
-        params: &[Val],
-        results: &mut [Val],
-    ) -> std::result::Result<(), HostFunctionError> {
+        params: Vec<Value>,
+    ) -> std::result::Result<Option<Value>, HostFunctionError> {
         let returned = self.call_function(&mut store, ty, params)?;
         if promises::is_thenable(self.env, returned) {
             return Err(self.fail(
@@ -614,10 +619,7 @@ impl JsComponentImport {
                     .to_owned(),
             ));
         }
-        for (slot, value) in results.iter_mut().zip(self.results(&mut store, ty, returned)?) {
-            *slot = value;
-        }
-        Ok(())
+        self.results(&mut store, ty, returned)
     }
 }
 
@@ -626,15 +628,14 @@ impl ComponentHost for Rc<JsComponentImport> {
         &self,
         store: StoreContextMut<'_, ComponentState>,
         ty: &ComponentFunc,
-        params: &[Val],
-        results: &mut [Val],
-    ) -> std::result::Result<(), HostFunctionError> {
+        params: Vec<Value>,
+    ) -> std::result::Result<Option<Value>, HostFunctionError> {
         let mut scope = ptr::null_mut();
         // SAFETY: host functions run inside the JS call that entered the guest, on the env's thread.
         if unsafe { sys::napi_open_handle_scope(self.env, &mut scope) } != sys::Status::napi_ok {
             return Err(self.fail("JavaScript cannot run here (the environment is shutting down)".to_owned()));
         }
-        let outcome = catch_unwind(AssertUnwindSafe(|| self.invoke(store, ty, params, results)))
+        let outcome = catch_unwind(AssertUnwindSafe(|| self.invoke(store, ty, params)))
             .unwrap_or_else(|_| Err(self.fail("the host panicked while calling it".to_owned())));
         // SAFETY: closes the scope opened above.
         unsafe { sys::napi_close_handle_scope(self.env, scope) };
@@ -748,7 +749,7 @@ impl AsyncHost for ComponentAsync {
                 let env = resources.env();
                 let params = self
                     .core
-                    .with_store(|mut store| lower_params(env, resources, function, &mut store, args))??;
+                    .with_store(|mut store| lower_params(env, resources, function, &mut store, args, false))??;
                 ComponentCall::Export { index, params }
             }
         };
@@ -819,7 +820,7 @@ impl AsyncHost for ComponentAsync {
         let Finished { away, outcome } = *finished;
         let index = away.index();
         match self.core.end_async(away, outcome).map_err(fail)? {
-            AsyncResult::Values(values) => {
+            AsyncResult::Value(values) => {
                 let function = index
                     .and_then(|index| self.core.functions().get(index))
                     .ok_or_else(|| fail(SandboxError::Internal("an async call of no function".to_owned())))?;
@@ -887,14 +888,14 @@ impl ComponentAsync {
         link: &Arc<RemoteLink>,
         index: usize,
         ty: ComponentFunc,
-        params: Vec<Val>,
+        params: Vec<Value>,
         store: StorePtr,
     ) {
         let Some(import) = self.glue.imports.get(index).cloned() else {
             link.send_to_pool(ToPool::Answer(Err(wasmtime::Error::msg("no such import"))));
             return;
         };
-        let answer = |values: std::result::Result<Vec<Val>, HostFunctionError>| {
+        let answer = |values: std::result::Result<Option<Value>, HostFunctionError>| {
             ToPool::Answer(
                 values
                     .map(|values| Box::new(values) as Box<dyn Any + Send>)
@@ -903,7 +904,7 @@ impl ComponentAsync {
         };
         // SAFETY: the guest's thread is parked in `RemoteLink::request` until it is answered
         // (or abandons, which clears `live` before it lets go of the store).
-        let returned = import.call_function(unsafe { &mut *store.0 }, &ty, &params);
+        let returned = import.call_function(unsafe { &mut *store.0 }, &ty, params);
         let returned = match returned {
             Ok(returned) => returned,
             Err(error) => return link.send_to_pool(answer(Err(error))),

@@ -174,7 +174,7 @@ impl Resources {
         ty: &ResourceType,
         owned: bool,
         path: &Path,
-    ) -> SandboxResult<wasmtime::component::Val> {
+    ) -> SandboxResult<crate::component::Value> {
         let env = cx.env;
         let exported = self.exported.borrow();
         if let Some(class) = exported.iter().find(|class| class.ty == *ty) {
@@ -206,7 +206,7 @@ impl Resources {
                 // Ownership passes to the guest: this object no longer holds the handle.
                 handle.resource.set(None);
             }
-            return Ok(wasmtime::component::Val::Resource(resource));
+            return Ok(crate::component::Value::Resource(resource));
         }
         drop(exported);
         let Some(host) = self
@@ -230,7 +230,7 @@ impl Resources {
         }
         let rep = host.slot_of(env, value)?;
         let any = host_resource_any(cx.store, rep, host.type_id, owned)?;
-        Ok(wasmtime::component::Val::Resource(any))
+        Ok(crate::component::Value::Resource(any))
     }
 
     /// Lifts a resource to JS: an object of its class for an exported type, the JS object itself

@@ -1,4 +1,4 @@
-//! JS values <-> component values (`wasmtime::component::Val`), by WIT type, as `jco transpile`
+//! JS values <-> component values (`crate::component::Value`), by WIT type, as `jco transpile`
 //! maps them. A JS value that does not fit its type is a `TypeError` or `RangeError` naming the
 //! function, the parameter (with the path inside it) and the expected type, raised before the
 //! guest runs.
@@ -8,10 +8,10 @@ use std::ptr;
 
 use napi::sys;
 use wasmtime::component::types::Type;
-use wasmtime::component::{ResourceAny, ResourceDynamic, Val};
+use wasmtime::component::{ResourceAny, ResourceDynamic};
 
 use super::resources::Resources;
-use crate::component::{ComponentState, js_name};
+use crate::component::{BorrowedBytes, Bytes, ComponentState, Numeric, Value, js_name};
 use crate::error::{SandboxError, SandboxResult};
 use crate::js::values::{RawValue, format_number};
 
@@ -74,6 +74,9 @@ pub struct Cx<'a, 's> {
     pub env: sys::napi_env,
     pub resources: &'a Resources,
     pub store: &'a mut wasmtime::StoreContextMut<'s, ComponentState>,
+    /// Typed arrays are lowered in place (a synchronous call on this thread, which reads them
+    /// before any JS runs), else copied (an async call reads them later, elsewhere).
+    pub borrow_bytes: bool,
 }
 
 fn wrong_type(cx: &Cx, path: &Path, expected: &str, value: RawValue) -> SandboxError {
@@ -332,7 +335,7 @@ fn integer_bounds(ty: &Type) -> Option<(f64, f64, &'static str)> {
 }
 
 /// Lowers a JS value to a component value of type `ty`.
-pub fn lower(cx: &mut Cx, value: RawValue, ty: &Type, path: &Path) -> SandboxResult<Val> {
+pub fn lower(cx: &mut Cx, value: RawValue, ty: &Type, path: &Path) -> SandboxResult<Value> {
     let env = cx.env;
     if let Some((min, max, name)) = integer_bounds(ty) {
         let expected = format!("an integer from {min} to {max} ({name})");
@@ -343,12 +346,12 @@ pub fn lower(cx: &mut Cx, value: RawValue, ty: &Type, path: &Path) -> SandboxRes
             return Err(out_of_range(path, &expected, format_number(number)));
         }
         return Ok(match ty {
-            Type::U8 => Val::U8(number as u8),
-            Type::S8 => Val::S8(number as i8),
-            Type::U16 => Val::U16(number as u16),
-            Type::S16 => Val::S16(number as i16),
-            Type::U32 => Val::U32(number as u32),
-            _ => Val::S32(number as i32),
+            Type::U8 => Value::U8(number as u8),
+            Type::S8 => Value::S8(number as i8),
+            Type::U16 => Value::U16(number as u16),
+            Type::S16 => Value::S16(number as i16),
+            Type::U32 => Value::U32(number as u32),
+            _ => Value::S32(number as i32),
         });
     }
     match ty {
@@ -358,7 +361,7 @@ pub fn lower(cx: &mut Cx, value: RawValue, ty: &Type, path: &Path) -> SandboxRes
             if unsafe { sys::napi_get_value_bool(env, value, &mut result) } != sys::Status::napi_ok {
                 return Err(wrong_type(cx, path, "of type boolean (bool)", value));
             }
-            Ok(Val::Bool(result))
+            Ok(Value::Bool(result))
         }
         Type::Float32 | Type::Float64 => {
             let Some(number) = get_number(env, value) else {
@@ -366,9 +369,9 @@ pub fn lower(cx: &mut Cx, value: RawValue, ty: &Type, path: &Path) -> SandboxRes
                 return Err(wrong_type(cx, path, &format!("of type number ({name})"), value));
             };
             Ok(if matches!(ty, Type::Float32) {
-                Val::Float32(number as f32)
+                Value::Float32(number as f32)
             } else {
-                Val::Float64(number)
+                Value::Float64(number)
             })
         }
         Type::S64 | Type::U64 => lower_64(cx, value, ty, path),
@@ -377,7 +380,7 @@ pub fn lower(cx: &mut Cx, value: RawValue, ty: &Type, path: &Path) -> SandboxRes
                 .ok_or_else(|| wrong_type(cx, path, "a string of one character (char)", value))?;
             let mut chars = text.chars();
             match (chars.next(), chars.next()) {
-                (Some(c), None) => Ok(Val::Char(c)),
+                (Some(c), None) => Ok(Value::Char(c)),
                 _ => Err(SandboxError::InvalidArgValue(format!(
                     "{path} must be a string of exactly one Unicode code point (char). Received {}",
                     describe(env, value)
@@ -385,7 +388,7 @@ pub fn lower(cx: &mut Cx, value: RawValue, ty: &Type, path: &Path) -> SandboxRes
             }
         }
         Type::String => get_string(env, value)
-            .map(Val::String)
+            .map(Value::String)
             .ok_or_else(|| wrong_type(cx, path, "of type string", value)),
         Type::List(list) => lower_list(cx, value, &list.ty(), path),
         Type::Record(record) => {
@@ -405,7 +408,7 @@ pub fn lower(cx: &mut Cx, value: RawValue, ty: &Type, path: &Path) -> SandboxRes
                 let lowered = lower(cx, item, &field.ty, &Path::Field(path, &key))?;
                 fields.push((field.name.to_owned(), lowered));
             }
-            Ok(Val::Record(fields))
+            Ok(Value::Record(fields))
         }
         Type::Tuple(tuple) => {
             let count = tuple.types().len();
@@ -428,7 +431,7 @@ pub fn lower(cx: &mut Cx, value: RawValue, ty: &Type, path: &Path) -> SandboxRes
             for (index, (item, ty)) in items.into_iter().zip(tuple.types()).enumerate() {
                 values.push(lower(cx, item, &ty, &Path::Index(path, index))?);
             }
-            Ok(Val::Tuple(values))
+            Ok(Value::Tuple(values))
         }
         Type::Variant(variant) => {
             let (tag, payload) = tagged(cx, value, path, "a WIT variant")?;
@@ -443,13 +446,13 @@ pub fn lower(cx: &mut Cx, value: RawValue, ty: &Type, path: &Path) -> SandboxRes
                 Some(ty) => Some(Box::new(lower(cx, payload, ty, &Path::Field(path, "val"))?)),
                 None => None,
             };
-            Ok(Val::Variant(tag, payload))
+            Ok(Value::Variant(tag, payload))
         }
         Type::Enum(enumeration) => {
             let name =
                 get_string(env, value).ok_or_else(|| wrong_type(cx, path, "a string (a WIT enum case)", value))?;
             if enumeration.names().any(|case| case == name) {
-                Ok(Val::Enum(name))
+                Ok(Value::Enum(name))
             } else {
                 let cases: Vec<String> = enumeration.names().map(|case| format!("'{case}'")).collect();
                 Err(SandboxError::InvalidArgValue(format!(
@@ -463,7 +466,7 @@ pub fn lower(cx: &mut Cx, value: RawValue, ty: &Type, path: &Path) -> SandboxRes
                 type_of(env, value),
                 sys::ValueType::napi_undefined | sys::ValueType::napi_null
             ) {
-                return Ok(Val::Flags(Vec::new()));
+                return Ok(Value::Flags(Vec::new()));
             }
             if type_of(env, value) != sys::ValueType::napi_object {
                 return Err(wrong_type(cx, path, "an object of booleans (WIT flags)", value));
@@ -482,7 +485,7 @@ pub fn lower(cx: &mut Cx, value: RawValue, ty: &Type, path: &Path) -> SandboxRes
                     set.push(flag.to_owned());
                 }
             }
-            Ok(Val::Flags(set))
+            Ok(Value::Flags(set))
         }
         Type::Option(option) => {
             let inner = option.ty();
@@ -495,8 +498,8 @@ pub fn lower(cx: &mut Cx, value: RawValue, ty: &Type, path: &Path) -> SandboxRes
                     "an object { tag: 'none' | 'some', val } (a nested WIT option)",
                 )?;
                 return match tag.as_str() {
-                    "none" => Ok(Val::Option(None)),
-                    "some" => Ok(Val::Option(Some(Box::new(lower(
+                    "none" => Ok(Value::Option(None)),
+                    "some" => Ok(Value::Option(Some(Box::new(lower(
                         cx,
                         payload,
                         &inner,
@@ -508,8 +511,8 @@ pub fn lower(cx: &mut Cx, value: RawValue, ty: &Type, path: &Path) -> SandboxRes
                 };
             }
             match type_of(env, value) {
-                sys::ValueType::napi_undefined | sys::ValueType::napi_null => Ok(Val::Option(None)),
-                _ => Ok(Val::Option(Some(Box::new(lower(cx, value, &inner, path)?)))),
+                sys::ValueType::napi_undefined | sys::ValueType::napi_null => Ok(Value::Option(None)),
+                _ => Ok(Value::Option(Some(Box::new(lower(cx, value, &inner, path)?)))),
             }
         }
         Type::Result(result) => {
@@ -527,7 +530,7 @@ pub fn lower(cx: &mut Cx, value: RawValue, ty: &Type, path: &Path) -> SandboxRes
                 Some(ty) => Some(Box::new(lower(cx, payload, &ty, &Path::Field(path, "val"))?)),
                 None => None,
             };
-            Ok(Val::Result(if ok { Ok(payload) } else { Err(payload) }))
+            Ok(Value::Result(if ok { Ok(payload) } else { Err(payload) }))
         }
         Type::Own(resource) | Type::Borrow(resource) => {
             let owned = matches!(ty, Type::Own(_));
@@ -555,7 +558,7 @@ fn tagged(cx: &Cx, value: RawValue, path: &Path, expected: &str) -> SandboxResul
     Ok((tag, get(cx.env, value, "val")?))
 }
 
-fn lower_64(cx: &Cx, value: RawValue, ty: &Type, path: &Path) -> SandboxResult<Val> {
+fn lower_64(cx: &Cx, value: RawValue, ty: &Type, path: &Path) -> SandboxResult<Value> {
     let env = cx.env;
     let signed = matches!(ty, Type::S64);
     let expected = if signed {
@@ -570,9 +573,9 @@ fn lower_64(cx: &Cx, value: RawValue, ty: &Type, path: &Path) -> SandboxResult<V
             return Err(out_of_range(path, expected, format_number(number)));
         }
         return Ok(if signed {
-            Val::S64(number as i64)
+            Value::S64(number as i64)
         } else {
-            Val::U64(number as u64)
+            Value::U64(number as u64)
         });
     }
     let mut lossless = false;
@@ -585,7 +588,7 @@ fn lower_64(cx: &Cx, value: RawValue, ty: &Type, path: &Path) -> SandboxResult<V
         if !lossless {
             return Err(out_of_range(path, expected, "a bigint outside it".to_owned()));
         }
-        Ok(Val::S64(result))
+        Ok(Value::S64(result))
     } else {
         let mut result = 0u64;
         // SAFETY: as above.
@@ -596,30 +599,24 @@ fn lower_64(cx: &Cx, value: RawValue, ty: &Type, path: &Path) -> SandboxResult<V
         if !lossless {
             return Err(out_of_range(path, expected, "a bigint outside it".to_owned()));
         }
-        Ok(Val::U64(result))
+        Ok(Value::U64(result))
     }
 }
 
-fn lower_list(cx: &mut Cx, value: RawValue, element: &Type, path: &Path) -> SandboxResult<Val> {
+fn lower_list(cx: &mut Cx, value: RawValue, element: &Type, path: &Path) -> SandboxResult<Value> {
     let env = cx.env;
-    if let Some((kind, size, name)) = typed_array_kind(element)
+    if let Some((kind, _, _)) = typed_array_kind(element)
+        && let Some(numeric) = Numeric::of(element)
         && let Some(bytes) = typed_array_bytes(env, value, kind)
     {
-        let values = match size {
-            1 => bytes
-                .iter()
-                .map(|&byte| match element {
-                    Type::U8 => Val::U8(byte),
-                    _ => Val::S8(byte as i8),
-                })
-                .collect(),
-            _ => bytes
-                .chunks_exact(size)
-                .map(|chunk| numeric_from_bytes(element, chunk))
-                .collect(),
+        let bytes = if cx.borrow_bytes {
+            // SAFETY: `borrow_bytes` is set only for a synchronous call on this thread, which
+            // lowers the value before JS runs again.
+            Bytes::Borrowed(unsafe { BorrowedBytes::new(bytes) })
+        } else {
+            Bytes::Owned(bytes.to_vec())
         };
-        let _ = name;
-        return Ok(Val::List(values));
+        return Ok(Value::Numbers(numeric, bytes));
     }
     if !is_array(env, value) {
         let expected = match typed_array_kind(element) {
@@ -629,52 +626,63 @@ fn lower_list(cx: &mut Cx, value: RawValue, element: &Type, path: &Path) -> Sand
         return Err(wrong_type(cx, path, &expected, value));
     }
     let items = array_items(env, value)?;
+    if let Some(numeric) = Numeric::of(element) {
+        // An array of numbers for a numeric list: checked one by one, kept as bytes.
+        let mut bytes = Vec::with_capacity(items.len() * numeric.size());
+        for (index, item) in items.into_iter().enumerate() {
+            let lowered = lower(cx, item, element, &Path::Index(path, index))?;
+            numeric_bytes(&lowered, &mut bytes);
+        }
+        return Ok(Value::Numbers(numeric, Bytes::Owned(bytes)));
+    }
     let mut values = Vec::with_capacity(items.len());
     for (index, item) in items.into_iter().enumerate() {
         values.push(lower(cx, item, element, &Path::Index(path, index))?);
     }
-    Ok(Val::List(values))
+    Ok(Value::List(values))
 }
 
-fn numeric_from_bytes(element: &Type, chunk: &[u8]) -> Val {
-    let mut buffer = [0u8; 8];
-    buffer[..chunk.len()].copy_from_slice(chunk);
-    match element {
-        Type::U16 => Val::U16(u16::from_ne_bytes([buffer[0], buffer[1]])),
-        Type::S16 => Val::S16(i16::from_ne_bytes([buffer[0], buffer[1]])),
-        Type::U32 => Val::U32(u32::from_ne_bytes([buffer[0], buffer[1], buffer[2], buffer[3]])),
-        Type::S32 => Val::S32(i32::from_ne_bytes([buffer[0], buffer[1], buffer[2], buffer[3]])),
-        Type::Float32 => Val::Float32(f32::from_ne_bytes([buffer[0], buffer[1], buffer[2], buffer[3]])),
-        Type::U64 => Val::U64(u64::from_ne_bytes(buffer)),
-        Type::S64 => Val::S64(i64::from_ne_bytes(buffer)),
-        _ => Val::Float64(f64::from_ne_bytes(buffer)),
+/// Appends the little-endian bytes of the number `value` to `bytes`.
+fn numeric_bytes(value: &Value, bytes: &mut Vec<u8>) {
+    match value {
+        Value::U8(n) => bytes.push(*n),
+        Value::S8(n) => bytes.push(*n as u8),
+        Value::U16(n) => bytes.extend_from_slice(&n.to_le_bytes()),
+        Value::S16(n) => bytes.extend_from_slice(&n.to_le_bytes()),
+        Value::U32(n) => bytes.extend_from_slice(&n.to_le_bytes()),
+        Value::S32(n) => bytes.extend_from_slice(&n.to_le_bytes()),
+        Value::U64(n) => bytes.extend_from_slice(&n.to_le_bytes()),
+        Value::S64(n) => bytes.extend_from_slice(&n.to_le_bytes()),
+        Value::Float32(n) => bytes.extend_from_slice(&n.to_le_bytes()),
+        Value::Float64(n) => bytes.extend_from_slice(&n.to_le_bytes()),
+        _ => {}
     }
 }
 
 /// Lifts a component value of type `ty` to JS.
-pub fn lift(cx: &mut Cx, value: Val, ty: &Type, path: &Path) -> SandboxResult<RawValue> {
+pub fn lift(cx: &mut Cx, value: Value, ty: &Type, path: &Path) -> SandboxResult<RawValue> {
     let env = cx.env;
     let mut result = ptr::null_mut();
     // SAFETY: every value below is created in `env`, on its thread.
     let status = unsafe {
         match &value {
-            Val::Bool(b) => sys::napi_get_boolean(env, *b, &mut result),
-            Val::S8(n) => sys::napi_create_int32(env, i32::from(*n), &mut result),
-            Val::U8(n) => sys::napi_create_uint32(env, u32::from(*n), &mut result),
-            Val::S16(n) => sys::napi_create_int32(env, i32::from(*n), &mut result),
-            Val::U16(n) => sys::napi_create_uint32(env, u32::from(*n), &mut result),
-            Val::S32(n) => sys::napi_create_int32(env, *n, &mut result),
-            Val::U32(n) => sys::napi_create_uint32(env, *n, &mut result),
-            Val::S64(n) => sys::napi_create_bigint_int64(env, *n, &mut result),
-            Val::U64(n) => sys::napi_create_bigint_uint64(env, *n, &mut result),
-            Val::Float32(n) => sys::napi_create_double(env, f64::from(*n), &mut result),
-            Val::Float64(n) => sys::napi_create_double(env, *n, &mut result),
-            Val::Char(c) => {
+            Value::Bool(b) => sys::napi_get_boolean(env, *b, &mut result),
+            Value::S8(n) => sys::napi_create_int32(env, i32::from(*n), &mut result),
+            Value::U8(n) => sys::napi_create_uint32(env, u32::from(*n), &mut result),
+            Value::S16(n) => sys::napi_create_int32(env, i32::from(*n), &mut result),
+            Value::U16(n) => sys::napi_create_uint32(env, u32::from(*n), &mut result),
+            Value::S32(n) => sys::napi_create_int32(env, *n, &mut result),
+            Value::U32(n) => sys::napi_create_uint32(env, *n, &mut result),
+            Value::S64(n) => sys::napi_create_bigint_int64(env, *n, &mut result),
+            Value::U64(n) => sys::napi_create_bigint_uint64(env, *n, &mut result),
+            Value::Float32(n) => sys::napi_create_double(env, f64::from(*n), &mut result),
+            Value::Float64(n) => sys::napi_create_double(env, *n, &mut result),
+            Value::Char(c) => {
                 let mut utf8 = [0u8; 4];
                 let text = c.encode_utf8(&mut utf8);
                 sys::napi_create_string_utf8(env, text.as_ptr().cast(), text.len() as isize, &mut result)
             }
-            Val::String(text) => {
+            Value::String(text) => {
                 sys::napi_create_string_utf8(env, text.as_ptr().cast(), text.len() as isize, &mut result)
             }
             _ => sys::Status::napi_ok,
@@ -685,18 +693,22 @@ pub fn lift(cx: &mut Cx, value: Val, ty: &Type, path: &Path) -> SandboxResult<Ra
         return Ok(result);
     }
     match (value, ty) {
-        (Val::List(items), Type::List(list)) => {
+        (Value::Numbers(_, bytes), Type::List(list)) => {
             let element = list.ty();
-            if let Some((kind, size, _)) = typed_array_kind(&element) {
-                return typed_array(env, kind, size, &items);
-            }
+            let Some((kind, size, _)) = typed_array_kind(&element) else {
+                return Err(SandboxError::Internal(format!("{path}: numbers for a list of {element:?}")));
+            };
+            typed_array(env, kind, size, bytes)
+        }
+        (Value::List(items), Type::List(list)) => {
+            let element = list.ty();
             let mut lifted = Vec::with_capacity(items.len());
             for (index, item) in items.into_iter().enumerate() {
                 lifted.push(lift(cx, item, &element, &Path::Index(path, index))?);
             }
             array(env, lifted)
         }
-        (Val::Record(fields), Type::Record(record)) => {
+        (Value::Record(fields), Type::Record(record)) => {
             let out = object(env)?;
             for ((name, item), field) in fields.into_iter().zip(record.fields()) {
                 let key = js_name(&name);
@@ -705,14 +717,14 @@ pub fn lift(cx: &mut Cx, value: Val, ty: &Type, path: &Path) -> SandboxResult<Ra
             }
             Ok(out)
         }
-        (Val::Tuple(items), Type::Tuple(tuple)) => {
+        (Value::Tuple(items), Type::Tuple(tuple)) => {
             let mut lifted = Vec::with_capacity(items.len());
             for (index, (item, ty)) in items.into_iter().zip(tuple.types()).enumerate() {
                 lifted.push(lift(cx, item, &ty, &Path::Index(path, index))?);
             }
             array(env, lifted)
         }
-        (Val::Variant(tag, payload), Type::Variant(variant)) => {
+        (Value::Variant(tag, payload), Type::Variant(variant)) => {
             let case_ty = variant.cases().find(|case| case.name == tag).and_then(|case| case.ty);
             let payload = match (payload, case_ty) {
                 (Some(payload), Some(ty)) => Some(lift(cx, *payload, &ty, &Path::Field(path, "val"))?),
@@ -720,8 +732,8 @@ pub fn lift(cx: &mut Cx, value: Val, ty: &Type, path: &Path) -> SandboxResult<Ra
             };
             tagged_object(env, &tag, payload)
         }
-        (Val::Enum(name), _) => string(env, &name),
-        (Val::Flags(set_flags), Type::Flags(flags)) => {
+        (Value::Enum(name), _) => string(env, &name),
+        (Value::Flags(set_flags), Type::Flags(flags)) => {
             let out = object(env)?;
             for flag in flags.names() {
                 let mut boolean = ptr::null_mut();
@@ -731,7 +743,7 @@ pub fn lift(cx: &mut Cx, value: Val, ty: &Type, path: &Path) -> SandboxResult<Ra
             }
             Ok(out)
         }
-        (Val::Option(payload), Type::Option(option)) => {
+        (Value::Option(payload), Type::Option(option)) => {
             let inner = option.ty();
             let nested = matches!(inner, Type::Option(_));
             match payload {
@@ -747,7 +759,7 @@ pub fn lift(cx: &mut Cx, value: Val, ty: &Type, path: &Path) -> SandboxResult<Ra
                 }
             }
         }
-        (Val::Result(outcome), Type::Result(result)) => {
+        (Value::Result(outcome), Type::Result(result)) => {
             let (tag, payload, ty) = match outcome {
                 Ok(payload) => ("ok", payload, result.ok()),
                 Err(payload) => ("err", payload, result.err()),
@@ -758,7 +770,7 @@ pub fn lift(cx: &mut Cx, value: Val, ty: &Type, path: &Path) -> SandboxResult<Ra
             };
             tagged_object(env, tag, Some(lifted))
         }
-        (Val::Resource(resource), Type::Own(_) | Type::Borrow(_)) => {
+        (Value::Resource(resource), Type::Own(_) | Type::Borrow(_)) => {
             let owned = matches!(ty, Type::Own(_));
             let resources = cx.resources;
             resources.lift(cx, resource, owned)
@@ -779,39 +791,28 @@ fn tagged_object(env: sys::napi_env, tag: &str, payload: Option<RawValue>) -> Sa
     Ok(out)
 }
 
-/// A new typed array of `kind` holding `items` (numbers of its element type).
-fn typed_array(
-    env: sys::napi_env,
-    kind: sys::napi_typedarray_type,
-    size: usize,
-    items: &[Val],
-) -> SandboxResult<RawValue> {
-    let mut data = ptr::null_mut();
-    let mut buffer = ptr::null_mut();
-    // SAFETY: creates an ArrayBuffer of the right size in `env`.
-    check(unsafe { sys::napi_create_arraybuffer(env, items.len() * size, &mut data, &mut buffer) })?;
-    if !items.is_empty() {
-        // SAFETY: `data` points at `items.len() * size` fresh bytes.
-        let bytes = unsafe { std::slice::from_raw_parts_mut(data.cast::<u8>(), items.len() * size) };
-        for (chunk, item) in bytes.chunks_exact_mut(size).zip(items) {
-            match item {
-                Val::U8(n) => chunk[0] = *n,
-                Val::S8(n) => chunk[0] = *n as u8,
-                Val::U16(n) => chunk.copy_from_slice(&n.to_ne_bytes()),
-                Val::S16(n) => chunk.copy_from_slice(&n.to_ne_bytes()),
-                Val::U32(n) => chunk.copy_from_slice(&n.to_ne_bytes()),
-                Val::S32(n) => chunk.copy_from_slice(&n.to_ne_bytes()),
-                Val::U64(n) => chunk.copy_from_slice(&n.to_ne_bytes()),
-                Val::S64(n) => chunk.copy_from_slice(&n.to_ne_bytes()),
-                Val::Float32(n) => chunk.copy_from_slice(&n.to_ne_bytes()),
-                Val::Float64(n) => chunk.copy_from_slice(&n.to_ne_bytes()),
-                _ => {}
+/// A new typed array of `kind` over `bytes` (little-endian elements of `size` bytes): owned bytes
+/// become its buffer as they are (no copy; V8 is told of the memory), borrowed ones are copied.
+fn typed_array(env: sys::napi_env, kind: sys::napi_typedarray_type, size: usize, bytes: Bytes) -> SandboxResult<RawValue> {
+    let length = bytes.as_slice().len() / size;
+    let buffer = match bytes {
+        Bytes::Owned(owned) if !owned.is_empty() => crate::js::gc_pressure::external_arraybuffer(env, owned)?,
+        other => {
+            let bytes = other.as_slice();
+            let mut data = ptr::null_mut();
+            let mut buffer = ptr::null_mut();
+            // SAFETY: creates an ArrayBuffer of the right size in `env`, then fills it.
+            check(unsafe { sys::napi_create_arraybuffer(env, bytes.len(), &mut data, &mut buffer) })?;
+            if !bytes.is_empty() {
+                // SAFETY: `data` points at `bytes.len()` fresh bytes.
+                unsafe { ptr::copy_nonoverlapping(bytes.as_ptr(), data.cast::<u8>(), bytes.len()) };
             }
+            buffer
         }
-    }
+    };
     let mut array = ptr::null_mut();
     // SAFETY: a view of the whole new buffer.
-    check(unsafe { sys::napi_create_typedarray(env, kind, items.len(), buffer, 0, &mut array) })?;
+    check(unsafe { sys::napi_create_typedarray(env, kind, length, buffer, 0, &mut array) })?;
     Ok(array)
 }
 
