@@ -2,7 +2,7 @@
 // of every core instance inside the component, and at instantiation), traps; after a trap, a
 // timeout or running out of fuel the component model forbids entering the instance again, which
 // is a coded error, never a crash. And list<u8> of 64 MiB in both directions.
-import { readFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 
 import test from 'ava'
@@ -16,13 +16,13 @@ const component = new Component(readFileSync(guestPath('build/types.rust.compone
 const textComponent = (name) =>
   Component.fromFile(fileURLToPath(new URL(`../examples/components/text/${name}`, import.meta.url)))
 
-function instantiate(options = {}) {
+function instantiate(options = {}, mirror = {}) {
   const instance = component.instantiate({
     ...options,
     imports: {
       'demo:types/logger': { log() {}, logPoint() {} },
       'demo:types/host': { Kv: class {}, fetchNumber: () => 0 },
-      'demo:types/mirror': mirrorImports(),
+      'demo:types/mirror': { ...mirrorImports(), ...mirror },
       hostName: () => 'limits',
     },
   })
@@ -153,4 +153,106 @@ test('a list<u32> of 5 Mi elements (20 MiB) round-trips: lists other than list<u
   t.true(output instanceof Uint32Array)
   t.is(output.length, input.length)
   t.is(output[input.length - 1], (input.length - 1) * 7)
+})
+
+/** The peak resident memory of this process since `resetPeakResident()`, in bytes (Linux). */
+function peakResident() {
+  const line = readFileSync('/proc/self/status', 'utf8').match(/^VmHWM:\s+(\d+) kB/m)
+  return Number(line[1]) * 1024
+}
+
+function resetPeakResident() {
+  writeFileSync('/proc/self/clear_refs', '5')
+}
+
+/** (i * 31 + 7) mod 256 summed over `size` bytes (a multiple of 256). */
+const patternSum = (size) => BigInt(size / 256) * BigInt((255 * 256) / 2)
+
+test.serial(
+  'list<u8> inside a record inside a result, 64 MiB each way: one copy, the host peak memory bounded',
+  (t) => {
+    const size = 64 * 2 ** 20
+    const side = instantiate({ maxMemoryBytes: 512 * 2 ** 20 })
+    globalThis.gc?.()
+    resetPeakResident()
+    const before = peakResident()
+    const blob = side.limits.makeBlob('big', size)
+    t.is(blob.name, 'big')
+    t.true(blob.data instanceof Uint8Array)
+    t.is(blob.data.length, size)
+    for (const index of [0, 1, 255, 256, 12345, size - 1])
+      t.is(blob.data[index], (index * 31 + 7) % 256, `byte ${index}`)
+    t.true(blob.samples instanceof Float64Array)
+    t.deepEqual([...blob.samples], [size, size / 2])
+    // The same 64 MiB as an argument, twice: in the record and in a list of records.
+    const [name, bytes, samples] = side.limits.sumBlobs(blob, [blob])
+    t.is(name, 'big')
+    t.is(bytes, 2n * patternSum(size))
+    t.is(samples, 3 * size)
+    const grown = peakResident() - before
+    // The guest's memory holds the list three times (192 MiB) and JS once (64 MiB). One dynamic
+    // value per byte (wasmtime's Val, 40 bytes each) would have been 2.5 GiB per list.
+    t.true(grown < 640 * 2 ** 20, `peak resident memory grew by ${(grown / 2 ** 20).toFixed(0)} MiB`)
+    t.log(`peak resident memory grew by ${(grown / 2 ** 20).toFixed(0)} MiB for 64 MiB out and 2 x 64 MiB in`)
+  },
+)
+
+test('a result<record> with err at the top throws, and nested numeric lists keep their typed arrays', (t) => {
+  const side = instantiate()
+  const error = t.throws(() => side.limits.makeBlob('empty', 0))
+  t.is(error.payload, 'empty: no bytes')
+  const small = side.limits.makeBlob('small', 512)
+  t.deepEqual([...small.samples], [512, 256])
+  // Plain arrays of numbers are taken for numeric lists, inside records too.
+  t.deepEqual(side.limits.sumBlobs({ name: 'a', data: [1, 2, 3], samples: [0.5] }, [small]), [
+    'a',
+    6n + patternSum(512),
+    0.5 + 512 + 256,
+  ])
+  // What does not fit is named with its path, before the guest runs.
+  t.throws(() => side.limits.sumBlobs({ name: 'a', data: [1, 256], samples: [] }, []), {
+    instanceOf: RangeError,
+    message: /data\[1\].*u8/,
+  })
+  t.throws(() => side.limits.sumBlobs({ name: 'a', data: new Uint16Array(2), samples: [] }, []), {
+    instanceOf: TypeError,
+    message: /Uint8Array/,
+  })
+  t.is(side.api.echoU8(7), 7)
+})
+
+test('a JS import gets and returns 16 MiB of list<u8> (from inside a record), each a typed array', (t) => {
+  const size = 16 * 2 ** 20
+  const received = []
+  const side = instantiate(
+    { maxMemoryBytes: 256 * 2 ** 20 },
+    {
+      mirrorListU8(value) {
+        received.push(value)
+        return value.map((byte) => byte ^ 0xff)
+      },
+    },
+  )
+  const data = new Uint8Array(size).map((_, index) => index % 251)
+  const blob = side.limits.throughBlob({ name: 'through', data, samples: new Float64Array([1.5]) })
+  t.is(received.length, 1)
+  t.true(received[0] instanceof Uint8Array)
+  t.is(received[0].length, size)
+  t.is(received[0][size - 1], (size - 1) % 251)
+  t.is(blob.name, 'through')
+  t.is(blob.data.length, size)
+  t.is(blob.data[size - 1], ((size - 1) % 251) ^ 0xff)
+  t.deepEqual([...blob.samples], [1.5])
+})
+
+test('callAsync: a record holding 16 MiB of bytes crosses to a pool thread and back', async (t) => {
+  const size = 16 * 2 ** 20
+  const side = instantiate({ maxMemoryBytes: 256 * 2 ** 20 })
+  const blob = await side.instance.callAsync(side.limits.makeBlob, 'async', size)
+  t.is(blob.data.length, size)
+  t.is(blob.data[size - 1], ((size - 1) * 31 + 7) % 256)
+  const data = blob.data
+  const pending = side.instance.callAsync(side.limits.sumBlobs, blob, [])
+  data.fill(0) // the call took its own copy when it started
+  t.deepEqual(await pending, ['async', patternSum(size), size * 1.5])
 })

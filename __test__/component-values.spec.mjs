@@ -215,6 +215,26 @@ test('lists: numeric lists as their typed arrays, from typed arrays or plain arr
   same(t, sides, 'echoListRecord', [[]])
 })
 
+test('numeric lists inside a record, a list of records and a result cross as jco gives them', async (t) => {
+  const sides = await both(t)
+  const limits = { ours: sides.ours.exports.limits, jco: sides.jco.exports.limits }
+  const blob = limits.ours.makeBlob('b', 300)
+  t.deepEqual(blob, limits.jco.makeBlob('b', 300))
+  t.true(blob.data instanceof Uint8Array)
+  t.true(blob.samples instanceof Float64Array)
+  t.deepEqual(outcome(() => limits.ours.makeBlob('none', 0)).threw.payload, 'none: no bytes')
+  t.deepEqual(outcome(() => limits.jco.makeBlob('none', 0)).threw.payload, 'none: no bytes')
+  for (const args of [
+    [blob, [blob, blob]],
+    [{ name: 'plain', data: [1, 2, 3], samples: [0.25, -0] }, []],
+    [{ name: '', data: Buffer.from('abc'), samples: new Float64Array([NaN]) }, [{ name: 'x', data: [], samples: [] }]],
+  ]) {
+    t.deepEqual(limits.ours.sumBlobs(...args), limits.jco.sumBlobs(...args), describe(args))
+  }
+  const input = { name: 'mirror', data: new Uint8Array([5, 6, 7]), samples: new Float64Array([1]) }
+  t.deepEqual(limits.ours.throughBlob(input), limits.jco.throughBlob(input))
+})
+
 test('tuple, records with kebab-case fields (nested, with an option and a list), variant, enum, flags', async (t) => {
   const sides = await both(t)
   same(t, sides, 'echoTuple', [[255, 'x', 1.5]], isA(t, Array))

@@ -52,21 +52,76 @@ pub enum Value {
     Resource(ResourceAny),
 }
 
-/// The bytes of a numeric list: owned, or borrowed from a JS typed array for a synchronous call.
+/// The bytes of a numeric list: owned, borrowed from a JS typed array for a synchronous call, or
+/// already placed by a [`ListSink`] (lifted results only).
 #[derive(Debug)]
 pub enum Bytes {
     Owned(Vec<u8>),
     Borrowed(BorrowedBytes),
+    /// `len` bytes the sink placed, known to it by `token`.
+    Placed {
+        token: usize,
+        len: usize,
+    },
 }
 
 impl Bytes {
+    /// The bytes, unless a sink holds them.
     pub fn as_slice(&self) -> &[u8] {
         match self {
             Bytes::Owned(bytes) => bytes,
             // SAFETY: see `BorrowedBytes::new`.
             Bytes::Borrowed(borrowed) => unsafe { std::slice::from_raw_parts(borrowed.start, borrowed.len) },
+            Bytes::Placed { .. } => &[],
         }
     }
+
+    pub fn len(&self) -> usize {
+        match self {
+            Bytes::Placed { len, .. } => *len,
+            other => other.as_slice().len(),
+        }
+    }
+}
+
+/// Where the bytes of the numeric lists a call returns go when they are lifted (before the guest
+/// may free them): a caller on the JS thread places them straight into JS memory, so they are
+/// copied once. Without a sink they are copied into a `Vec`.
+pub trait ListSink {
+    /// Copies `bytes` to where the caller wants them: the token it knows them by.
+    fn place(&self, bytes: &[u8]) -> Option<usize>;
+}
+
+thread_local! {
+    static LIST_SINK: std::cell::Cell<Option<*const dyn ListSink>> = const { std::cell::Cell::new(None) };
+}
+
+/// Runs `call` with `sink` taking the numeric lists lifted on this thread meanwhile.
+pub fn with_list_sink<R>(sink: &dyn ListSink, call: impl FnOnce() -> R) -> R {
+    struct Restore(Option<*const dyn ListSink>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            LIST_SINK.with(|slot| slot.set(self.0));
+        }
+    }
+    // SAFETY (of the lifetime erased here): the slot is restored before `sink` goes out of scope.
+    let erased: *const (dyn ListSink + '_) = sink;
+    let erased: *const dyn ListSink = unsafe { std::mem::transmute(erased) };
+    let _restore = Restore(LIST_SINK.with(|slot| slot.replace(Some(erased))));
+    call()
+}
+
+/// The bytes of a lifted numeric list: placed by this thread's sink, else copied.
+fn lifted_bytes(bytes: &[u8]) -> Bytes {
+    let sink = LIST_SINK.with(std::cell::Cell::get);
+    // SAFETY: set by `with_list_sink`, whose caller keeps the sink alive until it is unset.
+    if let Some(token) = sink.and_then(|sink| unsafe { (*sink).place(bytes) }) {
+        return Bytes::Placed {
+            token,
+            len: bytes.len(),
+        };
+    }
+    Bytes::Owned(bytes.to_vec())
 }
 
 /// Bytes a JS typed array holds, read while lowering a synchronous call's arguments.
@@ -393,7 +448,11 @@ unsafe impl<const N: usize> Lift for Results<N> {
             bail!("a result without a slot");
         };
         if flat_count(types, ty, MAX_FLAT_RESULTS).is_some() {
-            return Ok(Results(Some(lift_flat(cx, *ty, &mut std::slice::from_ref(slot).iter())?)));
+            return Ok(Results(Some(lift_flat(
+                cx,
+                *ty,
+                &mut std::slice::from_ref(slot).iter(),
+            )?)));
         }
         let offset = slot.get_u32() as usize;
         let abi = types.canonical_abi(ty);
@@ -449,7 +508,11 @@ fn discriminant_size(cases: usize) -> usize {
 }
 
 /// The `u32` words of a flags value with `count` flags: bits set for `flags`.
-fn flag_words(names: impl Iterator<Item = impl AsRef<str>> + Clone, count: usize, flags: &[String]) -> Result<Vec<u32>> {
+fn flag_words(
+    names: impl Iterator<Item = impl AsRef<str>> + Clone,
+    count: usize,
+    flags: &[String],
+) -> Result<Vec<u32>> {
     let mut words = vec![0u32; count.div_ceil(32)];
     for flag in flags {
         let Some(bit) = names.clone().position(|name| name.as_ref() == flag) else {
@@ -464,7 +527,10 @@ fn flag_words(names: impl Iterator<Item = impl AsRef<str>> + Clone, count: usize
 fn flags_of(cx: &mut LiftContext<'_>, names: &[&String], words: &[u32]) -> Result<Vec<String>> {
     let mut flags = Vec::new();
     for (index, name) in names.iter().enumerate() {
-        if words.get(index / 32).is_some_and(|word| word & (1 << (index % 32)) != 0) {
+        if words
+            .get(index / 32)
+            .is_some_and(|word| word & (1 << (index % 32)) != 0)
+        {
             cx.consume_fuel(name.len())?;
             flags.push((*name).clone());
         }
@@ -512,7 +578,11 @@ fn variant_case<'v>(types: &ComponentTypes, ty: InterfaceType, value: &'v Value)
             let Some(position) = ty.names.get_index_of(name.as_str()) else {
                 bail!("unknown enum case: `{name}`");
             };
-            (case(None, position, None, name)?, ty.names.len(), ty.info.payload_offset32)
+            (
+                case(None, position, None, name)?,
+                ty.names.len(),
+                ty.info.payload_offset32,
+            )
         }
         (InterfaceType::Option(index), Value::Option(payload)) => {
             let ty = &types[index];
@@ -576,7 +646,12 @@ fn next_slot<'a>(dst: &mut FlatOut<'a, '_>) -> Result<&'a mut MaybeUninit<ValRaw
 }
 
 /// Lowers `value` of type `ty` into the next flat slots of `dst`.
-fn lower_flat<T>(cx: &mut LowerContext<'_, T>, ty: InterfaceType, value: &Value, dst: &mut FlatOut<'_, '_>) -> Result<()> {
+fn lower_flat<T>(
+    cx: &mut LowerContext<'_, T>,
+    ty: InterfaceType,
+    value: &Value,
+    dst: &mut FlatOut<'_, '_>,
+) -> Result<()> {
     let types = cx.types;
     match (ty, value) {
         (InterfaceType::Bool, Value::Bool(v)) => v.linear_lower_to_flat(cx, ty, next_slot(dst)?),
@@ -632,7 +707,10 @@ fn lower_flat<T>(cx: &mut LowerContext<'_, T>, ty: InterfaceType, value: &Value,
             }
             Ok(())
         }
-        (InterfaceType::Variant(_) | InterfaceType::Enum(_) | InterfaceType::Option(_) | InterfaceType::Result(_), _) => {
+        (
+            InterfaceType::Variant(_) | InterfaceType::Enum(_) | InterfaceType::Option(_) | InterfaceType::Result(_),
+            _,
+        ) => {
             let (case, _, _) = variant_case(types, ty, value)?;
             next_slot(dst)?.write(ValRaw::u32(case.index));
             // The payload's flat values, then zeros up to the widest case's.
@@ -705,7 +783,10 @@ fn store<T>(cx: &mut LowerContext<'_, T>, ty: InterfaceType, value: &Value, offs
                 }
             }
         }
-        (InterfaceType::Variant(_) | InterfaceType::Enum(_) | InterfaceType::Option(_) | InterfaceType::Result(_), _) => {
+        (
+            InterfaceType::Variant(_) | InterfaceType::Enum(_) | InterfaceType::Option(_) | InterfaceType::Result(_),
+            _,
+        ) => {
             let (case, cases, payload_offset) = variant_case(types, ty, value)?;
             match discriminant_size(cases) {
                 1 => (case.index as u8).linear_lower_to_memory(cx, InterfaceType::U8, offset)?,
@@ -722,7 +803,12 @@ fn store<T>(cx: &mut LowerContext<'_, T>, ty: InterfaceType, value: &Value, offs
 }
 
 /// Stores `values` as the fields of a tuple of `field_types` at `offset`.
-fn store_fields<T>(cx: &mut LowerContext<'_, T>, field_types: &[InterfaceType], values: &[Value], offset: usize) -> Result<()> {
+fn store_fields<T>(
+    cx: &mut LowerContext<'_, T>,
+    field_types: &[InterfaceType],
+    values: &[Value],
+    offset: usize,
+) -> Result<()> {
     check_arity(field_types.len(), values.len())?;
     let types = cx.types;
     let mut next = offset;
@@ -738,6 +824,7 @@ fn lower_list<T>(cx: &mut LowerContext<'_, T>, element: InterfaceType, value: &V
     let abi = cx.types.canonical_abi(&element);
     let element_size = abi.size32 as usize;
     match value {
+        Value::Numbers(_, Bytes::Placed { .. }) => bail!("a lifted list cannot be lowered again"),
         Value::Numbers(numeric, bytes) => {
             let bytes = bytes.as_slice();
             if Numeric::of_interface(&element) != Some(*numeric) {
@@ -770,7 +857,8 @@ fn lower_list<T>(cx: &mut LowerContext<'_, T>, element: InterfaceType, value: &V
 }
 
 fn next_value<'a>(src: &mut std::slice::Iter<'a, ValRaw>) -> Result<&'a ValRaw> {
-    src.next().ok_or_else(|| format_err!("fewer flat values than the type takes"))
+    src.next()
+        .ok_or_else(|| format_err!("fewer flat values than the type takes"))
 }
 
 /// Lifts a value of type `ty` from the next flat values of `src`.
@@ -814,7 +902,12 @@ fn lift_flat(cx: &mut LiftContext<'_>, ty: InterfaceType, src: &mut std::slice::
         InterfaceType::Tuple(tuple) => {
             let item_types = &types[tuple].types;
             cx.consume_fuel_array(item_types.len(), size_of::<Value>())?;
-            Value::Tuple(item_types.iter().map(|ty| lift_flat(cx, *ty, src)).collect::<Result<_>>()?)
+            Value::Tuple(
+                item_types
+                    .iter()
+                    .map(|ty| lift_flat(cx, *ty, src))
+                    .collect::<Result<_>>()?,
+            )
         }
         InterfaceType::Flags(flags) => {
             let names: Vec<&String> = types[flags].names.iter().collect();
@@ -870,7 +963,12 @@ fn case_type(types: &ComponentTypes, ty: InterfaceType, index: u32) -> Result<Op
 }
 
 /// The value of case `index` of the variant-like type `ty` with `payload`.
-fn variant_value(cx: &mut LiftContext<'_>, ty: InterfaceType, index: u32, payload: Option<Box<Value>>) -> Result<Value> {
+fn variant_value(
+    cx: &mut LiftContext<'_>,
+    ty: InterfaceType,
+    index: u32,
+    payload: Option<Box<Value>>,
+) -> Result<Value> {
     let types = cx.types;
     Ok(match ty {
         InterfaceType::Variant(variant) => {
@@ -930,7 +1028,10 @@ fn load(cx: &mut LiftContext<'_>, ty: InterfaceType, bytes: &[u8]) -> Result<Val
                 cx.consume_fuel(field.name.len())?;
                 let abi = types.canonical_abi(&field.ty);
                 let at = abi.next_field32_size(&mut next);
-                values.push((field.name.clone(), load(cx, field.ty, &bytes[at..][..abi.size32 as usize])?));
+                values.push((
+                    field.name.clone(),
+                    load(cx, field.ty, &bytes[at..][..abi.size32 as usize])?,
+                ));
             }
             Value::Record(values)
         }
@@ -1005,7 +1106,7 @@ fn load_list(cx: &mut LiftContext<'_>, element: InterfaceType, ptr: usize, len: 
     if let Some(numeric) = Numeric::of_interface(&element) {
         // The bytes are copied now: once the call returns, the guest may free them.
         cx.consume_fuel(end - ptr)?;
-        return Ok(Value::Numbers(numeric, Bytes::Owned(cx.memory()[ptr..end].to_vec())));
+        return Ok(Value::Numbers(numeric, lifted_bytes(&cx.memory()[ptr..end])));
     }
     cx.consume_fuel_array(len, size_of::<Value>())?;
     let memory = cx.memory();
@@ -1019,13 +1120,18 @@ fn load_list(cx: &mut LiftContext<'_>, element: InterfaceType, ptr: usize, len: 
 pub fn flat_values(ty: &Type) -> usize {
     match ty {
         Type::String | Type::List(_) | Type::Map(_) => 2,
-        Type::Record(record) => record.fields().map(|field| flat_values(&field.ty)).fold(0, usize::saturating_add),
+        Type::Record(record) => record
+            .fields()
+            .map(|field| flat_values(&field.ty))
+            .fold(0, usize::saturating_add),
         Type::Tuple(tuple) => tuple.types().map(|ty| flat_values(&ty)).fold(0, usize::saturating_add),
-        Type::Variant(variant) => 1 + variant
-            .cases()
-            .map(|case| case.ty.as_ref().map_or(0, flat_values))
-            .max()
-            .unwrap_or(0),
+        Type::Variant(variant) => {
+            1 + variant
+                .cases()
+                .map(|case| case.ty.as_ref().map_or(0, flat_values))
+                .max()
+                .unwrap_or(0)
+        }
         Type::Option(option) => 1 + flat_values(&option.ty()),
         Type::Result(result) => {
             1 + result
@@ -1071,7 +1177,12 @@ impl Value {
                     .map(|chunk| numeric.val(chunk))
                     .collect(),
             ),
-            Value::Record(fields) => Val::Record(fields.into_iter().map(|(name, value)| (name, value.into_val())).collect()),
+            Value::Record(fields) => Val::Record(
+                fields
+                    .into_iter()
+                    .map(|(name, value)| (name, value.into_val()))
+                    .collect(),
+            ),
             Value::Tuple(items) => Val::Tuple(items.into_iter().map(Value::into_val).collect()),
             Value::Variant(name, payload) => Val::Variant(name, boxed(payload)),
             Value::Enum(name) => Val::Enum(name),

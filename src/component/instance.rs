@@ -297,7 +297,8 @@ fn call_export(
         };
     }
     if function.result.is_none() {
-        return call_typed::<Results<0>>(func, use_async, store.as_context_mut(), params, stop).map(|Results(value)| value);
+        return call_typed::<Results<0>>(func, use_async, store.as_context_mut(), params, stop)
+            .map(|Results(value)| value);
     }
     call_typed::<Results<1>>(func, use_async, store.as_context_mut(), params, stop).map(|Results(value)| value)
 }
@@ -1002,29 +1003,31 @@ pub(super) fn instance_linker(
         let resolved = Arc::new(std::sync::OnceLock::<ComponentFunc>::new());
         resolved_types.push((import.interface.clone(), import.name.clone(), Arc::clone(&resolved)));
         let declared = import.ty.clone();
-        let call: Arc<ImportCall> = Arc::new(move |mut store: StoreContextMut<'_, ComponentState>, params: Vec<Value>| {
-            let ty = resolved.get().unwrap_or(&declared);
-            // During an async call the guest runs on a pool thread: the import runs on the
-            // JS thread, and nothing thread-bound is touched here.
-            if let Some(link) = store.data().remote.clone() {
-                let request = HostRequest::Import {
-                    index,
-                    ty: ty.clone(),
-                    params,
-                };
-                let answer = forward(&link, &mut store, request)?;
-                return answer
-                    .downcast::<Option<Value>>()
-                    .map(|value| *value)
-                    .map_err(|_| wasmtime::Error::msg("an import answered with an unknown value"));
-            }
-            if store.data().on_fibers {
-                return Err(wasmtime::Error::msg(
-                    "a WASI 0.3 component can call JS imports only in callAsync() and runAsync()",
-                ));
-            }
-            host.get().call(store, ty, params).map_err(wasmtime::Error::new)
-        });
+        let call: Arc<ImportCall> = Arc::new(
+            move |mut store: StoreContextMut<'_, ComponentState>, params: Vec<Value>| {
+                let ty = resolved.get().unwrap_or(&declared);
+                // During an async call the guest runs on a pool thread: the import runs on the
+                // JS thread, and nothing thread-bound is touched here.
+                if let Some(link) = store.data().remote.clone() {
+                    let request = HostRequest::Import {
+                        index,
+                        ty: ty.clone(),
+                        params,
+                    };
+                    let answer = forward(&link, &mut store, request)?;
+                    return answer
+                        .downcast::<Option<Value>>()
+                        .map(|value| *value)
+                        .map_err(|_| wasmtime::Error::msg("an import answered with an unknown value"));
+                }
+                if store.data().on_fibers {
+                    return Err(wasmtime::Error::msg(
+                        "a WASI 0.3 component can call JS imports only in callAsync() and runAsync()",
+                    ));
+                }
+                host.get().call(store, ty, params).map_err(wasmtime::Error::new)
+            },
+        );
         let slots = flat_params(import.ty.params().map(|(_, ty)| ty));
         let has_result = import.ty.results().len() > 0;
         match &import.interface {
@@ -1058,16 +1061,18 @@ pub(super) fn function_type(
     interface: Option<&str>,
     name: &str,
 ) -> Option<ComponentFunc> {
-    component.imports(engine).find_map(|(import, item)| match (interface, item.ty) {
-        (None, ComponentItem::ComponentFunc(func)) if import == name => Some(func),
-        (Some(interface), ComponentItem::ComponentInstance(instance)) if import == interface => {
-            instance.exports(engine).find_map(|(member, item)| match item.ty {
-                ComponentItem::ComponentFunc(func) if member == name => Some(func),
-                _ => None,
-            })
-        }
-        _ => None,
-    })
+    component
+        .imports(engine)
+        .find_map(|(import, item)| match (interface, item.ty) {
+            (None, ComponentItem::ComponentFunc(func)) if import == name => Some(func),
+            (Some(interface), ComponentItem::ComponentInstance(instance)) if import == interface => {
+                instance.exports(engine).find_map(|(member, item)| match item.ty {
+                    ComponentItem::ComponentFunc(func) if member == name => Some(func),
+                    _ => None,
+                })
+            }
+            _ => None,
+        })
 }
 
 /// A JS import as the linker calls it: arguments in, result out.
@@ -1089,9 +1094,12 @@ fn define_import(
         name: &str,
         call: Arc<ImportCall>,
     ) -> wasmtime::Result<()> {
-        instance.func_wrap(name, move |store: StoreContextMut<'_, ComponentState>, Args(params): Args<N>| {
-            call(store, params).map(Results::<M>)
-        })
+        instance.func_wrap(
+            name,
+            move |store: StoreContextMut<'_, ComponentState>, Args(params): Args<N>| {
+                call(store, params).map(Results::<M>)
+            },
+        )
     }
     macro_rules! by_slots {
         ($($n:literal)*) => {

@@ -13,7 +13,7 @@ use crate::cache::CompiledSource;
 use crate::engine::engine_with;
 use crate::error::SandboxResult;
 
-pub use abi::{BorrowedBytes, Bytes, Numeric, Value};
+pub use abi::{BorrowedBytes, Bytes, ListSink, Numeric, Value, with_list_sink};
 pub use describe::{describe_items, js_name, pascal_name, wit_type};
 pub use http::{Headers, HostRules, HttpEvent, HttpStreams, ServedRequest, header_map};
 pub use instance::{

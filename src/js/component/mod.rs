@@ -23,10 +23,11 @@ use wasmtime::StoreContextMut;
 use wasmtime::component::types::ComponentFunc;
 
 use self::resources::Resources;
-use self::values::{Cx, Path, get, get_string, lift, lower, undefined};
+use self::values::{Cx, JsListSink, Path, get, get_string, lift, lower, undefined};
 use crate::component::{
     AsyncResult, AwayComponent, ComponentCall, ComponentHost, ComponentInstance, ComponentSource, ComponentState,
     ExportedFunction, HostRequest, HostResource, ImportBinding, PreparedInstances, RemoteRequest, StorePtr, Value,
+    with_list_sink,
 };
 use crate::error::{SandboxError, SandboxResult};
 use crate::js::async_calls::{self, AsyncContext, AsyncHost, AsyncQueue, Job};
@@ -280,11 +281,18 @@ impl ComponentInstanceCore {
         let typed = shape.and_then(|shape| typed::call(raw, &core, index as usize, shape, args.raw()));
         let outcome = typed.unwrap_or_else(|| {
             let resources = &*self.resources;
-            core.call(
-                index as usize,
-                |function, store| lower_params(raw, resources, function, store, args.raw(), true),
-                |function, store, results| lift_results(raw, resources, function, store, results),
-            )
+            let call = || {
+                core.call(
+                    index as usize,
+                    |function, store| lower_params(raw, resources, function, store, args.raw(), true),
+                    |function, store, results| lift_results(raw, resources, function, store, results),
+                )
+            };
+            // On wasmtime's fibers JS memory cannot be made: lifted lists are copied twice there.
+            match core.needs_async() {
+                true => call(),
+                false => with_list_sink(&JsListSink { env: raw }, call),
+            }
         });
         let value = self.settle(env, outcome)?;
         // SAFETY: created in this env during this call.

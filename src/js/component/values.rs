@@ -111,31 +111,6 @@ pub fn uint8_array_bytes<'v>(env: sys::napi_env, value: RawValue) -> Option<&'v 
     typed_array_bytes(env, value, sys::TypedarrayType::uint8_array)
 }
 
-/// A new `Uint8Array` holding a copy of `bytes`.
-pub fn new_uint8_array(env: sys::napi_env, bytes: &[u8]) -> SandboxResult<RawValue> {
-    let mut data = ptr::null_mut();
-    let mut buffer = ptr::null_mut();
-    // SAFETY: creates an ArrayBuffer of the right size in `env`, then fills it.
-    check(unsafe { sys::napi_create_arraybuffer(env, bytes.len(), &mut data, &mut buffer) })?;
-    if !bytes.is_empty() {
-        // SAFETY: `data` points at `bytes.len()` fresh bytes.
-        unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), data.cast::<u8>(), bytes.len()) };
-    }
-    let mut array = ptr::null_mut();
-    // SAFETY: a view of the whole new buffer.
-    check(unsafe {
-        sys::napi_create_typedarray(
-            env,
-            sys::TypedarrayType::uint8_array,
-            bytes.len(),
-            buffer,
-            0,
-            &mut array,
-        )
-    })?;
-    Ok(array)
-}
-
 fn check(status: sys::napi_status) -> SandboxResult<()> {
     if status == sys::Status::napi_ok {
         Ok(())
@@ -696,7 +671,9 @@ pub fn lift(cx: &mut Cx, value: Value, ty: &Type, path: &Path) -> SandboxResult<
         (Value::Numbers(_, bytes), Type::List(list)) => {
             let element = list.ty();
             let Some((kind, size, _)) = typed_array_kind(&element) else {
-                return Err(SandboxError::Internal(format!("{path}: numbers for a list of {element:?}")));
+                return Err(SandboxError::Internal(format!(
+                    "{path}: numbers for a list of {element:?}"
+                )));
             };
             typed_array(env, kind, size, bytes)
         }
@@ -791,29 +768,49 @@ fn tagged_object(env: sys::napi_env, tag: &str, payload: Option<RawValue>) -> Sa
     Ok(out)
 }
 
-/// A new typed array of `kind` over `bytes` (little-endian elements of `size` bytes): owned bytes
-/// become its buffer as they are (no copy; V8 is told of the memory), borrowed ones are copied.
-fn typed_array(env: sys::napi_env, kind: sys::napi_typedarray_type, size: usize, bytes: Bytes) -> SandboxResult<RawValue> {
-    let length = bytes.as_slice().len() / size;
+/// A new typed array of `kind` over `bytes` (little-endian elements of `size` bytes): the buffer a
+/// `JsListSink` placed them in, else a copy.
+fn typed_array(
+    env: sys::napi_env,
+    kind: sys::napi_typedarray_type,
+    size: usize,
+    bytes: Bytes,
+) -> SandboxResult<RawValue> {
+    let length = bytes.len() / size;
     let buffer = match bytes {
-        Bytes::Owned(owned) if !owned.is_empty() => crate::js::gc_pressure::external_arraybuffer(env, owned)?,
-        other => {
-            let bytes = other.as_slice();
-            let mut data = ptr::null_mut();
-            let mut buffer = ptr::null_mut();
-            // SAFETY: creates an ArrayBuffer of the right size in `env`, then fills it.
-            check(unsafe { sys::napi_create_arraybuffer(env, bytes.len(), &mut data, &mut buffer) })?;
-            if !bytes.is_empty() {
-                // SAFETY: `data` points at `bytes.len()` fresh bytes.
-                unsafe { ptr::copy_nonoverlapping(bytes.as_ptr(), data.cast::<u8>(), bytes.len()) };
-            }
-            buffer
-        }
+        // The sink's token is the ArrayBuffer it made in this env, during this call.
+        Bytes::Placed { token, .. } => token as RawValue,
+        other => new_arraybuffer(env, other.as_slice())?,
     };
     let mut array = ptr::null_mut();
-    // SAFETY: a view of the whole new buffer.
+    // SAFETY: a view of the whole buffer.
     check(unsafe { sys::napi_create_typedarray(env, kind, length, buffer, 0, &mut array) })?;
     Ok(array)
+}
+
+/// A new `ArrayBuffer` holding a copy of `bytes`.
+fn new_arraybuffer(env: sys::napi_env, bytes: &[u8]) -> SandboxResult<RawValue> {
+    let mut data = ptr::null_mut();
+    let mut buffer = ptr::null_mut();
+    // SAFETY: creates an ArrayBuffer of the right size in `env`, then fills it.
+    check(unsafe { sys::napi_create_arraybuffer(env, bytes.len(), &mut data, &mut buffer) })?;
+    if !bytes.is_empty() {
+        // SAFETY: `data` points at `bytes.len()` fresh bytes.
+        unsafe { ptr::copy_nonoverlapping(bytes.as_ptr(), data.cast::<u8>(), bytes.len()) };
+    }
+    Ok(buffer)
+}
+
+/// Places the numeric lists a synchronous call lifts straight into new `ArrayBuffer`s: guest
+/// memory to JS memory in one copy. Only for calls on the JS thread's own stack (not a fiber's).
+pub struct JsListSink {
+    pub env: sys::napi_env,
+}
+
+impl crate::component::ListSink for JsListSink {
+    fn place(&self, bytes: &[u8]) -> Option<usize> {
+        new_arraybuffer(self.env, bytes).ok().map(|buffer| buffer as usize)
+    }
 }
 
 /// Converts a host resource into the `ResourceAny` a `Val` carries.

@@ -11,6 +11,7 @@ extern crate alloc;
 
 use alloc::format;
 use alloc::string::{String, ToString};
+use alloc::vec;
 use alloc::vec::Vec;
 use core::cell::{Cell, RefCell};
 
@@ -417,6 +418,34 @@ impl limits::Guest for Component {
 
     fn sum_bytes(data: Vec<u8>) -> u64 {
         data.iter().map(|&b| b as u64).sum()
+    }
+
+    fn make_blob(name: String, n: u32) -> Result<limits::Blob, String> {
+        if n == 0 {
+            return Err(format!("{name}: no bytes"));
+        }
+        Ok(limits::Blob {
+            name,
+            data: Self::bytes(n),
+            samples: vec![f64::from(n), f64::from(n) / 2.0],
+        })
+    }
+
+    fn sum_blobs(first: limits::Blob, blobs: Vec<limits::Blob>) -> (String, u64, f64) {
+        let mut bytes = Self::sum_bytes(first.data);
+        let mut samples: f64 = first.samples.iter().sum();
+        for blob in blobs {
+            bytes += Self::sum_bytes(blob.data);
+            samples += blob.samples.iter().sum::<f64>();
+        }
+        (first.name, bytes, samples)
+    }
+
+    fn through_blob(b: limits::Blob) -> limits::Blob {
+        limits::Blob {
+            data: mirror::mirror_list_u8(&b.data),
+            ..b
+        }
     }
 }
 
