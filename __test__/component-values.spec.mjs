@@ -5,6 +5,7 @@
 // wraps or coerces): a coded TypeError/RangeError naming the function and the parameter, thrown
 // before the guest runs, the instance staying usable.
 import { readFileSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
 
 import test from 'ava'
 
@@ -535,4 +536,27 @@ test('a nested bad value names its path in the parameter', (t) => {
   t.regex(error.message, /echo-record/)
   t.regex(error.message, /v/)
   t.is(api.echoRecord({ ...record, nestedThing: { labelText: 'h', thePoint: { x: 1, y: 2 } } }).firstName, 'Ann')
+})
+
+test('more parameters than pass flat (17 u32): in memory both ways, an export taking them and an import given them', (t) => {
+  const seventeen = Component.fromFile(
+    fileURLToPath(new URL('../examples/components/text/seventeen-params.wat', import.meta.url)),
+  )
+  let received
+  const instance = seventeen.instantiate({
+    imports: {
+      sum17: (...args) => {
+        received = args
+        return args.reduce((sum, value) => sum + value, 0)
+      },
+    },
+  })
+  const args = Array.from({ length: 17 }, (_, index) => 100 + index)
+  t.deepEqual(instance.exports.echo17(...args), [100, 116])
+  t.is(instance.exports.callSum17(), 153)
+  t.deepEqual(
+    received,
+    Array.from({ length: 17 }, (_, index) => index + 1),
+  )
+  t.throws(() => instance.exports.echo17(...args.slice(0, 16), -1), { instanceOf: RangeError, message: /p17/ })
 })

@@ -327,7 +327,7 @@ fn slots<const N: usize>(dst: &mut MaybeUninit<[ValRaw; N]>) -> &mut [MaybeUnini
 }
 
 /// The types of the tuple `ty` (a parameter or result list).
-fn tuple_types<'a>(types: &'a ComponentTypes, ty: InterfaceType) -> Result<&'a [InterfaceType]> {
+fn tuple_types(types: &ComponentTypes, ty: InterfaceType) -> Result<&[InterfaceType]> {
     match ty {
         InterfaceType::Tuple(tuple) => Ok(&types[tuple].types),
         _ => bail!("expected a tuple type"),
@@ -456,7 +456,7 @@ unsafe impl<const N: usize> Lift for Results<N> {
         }
         let offset = slot.get_u32() as usize;
         let abi = types.canonical_abi(ty);
-        if offset % abi.align32 as usize != 0 {
+        if !offset.is_multiple_of(abi.align32 as usize) {
             bail!("return pointer not aligned");
         }
         let bytes = in_memory(cx.memory(), abi, offset)?;
@@ -1100,7 +1100,7 @@ fn load_list(cx: &mut LiftContext<'_>, element: InterfaceType, ptr: usize, len: 
     if end > cx.memory().len() {
         bail!("list pointer/length out of bounds of memory");
     }
-    if ptr % abi.align32 as usize != 0 {
+    if !ptr.is_multiple_of(abi.align32 as usize) {
         bail!("list pointer is not aligned");
     }
     if let Some(numeric) = Numeric::of_interface(&element) {
