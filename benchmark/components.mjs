@@ -69,7 +69,8 @@ export async function componentRows({ row, batch, quick }) {
     'host-name': () => 'bench',
     'demo:types/mirror': mirror,
   }
-  const oursApi = types.instantiate({ imports }).exports.api
+  const oursTypes = types.instantiate({ imports }).exports
+  const oursApi = oursTypes.api
   const jcoTypes = await jcoGlue(typesBytes, 'types')
   const jcoImports = {
     'demo:types/logger': imports['demo:types/logger'],
@@ -78,7 +79,8 @@ export async function componentRows({ row, batch, quick }) {
     'demo:types/mirror': mirror,
     'demo:types/types': {},
   }
-  const theirApi = (await jcoTypes.instantiate(jcoImports)).api
+  const theirTypes = await jcoTypes.instantiate(jcoImports)
+  const theirApi = theirTypes.api
   const megabyte = new Uint8Array(1 << 20).fill(7)
   const listTiming = { batch: batch(300), samples: 7, warmup: 2 }
   const oursList = measure(() => (sink ^= oursApi.echoListU8(megabyte).length), listTiming)
@@ -87,6 +89,20 @@ export async function componentRows({ row, batch, quick }) {
     operation: 'component call: list<u8> of 1 MiB in and out',
     ours: oursList,
     baseline: jcoList,
+    against: 'jco transpile on V8',
+    kind: 'slower',
+    target: 1,
+  })
+
+  // The same megabyte inside a record, through the guest and one of its JS imports and back:
+  // through-blob(b) returns b with its bytes replaced by what mirror-list-u8(b.data) returned.
+  const blob = { name: 'blob', data: megabyte, samples: new Float64Array([1, 2]) }
+  const oursBlob = measure(() => (sink ^= oursTypes.limits.throughBlob(blob).data.length), listTiming)
+  const jcoBlob = measure(() => (sink ^= theirTypes.limits.throughBlob(blob).data.length), listTiming)
+  row({
+    operation: 'component call: 1 MiB list<u8> in a record, to a JS import and back',
+    ours: oursBlob,
+    baseline: jcoBlob,
     against: 'jco transpile on V8',
     kind: 'slower',
     target: 1,
