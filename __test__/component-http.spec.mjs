@@ -2,7 +2,9 @@
 // (`wasi:http/handler`) services through Node's http server, a fresh instance per request, bodies
 // streamed both ways; failures as 500/504/413 with the server still serving; outgoing requests
 // denied by default, allowed per host through Node's client, or handed to a `fetch` function.
+import { spawn } from 'node:child_process'
 import http from 'node:http'
+import { fileURLToPath } from 'node:url'
 import { once } from 'node:events'
 import { randomBytes } from 'node:crypto'
 
@@ -218,6 +220,29 @@ for (const [version, service] of Object.entries(services)) {
     t.true(text.subarray(4).equals(body))
   })
 }
+
+test('more requests at once than the pooled engine holds: the rest get on-demand instances, none fails', async (t) => {
+  // In a child process whose pool holds two instances (the default is 1,000).
+  const child = spawn(
+    process.execPath,
+    [
+      fileURLToPath(new URL('helpers/service-overflow.mjs', import.meta.url)),
+      guestPath('build/http.rust.component.wasm'),
+    ],
+    {
+      env: { ...process.env, WASM_MEMORY_SANDBOX_SERVICE_SLOTS: '2' },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  )
+  let output = ''
+  child.stdout.on('data', (chunk) => (output += chunk))
+  const [code] = await once(child, 'exit')
+  t.is(code, 0)
+  const { answers, took } = JSON.parse(output)
+  t.deepEqual(answers, Array(8).fill('200 200 slow'))
+  // All eight waited on the upstream together, not two at a time.
+  t.true(took < 1100, `took ${took} ms`)
+})
 
 test('outgoing requests are denied by default: the guest sees HTTP-request-denied, nothing leaves the host', async (t) => {
   const up = await upstream(t)

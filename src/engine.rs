@@ -31,12 +31,25 @@ pub enum EngineKind {
     Api,
     /// `Api` with fuel metering.
     ApiMetered,
+    /// `Standard` with the pooling allocator: `httpHandler()`'s instances, made and dropped per
+    /// request, reuse memories, tables and stacks instead of mapping and unmapping them.
+    Service,
+    /// `Service` with fuel metering.
+    ServiceMetered,
 }
 
 impl EngineKind {
     /// The engine of a WebAssembly namespace with, or without, a fuel budget.
     pub fn api(metered: bool) -> Self {
         if metered { Self::ApiMetered } else { Self::Api }
+    }
+
+    /// The pooled engine for per-request service instances of this kind.
+    pub fn pooled(self) -> Self {
+        match self {
+            Self::Metered | Self::ServiceMetered => Self::ServiceMetered,
+            _ => Self::Service,
+        }
     }
 }
 
@@ -49,6 +62,8 @@ impl EngineKind {
             Self::Dense => "dense",
             Self::Api => "api",
             Self::ApiMetered => "api-metered",
+            Self::Service => "service",
+            Self::ServiceMetered => "service-metered",
         }
     }
 }
@@ -121,6 +136,26 @@ pub fn dense_slots() -> u32 {
     })
 }
 
+/// Environment variable that sets how many service instances each pooled engine holds.
+pub const SERVICE_SLOTS_VARIABLE: &str = "WASM_MEMORY_SANDBOX_SERVICE_SLOTS";
+
+/// How many service instances (requests in progress) a pooled engine holds at once by default;
+/// requests beyond them get instances of the on-demand engine.
+pub const DEFAULT_SERVICE_SLOTS: u32 = 1000;
+
+/// How many service instances the pooled engines hold (read once, when the first one starts).
+pub fn service_slots() -> u32 {
+    static SLOTS: OnceLock<u32> = OnceLock::new();
+    *SLOTS.get_or_init(|| {
+        std::env::var(SERVICE_SLOTS_VARIABLE)
+            .ok()
+            .and_then(|value| value.trim().parse().ok())
+            .filter(|&slots| slots > 0)
+            .unwrap_or(DEFAULT_SERVICE_SLOTS)
+    })
+}
+
+
 /// How often the epoch advances while a timed call runs: the granularity of `timeoutMs`.
 pub const EPOCH_TICK: Duration = Duration::from_millis(1);
 
@@ -133,6 +168,10 @@ static STANDARD_WINCH: EngineCell = OnceLock::new();
 static METERED_WINCH: EngineCell = OnceLock::new();
 static API: EngineCell = OnceLock::new();
 static API_METERED: EngineCell = OnceLock::new();
+static SERVICE: EngineCell = OnceLock::new();
+static SERVICE_METERED: EngineCell = OnceLock::new();
+static SERVICE_WINCH: EngineCell = OnceLock::new();
+static SERVICE_METERED_WINCH: EngineCell = OnceLock::new();
 
 /// Returns the process-wide engine of that kind, compiling with Cranelift, creating it on first use.
 pub fn engine(kind: EngineKind) -> SandboxResult<&'static Engine> {
@@ -151,6 +190,10 @@ pub fn engine_with(kind: EngineKind, compiler: Compiler) -> SandboxResult<&'stat
         // The JS API namespace compiles with Cranelift.
         (EngineKind::Api, _) => &API,
         (EngineKind::ApiMetered, _) => &API_METERED,
+        (EngineKind::Service, Compiler::Cranelift) => &SERVICE,
+        (EngineKind::ServiceMetered, Compiler::Cranelift) => &SERVICE_METERED,
+        (EngineKind::Service, Compiler::Winch) => &SERVICE_WINCH,
+        (EngineKind::ServiceMetered, Compiler::Winch) => &SERVICE_METERED_WINCH,
     };
     let compiler = if matches!(kind, EngineKind::Dense | EngineKind::Api | EngineKind::ApiMetered) {
         Compiler::Cranelift
@@ -173,16 +216,36 @@ fn config(kind: EngineKind, compiler: Compiler) -> Config {
     config.memory_may_move(false);
     config.max_wasm_stack(crate::stack::MAX_WASM_STACK);
     config.epoch_interruption(kind != EngineKind::Dense);
-    config.consume_fuel(matches!(kind, EngineKind::Metered | EngineKind::ApiMetered));
+    config.consume_fuel(matches!(
+        kind,
+        EngineKind::Metered | EngineKind::ApiMetered | EngineKind::ServiceMetered
+    ));
     if matches!(kind, EngineKind::Api | EngineKind::ApiMetered) {
         config.wasm_memory64(true);
     }
     // Components run on the general engines: WASI 0.3's async functions, streams and futures.
     // The others never run components and keep the concurrency state out of their stores.
-    if matches!(kind, EngineKind::Standard | EngineKind::Metered) {
+    if matches!(
+        kind,
+        EngineKind::Standard | EngineKind::Metered | EngineKind::Service | EngineKind::ServiceMetered
+    ) {
         config.wasm_component_model_async(true);
     } else {
         config.concurrency_support(false);
+    }
+    if matches!(kind, EngineKind::Service | EngineKind::ServiceMetered) {
+        let slots = service_slots();
+        let mut pool = PoolingAllocationConfig::new();
+        pool.total_component_instances(slots)
+            .total_core_instances(slots.saturating_mul(8))
+            .total_memories(slots.saturating_mul(2))
+            .total_tables(slots.saturating_mul(8))
+            .total_stacks(slots)
+            .max_memory_size(crate::sandbox::MAX_WASM32_MEMORY_BYTES as usize)
+            // Freed memories go back to the kernel 16 at a time: one madvise call (and one TLB
+            // flush on every core) for many requests.
+            .decommit_batch_size(16);
+        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     }
     if kind == EngineKind::Dense {
         let slots = dense_slots();
@@ -279,7 +342,18 @@ fn tick_while_sandboxes_need_it() {
         };
         // A timed sandbox made while sleeping a watch tick unparks us, cutting the sleep short.
         thread::park_timeout(tick);
-        for cell in [&STANDARD, &METERED, &STANDARD_WINCH, &METERED_WINCH, &API, &API_METERED] {
+        for cell in [
+            &STANDARD,
+            &METERED,
+            &STANDARD_WINCH,
+            &METERED_WINCH,
+            &API,
+            &API_METERED,
+            &SERVICE,
+            &SERVICE_METERED,
+            &SERVICE_WINCH,
+            &SERVICE_METERED_WINCH,
+        ] {
             if let Some(Ok(engine)) = cell.get() {
                 engine.increment_epoch();
             }
@@ -287,13 +361,14 @@ fn tick_while_sandboxes_need_it() {
     }
 }
 
-/// One value per engine that runs WASI guests (standard or metered, with each compiler), made on
+/// One value per engine that runs WASI guests (standard, metered and their pooled service
+/// variants, with each compiler), made on
 /// first use and cloned out: the WASI linkers of modules and of components.
-pub struct PerWasiEngine<T>([OnceLock<Result<T, String>>; 4]);
+pub struct PerWasiEngine<T>([OnceLock<Result<T, String>>; 8]);
 
 impl<T: Clone> PerWasiEngine<T> {
     pub const fn new() -> Self {
-        Self([const { OnceLock::new() }; 4])
+        Self([const { OnceLock::new() }; 8])
     }
 
     /// The value for `kind` and `compiler`, made by `make` the first time.
@@ -308,6 +383,10 @@ impl<T: Clone> PerWasiEngine<T> {
             (EngineKind::Metered, Compiler::Cranelift) => 1,
             (EngineKind::Standard, Compiler::Winch) => 2,
             (EngineKind::Metered, Compiler::Winch) => 3,
+            (EngineKind::Service, Compiler::Cranelift) => 4,
+            (EngineKind::ServiceMetered, Compiler::Cranelift) => 5,
+            (EngineKind::Service, Compiler::Winch) => 6,
+            (EngineKind::ServiceMetered, Compiler::Winch) => 7,
             (EngineKind::Dense | EngineKind::Api | EngineKind::ApiMetered, _) => {
                 return Err(SandboxError::Internal(format!(
                     "the {} engine runs no WASI guests",

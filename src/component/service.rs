@@ -21,9 +21,11 @@ use crate::wasi::{ComponentWasiState, WasiOptions};
 /// What every request of one handler is served with.
 pub struct ServiceTemplate {
     source: ComponentSource,
-    /// The instantiation, linked and type-checked once (shared with the component's other
-    /// instances without JS imports).
+    /// The instantiation on the pooled engine, linked and type-checked once (shared with the
+    /// component's other instances without JS imports).
     pre: InstancePre<ComponentState>,
+    /// Where the same on the on-demand engine is kept, made when the pool is first full.
+    prepared: Arc<PreparedInstances>,
     limits: Limits,
     wasi: WasiOptions,
     http: Option<HostRules>,
@@ -40,10 +42,10 @@ impl ServiceTemplate {
         wasi: WasiOptions,
         http: Option<HostRules>,
     ) -> SandboxResult<Self> {
-        let engine_kind = limits.engine_kind();
+        let engine_kind = limits.engine_kind().pooled();
         let engine = engine_with(engine_kind, source.compiler())?;
-        let component = source.for_engine(engine_kind)?;
-        let kind = component
+        let kind = source
+            .for_engine(engine_kind)?
             .component_type()
             .exports(engine)
             .find_map(|(name, _)| ServiceKind::of_export(name))
@@ -52,27 +54,18 @@ impl ServiceTemplate {
                 expected: "wasi:http service",
                 reason: "the component does not export a wasi:http handler, so it cannot serve requests".to_owned(),
             })?;
-        let pre = prepared.get(engine_kind, true, || {
-            let linking = Linking {
-                kind: engine_kind,
-                compiler: source.compiler(),
-                has_wasi: true,
-                needs_async: true,
-            };
-            instance_linker(engine, &component, linking, Vec::new(), Vec::new())?
-                .instantiate_pre(&component)
-                .map_err(|error| crate::sandbox::instantiation_error(error, limits))
-        })?;
+        let pre = prepare(source, &prepared, engine_kind, limits)?;
         let template = Self {
             source: source.clone(),
             pre,
+            prepared,
             limits,
             wasi,
             http,
             kind,
         };
         // A first instance: link errors and bad options come up now.
-        let mut store = template.store(Arc::new(HttpStreams::default()))?;
+        let mut store = template.store(Arc::new(HttpStreams::default()), true)?;
         in_tokio(template.pre.instantiate_async(&mut store))
             .map_err(|error| crate::sandbox::instantiation_error(error, limits))?;
         Ok(template)
@@ -82,8 +75,13 @@ impl ServiceTemplate {
         self.limits
     }
 
-    fn store(&self, streams: Arc<HttpStreams>) -> SandboxResult<wasmtime::Store<ComponentState>> {
-        let engine = engine_with(self.limits.engine_kind(), self.source.compiler())?;
+    /// A store for one request, on the pooled engine or the on-demand one.
+    fn store(&self, streams: Arc<HttpStreams>, pooled: bool) -> SandboxResult<wasmtime::Store<ComponentState>> {
+        let kind = match pooled {
+            true => self.limits.engine_kind().pooled(),
+            false => self.limits.engine_kind(),
+        };
+        let engine = engine_with(kind, self.source.compiler())?;
         let wasi = ComponentWasiState::new(&self.wasi)?;
         ComponentState::new_store(engine, self.limits, Some(wasi), self.http.clone(), streams, true)
     }
@@ -97,14 +95,53 @@ impl ServiceTemplate {
         streams: Arc<HttpStreams>,
     ) -> wasmtime::Result<()> {
         let internal = |error: SandboxError| wasmtime::Error::msg(error.to_string());
-        let mut store = self.store(streams).map_err(internal)?;
-        ComponentState::attach_link(&mut store, Arc::clone(&link));
         let stop = {
             let link = Arc::clone(&link);
             move || link.must_stop()
         };
-        let instance = watch(async { self.pre.instantiate_async(&mut store).await }, &stop);
-        let instance = instance.await?;
+        let mut store = self.store(Arc::clone(&streams), true).map_err(internal)?;
+        ComponentState::attach_link(&mut store, Arc::clone(&link));
+        let pooled = watch(async { self.pre.instantiate_async(&mut store).await }, &stop).await;
+        let (mut store, instance) = match pooled {
+            Ok(instance) => (store, instance),
+            // Every slot of the pool is serving a request: this one gets its memories mapped
+            // for it, as any other instance.
+            Err(error) if error.downcast_ref::<wasmtime::PoolConcurrencyLimitError>().is_some() => {
+                drop(store);
+                let pre = self.overflow_pre().map_err(internal)?;
+                let mut store = self.store(streams, false).map_err(internal)?;
+                ComponentState::attach_link(&mut store, Arc::clone(&link));
+                let instance = watch(async { pre.instantiate_async(&mut store).await }, &stop).await?;
+                (store, instance)
+            }
+            Err(error) => return Err(error),
+        };
         watch(serve(&mut store, &instance, self.kind, request, &link), stop).await
     }
+
+    fn overflow_pre(&self) -> SandboxResult<InstancePre<ComponentState>> {
+        prepare(&self.source, &self.prepared, self.limits.engine_kind(), self.limits)
+    }
+}
+
+/// The service's instantiation on engine `kind`, linked once (with WASI and `wasi:http`).
+fn prepare(
+    source: &ComponentSource,
+    prepared: &PreparedInstances,
+    kind: crate::engine::EngineKind,
+    limits: Limits,
+) -> SandboxResult<InstancePre<ComponentState>> {
+    let engine = engine_with(kind, source.compiler())?;
+    let component = source.for_engine(kind)?;
+    prepared.get(kind, true, || {
+        let linking = Linking {
+            kind,
+            compiler: source.compiler(),
+            has_wasi: true,
+            needs_async: true,
+        };
+        instance_linker(engine, &component, linking, Vec::new(), Vec::new())?
+            .instantiate_pre(&component)
+            .map_err(|error| crate::sandbox::instantiation_error(error, limits))
+    })
 }
