@@ -155,7 +155,6 @@ pub fn service_slots() -> u32 {
     })
 }
 
-
 /// How often the epoch advances while a timed call runs: the granularity of `timeoutMs`.
 pub const EPOCH_TICK: Duration = Duration::from_millis(1);
 
