@@ -12,7 +12,7 @@ use wasmtime_wasi::runtime::in_tokio;
 use wasmtime_wasi::{WasiCtxView, WasiView};
 
 use super::ComponentSource;
-use super::abi::{Args, EXPORT_SLOTS, MAX_FLAT_PARAMS, Results, Value, flat_params, flat_values};
+use super::abi::{Args, EXPORT_SLOTS, Results, Value, flat_params};
 use super::http::{HostRules, HttpState, HttpStreams, ServedRequest, ServiceKind, serve};
 use crate::engine::{Compiler, EngineKind, PerWasiEngine, TickerGuard, deadline_ticks, engine_with};
 use crate::error::{SandboxError, SandboxResult};
@@ -281,11 +281,10 @@ fn call_export(
     params: Vec<Value>,
     stop: &dyn Fn() -> Option<wasmtime::Error>,
 ) -> wasmtime::Result<Option<Value>> {
-    // An `async` export lifted with the async ABI returns up to 16 flat values through
-    // `task.return`, which `Results` (one slot, else memory) does not read: wasmtime's `Val`
-    // path takes those.
-    let result_values = function.result.as_ref().map_or(0, flat_values);
-    if function.ty.async_() || (use_async && (2..=MAX_FLAT_PARAMS).contains(&result_values)) {
+    // An export lifted with the async ABI (which only an `async func` may be) returns up to 16
+    // flat values through `task.return`, which `Results` (one slot, else memory) does not read:
+    // wasmtime's `Val` path takes those.
+    if function.ty.async_() {
         let params: Vec<Val> = params.into_iter().map(Value::into_val).collect();
         let mut results = vec![Val::Bool(false); function.ty.results().len()];
         call_func((func, use_async), store, &params, &mut results, stop)?;
