@@ -127,13 +127,16 @@ pub const DEFAULT_DENSE_SLOTS: u32 = 150_000;
 /// How many `Dense` slots the pool has (read once, when the engine starts).
 pub fn dense_slots() -> u32 {
     static SLOTS: OnceLock<u32> = OnceLock::new();
-    *SLOTS.get_or_init(|| {
-        std::env::var(DENSE_SLOTS_VARIABLE)
-            .ok()
-            .and_then(|value| value.trim().parse().ok())
-            .filter(|&slots| slots > 0)
-            .unwrap_or(DEFAULT_DENSE_SLOTS)
-    })
+    *SLOTS.get_or_init(|| slots_from_env(DENSE_SLOTS_VARIABLE, DEFAULT_DENSE_SLOTS))
+}
+
+/// The positive count `variable` holds, else `default`.
+fn slots_from_env(variable: &str, default: u32) -> u32 {
+    std::env::var(variable)
+        .ok()
+        .and_then(|value| value.trim().parse().ok())
+        .filter(|&slots| slots > 0)
+        .unwrap_or(default)
 }
 
 /// Environment variable that sets how many service instances each pooled engine holds.
@@ -146,13 +149,7 @@ pub const DEFAULT_SERVICE_SLOTS: u32 = 1000;
 /// How many service instances the pooled engines hold (read once, when the first one starts).
 pub fn service_slots() -> u32 {
     static SLOTS: OnceLock<u32> = OnceLock::new();
-    *SLOTS.get_or_init(|| {
-        std::env::var(SERVICE_SLOTS_VARIABLE)
-            .ok()
-            .and_then(|value| value.trim().parse().ok())
-            .filter(|&slots| slots > 0)
-            .unwrap_or(DEFAULT_SERVICE_SLOTS)
-    })
+    *SLOTS.get_or_init(|| slots_from_env(SERVICE_SLOTS_VARIABLE, DEFAULT_SERVICE_SLOTS))
 }
 
 /// How often the epoch advances while a timed call runs: the granularity of `timeoutMs`.

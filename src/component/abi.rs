@@ -394,11 +394,7 @@ unsafe impl<const N: usize> Lift for Args<N> {
     }
 
     fn linear_lift_from_memory(cx: &mut LiftContext<'_>, ty: InterfaceType, bytes: &[u8]) -> Result<Self> {
-        let types = cx.types;
-        let param_types = tuple_types(types, ty)?;
-        let offset = memory_offset(cx.memory(), bytes)?;
-        let bytes = in_memory(cx.memory(), types.canonical_abi(&ty), offset)?;
-        Ok(Args(load_fields(cx, param_types, bytes)?))
+        load_tuple_at(cx, ty, bytes).map(Args)
     }
 }
 
@@ -464,13 +460,18 @@ unsafe impl<const N: usize> Lift for Results<N> {
     }
 
     fn linear_lift_from_memory(cx: &mut LiftContext<'_>, ty: InterfaceType, bytes: &[u8]) -> Result<Self> {
-        let types = cx.types;
-        let result_types = tuple_types(types, ty)?;
-        let offset = memory_offset(cx.memory(), bytes)?;
-        let bytes = in_memory(cx.memory(), types.canonical_abi(&ty), offset)?;
-        let mut values = load_fields(cx, result_types, bytes)?;
-        Ok(Results(values.pop()))
+        load_tuple_at(cx, ty, bytes).map(|mut values| Results(values.pop()))
     }
+}
+
+/// Loads the parameter or result list `ty` from where `bytes` (wasmtime's 0-byte cut, see
+/// `DYNAMIC_ABI`) start in guest memory, its real extent checked.
+fn load_tuple_at(cx: &mut LiftContext<'_>, ty: InterfaceType, bytes: &[u8]) -> Result<Vec<Value>> {
+    let types = cx.types;
+    let field_types = tuple_types(types, ty)?;
+    let offset = memory_offset(cx.memory(), bytes)?;
+    let bytes = in_memory(cx.memory(), types.canonical_abi(&ty), offset)?;
+    load_fields(cx, field_types, bytes)
 }
 
 fn check_arity(expected: usize, given: usize) -> Result<()> {
