@@ -119,6 +119,23 @@ export declare class ComponentInstanceCore {
   httpReject(id: number, code: string, message: string): void
   /** JS consumed `credit` bytes of the guest's body on `stream`. */
   httpCredit(stream: number, credit: number): void
+  /** Sets the facade's stream and future hook (see `transmit.rs`). */
+  setTransmitHook(hook: unknown): void
+  /** The call indexes of the exported functions that pass streams or futures (called async). */
+  transmitting(): Array<number>
+  /** Bytes from JS for stream `id` toward the guest; `false`: pause until `'resume'`. */
+  transmitPush(id: number, chunk: Buffer): boolean
+  /** JS's source of stream `id` ended. */
+  transmitEnd(id: number): void
+  /** JS read `bytes` of stream `id`. */
+  transmitCredit(id: number, bytes: number): void
+  /** JS cancelled its reader of stream `id`. */
+  transmitCancel(id: number): void
+  /**
+   * JS's value for future `id` toward the guest settled: `ok` with `value`, or rejected with
+   * `value` the reason's message (the guest reading it traps with it).
+   */
+  transmitSettle(id: number, value: unknown, ok: boolean): void
   /** `[interface | null, name]` of every exported function, by call index. */
   functions(): Array<Array<string | undefined | null>>
   /** `[interface | null, name]` of every exported resource, by index for `setResourceClass`. */

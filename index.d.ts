@@ -491,6 +491,14 @@ export interface ComponentInstance<Exports extends object = ComponentExportsObje
    * the call with `ERR_WASM_IMPORT`, the reason as `cause`). While it runs the instance is busy
    * (`ERR_SANDBOX_BUSY`); further async calls wait their turn. `timeoutMs` counts the time spent
    * waiting for imports; `dispose()` interrupts the call.
+   *
+   * Streams and futures (WASI 0.3): a `stream<u8>` the guest gives is a `ReadableStream` of
+   * `Uint8Array` chunks, a `future<T>` a Promise; JS gives a stream as a `ReadableStream`, an
+   * (async) iterable of byte chunks or a `Uint8Array`, and a future as a Promise or a value. A
+   * function passing them is always called this way (its `instance.exports` function returns a
+   * Promise). The Promise settles with the value as soon as the guest returns it; the call goes on
+   * (the instance busy, `timeoutMs` counting) until every stream and future it passed has ended,
+   * and a call that fails then fails them too.
    */
   callAsync<F extends (...args: any[]) => any>(fn: F, ...args: Parameters<F>): Promise<Awaited<ReturnType<F>>>
   callAsync(fn: string, ...args: unknown[]): Promise<unknown>

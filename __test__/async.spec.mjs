@@ -108,11 +108,11 @@ test.serial('two sandboxes run two calls at once on two cores: their runs overla
     starts.every((at) => at < firstEnd),
     JSON.stringify(marks),
   )
-  // The speed-up itself is measured by `npm run bench` (other test files share these cores now).
+  // The speed-up itself is measured by `npm run bench`, not asserted here: other test files
+  // share these two cores now, so a time ratio says more about them than about the pool.
   t.log(
     `1 call ${one.toFixed(0)} ms, 2 calls at once ${two.toFixed(0)} ms: ${((2 * one) / two).toFixed(2)}x the throughput`,
   )
-  t.true(two < 1.9 * one, `two calls at once took ${two} ms, one alone ${one} ms`)
 })
 
 test('an import may return a Promise: the guest waits for its value', async (t) => {

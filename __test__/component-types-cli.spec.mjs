@@ -419,7 +419,7 @@ const iface = (name, { functions = [], resources = [], types = [] } = {}) => ({
   types,
 })
 
-test('componentDts writes anonymous records, variants, enums and flags inline, and futures, streams and error-context', (t) => {
+test('componentDts writes anonymous records, variants, enums and flags inline, and futures, streams (a function passing them returns a Promise) and error-context', (t) => {
   const description = {
     exports: {
       edge: fn(
@@ -431,6 +431,7 @@ test('componentDts writes anonymous records, variants, enums and flags inline, a
           ['flags', k('flags', { flags: ['can-read'] })],
           ['future', k('future', { type: k('u32') })],
           ['stream', k('stream')],
+          ['bytes', k('stream', { type: k('u8') })],
           ['error', k('error-context')],
           ['opt3', k('option', { type: k('option', { type: k('option', { type: k('u32') }) }) })],
           ['opt-record', k('record', { fields: [{ name: 'o', type: k('option', { type: k('s64') }) }] })],
@@ -445,7 +446,7 @@ test('componentDts writes anonymous records, variants, enums and flags inline, a
   const dts = componentDts(description, { name: 'edge' })
   t.true(
     dts.includes(
-      "edge(record: { firstName: string }, variant: { tag: 'a'; val: number } | { tag: 'b-c' }, enum_: 'x' | 'it\\'s', flags: { canRead?: boolean }, future: PromiseLike<number>, stream: AsyncIterable<void>, error: number, opt3: Option<number | undefined> | undefined, optRecord: { o?: bigint | undefined }): void",
+      "edge(record: { firstName: string }, variant: { tag: 'a'; val: number } | { tag: 'b-c' }, enum_: 'x' | 'it\\'s', flags: { canRead?: boolean }, future: number | PromiseLike<number>, stream: never, bytes: ReadableStream<Uint8Array> | AsyncIterable<Uint8Array | string> | Iterable<Uint8Array | string> | Uint8Array, error: number, opt3: Option<number | undefined> | undefined, optRecord: { o?: bigint | undefined }): Promise<void>",
     ),
     dts,
   )
@@ -458,13 +459,14 @@ test('componentDts writes anonymous records, variants, enums and flags inline, a
     'usage.ts': `import type { ComponentExports, ComponentImports } from './edge.js'
 declare const e: ComponentExports
 declare const future: PromiseLike<number>
-declare const stream: AsyncIterable<void>
-e.edge({ firstName: 'a' }, { tag: 'b-c' }, "it's", {}, future, stream, 0, { tag: 'some', val: undefined }, {})
+declare const stream: never
+const edged: Promise<void> = e.edge({ firstName: 'a' }, { tag: 'b-c' }, "it's", {}, future, stream, new Uint8Array(1), 0, { tag: 'some', val: undefined }, {})
+const readable: Promise<void> = e.edge({ firstName: 'a' }, { tag: 'b-c' }, 'x', {}, 1, stream, new ReadableStream<Uint8Array>(), 0, undefined, {})
 const later: Promise<number> = e.later()
 // @ts-expect-error no imports at all
 const imports: ComponentImports = { anything: () => 1 }
 const none: ComponentImports = {}
-export { later, imports, none }
+export { later, imports, none, edged, readable }
 `,
   })
   typeCheck(t, directory, ['edge.d.ts', 'usage.ts'])

@@ -189,9 +189,10 @@ const guests = [
     }),
   ),
   // WASI 0.3 commands (an async `wasi:cli/run@0.3.0`, streams, clocks) with the `wasip3` bindings
-  // crate, for wasm32-wasip2 (Rust has no wasm32-wasip3 target): `p3-command`, and `p3-host` with
-  // a JS import and an async export.
-  ...['p3-command', 'p3-host'].map((binary) =>
+  // crate, for wasm32-wasip2 (Rust has no wasm32-wasip3 target): `p3-command`, `p3-host` with a
+  // JS import and an async export, and `p3-streams`, whose own functions pass stream<u8> and
+  // future<T> both ways.
+  ...['p3-command', 'p3-host', 'p3-streams'].map((binary) =>
     cargoGuest({
       name: `${binary}.rust.component.wasm`,
       source: join(root, 'examples', 'components', 'rust-p3'),

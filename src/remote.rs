@@ -146,10 +146,14 @@ impl RemoteLink {
             std::mem::forget(message);
             return;
         }
+        // The JS thread drains the whole queue when woken: one wake-up for a queue that was
+        // empty is enough (a wake-up per message would let a fast guest stream keep the event
+        // loop in its callbacks, timers starved).
+        let was_empty = queues.to_js.is_empty();
         queues.to_js.push_back(message);
         drop(queues);
         self.js_wake.notify_all();
-        if !(self.kick)() {
+        if was_empty && !(self.kick)() {
             self.close_js();
         }
     }

@@ -265,6 +265,20 @@ function itemName(fn) {
   return name
 }
 
+/** Whether a WIT type holds a stream or a future. */
+function holdsTransmits(type) {
+  if (!type || typeof type !== 'object') return false
+  if (type.kind === 'stream' || type.kind === 'future') return true
+  return [type.type, type.ok, type.err, ...(type.fields || []), ...(type.types || []), ...(type.cases || [])].some(
+    (inner) => inner && holdsTransmits(inner.kind ? inner : inner.type),
+  )
+}
+
+/** Whether a function passes a stream or a future (it is then called asynchronously). */
+function passesTransmits(fn) {
+  return (fn.params || []).some((param) => holdsTransmits(param.type)) || holdsTransmits(fn.result)
+}
+
 function witSignature(fn, role) {
   const params = (fn.params || []).slice(role === 'method' ? 1 : 0)
   const list = params.map((param) => `${param.name}: ${witType(param.type)}`).join(', ')
@@ -548,9 +562,10 @@ class DtsWriter {
       case 'borrow':
         return this.resourceClass(type.resource, context)
       case 'future':
-        return `PromiseLike<${this.optional(type.type, context)}>`
+        return `Promise<${this.optional(type.type, context)}>`
       case 'stream':
-        return `AsyncIterable<${this.optional(type.type, context)}>`
+        // A stream JS receives is a ReadableStream; only stream<u8> crosses (of Uint8Array chunks).
+        return type.type?.kind === 'u8' ? 'ReadableStream<Uint8Array>' : 'never'
       default:
         return 'unknown'
     }
@@ -562,16 +577,38 @@ class DtsWriter {
 
   /** A parameter list: `name: Type, ...`. */
   params(params, context) {
-    return params.map((param) => `${parameterName(param.name)}: ${this.ts(param.type, context)}`).join(', ')
+    // JS gives an export's arguments and an import's result: a stream or future it gives at the
+    // top level may be any byte source, or a value or Promise.
+    const given = context.direction === 'export'
+    return params
+      .map(
+        (param) =>
+          `${parameterName(param.name)}: ${given ? this.given(param.type, context) : this.ts(param.type, context)}`,
+      )
+      .join(', ')
+  }
+
+  /** The type of a value JS gives: as `ts`, with what a top-level stream or future accepts. */
+  given(type, context) {
+    if (type?.kind === 'stream' && type.type?.kind === 'u8')
+      return 'ReadableStream<Uint8Array> | AsyncIterable<Uint8Array | string> | Iterable<Uint8Array | string> | Uint8Array'
+    if (type?.kind === 'future') {
+      const payload = this.optional(type.type, context)
+      return `${payload} | PromiseLike<${payload}>`
+    }
+    return this.ts(type, context)
   }
 
   /** The TypeScript result of a function: a top-level result is its ok type (err throws). */
   result(fn, context) {
     let result
+    const ts = (type) => (context.direction === 'export' ? this.ts(type, context) : this.given(type, context))
     if (!fn.result) result = 'void'
-    else if (fn.result.kind === 'result') result = this.optional(fn.result.ok, context)
-    else result = this.ts(fn.result, context)
-    return fn.async ? `Promise<${result}>` : result
+    else if (fn.result.kind === 'result') result = fn.result.ok ? ts(fn.result.ok) : 'void'
+    else result = ts(fn.result)
+    // An async function, or an export passing streams or futures, is called on the pool: a
+    // Promise (a future's Promise as the value flattens into it).
+    return fn.async || (context.direction === 'export' && passesTransmits(fn)) ? `Promise<${result}>` : result
   }
 
   functionDoc(fn, context, role) {

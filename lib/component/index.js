@@ -7,6 +7,7 @@
 const { ComponentCore, componentSetup } = require('../../binding.js')
 const { witType } = require('./dts.js')
 const { HttpLink, parseHttpOption, parseBodyLimit, serve, replyError } = require('./http.js')
+const { transmitHook } = require('./transmit.js')
 
 /** What `throw` carries out of a function whose WIT result is `result<T, E>`: `payload` is the `E`. */
 class ComponentError extends Error {
@@ -200,28 +201,33 @@ function resolveImports(description, options) {
 }
 
 /** Builds `instance.exports`: interfaces by full name, name without version and jco's short name. */
-function buildExports(description, core) {
+function buildExports(description, core, transmits) {
   const calls = new Map()
   const indexes = new Map(core.functions().map(([iface, name], index) => [`${iface ?? ''}#${name}`, index]))
+  const transmitting = new Set(core.transmitting())
   const call = (iface, fn) => {
     const index = indexes.get(`${iface ?? ''}#${fn.name}`)
     if (index === undefined) return undefined
     const returnsResult = isResult(fn.result)
-    // An `async func` (WASI 0.3) returns a Promise, as jco maps it: the call runs on the pool.
-    const wrapper = fn.async
-      ? {
-          [fn.jsName](...args) {
-            const promise = core.callAsync(index, args)
-            return returnsResult ? promise.then(unwrapResult) : promise
-          },
-        }[fn.jsName]
-      : {
-          [fn.jsName](...args) {
-            const value = core.call(index, args)
-            return returnsResult ? unwrapResult(value) : value
-          },
-        }[fn.jsName]
-    calls.set(wrapper, { index, returnsResult })
+    // An `async func` (WASI 0.3) returns a Promise, as jco maps it: the call runs on the pool. So
+    // does a function passing streams or futures: the guest's event loop runs on for them.
+    // An async call's value may come before the call ends (its streams still flowing).
+    const startAsync = (args) => transmits.call(index, args)
+    const wrapper =
+      fn.async || transmitting.has(index)
+        ? {
+            [fn.jsName](...args) {
+              const promise = startAsync(args)
+              return returnsResult ? promise.then(unwrapResult) : promise
+            },
+          }[fn.jsName]
+        : {
+            [fn.jsName](...args) {
+              const value = core.call(index, args)
+              return returnsResult ? unwrapResult(value) : value
+            },
+          }[fn.jsName]
+    calls.set(wrapper, { index, returnsResult, startAsync })
     return wrapper
   }
   const classes = new Map()
@@ -301,12 +307,15 @@ class ComponentInstance {
   constructor(token, core, description, keep) {
     if (token !== WRAP) throw codedError(TypeError, 'ERR_ILLEGAL_CONSTRUCTOR', 'use component.instantiate()')
     this.#core = core
-    const { exports, classes, calls } = buildExports(description, core)
+    const transmits = transmitHook(core)
+    core.setTransmitHook(transmits.hook)
+    const { exports, classes, calls } = buildExports(description, core, transmits)
     this.#exports = exports
     this.#calls = calls
-    // The import functions and resource classes are referenced weakly by the native instance:
-    // whatever keeps it reachable (this object, or an export function alone) keeps them too.
-    this.#keep = [keep, classes]
+    // The import functions, resource classes and the stream hook are referenced weakly by the
+    // native instance: whatever keeps it reachable (this object, or an export function alone)
+    // keeps them too.
+    this.#keep = [keep, classes, transmits.hook]
     Object.defineProperty(core, KEEP, { value: this.#keep })
   }
 
@@ -337,7 +346,7 @@ class ComponentInstance {
         ),
       )
     }
-    const promise = this.#core.callAsync(call.index, args)
+    const promise = call.startAsync(args)
     return call.returnsResult ? promise.then(unwrapResult) : promise
   }
 

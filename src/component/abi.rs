@@ -16,7 +16,7 @@ use wasmtime::component::__internal::{
     CanonicalAbiInfo, ComponentTypes, InstanceType, InterfaceType, LiftContext, LowerContext,
 };
 use wasmtime::component::types::Type;
-use wasmtime::component::{ComponentNamedList, ComponentType, Lift, Lower, ResourceAny, Val};
+use wasmtime::component::{ComponentNamedList, ComponentType, FutureAny, Lift, Lower, ResourceAny, StreamAny, Val};
 use wasmtime::{Result, bail, format_err};
 
 /// The canonical ABI's limits on flat parameters and results (wasmtime-environ's constants).
@@ -50,6 +50,16 @@ pub enum Value {
     Result(Result<Option<Box<Value>>, Option<Box<Value>>>),
     Flags(Vec<String>),
     Resource(ResourceAny),
+    Stream(Transmit<StreamAny>),
+    Future(Transmit<FutureAny>),
+}
+
+/// A `stream` or `future` handle: in the store (as lowered into or lifted out of a guest), or,
+/// once the host has piped it to JS, the number JS knows its channel by (`transmit.rs`).
+#[derive(Debug)]
+pub enum Transmit<T> {
+    Wasm(T),
+    Js(u32),
 }
 
 /// The bytes of a numeric list: owned, borrowed from a JS typed array for a synchronous call, or
@@ -636,6 +646,8 @@ impl Value {
             Value::Result(_) => "result",
             Value::Flags(_) => "flags",
             Value::Resource(_) => "resource",
+            Value::Stream(_) => "stream",
+            Value::Future(_) => "future",
         }
     }
 }
@@ -667,6 +679,8 @@ fn lower_flat<T>(
         (InterfaceType::Float32, Value::Float32(v)) => v.linear_lower_to_flat(cx, ty, next_slot(dst)?),
         (InterfaceType::Float64, Value::Float64(v)) => v.linear_lower_to_flat(cx, ty, next_slot(dst)?),
         (InterfaceType::Char, Value::Char(v)) => v.linear_lower_to_flat(cx, ty, next_slot(dst)?),
+        (InterfaceType::Stream(_), Value::Stream(Transmit::Wasm(v))) => v.linear_lower_to_flat(cx, ty, next_slot(dst)?),
+        (InterfaceType::Future(_), Value::Future(Transmit::Wasm(v))) => v.linear_lower_to_flat(cx, ty, next_slot(dst)?),
         (InterfaceType::Own(_) | InterfaceType::Borrow(_), Value::Resource(v)) => {
             v.linear_lower_to_flat(cx, ty, next_slot(dst)?)
         }
@@ -749,6 +763,8 @@ fn store<T>(cx: &mut LowerContext<'_, T>, ty: InterfaceType, value: &Value, offs
         (InterfaceType::Float32, Value::Float32(v)) => v.linear_lower_to_memory(cx, ty, offset),
         (InterfaceType::Float64, Value::Float64(v)) => v.linear_lower_to_memory(cx, ty, offset),
         (InterfaceType::Char, Value::Char(v)) => v.linear_lower_to_memory(cx, ty, offset),
+        (InterfaceType::Stream(_), Value::Stream(Transmit::Wasm(v))) => v.linear_lower_to_memory(cx, ty, offset),
+        (InterfaceType::Future(_), Value::Future(Transmit::Wasm(v))) => v.linear_lower_to_memory(cx, ty, offset),
         (InterfaceType::Own(_) | InterfaceType::Borrow(_), Value::Resource(v)) => {
             v.linear_lower_to_memory(cx, ty, offset)
         }
@@ -881,6 +897,16 @@ fn lift_flat(cx: &mut LiftContext<'_>, ty: InterfaceType, src: &mut std::slice::
         InterfaceType::Own(_) | InterfaceType::Borrow(_) => {
             Value::Resource(ResourceAny::linear_lift_from_flat(cx, ty, next_value(src)?)?)
         }
+        InterfaceType::Stream(_) => Value::Stream(Transmit::Wasm(StreamAny::linear_lift_from_flat(
+            cx,
+            ty,
+            next_value(src)?,
+        )?)),
+        InterfaceType::Future(_) => Value::Future(Transmit::Wasm(FutureAny::linear_lift_from_flat(
+            cx,
+            ty,
+            next_value(src)?,
+        )?)),
         InterfaceType::String => {
             let pair = [*next_value(src)?, *next_value(src)?];
             Value::String(String::linear_lift_from_flat(cx, ty, &pair)?)
@@ -1014,6 +1040,8 @@ fn load(cx: &mut LiftContext<'_>, ty: InterfaceType, bytes: &[u8]) -> Result<Val
         InterfaceType::Own(_) | InterfaceType::Borrow(_) => {
             Value::Resource(ResourceAny::linear_lift_from_memory(cx, ty, bytes)?)
         }
+        InterfaceType::Stream(_) => Value::Stream(Transmit::Wasm(StreamAny::linear_lift_from_memory(cx, ty, bytes)?)),
+        InterfaceType::Future(_) => Value::Future(Transmit::Wasm(FutureAny::linear_lift_from_memory(cx, ty, bytes)?)),
         InterfaceType::String => Value::String(String::linear_lift_from_memory(cx, ty, bytes)?),
         InterfaceType::List(list) => {
             let ptr = u32::from_le_bytes(bytes[..4].try_into()?) as usize;
@@ -1153,10 +1181,16 @@ pub fn flat_params(params: impl Iterator<Item = Type>) -> usize {
 }
 
 impl Value {
-    /// This value as wasmtime's `Val` (for the few calls made through its dynamic API).
-    pub fn into_val(self) -> Val {
-        let boxed = |payload: Option<Box<Value>>| payload.map(|value| Box::new(value.into_val()));
-        match self {
+    /// This value as wasmtime's `Val` (for the few calls made through its dynamic API); `None` for
+    /// a stream or future already piped to JS, which only lifted values hold.
+    pub fn into_val(self) -> Option<Val> {
+        let boxed = |payload: Option<Box<Value>>| -> Option<Option<Box<Val>>> {
+            Some(match payload {
+                Some(value) => Some(Box::new(value.into_val()?)),
+                None => None,
+            })
+        };
+        Some(match self {
             Value::Bool(v) => Val::Bool(v),
             Value::S8(v) => Val::S8(v),
             Value::U8(v) => Val::U8(v),
@@ -1170,7 +1204,7 @@ impl Value {
             Value::Float64(v) => Val::Float64(v),
             Value::Char(v) => Val::Char(v),
             Value::String(v) => Val::String(v),
-            Value::List(items) => Val::List(items.into_iter().map(Value::into_val).collect()),
+            Value::List(items) => Val::List(items.into_iter().map(Value::into_val).collect::<Option<_>>()?),
             Value::Numbers(numeric, bytes) => Val::List(
                 bytes
                     .as_slice()
@@ -1181,18 +1215,21 @@ impl Value {
             Value::Record(fields) => Val::Record(
                 fields
                     .into_iter()
-                    .map(|(name, value)| (name, value.into_val()))
-                    .collect(),
+                    .map(|(name, value)| Some((name, value.into_val()?)))
+                    .collect::<Option<_>>()?,
             ),
-            Value::Tuple(items) => Val::Tuple(items.into_iter().map(Value::into_val).collect()),
-            Value::Variant(name, payload) => Val::Variant(name, boxed(payload)),
+            Value::Tuple(items) => Val::Tuple(items.into_iter().map(Value::into_val).collect::<Option<_>>()?),
+            Value::Variant(name, payload) => Val::Variant(name, boxed(payload)?),
             Value::Enum(name) => Val::Enum(name),
-            Value::Option(payload) => Val::Option(boxed(payload)),
-            Value::Result(Ok(payload)) => Val::Result(Ok(boxed(payload))),
-            Value::Result(Err(payload)) => Val::Result(Err(boxed(payload))),
+            Value::Option(payload) => Val::Option(boxed(payload)?),
+            Value::Result(Ok(payload)) => Val::Result(Ok(boxed(payload)?)),
+            Value::Result(Err(payload)) => Val::Result(Err(boxed(payload)?)),
             Value::Flags(names) => Val::Flags(names),
             Value::Resource(resource) => Val::Resource(resource),
-        }
+            Value::Stream(Transmit::Wasm(stream)) => Val::Stream(stream),
+            Value::Future(Transmit::Wasm(future)) => Val::Future(future),
+            Value::Stream(Transmit::Js(_)) | Value::Future(Transmit::Js(_)) => return None,
+        })
     }
 
     /// A `Val` of type `ty` as a `Value`; `None` for kinds that do not cross to JS.
@@ -1260,7 +1297,86 @@ impl Value {
             (Val::Result(Err(value)), Type::Result(result)) => Value::Result(Err(payload(value, result.err())?)),
             (Val::Flags(names), _) => Value::Flags(names),
             (Val::Resource(resource), _) => Value::Resource(resource),
+            (Val::Stream(stream), _) => Value::Stream(Transmit::Wasm(stream)),
+            (Val::Future(future), _) => Value::Future(Transmit::Wasm(future)),
             _ => return None,
         })
+    }
+}
+
+impl Value {
+    /// Calls `visit` with each `stream` and `future` inside this value.
+    pub fn visit_transmits(&mut self, visit: &mut dyn FnMut(&mut Value) -> Result<()>) -> Result<()> {
+        match self {
+            Value::Stream(_) | Value::Future(_) => visit(self),
+            Value::List(items) | Value::Tuple(items) => {
+                items.iter_mut().try_for_each(|item| item.visit_transmits(visit))
+            }
+            Value::Record(fields) => fields
+                .iter_mut()
+                .try_for_each(|(_, value)| value.visit_transmits(visit)),
+            Value::Variant(_, Some(payload))
+            | Value::Option(Some(payload))
+            | Value::Result(Ok(Some(payload)) | Err(Some(payload))) => payload.visit_transmits(visit),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// A future's value of any type, for wasmtime's typed futures (`FutureReader<Payload>`): written
+/// to and read from the guest's buffer by the walk above. A future's value always sits in memory.
+#[derive(Debug)]
+pub struct Payload(pub Value);
+
+// SAFETY: `Lower` is one slot that is never written (a future's value is never flat); `typecheck`
+// accepts any payload, which the walk follows by its `InterfaceType`.
+unsafe impl ComponentType for Payload {
+    type Lower = [ValRaw; 1];
+    const ABI: CanonicalAbiInfo = DYNAMIC_ABI;
+
+    fn typecheck(_ty: &InterfaceType, _types: &InstanceType<'_>) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// The bytes of a value of type `ty` at `offset`, checked for bounds and alignment.
+fn payload_at(memory: &[u8], abi: &CanonicalAbiInfo, offset: usize) -> Result<std::ops::Range<usize>> {
+    if !offset.is_multiple_of(abi.align32 as usize) {
+        bail!("a future's buffer is not aligned");
+    }
+    in_memory(memory, abi, offset)?;
+    Ok(offset..offset + abi.size32 as usize)
+}
+
+// SAFETY: stores at a checked address only.
+unsafe impl Lower for Payload {
+    fn linear_lower_to_flat<T>(
+        &self,
+        _cx: &mut LowerContext<'_, T>,
+        _ty: InterfaceType,
+        _dst: &mut MaybeUninit<Self::Lower>,
+    ) -> Result<()> {
+        bail!("a future's value is written to memory")
+    }
+
+    fn linear_lower_to_memory<T>(&self, cx: &mut LowerContext<'_, T>, ty: InterfaceType, offset: usize) -> Result<()> {
+        let types = cx.types;
+        payload_at(cx.as_slice_mut(), types.canonical_abi(&ty), offset)?;
+        store(cx, ty, &self.0, offset)
+    }
+}
+
+// SAFETY: reads from a checked address only.
+unsafe impl Lift for Payload {
+    fn linear_lift_from_flat(_cx: &mut LiftContext<'_>, _ty: InterfaceType, _src: &Self::Lower) -> Result<Self> {
+        bail!("a future's value is read from memory")
+    }
+
+    fn linear_lift_from_memory(cx: &mut LiftContext<'_>, ty: InterfaceType, bytes: &[u8]) -> Result<Self> {
+        let offset = memory_offset(cx.memory(), bytes)?;
+        let types = cx.types;
+        let range = payload_at(cx.memory(), types.canonical_abi(&ty), offset)?;
+        let bytes = &cx.memory()[range];
+        load(cx, ty, bytes).map(Payload)
     }
 }

@@ -14,6 +14,7 @@ use wasmtime_wasi::{WasiCtxView, WasiView};
 use super::ComponentSource;
 use super::abi::{Args, EXPORT_SLOTS, Results, Value, flat_params};
 use super::http::{HostRules, HttpState, HttpStreams, ServedRequest, ServiceKind, serve};
+use super::transmit::{Channels, TransmitEvent, signature_has_transmits};
 use crate::engine::{Compiler, EngineKind, PerWasiEngine, TickerGuard, deadline_ticks, engine_with};
 use crate::error::{SandboxError, SandboxResult};
 use crate::remote::RemoteLink;
@@ -37,6 +38,25 @@ fn is_http_import(name: &str) -> bool {
     name.starts_with("wasi:http/")
 }
 
+/// Whether a function of the component's own imports or exports passes a `stream` or `future`:
+/// those are driven by wasmtime's async API.
+fn world_has_transmits(engine: &wasmtime::Engine, component: &wasmtime::component::Component) -> bool {
+    fn item_has(engine: &wasmtime::Engine, item: &ComponentItem) -> bool {
+        match item {
+            ComponentItem::ComponentFunc(func) => signature_has_transmits(func),
+            ComponentItem::ComponentInstance(instance) => {
+                instance.exports(engine).any(|(_, item)| item_has(engine, &item.ty))
+            }
+            _ => false,
+        }
+    }
+    let ty = component.component_type();
+    ty.exports(engine).any(|(_, item)| item_has(engine, &item.ty))
+        || ty
+            .imports(engine)
+            .any(|(name, item)| !name.starts_with("wasi:") && item_has(engine, &item.ty))
+}
+
 /// How many resource handles one instance may hold at once.
 const MAX_COMPONENT_HANDLES: usize = 10_000_000;
 
@@ -54,6 +74,8 @@ pub struct ComponentState {
     /// `wasi:http`, linked with WASI.
     http: Option<HttpState>,
     http_streams: Arc<HttpStreams>,
+    /// The streams and futures crossing between the guest and JS.
+    channels: Arc<Channels>,
 }
 
 impl ComponentState {
@@ -65,6 +87,7 @@ impl ComponentState {
         wasi: Option<ComponentWasiState>,
         http: Option<HostRules>,
         http_streams: Arc<HttpStreams>,
+        channels: Arc<Channels>,
         on_fibers: bool,
     ) -> SandboxResult<Store<Self>> {
         let http = wasi.is_some().then(|| HttpState::new(http, Arc::clone(&http_streams)));
@@ -78,6 +101,7 @@ impl ComponentState {
             on_fibers,
             http,
             http_streams,
+            channels,
         };
         let mut store = Store::new(engine, state);
         apply_limits(&mut store, limits, true)?;
@@ -223,6 +247,8 @@ pub struct ExportedFunction {
     pub ty: ComponentFunc,
     pub params: Vec<Type>,
     pub result: Option<Type>,
+    /// Its parameters or result hold a `stream` or `future` (it is called async only).
+    pub transmits: bool,
 }
 
 /// A resource type the component exports, as the instance knows it.
@@ -248,6 +274,9 @@ pub enum AsyncResult {
     Exit(CommandExit),
     /// The request was served (the response went to JS as it came).
     Served,
+    /// The function's value went to JS before the call ended (`TransmitEvent::Returned`): it held
+    /// streams or futures, which the call kept running for until they ended.
+    Returned,
 }
 
 /// How a command's `run` ended: its exit code, and whether it ended by `exit` (which leaves the
@@ -285,7 +314,11 @@ fn call_export(
     // flat values through `task.return`, which `Results` (one slot, else memory) does not read:
     // wasmtime's `Val` path takes those.
     if function.ty.async_() {
-        let params: Vec<Val> = params.into_iter().map(Value::into_val).collect();
+        let params: Vec<Val> = params
+            .into_iter()
+            .map(Value::into_val)
+            .collect::<Option<_>>()
+            .ok_or_else(|| wasmtime::Error::msg("a stream or future already given to JavaScript"))?;
         let mut results = vec![Val::Bool(false); function.ty.results().len()];
         call_func((func, use_async), store, &params, &mut results, stop)?;
         return match (results.pop(), &function.result) {
@@ -462,7 +495,24 @@ impl AwayComponent {
             return Err(wasmtime::Error::msg("an export's call without its function"));
         };
         let stop = self.stop();
-        call_export(function, (&self.func, self.use_async), &mut self.store, params, &stop).map(AsyncResult::Value)
+        let mut value = call_export(function, (&self.func, self.use_async), &mut self.store, params, &stop)?;
+        let channels = Arc::clone(&self.store.data().channels);
+        if let Some(value) = &mut value {
+            channels.pipe_to_js(self.store.as_context_mut(), value)?;
+        }
+        if channels.is_empty() {
+            return Ok(AsyncResult::Value(value));
+        }
+        // The value holds streams or futures still open: JS gets it now, and the guest's event
+        // loop runs on (its tasks writing and reading them) until they have all ended.
+        let index = match self.call {
+            ComponentCall::Export { index, .. } => index,
+            _ => 0,
+        };
+        channels.send(TransmitEvent::Returned { index, value });
+        let settled = self.store.run_concurrent(async |_| channels.settled().await);
+        drive(settled, &stop)?;
+        Ok(AsyncResult::Returned)
     }
 
     /// A served request's task: serves it (the response goes to JS as it comes), then hands the
@@ -540,6 +590,7 @@ impl ComponentInstance {
         prepared: &PreparedInstances,
         imports: Vec<ImportBinding>,
         host_resources: Vec<HostResource>,
+        channels: Arc<Channels>,
     ) -> SandboxResult<Self> {
         crate::stack::ensure_room_for_wasm(crate::stack::thread_stack_bottom())?;
         let kind = limits.engine_kind();
@@ -556,7 +607,8 @@ impl ComponentInstance {
             || component
                 .component_type()
                 .imports(engine)
-                .any(|(name, _)| is_async_import(name) || is_http_import(name));
+                .any(|(name, _)| is_async_import(name) || is_http_import(name))
+            || world_has_transmits(engine, &component);
         let http_streams = Arc::new(HttpStreams::default());
         let js_reachable = !imports.is_empty() || !host_resources.is_empty();
         let mut store = ComponentState::new_store(
@@ -565,6 +617,7 @@ impl ComponentInstance {
             wasi,
             http.cloned(),
             Arc::clone(&http_streams),
+            channels,
             needs_async,
         )?;
         // Without JS imports the linker is the same for every instance: linked and type-checked
@@ -720,6 +773,7 @@ impl ComponentInstance {
         if let Some(http) = &mut store.data_mut().http {
             http.set_link(Some(Arc::clone(&link)));
         }
+        store.data().channels.set_link(Some(Arc::clone(&link)));
         if let Some(streams) = &self.output_streams {
             streams.attach(Arc::clone(&link) as Arc<dyn Drain>);
         }
@@ -743,6 +797,7 @@ impl ComponentInstance {
         if let Some(http) = &mut store.data_mut().http {
             http.set_link(None);
         }
+        store.data().channels.set_link(None);
         if let Some(streams) = &self.output_streams {
             streams.detach();
         }
@@ -908,6 +963,13 @@ impl ComponentInstance {
     /// Refuses a synchronous call that would run the guest on a wasmtime fiber on the JS thread
     /// while it can call JS (which V8 cannot run there).
     fn check_sync(&self, function: &ExportedFunction) -> SandboxResult<()> {
+        if function.transmits {
+            return Err(SandboxError::AsyncRequired(format!(
+                "`{}` passes a stream or future, which needs the guest's event loop to run on after it \
+                 returns: call it with callAsync() (instance.exports gives a Promise for it)",
+                function.name
+            )));
+        }
         if self.target(function).1 && self.js_reachable {
             return Err(SandboxError::AsyncRequired(format!(
                 "`{}` runs on wasmtime's async API (the component uses WASI 0.3 or async functions) and the \
@@ -1008,6 +1070,11 @@ pub(super) fn instance_linker(
                 // During an async call the guest runs on a pool thread: the import runs on the
                 // JS thread, and nothing thread-bound is touched here.
                 if let Some(link) = store.data().remote.clone() {
+                    let mut params = params;
+                    let channels = Arc::clone(&store.data().channels);
+                    for param in &mut params {
+                        channels.pipe_to_js(store.as_context_mut(), param)?;
+                    }
                     let request = HostRequest::Import {
                         index,
                         ty: ty.clone(),
@@ -1159,6 +1226,7 @@ fn exported_items(
         let ty = func.ty(&*store);
         let params = ty.params().map(|(_, ty)| ty).collect();
         let result = ty.results().next();
+        let transmits = signature_has_transmits(&ty);
         functions.push(ExportedFunction {
             interface: interface.map(str::to_owned),
             name: name.to_owned(),
@@ -1166,6 +1234,7 @@ fn exported_items(
             ty,
             params,
             result,
+            transmits,
         });
     };
     for (name, export) in ty.exports(&engine) {

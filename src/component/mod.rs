@@ -6,6 +6,7 @@ mod describe;
 mod http;
 mod instance;
 mod service;
+mod transmit;
 
 use wasmtime::component::Component;
 
@@ -13,7 +14,7 @@ use crate::cache::CompiledSource;
 use crate::engine::engine_with;
 use crate::error::SandboxResult;
 
-pub use abi::{BorrowedBytes, Bytes, ListSink, Numeric, Value, with_list_sink};
+pub use abi::{BorrowedBytes, Bytes, ListSink, Numeric, Transmit, Value, with_list_sink};
 pub use describe::{describe_items, js_name, pascal_name, wit_type};
 pub use http::{Headers, HostRules, HttpEvent, HttpStreams, ServedRequest, header_map};
 pub use instance::{
@@ -21,6 +22,7 @@ pub use instance::{
     HostRequest, HostResource, ImportBinding, PreparedInstances, RemoteRequest, StorePtr, Unwinding,
 };
 pub use service::ServiceTemplate;
+pub use transmit::{Channels, TransmitEvent};
 
 /// The layer field of a binary component's preamble (`\0asm`, version 0x0d, layer 1).
 const COMPONENT_PREAMBLE: [u8; 8] = [0x00, 0x61, 0x73, 0x6d, 0x0d, 0x00, 0x01, 0x00];

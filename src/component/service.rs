@@ -83,7 +83,15 @@ impl ServiceTemplate {
         };
         let engine = engine_with(kind, self.source.compiler())?;
         let wasi = ComponentWasiState::new(&self.wasi)?;
-        ComponentState::new_store(engine, self.limits, Some(wasi), self.http.clone(), streams, true)
+        ComponentState::new_store(
+            engine,
+            self.limits,
+            Some(wasi),
+            self.http.clone(),
+            streams,
+            Arc::default(),
+            true,
+        )
     }
 
     /// Guest side (a tokio task): a fresh instance serves `request`; its response goes to JS

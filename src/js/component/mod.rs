@@ -6,6 +6,7 @@
 mod http;
 mod resources;
 mod service;
+mod transmit;
 mod typed;
 mod values;
 
@@ -23,6 +24,7 @@ use wasmtime::StoreContextMut;
 use wasmtime::component::types::ComponentFunc;
 
 use self::resources::Resources;
+use self::transmit::Transmits;
 use self::values::{Cx, JsListSink, Path, get, get_string, lift, lower, undefined};
 use crate::component::{
     AsyncResult, AwayComponent, ComponentCall, ComponentHost, ComponentInstance, ComponentSource, ComponentState,
@@ -130,6 +132,7 @@ impl ComponentCore {
             drops.push((interface, name, drop_function));
         }
         let shared = Resources::new(raw, host_types);
+        let transmits = Rc::new(Transmits::new(raw, Arc::default()));
         let mut kept = Vec::new();
         let mut imports = Vec::new();
         let mut js_imports = Vec::new();
@@ -150,6 +153,7 @@ impl ComponentCore {
                 function,
                 label,
                 resources: Rc::clone(&shared),
+                transmits: Rc::clone(&transmits),
             });
             js_imports.push(Rc::clone(&import));
             let ty = self.source.imported_function(interface.as_deref(), &name)?;
@@ -191,6 +195,7 @@ impl ComponentCore {
             &self.prepared,
             imports,
             resource_bindings,
+            Arc::clone(transmits.channels()),
         )
         .map_err(|error| match error {
             // An import that threw during the start function: a link-time failure whose
@@ -211,6 +216,7 @@ impl ComponentCore {
                 drops: host_drops,
                 pending: RefCell::new(None),
                 http_sink: RefCell::new(None),
+                transmits,
             }),
             queue: Rc::default(),
             resources: shared,
@@ -284,8 +290,8 @@ impl ComponentInstanceCore {
             let call = || {
                 core.call(
                     index as usize,
-                    |function, store| lower_params(raw, resources, function, store, args.raw(), true),
-                    |function, store, results| lift_results(raw, resources, function, store, results),
+                    |function, store| lower_params(raw, resources, None, function, store, args.raw(), true),
+                    |function, store, results| lift_results(raw, resources, function, Some(store), None, results),
                 )
             };
             // On wasmtime's fibers JS memory cannot be made: lifted lists are copied twice there.
@@ -440,6 +446,7 @@ impl ComponentInstanceCore {
 fn lower_params(
     raw: sys::napi_env,
     resources: &Resources,
+    transmits: Option<&Transmits>,
     function: &ExportedFunction,
     store: &mut StoreContextMut<'_, ComponentState>,
     args: RawValue,
@@ -454,8 +461,9 @@ fn lower_params(
         let mut cx = Cx {
             env: raw,
             resources,
-            store,
+            store: Some(&mut *store),
             borrow_bytes,
+            transmits,
         };
         let path = Path::Root {
             function: &function_name,
@@ -466,12 +474,14 @@ fn lower_params(
     Ok(params)
 }
 
-/// Lifts a call's results (its one result, or `undefined`).
+/// Lifts a call's results (its one result, or `undefined`); without the store while the call
+/// still runs (a value delivered before its streams end).
 fn lift_results(
     raw: sys::napi_env,
     resources: &Resources,
     function: &ExportedFunction,
-    store: &mut StoreContextMut<'_, ComponentState>,
+    store: Option<&mut StoreContextMut<'_, ComponentState>>,
+    transmits: Option<&Transmits>,
     result: Option<Value>,
 ) -> SandboxResult<RawValue> {
     let function_name = function_label(function.interface.as_deref(), &function.name);
@@ -482,6 +492,7 @@ fn lift_results(
                 resources,
                 store,
                 borrow_bytes: false,
+                transmits,
             };
             lift(
                 &mut cx,
@@ -536,12 +547,18 @@ fn call_js(
     Err((taken == sys::Status::napi_ok && !exception.is_null()).then_some(exception))
 }
 
+/// Whether a function's result is a `future` (a Promise JS returns for it becomes the future).
+fn returns_future(ty: &ComponentFunc) -> bool {
+    matches!(ty.results().next(), Some(wasmtime::component::Type::Future(_)))
+}
+
 /// A JS function as a component import.
 struct JsComponentImport {
     env: sys::napi_env,
     function: Rc<SendlessRef>,
     label: String,
     resources: Rc<Resources>,
+    transmits: Rc<Transmits>,
 }
 
 impl JsComponentImport {
@@ -571,8 +588,9 @@ impl JsComponentImport {
             let mut cx = Cx {
                 env,
                 resources: &self.resources,
-                store,
+                store: Some(&mut *store),
                 borrow_bytes: false,
+                transmits: Some(&self.transmits),
             };
             let path = Path::Root {
                 function: &self.label,
@@ -606,8 +624,9 @@ impl JsComponentImport {
         let mut cx = Cx {
             env: self.env,
             resources: &self.resources,
-            store,
+            store: Some(store),
             borrow_bytes: false,
+            transmits: Some(&self.transmits),
         };
         let lowered = lower(&mut cx, returned, &result_ty, &Path::Result { function: &self.label })
             .map_err(|error| self.fail(error.to_string()))?;
@@ -621,7 +640,7 @@ impl JsComponentImport {
         params: Vec<Value>,
     ) -> std::result::Result<Option<Value>, HostFunctionError> {
         let returned = self.call_function(&mut store, ty, params)?;
-        if promises::is_thenable(self.env, returned) {
+        if promises::is_thenable(self.env, returned) && !returns_future(ty) {
             return Err(self.fail(
                 "it returned a Promise, which a synchronous call cannot wait for (use callAsync() or runAsync())"
                     .to_owned(),
@@ -707,6 +726,8 @@ struct AsyncGlue {
     pending: RefCell<Option<Rc<Cell<bool>>>>,
     /// Where the guest's `wasi:http` events go (the facade's dispatcher).
     http_sink: RefCell<Option<Rc<SendlessRef>>>,
+    /// The streams and futures crossing between the guest and JS.
+    transmits: Rc<Transmits>,
 }
 
 /// An async call as it waits its turn: its arguments are lowered when it starts.
@@ -755,14 +776,20 @@ impl AsyncHost for ComponentAsync {
                     .value()
                     .ok_or_else(|| SandboxError::Internal("the arguments were lost".to_owned()))?;
                 let env = resources.env();
+                let transmits = Some(&*self.glue.transmits);
                 let params = self
                     .core
-                    .with_store(|mut store| lower_params(env, resources, function, &mut store, args, false))??;
+                    .with_store(|mut store| lower_params(env, resources, transmits, function, &mut store, args, false))
+                    .and_then(|params| params);
+                let params = params.inspect_err(|error| self.glue.transmits.close_all(error))?;
                 ComponentCall::Export { index, params }
             }
         };
         let serving = matches!(call, ComponentCall::Serve(_));
-        let mut away = self.core.begin_async(Arc::clone(link), call)?;
+        let mut away = self
+            .core
+            .begin_async(Arc::clone(link), call)
+            .inspect_err(|error| self.glue.transmits.close_all(error))?;
         self.glue.hold_http_sink(true);
         if serving {
             return Ok(Job::Task(Box::pin(async move {
@@ -792,11 +819,14 @@ impl AsyncHost for ComponentAsync {
                 }
                 link.send_to_pool(ToPool::Released);
             }
-            ToJs::Event(event) => {
-                if let Ok(event) = event.downcast::<crate::component::HttpEvent>() {
-                    self.glue.deliver_http(env, *event);
+            ToJs::Event(event) => match event.downcast::<crate::component::HttpEvent>() {
+                Ok(event) => self.glue.deliver_http(env, *event),
+                Err(event) => {
+                    if let Ok(event) = event.downcast::<crate::component::TransmitEvent>() {
+                        self.glue.deliver_transmit(env, &self.core, *event);
+                    }
                 }
-            }
+            },
             ToJs::Finished(outcome) => return Some(outcome),
             ToJs::Import { .. } | ToJs::CallDone(_) | ToJs::Output => {}
         }
@@ -827,14 +857,25 @@ impl AsyncHost for ComponentAsync {
         };
         let Finished { away, outcome } = *finished;
         let index = away.index();
-        match self.core.end_async(away, outcome).map_err(fail)? {
+        let ended = self.core.end_async(away, outcome);
+        // Streams and futures of the call still open end with it (only a failed call leaves any).
+        match &ended {
+            Err(error) => self.glue.transmits.close_all(error),
+            Ok(_) => self.glue.transmits.close_all(&SandboxError::Internal(
+                "the call ended with streams still open".to_owned(),
+            )),
+        }
+        match ended.map_err(fail)? {
             AsyncResult::Value(values) => {
                 let function = index
                     .and_then(|index| self.core.functions().get(index))
                     .ok_or_else(|| fail(SandboxError::Internal("an async call of no function".to_owned())))?;
                 let resources = &*self.glue.resources;
+                let transmits = Some(&*self.glue.transmits);
                 self.core
-                    .with_store(|mut store| lift_results(env.raw(), resources, function, &mut store, values))
+                    .with_store(|mut store| {
+                        lift_results(env.raw(), resources, function, Some(&mut store), transmits, values)
+                    })
                     .and_then(|lifted| lifted)
                     .map_err(fail)
             }
@@ -843,7 +884,7 @@ impl AsyncHost for ComponentAsync {
                 .take_output()
                 .and_then(|output| output_object(env, Some(exit.code), output))
                 .map_err(fail),
-            AsyncResult::Served => Ok(undefined(env.raw())),
+            AsyncResult::Served | AsyncResult::Returned => Ok(undefined(env.raw())),
         }
     }
 
@@ -917,7 +958,8 @@ impl ComponentAsync {
             Ok(returned) => returned,
             Err(error) => return link.send_to_pool(answer(Err(error))),
         };
-        if !promises::is_thenable(env, returned) {
+        // A Promise for a `future` is the future's value, not the import's: the import returns now.
+        if !promises::is_thenable(env, returned) || returns_future(&ty) {
             // SAFETY: as above.
             let values = import.results(unsafe { &mut *store.0 }, &ty, returned);
             return link.send_to_pool(answer(values));

@@ -229,7 +229,7 @@ impl Resources {
             )));
         }
         let rep = host.slot_of(env, value)?;
-        let any = host_resource_any(cx.store, rep, host.type_id, owned)?;
+        let any = host_resource_any(cx.store()?, rep, host.type_id, owned)?;
         Ok(crate::component::Value::Resource(any))
     }
 
@@ -250,7 +250,7 @@ impl Resources {
             return self.wrap(env, class, resource, owned);
         }
         let dynamic = resource
-            .try_into_resource_dynamic(&mut *cx.store)
+            .try_into_resource_dynamic(&mut *cx.store()?)
             .map_err(|error| SandboxError::Internal(format!("{error:#}")))?;
         let host = self
             .host_type(dynamic.ty())

@@ -11,17 +11,25 @@ use wasmtime::component::types::Type;
 use wasmtime::component::{ResourceAny, ResourceDynamic};
 
 use super::resources::Resources;
-use crate::component::{BorrowedBytes, Bytes, ComponentState, Numeric, Value, js_name};
+use super::transmit::Transmits;
+use crate::component::{BorrowedBytes, Bytes, ComponentState, Numeric, Transmit, Value, js_name};
 use crate::error::{SandboxError, SandboxResult};
 use crate::js::values::{RawValue, format_number};
 
 /// Where a value sits, for messages: `"p".name[2]`.
 #[derive(Clone, Copy)]
 pub enum Path<'a> {
-    Root { function: &'a str, param: &'a str },
-    Result { function: &'a str },
+    Root {
+        function: &'a str,
+        param: &'a str,
+    },
+    Result {
+        function: &'a str,
+    },
     Field(&'a Path<'a>, &'a str),
     Index(&'a Path<'a>, usize),
+    /// The value a future carries.
+    Value,
 }
 
 impl Path<'_> {
@@ -29,6 +37,7 @@ impl Path<'_> {
         match self {
             Path::Root { function, .. } | Path::Result { function } => function,
             Path::Field(parent, _) | Path::Index(parent, _) => parent.function(),
+            Path::Value => "future",
         }
     }
 
@@ -36,6 +45,7 @@ impl Path<'_> {
         match self {
             Path::Root { param, .. } => write!(out, "{param}"),
             Path::Result { .. } => write!(out, "result"),
+            Path::Value => write!(out, "value"),
             Path::Field(parent, field) => {
                 parent.write_inner(out)?;
                 write!(out, ".{field}")
@@ -50,8 +60,12 @@ impl Path<'_> {
 
 impl fmt::Display for Path<'_> {
     fn fmt(&self, out: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Path::Value = self {
+            return write!(out, "the value given for a future");
+        }
         let what = match self.root() {
             Path::Result { .. } => "the value returned for",
+            Path::Value => "the value given for a",
             _ => "the argument",
         };
         write!(out, "{}: {what} \"", self.function())?;
@@ -73,10 +87,47 @@ impl Path<'_> {
 pub struct Cx<'a, 's> {
     pub env: sys::napi_env,
     pub resources: &'a Resources,
-    pub store: &'a mut wasmtime::StoreContextMut<'s, ComponentState>,
+    /// The store, unless it is away running the call (a value delivered before the call ended
+    /// cannot hold resources).
+    pub store: Option<&'a mut wasmtime::StoreContextMut<'s, ComponentState>>,
     /// Typed arrays are lowered in place (a synchronous call on this thread, which reads them
     /// before any JS runs), else copied (an async call reads them later, elsewhere).
     pub borrow_bytes: bool,
+    /// The instance's streams and futures, in an async call (a synchronous one cannot pass them).
+    pub transmits: Option<&'a Transmits>,
+}
+
+impl<'a> Cx<'a, '_> {
+    /// A context without the store, for values that cross while the call runs elsewhere.
+    pub fn detached(env: sys::napi_env, resources: &'a Resources, transmits: Option<&'a Transmits>) -> Self {
+        Self {
+            env,
+            resources,
+            store: None,
+            borrow_bytes: false,
+            transmits,
+        }
+    }
+}
+
+impl<'a, 's> Cx<'a, 's> {
+    pub fn store(&mut self) -> SandboxResult<&mut wasmtime::StoreContextMut<'s, ComponentState>> {
+        self.store.as_deref_mut().ok_or_else(|| {
+            SandboxError::Unsupported(
+                "a resource or stream inside a value that crosses while the call runs cannot cross to JavaScript"
+                    .to_owned(),
+            )
+        })
+    }
+
+    fn transmits(&self, path: &Path) -> SandboxResult<&'a Transmits> {
+        self.transmits.ok_or_else(|| {
+            SandboxError::AsyncRequired(format!(
+                "{path} is a stream or future, which crosses only in an async call (callAsync(), or the Promise \
+                 instance.exports gives), not in a synchronous call or inside a future's value"
+            ))
+        })
+    }
 }
 
 fn wrong_type(cx: &Cx, path: &Path, expected: &str, value: RawValue) -> SandboxError {
@@ -512,12 +563,29 @@ pub fn lower(cx: &mut Cx, value: RawValue, ty: &Type, path: &Path) -> SandboxRes
             let resources = cx.resources;
             resources.lower(cx, value, resource, owned, path)
         }
-        Type::Map(_) | Type::FixedLengthList(_) | Type::Future(_) | Type::Stream(_) | Type::ErrorContext => {
-            Err(SandboxError::Unsupported(format!(
-                "{path} has the WIT type {}, which cannot cross to JavaScript yet",
-                crate::component::wit_type(ty)
-            )))
+        Type::Stream(stream) => {
+            if !matches!(stream.ty(), Some(Type::U8)) {
+                return Err(SandboxError::Unsupported(format!(
+                    "{path} has the WIT type {}: only stream<u8> crosses to JavaScript",
+                    crate::component::wit_type(ty)
+                )));
+            }
+            let transmits = cx.transmits(path)?;
+            transmits.lower_stream(cx, value, path)
         }
+        Type::Future(future) => {
+            let Some(payload) = future.ty() else {
+                return Err(SandboxError::Unsupported(format!(
+                    "{path} is a future without a value type, which cannot cross to JavaScript yet"
+                )));
+            };
+            let transmits = cx.transmits(path)?;
+            transmits.lower_future(cx, value, payload)
+        }
+        Type::Map(_) | Type::FixedLengthList(_) | Type::ErrorContext => Err(SandboxError::Unsupported(format!(
+            "{path} has the WIT type {}, which cannot cross to JavaScript yet",
+            crate::component::wit_type(ty)
+        ))),
         _ => unreachable!("integers are handled above"),
     }
 }
@@ -751,6 +819,13 @@ pub fn lift(cx: &mut Cx, value: Value, ty: &Type, path: &Path) -> SandboxResult<
             let owned = matches!(ty, Type::Own(_));
             let resources = cx.resources;
             resources.lift(cx, resource, owned)
+        }
+        (Value::Stream(Transmit::Js(id)), Type::Stream(_)) => cx.transmits(path)?.lift_stream(id),
+        (Value::Future(Transmit::Js(id)), Type::Future(future)) => {
+            let payload = future
+                .ty()
+                .ok_or_else(|| SandboxError::Unsupported(format!("{path} is a future without a value type")))?;
+            cx.transmits(path)?.lift_future(cx, id, payload)
         }
         (value, ty) => Err(SandboxError::Unsupported(format!(
             "{path} is a {} ({value:?}), which cannot cross to JavaScript yet",
