@@ -227,6 +227,14 @@ pub struct ImportBinding {
     pub host: Box<dyn ComponentHost>,
 }
 
+/// What the embedder brings to an instance: its host functions and host resources, and the
+/// channels its streams and futures cross to JS by.
+pub struct Embedding {
+    pub imports: Vec<ImportBinding>,
+    pub host_resources: Vec<HostResource>,
+    pub channels: Arc<Channels>,
+}
+
 /// A resource type the host implements (an imported resource), told apart by `type_id`; `drop`
 /// runs when the guest drops a handle it owns (with the handle's representation).
 pub struct HostResource {
@@ -588,10 +596,13 @@ impl ComponentInstance {
         wasi: Option<&WasiOptions>,
         http: Option<&HostRules>,
         prepared: &PreparedInstances,
-        imports: Vec<ImportBinding>,
-        host_resources: Vec<HostResource>,
-        channels: Arc<Channels>,
+        embedding: Embedding,
     ) -> SandboxResult<Self> {
+        let Embedding {
+            imports,
+            host_resources,
+            channels,
+        } = embedding;
         crate::stack::ensure_room_for_wasm(crate::stack::thread_stack_bottom())?;
         let kind = limits.engine_kind();
         let engine = engine_with(kind, source.compiler())?;

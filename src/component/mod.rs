@@ -18,8 +18,8 @@ pub use abi::{BorrowedBytes, Bytes, ListSink, Numeric, Transmit, Value, with_lis
 pub use describe::{describe_items, js_name, pascal_name, wit_type};
 pub use http::{Headers, HostRules, HttpEvent, HttpStreams, ServedRequest, header_map};
 pub use instance::{
-    AsyncResult, AwayComponent, ComponentCall, ComponentHost, ComponentInstance, ComponentState, ExportedFunction,
-    HostRequest, HostResource, ImportBinding, PreparedInstances, RemoteRequest, StorePtr, Unwinding,
+    AsyncResult, AwayComponent, ComponentCall, ComponentHost, ComponentInstance, ComponentState, Embedding,
+    ExportedFunction, HostRequest, HostResource, ImportBinding, PreparedInstances, RemoteRequest, StorePtr, Unwinding,
 };
 pub use service::ServiceTemplate;
 pub use transmit::{Channels, TransmitEvent};

@@ -88,8 +88,8 @@ impl Channels {
         loop {
             state.next_id = state.next_id.wrapping_add(1).max(1);
             let id = state.next_id;
-            if !state.open.contains_key(&id) {
-                state.open.insert(id, channel);
+            if let std::collections::hash_map::Entry::Vacant(slot) = state.open.entry(id) {
+                slot.insert(channel);
                 return id;
             }
         }

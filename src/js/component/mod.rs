@@ -193,9 +193,11 @@ impl ComponentCore {
             wasi.as_ref(),
             allowed_hosts.as_ref(),
             &self.prepared,
-            imports,
-            resource_bindings,
-            Arc::clone(transmits.channels()),
+            crate::component::Embedding {
+                imports,
+                host_resources: resource_bindings,
+                channels: Arc::clone(transmits.channels()),
+            },
         )
         .map_err(|error| match error {
             // An import that threw during the start function: a link-time failure whose
