@@ -271,6 +271,18 @@ class HttpLink {
   }
 }
 
+/**
+ * The first value of header `name` (lower case) in Node's `rawHeaders`: read there, since
+ * `req.headers` builds an object of every header on first use, per request.
+ */
+function rawHeader(rawHeaders, name) {
+  for (let index = 0; index < rawHeaders.length; index += 2) {
+    const key = rawHeaders[index]
+    if (key.length === name.length && key.toLowerCase() === name) return rawHeaders[index + 1]
+  }
+  return undefined
+}
+
 /** Validates `maxRequestBodyBytes`. */
 function parseBodyLimit(value) {
   if (value === undefined) return undefined
@@ -350,7 +362,7 @@ function serve({ instance, core, link }, req, res, { maxRequestBodyBytes, onErro
   res.on('close', () => {
     if (!res.writableFinished) instance.interrupt()
   })
-  const authority = req.headers.host ?? `${req.socket.localAddress}:${req.socket.localPort}`
+  const authority = rawHeader(req.rawHeaders, 'host') ?? `${req.socket.localAddress}:${req.socket.localPort}`
   core
     .serveAsync(req.method, req.url, authority, req.rawHeaders)
     .then(
@@ -372,4 +384,4 @@ function serve({ instance, core, link }, req, res, { maxRequestBodyBytes, onErro
     })
 }
 
-module.exports = { HttpLink, parseHttpOption, parseBodyLimit, serve, replyError }
+module.exports = { HttpLink, parseHttpOption, parseBodyLimit, rawHeader, serve, replyError }

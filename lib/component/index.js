@@ -6,7 +6,7 @@
 
 const { ComponentCore, componentSetup } = require('../../binding.js')
 const { witType } = require('./dts.js')
-const { HttpLink, parseHttpOption, parseBodyLimit, serve, replyError } = require('./http.js')
+const { HttpLink, parseHttpOption, parseBodyLimit, rawHeader, serve, replyError } = require('./http.js')
 const { transmitHook } = require('./transmit.js')
 
 /** What `throw` carries out of a function whose WIT result is `result<T, E>`: `payload` is the `E`. */
@@ -507,11 +507,9 @@ class Component {
     if (instanceOptions.wasi === undefined) instanceOptions.wasi = {}
     const next = this.#requestInstances(instanceOptions)
     return (req, res) => {
-      const length = req.headers['content-length']
       if (
         limits.maxRequestBodyBytes !== undefined &&
-        length !== undefined &&
-        Number(length) > limits.maxRequestBodyBytes
+        Number(rawHeader(req.rawHeaders, 'content-length') ?? 0) > limits.maxRequestBodyBytes
       ) {
         replyError(res, 413, 'request body too large\n')
         req.resume()
