@@ -144,7 +144,14 @@ impl Channels {
     /// The end of a call: every channel still open is closed (its host end, if the guest still
     /// holds it, reports the stream ended); their numbers, for JS to fail them.
     pub fn close_all(&self) -> Vec<u32> {
-        let open = std::mem::take(&mut self.state().open);
+        let (open, idle) = {
+            let mut state = self.state();
+            (std::mem::take(&mut state.open), state.idle.take())
+        };
+        // A call waiting for its last channel (`settled`) ends now, as `close` would end it.
+        if let Some(waker) = idle {
+            waker.wake();
+        }
         let mut ids = Vec::with_capacity(open.len());
         for (id, channel) in open {
             ids.push(id);
