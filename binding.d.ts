@@ -123,6 +123,11 @@ export declare class ComponentInstanceCore {
   setTransmitHook(hook: unknown): void
   /** The call indexes of the exported functions that pass streams or futures (called async). */
   transmitting(): Array<number>
+  /**
+   * Whether streams or futures can cross between this instance and JS: only then does the
+   * facade set up their hook and its path for calls whose value may come early.
+   */
+  get passesTransmits(): boolean
   /** Bytes from JS for stream `id` toward the guest; `false`: pause until `'resume'`. */
   transmitPush(id: number, chunk: Buffer): boolean
   /** JS's source of stream `id` ended. */

@@ -211,8 +211,9 @@ function buildExports(description, core, transmits) {
     const returnsResult = isResult(fn.result)
     // An `async func` (WASI 0.3) returns a Promise, as jco maps it: the call runs on the pool. So
     // does a function passing streams or futures: the guest's event loop runs on for them.
-    // An async call's value may come before the call ends (its streams still flowing).
-    const startAsync = (args) => transmits.call(index, args)
+    // Where streams or futures can cross, an async call's value may come before the call ends
+    // (its streams still flowing).
+    const startAsync = transmits ? (args) => transmits.call(index, args) : (args) => core.callAsync(index, args)
     const wrapper =
       fn.async || transmitting.has(index)
         ? {
@@ -307,15 +308,15 @@ class ComponentInstance {
   constructor(token, core, description, keep) {
     if (token !== WRAP) throw codedError(TypeError, 'ERR_ILLEGAL_CONSTRUCTOR', 'use component.instantiate()')
     this.#core = core
-    const transmits = transmitHook(core)
-    core.setTransmitHook(transmits.hook)
+    const transmits = core.passesTransmits ? transmitHook(core) : undefined
+    if (transmits) core.setTransmitHook(transmits.hook)
     const { exports, classes, calls } = buildExports(description, core, transmits)
     this.#exports = exports
     this.#calls = calls
     // The import functions, resource classes and the stream hook are referenced weakly by the
     // native instance: whatever keeps it reachable (this object, or an export function alone)
     // keeps them too.
-    this.#keep = [keep, classes, transmits.hook]
+    this.#keep = [keep, classes, transmits?.hook]
     Object.defineProperty(core, KEEP, { value: this.#keep })
   }
 

@@ -233,8 +233,8 @@ function transmitHook(core) {
         return resume?.()
       }
       case 'cancel':
-        if (stopFeeding(id)) return undefined
-        promises.delete(id)
+        // The guest let go of a stream JS feeds (a future JS settles needs nothing stopped).
+        stopFeeding(id)
         return undefined
       case 'close': {
         // The call that owned the channel is over (it failed): whatever is still open fails.

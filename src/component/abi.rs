@@ -461,11 +461,7 @@ unsafe impl<const N: usize> Lift for Results<N> {
             )?)));
         }
         let offset = slot.get_u32() as usize;
-        let abi = types.canonical_abi(ty);
-        if !offset.is_multiple_of(abi.align32 as usize) {
-            bail!("return pointer not aligned");
-        }
-        let bytes = in_memory(cx.memory(), abi, offset)?;
+        let bytes = aligned_in_memory(cx.memory(), types.canonical_abi(ty), offset, "return pointer")?;
         Ok(Results(Some(load(cx, *ty, bytes)?)))
     }
 
@@ -499,6 +495,15 @@ fn memory_offset(memory: &[u8], bytes: &[u8]) -> Result<usize> {
         bail!("a pointer outside the guest's memory");
     }
     Ok(offset)
+}
+
+/// The `abi.size32` bytes at `offset`, if they are in `memory` and `offset` is aligned for them
+/// (`what` names the address in the error).
+fn aligned_in_memory<'m>(memory: &'m [u8], abi: &CanonicalAbiInfo, offset: usize, what: &str) -> Result<&'m [u8]> {
+    if !offset.is_multiple_of(abi.align32 as usize) {
+        bail!("{what} not aligned");
+    }
+    in_memory(memory, abi, offset)
 }
 
 /// The `abi.size32` bytes at `offset`, if they are in `memory`.
@@ -1339,15 +1344,6 @@ unsafe impl ComponentType for Payload {
     }
 }
 
-/// The bytes of a value of type `ty` at `offset`, checked for bounds and alignment.
-fn payload_at(memory: &[u8], abi: &CanonicalAbiInfo, offset: usize) -> Result<std::ops::Range<usize>> {
-    if !offset.is_multiple_of(abi.align32 as usize) {
-        bail!("a future's buffer is not aligned");
-    }
-    in_memory(memory, abi, offset)?;
-    Ok(offset..offset + abi.size32 as usize)
-}
-
 // SAFETY: stores at a checked address only.
 unsafe impl Lower for Payload {
     fn linear_lower_to_flat<T>(
@@ -1361,7 +1357,7 @@ unsafe impl Lower for Payload {
 
     fn linear_lower_to_memory<T>(&self, cx: &mut LowerContext<'_, T>, ty: InterfaceType, offset: usize) -> Result<()> {
         let types = cx.types;
-        payload_at(cx.as_slice_mut(), types.canonical_abi(&ty), offset)?;
+        aligned_in_memory(cx.as_slice_mut(), types.canonical_abi(&ty), offset, "a future's buffer")?;
         store(cx, ty, &self.0, offset)
     }
 }
@@ -1375,8 +1371,7 @@ unsafe impl Lift for Payload {
     fn linear_lift_from_memory(cx: &mut LiftContext<'_>, ty: InterfaceType, bytes: &[u8]) -> Result<Self> {
         let offset = memory_offset(cx.memory(), bytes)?;
         let types = cx.types;
-        let range = payload_at(cx.memory(), types.canonical_abi(&ty), offset)?;
-        let bytes = &cx.memory()[range];
+        let bytes = aligned_in_memory(cx.memory(), types.canonical_abi(&ty), offset, "a future's buffer")?;
         load(cx, ty, bytes).map(Payload)
     }
 }

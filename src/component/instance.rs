@@ -489,8 +489,8 @@ impl AwayComponent {
         if let Err(error) = crate::stack::ensure_room_for_wasm(crate::stack::thread_stack_bottom()) {
             return Err(wasmtime::Error::msg(error.to_string()));
         }
-        let params = match &mut self.call {
-            ComponentCall::Export { params, .. } => std::mem::take(params),
+        let (index, params) = match &mut self.call {
+            ComponentCall::Export { index, params } => (*index, std::mem::take(params)),
             ComponentCall::Run => {
                 let stop = self.stop();
                 return run_command((&self.func, self.use_async), &mut self.store, &stop).map(AsyncResult::Exit);
@@ -513,10 +513,6 @@ impl AwayComponent {
         }
         // The value holds streams or futures still open: JS gets it now, and the guest's event
         // loop runs on (its tasks writing and reading them) until they have all ended.
-        let index = match self.call {
-            ComponentCall::Export { index, .. } => index,
-            _ => 0,
-        };
         channels.send(TransmitEvent::Returned { index, value });
         let settled = self.store.run_concurrent(async |_| channels.settled().await);
         drive(settled, &stop)?;
@@ -579,6 +575,8 @@ pub struct ComponentInstance {
     output_streams: Option<OutputStreams>,
     /// The store needs wasmtime's async API (the component imports WASI 0.3).
     needs_async: bool,
+    /// A function of its own imports or exports passes a `stream` or `future`.
+    passes_transmits: bool,
     /// The guest can reach JS (it has JS imports or imported resources).
     js_reachable: bool,
     started: Cell<bool>,
@@ -614,12 +612,13 @@ impl ComponentInstance {
             .component_type()
             .exports(engine)
             .find_map(|(name, _)| ServiceKind::of_export(name));
+        let passes_transmits = world_has_transmits(engine, &component);
         let needs_async = service.is_some()
             || component
                 .component_type()
                 .imports(engine)
                 .any(|(name, _)| is_async_import(name) || is_http_import(name))
-            || world_has_transmits(engine, &component);
+            || passes_transmits;
         let http_streams = Arc::new(HttpStreams::default());
         let js_reachable = !imports.is_empty() || !host_resources.is_empty();
         let mut store = ComponentState::new_store(
@@ -677,6 +676,7 @@ impl ComponentInstance {
             has_wasi,
             output_streams,
             needs_async,
+            passes_transmits,
             js_reachable,
             started: Cell::new(false),
             stack_bottom: crate::stack::thread_stack_bottom(),
@@ -966,6 +966,12 @@ impl ComponentInstance {
         self.needs_async
     }
 
+    /// Whether streams or futures can cross between this instance and JS (a function of its own
+    /// imports or exports passes them).
+    pub fn passes_transmits(&self) -> bool {
+        self.passes_transmits
+    }
+
     /// `function` and whether it is called through wasmtime's async API.
     fn target<'a>(&self, function: &'a ExportedFunction) -> (&'a Func, bool) {
         (&function.func, self.needs_async || function.ty.async_())
@@ -1076,12 +1082,11 @@ pub(super) fn instance_linker(
         resolved_types.push((import.interface.clone(), import.name.clone(), Arc::clone(&resolved)));
         let declared = import.ty.clone();
         let call: Arc<ImportCall> = Arc::new(
-            move |mut store: StoreContextMut<'_, ComponentState>, params: Vec<Value>| {
+            move |mut store: StoreContextMut<'_, ComponentState>, mut params: Vec<Value>| {
                 let ty = resolved.get().unwrap_or(&declared);
                 // During an async call the guest runs on a pool thread: the import runs on the
                 // JS thread, and nothing thread-bound is touched here.
                 if let Some(link) = store.data().remote.clone() {
-                    let mut params = params;
                     let channels = Arc::clone(&store.data().channels);
                     for param in &mut params {
                         channels.pipe_to_js(store.as_context_mut(), param)?;

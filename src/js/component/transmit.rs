@@ -59,7 +59,7 @@ impl Transmits {
         &self.channels
     }
 
-    /// Calls the facade's hook; its value (`undefined` if there is no hook or it threw).
+    /// Calls the facade's hook: its value, or an error if there is no hook or it threw.
     fn call(&self, op: &str, id: u32, value: Option<RawValue>, message: Option<&str>) -> SandboxResult<RawValue> {
         let env = self.env;
         let hook = self.hook.borrow().as_ref().and_then(SendlessRef::value);
@@ -161,26 +161,27 @@ impl Transmits {
         }
     }
 
-    /// Hands one of the guest's channel events to the facade.
+    /// Hands one of the guest's channel events to the facade (a hook that fails is the facade's
+    /// bug: the event is dropped).
     fn deliver(&self, env: &Env, glue: &AsyncGlue, core: &ComponentInstance, event: TransmitEvent) {
-        let outcome = match event {
-            TransmitEvent::Data { id, bytes } => BufferSlice::copy_from(env, &bytes)
-                .map_err(|error| SandboxError::Internal(error.to_string()))
-                .and_then(|chunk| self.call("data", id, Some(chunk.raw()), None)),
-            TransmitEvent::End { id, error } => self.call("end", id, None, error.as_deref()),
-            TransmitEvent::Rejected { id, error } => {
-                self.future_settled(env, glue, id, Err(error));
-                Ok(undefined(env.raw()))
+        match event {
+            TransmitEvent::Data { id, bytes } => {
+                if let Ok(chunk) = BufferSlice::copy_from(env, &bytes) {
+                    let _ = self.call("data", id, Some(chunk.raw()), None);
+                }
             }
-            TransmitEvent::Resolved { id, value } => {
-                self.future_settled(env, glue, id, Ok(value));
-                Ok(undefined(env.raw()))
+            TransmitEvent::End { id, error } => {
+                let _ = self.call("end", id, None, error.as_deref());
             }
+            TransmitEvent::Rejected { id, error } => self.future_settled(env, glue, id, Err(error)),
+            TransmitEvent::Resolved { id, value } => self.future_settled(env, glue, id, Ok(value)),
             TransmitEvent::Cancel { id } => {
                 self.future_types.borrow_mut().remove(&id);
-                self.call("cancel", id, None, None)
+                let _ = self.call("cancel", id, None, None);
             }
-            TransmitEvent::Resume { id } => self.call("resume", id, None, None),
+            TransmitEvent::Resume { id } => {
+                let _ = self.call("resume", id, None, None);
+            }
             TransmitEvent::Returned { index, value } => {
                 let lifted = core
                     .functions()
@@ -188,17 +189,17 @@ impl Transmits {
                     .ok_or_else(|| SandboxError::Internal(format!("no exported function #{index}")))
                     .and_then(|function| lift_results(env.raw(), &glue.resources, function, None, Some(self), value));
                 match lifted {
-                    Ok(value) => self.call("returned", 0, Some(value), None),
+                    Ok(value) => {
+                        let _ = self.call("returned", 0, Some(value), None);
+                    }
                     Err(error) => {
                         // Nobody can read the call's streams: they end, and so does the call.
                         let _ = self.call("returned", 0, None, Some(&error.to_string()));
                         self.close_all(&error);
-                        Ok(undefined(env.raw()))
                     }
                 }
             }
-        };
-        let _ = outcome;
+        }
     }
 
     /// The end of a call: its channels still open are closed, on both sides; JS's ends fail
@@ -256,10 +257,18 @@ impl ComponentInstanceCore {
     #[napi]
     pub fn transmitting(&self) -> Vec<u32> {
         self.core.as_ref().map_or_else(Vec::new, |core| {
-            (0..core.functions().len() as u32)
-                .filter(|&index| core.functions()[index as usize].transmits)
+            (0u32..)
+                .zip(core.functions())
+                .filter_map(|(index, function)| function.transmits.then_some(index))
                 .collect()
         })
+    }
+
+    /// Whether streams or futures can cross between this instance and JS: only then does the
+    /// facade set up their hook and its path for calls whose value may come early.
+    #[napi(getter)]
+    pub fn passes_transmits(&self) -> bool {
+        self.core.as_ref().is_some_and(|core| core.passes_transmits())
     }
 
     /// Bytes from JS for stream `id` toward the guest; `false`: pause until `'resume'`.
