@@ -150,8 +150,14 @@ for (const [version, service] of Object.entries(services)) {
         await new Promise((resolve) => setTimeout(resolve, 10))
       }
     })()
+    // The echo guest answers before it has read its body: its head may reach the client before the
+    // limit does, and the cut then shows in the body, which never completes.
     const streamed = await fetch(`${url}/echo`, { method: 'POST', body: chunks, duplex: 'half' }).then(
-      (response) => response.status,
+      (response) =>
+        response.arrayBuffer().then(
+          () => response.status,
+          () => 'cut',
+        ),
       () => 'cut',
     )
     t.true(streamed === 413 || streamed === 'cut', `got ${streamed}`)

@@ -347,7 +347,9 @@ function serve({ instance, core, link }, req, res, { maxRequestBodyBytes, onErro
   const rejectBody = () => {
     tooLarge = true
     core.httpEnd(SERVED, null, 'body-size')
-    replyError(res, 413, 'request body too large\n')
+    // A guest that answered before reading its whole body has sent its head: the response is
+    // then cut, as after any failure past the head, never left to look complete.
+    if (!replyError(res, 413, 'request body too large\n')) res.destroy(new Error('the request body is too large'))
     instance.interrupt()
   }
   req.on('data', (chunk) => {
