@@ -9,9 +9,9 @@
 //! taking a slot, and so that 100,000 live sandboxes fit in one process.
 
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread::{self, Thread};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Strategy};
 
@@ -314,8 +314,13 @@ impl TickerGuard {
                 TICKER.get_or_init(|| spawned.thread().clone())
             }
         };
-        counter.fetch_add(1, Ordering::AcqRel);
-        ticker.unpark();
+        counter.fetch_add(1, Ordering::SeqCst);
+        // A ticker already ticking fast is left alone: a wake-up costs a context switch (per
+        // request of a busy server) and is also a tick, and ticks faster than `EPOCH_TICK`
+        // would end timed calls early.
+        if !(std::ptr::eq(counter, &TIMED_SANDBOXES) && TICKING_FAST.load(Ordering::SeqCst)) {
+            ticker.unpark();
+        }
         Ok(Self(counter))
     }
 }
@@ -333,11 +338,26 @@ pub fn deadline_ticks(timeout: Duration) -> u64 {
     u64::try_from(ticks).unwrap_or(u64::MAX / 2).saturating_add(1)
 }
 
+/// Whether the ticker ticks every `EPOCH_TICK` (a new timed sandbox need not wake it).
+static TICKING_FAST: AtomicBool = AtomicBool::new(false);
+/// How long the ticker keeps ticking fast after the last timed sandbox went: a server whose
+/// async calls come and go keeps it running instead of waking it per call.
+const FAST_TICKS_AFTER_LAST: Duration = Duration::from_millis(200);
+
 /// The ticker sleeps (parked) while no sandbox needs it.
 fn tick_while_sandboxes_need_it() {
+    let mut last_timed = Instant::now();
     loop {
-        let tick = if TIMED_SANDBOXES.load(Ordering::Acquire) > 0 {
+        let tick = if TIMED_SANDBOXES.load(Ordering::SeqCst) > 0 {
+            TICKING_FAST.store(true, Ordering::SeqCst);
+            last_timed = Instant::now();
             EPOCH_TICK
+        } else if TICKING_FAST.load(Ordering::SeqCst) && last_timed.elapsed() < FAST_TICKS_AFTER_LAST {
+            EPOCH_TICK
+        } else if TICKING_FAST.swap(false, Ordering::SeqCst) {
+            // Slowing down: a timed sandbox made since the check above either is seen on the
+            // next turn or saw `TICKING_FAST` false and unparked us.
+            continue;
         } else if WATCHED_SANDBOXES.load(Ordering::Acquire) > 0 {
             WATCH_TICK
         } else {

@@ -163,6 +163,16 @@ impl RemoteLink {
         self.lock().to_js.pop_front()
     }
 
+    /// JS thread: the next message if `wanted` takes it (events that can go to JS together).
+    pub fn take_to_js_if(&self, wanted: impl FnOnce(&ToJs) -> bool) -> Option<ToJs> {
+        let mut queues = self.lock();
+        if wanted(queues.to_js.front()?) {
+            queues.to_js.pop_front()
+        } else {
+            None
+        }
+    }
+
     /// JS thread, blocked in a re-entrant call: waits for the next message.
     pub fn wait_to_js(&self) -> ToJs {
         let mut queues = self.lock();

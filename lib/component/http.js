@@ -111,7 +111,12 @@ class HttpLink {
   #dispatch(event) {
     switch (event.type) {
       case 'response':
-        return this.served?.head(event.status, event.headers)
+        // The body's first chunk and its end may come in the same event (see deliver_event).
+        this.served?.head(event.status, event.headers)
+        // With its end, the chunk's credit is not wanted back: the body is over.
+        if (event.chunk !== undefined) this.served?.write(event.chunk, event.end ? 0 : event.credit)
+        if (event.end) this.served?.end(event.trailers)
+        return
       case 'outgoing':
         return this.#fetch ? this.#sendWithFetch(event) : this.#sendWithNode(event)
       case 'data':
@@ -317,7 +322,7 @@ function serve({ instance, core, link }, req, res, { maxRequestBodyBytes, onErro
   const repay = () => {
     const credit = owed
     owed = 0
-    core.httpCredit(SERVED, credit)
+    if (credit > 0) core.httpCredit(SERVED, credit)
   }
   link.served = {
     head(status, headers) {

@@ -16,7 +16,7 @@ use crate::error::SandboxResult;
 
 pub use abi::{BorrowedBytes, Bytes, ListSink, Numeric, Transmit, Value, with_list_sink};
 pub use describe::{describe_items, js_name, pascal_name, wit_type};
-pub use http::{Headers, HostRules, HttpEvent, HttpStreams, ServedRequest, header_map};
+pub use http::{Headers, HostRules, HttpEvent, HttpStreams, SERVED, ServedRequest, header_map};
 pub use instance::{
     AsyncResult, AwayComponent, ComponentCall, ComponentHost, ComponentInstance, ComponentState, Embedding,
     ExportedFunction, HostRequest, HostResource, ImportBinding, PreparedInstances, RemoteRequest, StorePtr, Unwinding,

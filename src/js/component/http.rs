@@ -209,20 +209,21 @@ impl AsyncGlue {
     /// Hands one of the guest's HTTP events to the facade's sink.
     pub(super) fn deliver_http(&self, env: sys::napi_env, event: HttpEvent) {
         if let Some(sink) = self.http_sink.borrow().clone() {
-            deliver_event(env, &sink, event);
+            deliver_event(env, &sink, vec![event]);
         }
     }
 }
 
-/// Hands one of the guest's HTTP events to `sink`.
-pub(super) fn deliver_event(env: sys::napi_env, sink: &SendlessRef, event: HttpEvent) {
+/// Hands the guest's HTTP events to `sink`: one, or a response head with the body events that
+/// came with it (`data`, `end`), merged into the `response` event's object.
+pub(super) fn deliver_event(env: sys::napi_env, sink: &SendlessRef, events: Vec<HttpEvent>) {
     let handle = Env::from(env);
     let mut scope = std::ptr::null_mut();
     // SAFETY: the JS thread, serving its event loop.
     if unsafe { sys::napi_open_handle_scope(env, &mut scope) } != sys::Status::napi_ok {
         return;
     }
-    if let (Ok(object), Some(function)) = (event_object(&handle, event), sink.value()) {
+    if let (Ok(object), Some(function)) = (batch_object(&handle, events), sink.value()) {
         // A throwing sink is the facade's bug: its exception is dropped, not left pending.
         let _ = call_js(env, function, &[object]);
     }
@@ -230,8 +231,25 @@ pub(super) fn deliver_event(env: sys::napi_env, sink: &SendlessRef, event: HttpE
     unsafe { sys::napi_close_handle_scope(env, scope) };
 }
 
-fn event_object(env: &Env, event: HttpEvent) -> Result<sys::napi_value> {
+fn batch_object(env: &Env, events: Vec<HttpEvent>) -> Result<sys::napi_value> {
     let mut object = Object::new(env)?;
+    for (index, event) in events.into_iter().enumerate() {
+        match event {
+            HttpEvent::Data { bytes, credit, .. } if index > 0 => {
+                object.set("chunk", &BufferSlice::copy_from(env, &bytes)?)?;
+                object.set("credit", credit)?;
+            }
+            HttpEvent::End { trailers, .. } if index > 0 => {
+                object.set("end", true)?;
+                object.set("trailers", trailers.map(flat))?;
+            }
+            event => fill_event(env, &mut object, event)?,
+        }
+    }
+    Ok(object.raw())
+}
+
+fn fill_event(env: &Env, object: &mut Object, event: HttpEvent) -> Result<()> {
     match event {
         HttpEvent::Response { status, headers } => {
             object.set("type", "response")?;
@@ -271,7 +289,7 @@ fn event_object(env: &Env, event: HttpEvent) -> Result<sys::napi_value> {
             object.set("stream", stream)?;
         }
     }
-    Ok(object.raw())
+    Ok(())
 }
 
 /// Header pairs as Node's flat `rawHeaders` (values that are not UTF-8 are decoded lossily).

@@ -16,7 +16,7 @@ use napi_derive::napi;
 use super::ComponentCore;
 use super::http::{deliver_event, end_stream, error_of_code, new_sink, respond, served_request};
 use super::values::undefined;
-use crate::component::{HttpEvent, HttpStreams, ServedRequest, ServiceTemplate, Unwinding};
+use crate::component::{HttpEvent, HttpStreams, SERVED, ServedRequest, ServiceTemplate, Unwinding};
 use crate::error::SandboxError;
 use crate::js::async_calls::{self, AsyncContext, AsyncHost, AsyncQueue, Job, Settled};
 use crate::js::errors::OrThrow;
@@ -173,6 +173,18 @@ struct ServeHost {
     link: RefCell<Option<Arc<RemoteLink>>>,
 }
 
+/// A `data` event of the served response's body.
+fn served_data(message: &ToJs) -> bool {
+    matches!(message, ToJs::Event(event)
+        if matches!(event.downcast_ref::<HttpEvent>(), Some(HttpEvent::Data { stream: SERVED, .. })))
+}
+
+/// The `end` event of the served response's body.
+fn served_end(message: &ToJs) -> bool {
+    matches!(message, ToJs::Event(event)
+        if matches!(event.downcast_ref::<HttpEvent>(), Some(HttpEvent::End { stream: SERVED, .. })))
+}
+
 /// What a served request's task hands back.
 struct Served(wasmtime::Result<()>);
 
@@ -204,7 +216,21 @@ impl AsyncHost for ServeHost {
         match message {
             ToJs::Event(event) => {
                 if let (Ok(event), Some(sink)) = (event.downcast::<HttpEvent>(), self.sink.borrow().clone()) {
-                    deliver_event(env, &sink, *event);
+                    let mut batch = vec![*event];
+                    if matches!(batch[0], HttpEvent::Response { .. })
+                        && let Some(link) = self.link.borrow().as_ref()
+                    {
+                        // A small response's body and end usually follow its head in the same
+                        // turn: one JS call for all three.
+                        for wanted in [served_data as fn(&ToJs) -> bool, served_end] {
+                            if let Some(ToJs::Event(next)) = link.take_to_js_if(wanted)
+                                && let Ok(next) = next.downcast::<HttpEvent>()
+                            {
+                                batch.push(*next);
+                            }
+                        }
+                    }
+                    deliver_event(env, &sink, batch);
                 }
             }
             ToJs::Finished(outcome) => return Some(outcome),
