@@ -319,6 +319,22 @@ export declare class Sandbox {
   /** Whether `dispose()` has been called. */
   get disposed(): boolean
   /**
+   * The guest's state now: its memories, globals and tables (`ERR_WASM_SNAPSHOT` for a WASI
+   * sandbox, a call in progress, or a host reference in a global or table).
+   */
+  snapshot(): Snapshot
+  /**
+   * Puts `snapshot` (taken of a sandbox of the same module) back: every byte of every
+   * memory, every global and table slot as captured. Views of a memory that became smaller
+   * are detached; others see the restored bytes.
+   */
+  restore(snapshot: Snapshot): void
+  /**
+   * Puts the state right after instantiation back (start function and, for WASI reactors,
+   * `_initialize` already run), as `restore()` does.
+   */
+  reset(): void
+  /**
    * Releases the instance and its memory now: every view is detached first, later calls throw
    * `ERR_SANDBOX_DISPOSED`, a second call does nothing. Called from inside an import, the
    * running guest call finishes first and the memory is freed when it returns.
@@ -326,6 +342,22 @@ export declare class Sandbox {
   dispose(): void
   /** Same as `dispose()`, for `using sandbox = new Sandbox(...)`. */
   [globalThis.Symbol.dispose](): void
+}
+
+/**
+ * A guest's memories, globals and tables at one moment. Its memory is a copy-on-write image:
+ * restoring it rewrites only the pages written since.
+ */
+export declare class Snapshot {
+  /** Bytes of memory it holds (pages never written hold nothing). */
+  get memoryBytes(): number
+  /** Whether `dispose()` has been called. */
+  get disposed(): boolean
+  /**
+   * Releases its memory images now (sandboxes restored from it keep the pages they map);
+   * later use throws `ERR_SANDBOX_DISPOSED`.
+   */
+  dispose(): void
 }
 
 /**

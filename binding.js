@@ -842,6 +842,7 @@ module.exports.HttpExchangeCore = nativeBinding.HttpExchangeCore
 module.exports.HttpServiceCore = nativeBinding.HttpServiceCore
 module.exports.Module = nativeBinding.Module
 module.exports.Sandbox = nativeBinding.Sandbox
+module.exports.Snapshot = nativeBinding.Snapshot
 module.exports.asyncThreads = nativeBinding.asyncThreads
 module.exports.bufferGuestWasm = nativeBinding.bufferGuestWasm
 module.exports.codeCacheStats = nativeBinding.codeCacheStats

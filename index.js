@@ -12,6 +12,7 @@ module.exports = binding
 module.exports.BufferSandbox = binding.BufferSandbox
 module.exports.Module = binding.Module
 module.exports.Sandbox = binding.Sandbox
+module.exports.Snapshot = binding.Snapshot
 module.exports.bufferGuestWasm = binding.bufferGuestWasm
 module.exports.zeroCopyViews = binding.zeroCopyViews
 module.exports.asyncThreads = binding.asyncThreads

@@ -34,7 +34,7 @@ new BufferSandbox('guest.wasm')
 export { first, second, guestBuffer, previousPages, bytes, isDisposed, scoped, notAString }
 
 // The general sandbox.
-import { Module, Sandbox, type ModuleEntry, type SandboxOptions } from 'wasm-memory-sandbox'
+import { Module, Sandbox, Snapshot, type ModuleEntry, type SandboxOptions } from 'wasm-memory-sandbox'
 
 const module: Module = Module.fromFile('plugin.wat')
 const fromBytes: Module = new Module(new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0]))
@@ -59,6 +59,12 @@ const previous: number = plugin.grow(1)
 const size: number = plugin.memorySize
 const fuelLeft: number = plugin.fuel
 plugin.fuel = 10
+const snapshot: Snapshot = plugin.snapshot()
+const snapshotBytes: number = snapshot.memoryBytes
+plugin.restore(snapshot)
+plugin.reset()
+snapshot.dispose()
+const snapshotGone: boolean = snapshot.disposed
 plugin.dispose()
 
 // @ts-expect-error call arguments are numbers or bigints
@@ -69,8 +75,10 @@ new Sandbox(module, { timeout: 5 })
 new Sandbox(module, { maxMemoryBytes: '1MiB' })
 // @ts-expect-error write takes bytes
 plugin.write(0, 'text')
+// @ts-expect-error restore takes a Snapshot
+plugin.restore({})
 
-export { kinds, params, fromText, instantiated, result, view, named, copy, previous, size, fuelLeft }
+export { kinds, params, fromText, instantiated, result, view, named, copy, previous, size, fuelLeft, snapshotBytes, snapshotGone }
 
 // Functions.
 import { bufferGuestWasm, zeroCopyViews } from 'wasm-memory-sandbox'

@@ -44,7 +44,8 @@ pub trait Artifact: Sized + Clone + 'static {
     /// Refuses bytes of the other kind, saying which class to use.
     fn check_kind(bytes: &[u8]) -> SandboxResult<()>;
 
-    fn compile(engine: &Engine, bytes: &[u8]) -> wasmtime::Result<Self>;
+    /// Compiles `bytes` for `engine`, the engine of `kind`.
+    fn compile(kind: EngineKind, engine: &Engine, bytes: &[u8]) -> wasmtime::Result<Self>;
 
     fn serialize(&self) -> wasmtime::Result<Vec<u8>>;
 
@@ -72,8 +73,20 @@ impl Artifact for Module {
         Ok(())
     }
 
-    fn compile(engine: &Engine, bytes: &[u8]) -> wasmtime::Result<Self> {
-        Module::new(engine, bytes)
+    fn compile(kind: EngineKind, engine: &Engine, bytes: &[u8]) -> wasmtime::Result<Self> {
+        if !kind.takes_snapshots() {
+            return Module::new(engine, bytes);
+        }
+        // Sandboxes reach their state for snapshots through hidden exports of every global,
+        // memory and table. Bytes that do not parse compile as given, so wasmtime's own error
+        // (with the text format's line and column) is what the user sees.
+        let binary = wat::parse_bytes(bytes);
+        match binary.as_deref().ok().map(crate::store::expose_state::expose_state) {
+            // A function body the rewrite does not check may still be invalid: the error then
+            // comes from the bytes as given, with their own offsets.
+            Some(Ok(Some((exposed, _)))) => Module::new(engine, exposed).or_else(|_| Module::new(engine, bytes)),
+            _ => Module::new(engine, bytes),
+        }
     }
     fn serialize(&self) -> wasmtime::Result<Vec<u8>> {
         Module::serialize(self)
@@ -102,7 +115,7 @@ impl Artifact for wasmtime::component::Component {
         Ok(())
     }
 
-    fn compile(engine: &Engine, bytes: &[u8]) -> wasmtime::Result<Self> {
+    fn compile(_: EngineKind, engine: &Engine, bytes: &[u8]) -> wasmtime::Result<Self> {
         wasmtime::component::Component::new(engine, bytes)
     }
     fn serialize(&self) -> wasmtime::Result<Vec<u8>> {
@@ -143,7 +156,7 @@ pub const CACHE_VARIABLE: &str = "WASM_MEMORY_SANDBOX_CACHE";
 /// Name of the cache's folder inside the platform's user cache directory.
 const FOLDER: &str = "wasm-memory-sandbox";
 /// Bumped when the naming or keying of files changes.
-const FORMAT: &str = "wasm-memory-sandbox code cache v1";
+const FORMAT: &str = "wasm-memory-sandbox code cache v2 (modules with their state exposed)";
 const EXTENSION: &str = ".cwasm";
 const TEMPORARY_PREFIX: &str = ".tmp-";
 /// Temporary files older than this are left over by a crashed process and removed.
@@ -626,6 +639,6 @@ impl<A: Artifact> CompiledSource<A> {
 
     fn compile_cached(kind: EngineKind, compiler: Compiler, bytes: &Arc<[u8]>, digest: u64) -> SandboxResult<A> {
         A::check_kind(bytes)?;
-        A::memory_cache().get_or_compile(kind, compiler, bytes, digest, |engine| A::compile(engine, bytes))
+        A::memory_cache().get_or_compile(kind, compiler, bytes, digest, |engine| A::compile(kind, engine, bytes))
     }
 }

@@ -39,6 +39,14 @@ pub enum EngineKind {
 }
 
 impl EngineKind {
+    /// Whether sandboxes on this engine can be snapshotted: their memories are
+    /// `SnapshotMemory`s and their modules export their state under hidden names. Not the
+    /// metered engine: without wasmtime's own copy-on-write memories, data segments are copied
+    /// in by compiled code at instantiation, which would charge the guest's fuel for them.
+    pub fn takes_snapshots(self) -> bool {
+        self == Self::Standard
+    }
+
     /// The engine of a WebAssembly namespace with, or without, a fuel budget.
     pub fn api(metered: bool) -> Self {
         if metered { Self::ApiMetered } else { Self::Api }
@@ -218,6 +226,14 @@ fn config(kind: EngineKind, compiler: Compiler) -> Config {
     ));
     if matches!(kind, EngineKind::Api | EngineKind::ApiMetered) {
         config.wasm_memory64(true);
+    }
+    if kind.takes_snapshots() {
+        // Memories a snapshot can be taken of and put back by remapping (wasmtime's own
+        // copy-on-write images need its own memories, so data segments are copied in).
+        config.with_host_memory(std::sync::Arc::new(
+            crate::store::snapshot_memory::SnapshotMemoryCreator,
+        ));
+        config.memory_init_cow(false);
     }
     // Components run on the general engines: WASI 0.3's async functions, streams and futures.
     // The others never run components and keep the concurrency state out of their stores.

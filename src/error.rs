@@ -124,6 +124,10 @@ pub enum SandboxError {
     /// imports could be called (V8 cannot run them there).
     #[error("{0}")]
     AsyncRequired(String),
+    /// State a snapshot cannot capture or put back (a host reference, a snapshot of another
+    /// module, a table that grew).
+    #[error("{0}")]
+    Snapshot(String),
     /// An option combination or feature this platform or compiler does not support.
     #[error("{0}")]
     Unsupported(String),
@@ -168,6 +172,7 @@ impl SandboxError {
             Self::BadExport { .. } => "ERR_WASM_EXPORT",
             Self::ExternalBuffersForbidden => "ERR_EXTERNAL_BUFFERS_FORBIDDEN",
             Self::ViewTooLarge { .. } => "ERR_VIEW_TOO_LARGE",
+            Self::Snapshot(_) => "ERR_WASM_SNAPSHOT",
             Self::Unsupported(_) => "ERR_WASM_UNSUPPORTED",
             Self::Internal(_) => "ERR_SANDBOX_INTERNAL",
         }

@@ -28,6 +28,7 @@ impl ModuleSource {
     pub fn exports(&self) -> Vec<EntryDescriptor> {
         self.compiled()
             .exports()
+            .filter(|export| !crate::store::expose_state::is_hidden_export(export.name()))
             .map(|export| EntryDescriptor::new(None, export.name(), export.ty()))
             .collect()
     }

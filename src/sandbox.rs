@@ -24,6 +24,9 @@ use crate::module::ModuleSource;
 use crate::remote::{CallerPtr, Interrupted, RemoteLink, ToJs, ToPool};
 use crate::wasi::{Drain, Output, OutputStreams, WasiOptions, WasiState, is_wasi_module, take_output_of};
 
+/// Numbers each sandbox's store (see `Sandbox::store_id`).
+static NEXT_STORE_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
 /// Size of a wasm page, the unit of `memory.grow`.
 pub const WASM_PAGE_SIZE: u64 = 65_536;
 
@@ -31,6 +34,8 @@ pub const WASM_PAGE_SIZE: u64 = 65_536;
 pub const MAX_WASM32_MEMORY_BYTES: u64 = 1 << 32;
 
 pub use crate::store::Limits;
+use crate::store::expose_state::is_hidden_export;
+use crate::store::snapshot::{self, InitialState, StateSnapshot};
 use crate::store::{LimitedState, NO_DEADLINE, RemoteState, apply_limits, async_epochs};
 
 /// Per-store data the host keeps for the guest.
@@ -166,6 +171,18 @@ pub struct Sandbox {
     output_streams: Option<OutputStreams>,
     /// Whether `run()` was called.
     started: Cell<bool>,
+    /// Tells this sandbox's store apart from others (table references in a snapshot belong to it).
+    store_id: u64,
+    /// The state right after instantiation, for `reset()` (engines that take snapshots only).
+    initial: RefCell<Option<Initial>>,
+    /// Whether its engine's memories can be snapshotted.
+    takes_snapshots: bool,
+}
+
+/// A sandbox's state right after instantiation: copied to the heap, then an image once reset.
+enum Initial {
+    Copied(InitialState),
+    Imaged(Rc<StateSnapshot>),
 }
 
 /// An import of an async call that answers later: `live` is cleared when it no longer may.
@@ -342,10 +359,98 @@ impl Sandbox {
             stop_probe,
             ..Self::finish(store, instance, active, limits)
         };
+        let mut sandbox = Self {
+            takes_snapshots: kind.takes_snapshots(),
+            ..sandbox
+        };
         if has_wasi {
             sandbox.initialize_reactor()?;
+        } else if kind.takes_snapshots() {
+            // What `reset()` goes back to: the pages holding data (usually a few) copied here,
+            // made an image on the first reset; from then on the memory maps that image
+            // copy-on-write, and a reset drops only the pages written since.
+            let initial = sandbox.with_context(|mut context| {
+                let module = sandbox.instance.module(&context).clone();
+                snapshot::capture_initial(&mut context, &sandbox.instance, &module, sandbox.store_id)
+            })??;
+            sandbox.initial = RefCell::new(Some(Initial::Copied(initial)));
         }
         Ok(sandbox)
+    }
+
+    /// The guest's state: its memories, globals and tables (see `store::snapshot`). WASI
+    /// sandboxes, and a sandbox in the middle of a call, are refused.
+    pub fn snapshot(&self) -> SandboxResult<Rc<StateSnapshot>> {
+        self.check_snapshots()?;
+        self.capture_state().map(Rc::new)
+    }
+
+    fn capture_state(&self) -> SandboxResult<StateSnapshot> {
+        self.with_context(|mut context| {
+            let module = self.instance.module(&context).clone();
+            snapshot::capture(&mut context, &self.instance, &module, self.store_id)
+        })?
+    }
+
+    /// Puts `snapshot` (of this sandbox's module) back. Returns each memory's size after, in
+    /// bytes, with its base (views past a smaller size must be detached).
+    pub fn restore(&self, snapshot: &StateSnapshot) -> SandboxResult<()> {
+        self.check_snapshots()?;
+        self.with_context(|mut context| {
+            let module = self.instance.module(&context).clone();
+            snapshot::restore(
+                &mut context,
+                &self.instance,
+                &module,
+                self.store_id,
+                snapshot,
+                self.limits.max_memory_bytes,
+            )
+        })?
+    }
+
+    /// Puts the state right after instantiation back.
+    pub fn reset(&self) -> SandboxResult<()> {
+        self.check_snapshots()?;
+        let snapshot = match &*self.initial.borrow() {
+            Some(Initial::Imaged(snapshot)) => Rc::clone(snapshot),
+            Some(Initial::Copied(state)) => Rc::new(state.to_snapshot()?),
+            None => {
+                return Err(SandboxError::Snapshot(
+                    "this sandbox keeps no initial state to reset to".to_owned(),
+                ));
+            }
+        };
+        self.restore(&snapshot)?;
+        *self.initial.borrow_mut() = Some(Initial::Imaged(snapshot));
+        Ok(())
+    }
+
+    /// Refuses what a snapshot cannot cover: a call in progress, WASI's host-side state, an
+    /// engine without snapshot memories.
+    fn check_snapshots(&self) -> SandboxResult<()> {
+        if self.active.caller.get().is_some() || self.away.borrow().is_some() {
+            return Err(SandboxError::Snapshot(
+                "a call is in progress on this sandbox: snapshots are taken and restored between calls".to_owned(),
+            ));
+        }
+        if self.wasi {
+            return Err(SandboxError::Snapshot(
+                "this sandbox has a WASI context, whose open descriptors and positions live in the host, outside \
+                 the guest's memory: snapshots cover sandboxes without the wasi option"
+                    .to_owned(),
+            ));
+        }
+        if !self.takes_snapshots {
+            return Err(SandboxError::Snapshot(if self.limits.fuel.is_some() {
+                "a sandbox with a fuel budget cannot take snapshots yet: its memories are initialised \
+                 copy-on-write by wasmtime, which a snapshot cannot remap"
+                    .to_owned()
+            } else {
+                "this sandbox cannot take snapshots".to_owned()
+            }));
+        }
+        Ok(())
     }
 
     /// Calls `_initialize` of a WASI reactor (a module exporting it and no `_start`), once, under
@@ -404,7 +509,10 @@ impl Sandbox {
     fn finish(mut store: Store<HostState>, instance: Instance, active: Rc<ActiveCaller>, limits: Limits) -> Self {
         let memory = instance.get_memory(&mut store, "memory").or_else(|| {
             // Guests that name their memory differently still get a default view.
-            instance.exports(&mut store).find_map(|export| export.into_memory())
+            instance
+                .exports(&mut store)
+                .filter(|export| !is_hidden_export(export.name()))
+                .find_map(|export| export.into_memory())
         });
         Self::with_parts(store, instance, memory, active, limits)
     }
@@ -435,6 +543,9 @@ impl Sandbox {
             wasi: false,
             output_streams: None,
             started: Cell::new(false),
+            store_id: NEXT_STORE_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            initial: RefCell::new(None),
+            takes_snapshots: false,
         }
     }
 
@@ -869,10 +980,30 @@ impl Sandbox {
     pub fn memory(&self, name: Option<&str>) -> SandboxResult<Memory> {
         match name {
             None => self.memory.ok_or_else(|| SandboxError::NoMemory("memory".to_owned())),
-            Some(name) => self
+            Some(name) if !is_hidden_export(name) => self
                 .with_context(|mut context| self.instance.get_memory(&mut context, name))?
                 .ok_or_else(|| SandboxError::NoMemory(name.to_owned())),
+            Some(name) => Err(SandboxError::NoMemory(name.to_owned())),
         }
+    }
+
+    /// The place and size of every memory the guest exports.
+    pub fn memory_regions(&self) -> SandboxResult<Vec<MemoryRegion>> {
+        self.with_context(|mut context| {
+            let memories: Vec<Memory> = self
+                .instance
+                .exports(&mut context)
+                .filter(|export| !is_hidden_export(export.name()))
+                .filter_map(|export| export.into_memory())
+                .collect();
+            memories
+                .into_iter()
+                .map(|memory| MemoryRegion {
+                    base: memory.data_ptr(&context),
+                    length: memory.data_size(&context),
+                })
+                .collect()
+        })
     }
 
     /// The memory's current place and size.

@@ -2,6 +2,10 @@
 //! limits a store enforces (memory cap, fuel, wall-clock deadline) and how a new store is set up
 //! for them. Each front end keeps its own store data; it only says where its `StoreLimits` are.
 
+pub mod expose_state;
+pub mod snapshot;
+pub mod snapshot_memory;
+
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -12,6 +12,7 @@ mod output;
 mod promises;
 mod raw;
 mod sandbox;
+mod snapshot;
 mod termination;
 mod values;
 mod views;

@@ -17,6 +17,7 @@ use crate::js::gc_pressure::ExternalMemory;
 use crate::js::imports::{ImportBridge, get_property, resolve};
 use crate::js::module::Module;
 use crate::js::output::{OutputCallbacks, OutputDelivery};
+use crate::js::snapshot::Snapshot;
 use crate::js::values::{
     RawValue, bytes_or_text, describe, describe_raw, from_wasm, i32_from_number, integer_in_range, to_wasm,
     uint8_bytes, unwrap_class,
@@ -349,6 +350,43 @@ impl Sandbox {
         self.core.is_none()
     }
 
+    /// The guest's state now: its memories, globals and tables (`ERR_WASM_SNAPSHOT` for a WASI
+    /// sandbox, a call in progress, or a host reference in a global or table).
+    #[napi(catch_unwind)]
+    pub fn snapshot(&self, env: &Env) -> Result<Snapshot> {
+        self.core(env)?.snapshot().map(Snapshot::new).or_throw(env)
+    }
+
+    /// Puts `snapshot` (taken of a sandbox of the same module) back: every byte of every
+    /// memory, every global and table slot as captured. Views of a memory that became smaller
+    /// are detached; others see the restored bytes.
+    #[napi(catch_unwind, ts_args_type = "snapshot: Snapshot")]
+    pub fn restore(&self, env: &Env, snapshot: Unknown) -> Result<()> {
+        // SAFETY: the value belongs to this env and call.
+        let Some(snapshot) = (unsafe { unwrap_class::<Snapshot>(env, snapshot.raw()) }) else {
+            return Err(SandboxError::InvalidArgType(format!(
+                "The \"snapshot\" argument must be a Snapshot. Received {}",
+                describe(env, &snapshot)
+            )))
+            .or_throw(env);
+        };
+        let state = Rc::clone(snapshot.state().or_throw(env)?);
+        let core = Rc::clone(self.core(env)?);
+        core.restore(&state).or_throw(env)?;
+        self.detach_views_past_memories(env, &core);
+        Ok(())
+    }
+
+    /// Puts the state right after instantiation back (start function and, for WASI reactors,
+    /// `_initialize` already run), as `restore()` does.
+    #[napi(catch_unwind)]
+    pub fn reset(&self, env: &Env) -> Result<()> {
+        let core = Rc::clone(self.core(env)?);
+        core.reset().or_throw(env)?;
+        self.detach_views_past_memories(env, &core);
+        Ok(())
+    }
+
     /// Releases the instance and its memory now: every view is detached first, later calls throw
     /// `ERR_SANDBOX_DISPOSED`, a second call does nothing. Called from inside an import, the
     /// running guest call finishes first and the memory is freed when it returns.
@@ -509,6 +547,18 @@ impl Sandbox {
             params,
             results: ty.results().len(),
         })
+    }
+
+    /// After a restore: views reaching past a memory's new end are detached.
+    fn detach_views_past_memories(&self, env: &Env, core: &CoreSandbox) {
+        for region in core.memory_regions().unwrap_or_default() {
+            // SAFETY: the views were made in this env.
+            unsafe {
+                self.views
+                    .borrow_mut()
+                    .detach_beyond(env.raw(), region.base, region.length)
+            };
+        }
     }
 
     fn core(&self, env: &Env) -> Result<&Rc<CoreSandbox>> {

@@ -119,6 +119,36 @@ impl ViewRegistry {
         detached
     }
 
+    /// Detaches the views that reach past the first `length` bytes of the memory at `base`
+    /// (a restore made it smaller: those bytes are no longer mapped). Views within it, and views
+    /// of other memories, keep working. Returns how many it detached.
+    ///
+    /// # Safety
+    /// `env` must be the live env the views were made in.
+    pub unsafe fn detach_beyond(&mut self, env: sys::napi_env, base: *mut u8, length: usize) -> usize {
+        let mut detached = 0;
+        let references = self
+            .current
+            .iter()
+            .map(|view| view.reference)
+            .chain(self.retired.iter().copied());
+        for reference in references {
+            // SAFETY: the reference belongs to `env`; its value is a view `new_view` made.
+            let Some(view) = (unsafe { reference_value(env, reference) }) else {
+                continue;
+            };
+            let (data, view_length) = unsafe { buffer_span(env, view) };
+            let start = data as usize;
+            let reaches_past = start >= base as usize
+                && start.saturating_sub(base as usize).saturating_add(view_length) > length
+                && start < (base as usize).saturating_add(crate::sandbox::MAX_WASM32_MEMORY_BYTES as usize);
+            if reaches_past && unsafe { detach(env, view) } {
+                detached += 1;
+            }
+        }
+        detached
+    }
+
     /// Forgets every view without detaching it: they keep the memory alive by themselves. Called
     /// when the sandbox object is collected.
     ///
@@ -160,6 +190,19 @@ unsafe fn is_attached(env: sys::napi_env, view: sys::napi_value, expected_length
     let mut length = 0;
     let status = unsafe { sys::napi_get_buffer_info(env, view, &mut data, &mut length) };
     status == sys::Status::napi_ok && length == expected_length
+}
+
+/// Where a view's bytes start and how many there are (`(null, 0)` once detached).
+unsafe fn buffer_span(env: sys::napi_env, view: sys::napi_value) -> (*mut u8, usize) {
+    let mut data = ptr::null_mut();
+    let mut length = 0;
+    // SAFETY: `view` is a Buffer made in this env.
+    let status = unsafe { sys::napi_get_buffer_info(env, view, &mut data, &mut length) };
+    if status == sys::Status::napi_ok && !data.is_null() {
+        (data.cast(), length)
+    } else {
+        (ptr::null_mut(), 0)
+    }
 }
 
 /// Detaches an attached view; returns whether it was attached (and external) before.
