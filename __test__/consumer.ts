@@ -78,7 +78,21 @@ plugin.write(0, 'text')
 // @ts-expect-error restore takes a Snapshot
 plugin.restore({})
 
-export { kinds, params, fromText, instantiated, result, view, named, copy, previous, size, fuelLeft, snapshotBytes, snapshotGone }
+export {
+  kinds,
+  params,
+  fromText,
+  instantiated,
+  result,
+  view,
+  named,
+  copy,
+  previous,
+  size,
+  fuelLeft,
+  snapshotBytes,
+  snapshotGone,
+}
 
 // Functions.
 import { bufferGuestWasm, zeroCopyViews } from 'wasm-memory-sandbox'
