@@ -392,10 +392,14 @@ impl Sandbox {
         })?
     }
 
-    /// Puts `snapshot` (of this sandbox's module) back. Returns each memory's size after, in
-    /// bytes, with its base (views past a smaller size must be detached).
+    /// Puts `snapshot` (of this sandbox's module) back; a memory may come back smaller, so the
+    /// embedder detaches views past its new size.
     pub fn restore(&self, snapshot: &StateSnapshot) -> SandboxResult<()> {
         self.check_snapshots()?;
+        self.restore_state(snapshot)
+    }
+
+    fn restore_state(&self, snapshot: &StateSnapshot) -> SandboxResult<()> {
         self.with_context(|mut context| {
             let module = self.instance.module(&context).clone();
             snapshot::restore(
@@ -421,7 +425,7 @@ impl Sandbox {
                 ));
             }
         };
-        self.restore(&snapshot)?;
+        self.restore_state(&snapshot)?;
         *self.initial.borrow_mut() = Some(Initial::Imaged(snapshot));
         Ok(())
     }

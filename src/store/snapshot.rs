@@ -62,20 +62,12 @@ impl StateSnapshot {
     }
 }
 
-/// The hidden export names of `module`'s own state, by kind.
-fn hidden_exports(module: &Module) -> impl Iterator<Item = (&str, &'static str)> {
+/// The hidden export names of `module`'s own state (`expose_state`).
+fn hidden_exports(module: &Module) -> impl Iterator<Item = &str> {
     module
         .exports()
-        .filter(|export| is_hidden_export(export.name()))
-        .map(|export| {
-            let kind = match export.ty() {
-                wasmtime::ExternType::Memory(_) => "memory",
-                wasmtime::ExternType::Global(_) => "global",
-                wasmtime::ExternType::Table(_) => "table",
-                _ => "other",
-            };
-            (export.name(), kind)
-        })
+        .map(|export| export.name())
+        .filter(|name| is_hidden_export(name))
 }
 
 /// What a hidden export name says, for messages: `global 3`.
@@ -115,12 +107,12 @@ fn capture_with<M>(
     let mut memories = Vec::new();
     let mut globals = Vec::new();
     let mut tables = Vec::new();
-    for (name, kind) in hidden_exports(module) {
+    for name in hidden_exports(module) {
         let Some(export) = instance.get_export(&mut store, name) else {
             continue;
         };
-        match (kind, export) {
-            ("memory", Extern::Memory(memory)) => {
+        match export {
+            Extern::Memory(memory) => {
                 let base = memory.data_ptr(&store);
                 let cell = snapshot_memory::find(base).ok_or_else(|| {
                     SandboxError::Snapshot(format!(
@@ -128,12 +120,12 @@ fn capture_with<M>(
                         describe(name)
                     ))
                 })?;
-                let mut owned = cell.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+                let mut owned = snapshot_memory::lock(&cell);
                 let image = take(&mut owned)
                     .map_err(|error| SandboxError::Internal(format!("capturing {}: {error}", describe(name))))?;
                 memories.push((name.to_owned(), image));
             }
-            ("global", Extern::Global(global)) => {
+            Extern::Global(global) => {
                 let value = global.get(&mut store);
                 if let Some(reason) = uncapturable(&value) {
                     return Err(SandboxError::Snapshot(format!(
@@ -143,7 +135,7 @@ fn capture_with<M>(
                 }
                 globals.push((name.to_owned(), value));
             }
-            ("table", Extern::Table(table)) => {
+            Extern::Table(table) => {
                 let size = table.size(&store);
                 let mut elements = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
                 for index in 0..size {
@@ -215,12 +207,7 @@ pub fn restore(
             .ok_or_else(|| SandboxError::Internal(format!("{} is missing", describe(name))))?;
         let cell = snapshot_memory::find(memory.data_ptr(&store))
             .ok_or_else(|| SandboxError::Internal(format!("{} is not a snapshot memory", describe(name))))?;
-        if image.len()
-            > cell
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner())
-                .byte_capacity()
-        {
+        if image.len() > snapshot_memory::lock(&cell).byte_capacity() {
             return Err(SandboxError::MemoryLimit(format!(
                 "the snapshot's {} ({} bytes) does not fit this sandbox's memory reservation",
                 describe(name),
@@ -264,8 +251,7 @@ pub fn restore(
     }
     // From here on nothing is refused.
     for (memory, cell, image) in memories {
-        cell.lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        snapshot_memory::lock(&cell)
             .restore(image)
             .map_err(|error| SandboxError::Internal(format!("restoring a memory: {error}")))?;
         // wasmtime reads a memory's size from the memory after any grow, also of 0 pages: this

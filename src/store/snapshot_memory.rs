@@ -877,6 +877,12 @@ pub fn register(memory: SnapshotMemory) -> Arc<Mutex<SnapshotMemory>> {
 }
 
 /// The registered memory whose base is `base` (what `wasmtime::Memory::data_ptr` returns).
+/// Locks a registered memory. A panic while it was locked left it poisoned, not broken: every
+/// change that can fail halfway marks the memory itself (`Layout::Unknown`, `Layout::Broken`).
+pub fn lock(memory: &Mutex<SnapshotMemory>) -> std::sync::MutexGuard<'_, SnapshotMemory> {
+    memory.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 pub fn find(base: *mut u8) -> Option<Arc<Mutex<SnapshotMemory>>> {
     REGISTRY
         .lock()
@@ -1351,7 +1357,7 @@ pub use wasmtime_glue::SnapshotMemoryCreator;
 /// reaches with [`find`]. A new memory is plain zeros; wasmtime then writes the module's data
 /// segments into it, so a fork restores its image after instantiating.
 mod wasmtime_glue {
-    use std::sync::{Arc, Mutex, PoisonError};
+    use std::sync::{Arc, Mutex};
 
     use super::{SnapshotMemory, register};
 
@@ -1391,14 +1397,14 @@ mod wasmtime_glue {
     impl SnapshotLinearMemory {
         fn new(memory: Arc<Mutex<SnapshotMemory>>) -> Self {
             let (base, capacity) = {
-                let owned = memory.lock().unwrap_or_else(PoisonError::into_inner);
+                let owned = super::lock(&memory);
                 (owned.base().expose_provenance(), owned.byte_capacity())
             };
             SnapshotLinearMemory { memory, base, capacity }
         }
 
         fn lock(&self) -> std::sync::MutexGuard<'_, SnapshotMemory> {
-            self.memory.lock().unwrap_or_else(PoisonError::into_inner)
+            super::lock(&self.memory)
         }
     }
 
