@@ -62,6 +62,19 @@ export declare class BufferSandbox {
   /** Whether `dispose()` has been called. */
   get disposed(): boolean
   /**
+   * The guest's state (its one page of memory) as a `Snapshot`. `restore()` puts it back
+   * here or into another `BufferSandbox`; `snapshot.instantiate()` forks it into a `Sandbox`
+   * of the same module (`bufferGuestWasm()`), with a growable memory and `Sandbox`'s options.
+   */
+  snapshot(): Snapshot
+  /**
+   * Puts `snapshot` back (taken of a `BufferSandbox`, or of a `Sandbox` of the buffer guest
+   * whose memory is one page): a copy of one page; views see the restored bytes.
+   */
+  restore(snapshot: Snapshot): void
+  /** Puts the memory of a new instance back. */
+  reset(): void
+  /**
    * Releases the instance and its memory now, returning its pool slot. Every view handed out
    * is detached first (its length becomes 0), so freed memory is never reachable; later calls
    * throw `ERR_SANDBOX_DISPOSED`. A second call does nothing.
@@ -223,6 +236,16 @@ export declare class Module {
    * at once.
    */
   static compile(source: Uint8Array | ArrayBuffer | string, options?: ModuleOptions): Promise<Module>
+  /**
+   * Pre-initializes a module (Wizer's technique): instantiates it with `options` (imports,
+   * limits, wasi), runs its export `options.init` once, and resolves to a `Module` whose
+   * initial state is the state `init` left (memories and mutable globals), so instantiating it
+   * runs no initializer. The result goes through the code cache, keyed by the input, `init`,
+   * the WASI options and the imports' source text: a fresh process gets it without running
+   * `init` again. Rejects with what instantiating or calling would throw, or
+   * `ERR_WASM_SNAPSHOT` for a module Wizer cannot pre-initialize.
+   */
+  static preinitialize(source: Uint8Array | ArrayBuffer | string, options: PreinitializeOptions): Promise<Module>
   /** The compiler this module's code was compiled with. */
   get compiler(): 'cranelift' | 'winch'
   /** Reads and compiles a `.wasm` (binary) or `.wat` (text) file on the calling thread. */
@@ -243,8 +266,11 @@ export declare class Module {
  * of the sandbox, and detached by `dispose()`.
  */
 export declare class Sandbox {
-  /** Instantiates a `Module`, or compiles and instantiates wasm bytes or WebAssembly text. */
-  constructor(moduleOrSource: Module | Uint8Array | ArrayBuffer | string, options?: SandboxOptions)
+  /**
+   * Instantiates a `Module`, or compiles and instantiates wasm bytes or WebAssembly text; given
+   * a `Snapshot`, makes a fork of it (as `snapshot.instantiate(options)`).
+   */
+  constructor(moduleOrSource: Module | Snapshot | Uint8Array | ArrayBuffer | string, options?: SandboxOptions)
   /**
    * Calls the export `name` with `args` (i32, f32, f64 as `number`; i64 as `bigint`) and
    * returns its result: `undefined` for none, the value for one, an array for several.
@@ -354,6 +380,14 @@ export declare class Snapshot {
   /** Whether `dispose()` has been called. */
   get disposed(): boolean
   /**
+   * A new, independent `Sandbox` of the snapshot's module that starts from this state (a
+   * fork), with `Sandbox`'s options; the same as `new Sandbox(snapshot, options)`. Its
+   * memories share the snapshot's pages copy-on-write, so a fork costs what instantiating the
+   * module costs, whatever the size of its memory. The start function and `_initialize` are
+   * not run again.
+   */
+  instantiate(options?: SandboxOptions): Sandbox
+  /**
    * Releases its memory images now (sandboxes restored from it keep the pages they map);
    * later use throws `ERR_SANDBOX_DISPOSED`.
    */
@@ -426,6 +460,31 @@ export interface ModuleOptions {
    * The environment variable `WASM_MEMORY_SANDBOX_COMPILER` sets the default.
    */
   compiler?: 'cranelift' | 'winch'
+}
+
+/**
+ * Options of `Module.preinitialize`: the export to run, and what the sandbox it runs in gets
+ * (as `SandboxOptions`).
+ */
+export interface PreinitializeOptions {
+  /**
+   * The export run once, a function of no parameters and no results (Wizer's
+   * `wizer.initialize`). The pre-initialized module no longer exports it.
+   */
+  init: string
+  /**
+   * The imports `init` may call (as `SandboxOptions.imports`). The pre-initialized module
+   * still imports them: pass them again to instantiate it (they are not called then).
+   */
+  imports?: Record<string, Record<string, (...args: any[]) => unknown>>
+  /** Cap on linear memory while `init` runs, in bytes. */
+  maxMemoryBytes?: number
+  /** Wall-clock limit for `init` (and the start function), in milliseconds. */
+  timeoutMs?: number
+  /** Instruction budget for `init` (and the start function). */
+  fuel?: number
+  /** WASI for a WASI module's `init` (a reactor's `_initialize` runs first). */
+  wasi?: WasiOptions
 }
 
 /** Options for `new Sandbox()` and `module.instantiate()`. */

@@ -13,6 +13,9 @@ const guestBuffer: Buffer = sandbox.buffer()
 const previousPages: number = sandbox.grow(1)
 const bytes: number = sandbox.memorySize
 const isDisposed: boolean = sandbox.disposed
+const bufferState = sandbox.snapshot()
+sandbox.restore(bufferState)
+sandbox.reset()
 sandbox.dispose()
 
 function scoped(): number {
@@ -63,6 +66,11 @@ const snapshot: Snapshot = plugin.snapshot()
 const snapshotBytes: number = snapshot.memoryBytes
 plugin.restore(snapshot)
 plugin.reset()
+const fork: Sandbox = snapshot.instantiate({ maxMemoryBytes: 1 << 20, imports: {} })
+const forkToo: Sandbox = new Sandbox(snapshot, { fuel: 1000 })
+fork.dispose()
+forkToo.dispose()
+const preinitialized: Promise<Module> = Module.preinitialize(new Uint8Array(), { init: 'init', fuel: 10, imports: {} })
 snapshot.dispose()
 const snapshotGone: boolean = snapshot.disposed
 plugin.dispose()
@@ -77,6 +85,8 @@ new Sandbox(module, { maxMemoryBytes: '1MiB' })
 plugin.write(0, 'text')
 // @ts-expect-error restore takes a Snapshot
 plugin.restore({})
+// @ts-expect-error preinitialize needs the init export's name
+Module.preinitialize(new Uint8Array(), {})
 
 export {
   kinds,
@@ -92,6 +102,7 @@ export {
   fuelLeft,
   snapshotBytes,
   snapshotGone,
+  preinitialized,
 }
 
 // Functions.

@@ -15,6 +15,7 @@ import * as prettier from 'prettier'
 
 import { componentRows } from './components.mjs'
 import { httpRows } from './http.mjs'
+import { snapshotRows } from './snapshots.mjs'
 import { formatTime, measure, measureBatches, measureInterleaved, measureRounds } from './harness.mjs'
 
 const require = createRequire(import.meta.url)
@@ -395,6 +396,8 @@ console.error(`${densityMet ? 'met ' : 'MISS'} density: ${rows.at(-1).text}; ${r
 
 // Components, against jco's transpiled glue on V8 for the same component.
 sink ^= await componentRows({ row, batch, quick })
+// Snapshots: forks, reset(), pre-initialization.
+sink ^= await snapshotRows({ row, rows, batch, quick })
 const httpLine = await httpRows({ row, quick })
 
 // 8. Cold start: compiling real modules, each compile in a fresh process, against V8 compiling the

@@ -108,6 +108,15 @@ const guests = [
     target: 'wasm32-unknown-unknown',
     artifact: 'rust_text_guest',
   }),
+  // Module.preinitialize's guest: init() builds a lookup table, a dispatch table of boxed
+  // closures and a configurable amount of busy work from host imports (env.seed,
+  // env.work_iterations).
+  cargoGuest({
+    name: 'preinit.rust.wasm',
+    source: join(root, 'examples', 'guests', 'rust-preinit'),
+    target: 'wasm32-unknown-unknown',
+    artifact: 'rust_preinit_guest',
+  }),
   {
     // The tutorial's Rust demo as it publishes it: the wasm-bindgen guest, its `--target web` glue
     // in pkg/ (scripts/wasm-bindgen, the same wasm-bindgen version), and its page's index.js and

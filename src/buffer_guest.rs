@@ -8,6 +8,7 @@ use wasmtime::{Func, Memory, ModuleExport, ValRaw};
 use crate::error::{SandboxError, SandboxResult};
 use crate::module::{self, BufferGuestModule};
 use crate::sandbox::{MemoryRegion, Sandbox};
+use crate::store::snapshot::StateSnapshot;
 
 /// Size of the guest's shared buffer (`BUFFER_SIZE` in `guest/src/lib.rs`).
 pub const BUFFER_SIZE: usize = 2;
@@ -111,6 +112,49 @@ impl BufferGuest {
     /// The whole linear memory.
     pub fn memory_region(&self) -> SandboxResult<MemoryRegion> {
         self.sandbox.memory_region(self.memory)
+    }
+
+    /// The guest's state: its one page of memory (its only other state, the stack pointer, is the
+    /// same between calls). A snapshot of a `Sandbox` of the same module restores here too.
+    pub fn snapshot(&self) -> SandboxResult<StateSnapshot> {
+        let region = self.memory_region()?;
+        // SAFETY: the region is this instance's accessible memory, and no call is running (the
+        // buffer guest imports nothing, so nothing runs while the host is here).
+        let bytes = unsafe { std::slice::from_raw_parts(region.base, region.length) };
+        StateSnapshot::of_memory(&self.module.source, bytes)
+    }
+
+    /// Puts `snapshot` back: a copy of one page.
+    pub fn restore(&self, snapshot: &StateSnapshot) -> SandboxResult<()> {
+        let region = self.memory_region()?;
+        // SAFETY: as in `snapshot`; views of this memory are plain byte views, never borrowed
+        // across this call.
+        let memory = unsafe { std::slice::from_raw_parts_mut(region.base, region.length) };
+        snapshot.copy_memory_into(&self.module.source, memory)
+    }
+
+    /// Puts the memory of a new instance back.
+    pub fn reset(&self) -> SandboxResult<()> {
+        let initial = match self.module.initial_memory.get() {
+            Some(initial) => initial,
+            None => {
+                let fresh = BufferGuest::new()?;
+                let region = fresh.memory_region()?;
+                // SAFETY: as in `snapshot`, of the new instance.
+                let bytes = unsafe { std::slice::from_raw_parts(region.base, region.length) };
+                self.module.initial_memory.get_or_init(|| Box::from(bytes))
+            }
+        };
+        let region = self.memory_region()?;
+        // SAFETY: as in `restore`; the lengths are both one page (checked by the slice copy).
+        let memory = unsafe { std::slice::from_raw_parts_mut(region.base, region.length) };
+        if memory.len() != initial.len() {
+            return Err(SandboxError::Internal(
+                "the buffer guest's memory changed size".to_owned(),
+            ));
+        }
+        memory.copy_from_slice(initial);
+        Ok(())
     }
 
     /// Where the guest's buffer lives, checked to lie inside linear memory.

@@ -25,7 +25,7 @@
 use std::collections::VecDeque;
 use std::fs::{self, File, OpenOptions};
 use std::hash::{DefaultHasher, Hash, Hasher};
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -38,6 +38,9 @@ use crate::error::{SandboxError, SandboxResult};
 
 /// Compiled code the cache can store and load: a core module or a component.
 pub trait Artifact: Sized + Clone + 'static {
+    /// The engine compiled for when no other is asked for.
+    const DEFAULT_KIND: EngineKind;
+
     /// The process's compiled code of this kind.
     fn memory_cache() -> &'static MemoryCache<Self>;
 
@@ -57,6 +60,8 @@ pub trait Artifact: Sized + Clone + 'static {
 }
 
 impl Artifact for Module {
+    const DEFAULT_KIND: EngineKind = EngineKind::Standard;
+
     fn memory_cache() -> &'static MemoryCache<Self> {
         static MODULES: MemoryCache<Module> = MemoryCache::new();
         &MODULES
@@ -99,6 +104,8 @@ impl Artifact for Module {
 }
 
 impl Artifact for wasmtime::component::Component {
+    const DEFAULT_KIND: EngineKind = EngineKind::Component;
+
     fn memory_cache() -> &'static MemoryCache<Self> {
         static COMPONENTS: MemoryCache<wasmtime::component::Component> = MemoryCache::new();
         &COMPONENTS
@@ -156,7 +163,7 @@ pub const CACHE_VARIABLE: &str = "WASM_MEMORY_SANDBOX_CACHE";
 /// Name of the cache's folder inside the platform's user cache directory.
 const FOLDER: &str = "wasm-memory-sandbox";
 /// Bumped when the naming or keying of files changes.
-const FORMAT: &str = "wasm-memory-sandbox code cache v2 (modules with their state exposed)";
+const FORMAT: &str = "wasm-memory-sandbox code cache v3 (modules with their state and start function exposed)";
 const EXTENSION: &str = ".cwasm";
 const TEMPORARY_PREFIX: &str = ".tmp-";
 /// Temporary files older than this are left over by a crashed process and removed.
@@ -454,20 +461,87 @@ fn remove_if_stale(path: &Path) {
     }
 }
 
-/// Writes `module`'s artifact as `<key>-<checksum>.cwasm`: into a new private temporary file,
-/// then renamed into place.
+/// Writes `module`'s artifact as `<key>-<checksum>.cwasm`.
 fn store<A: Artifact>(directory: &Path, key: &str, module: &A) -> io::Result<()> {
     let artifact = module.serialize().map_err(io::Error::other)?;
-    let checksum = hash(&artifact);
-    let path = directory.join(format!("{key}-{}{EXTENSION}", checksum.to_hex()));
+    store_file(directory, key, EXTENSION, &artifact)
+}
+
+/// Writes `contents` as `<key>-<checksum><extension>`: into a new private temporary file, then
+/// renamed into place.
+fn store_file(directory: &Path, key: &str, extension: &str, contents: &[u8]) -> io::Result<()> {
+    let checksum = hash(contents);
+    let path = directory.join(format!("{key}-{}{extension}", checksum.to_hex()));
     let temporary = directory.join(temporary_name());
     let written = create_private_file(&temporary)
-        .and_then(|mut file| file.write_all(&artifact))
+        .and_then(|mut file| file.write_all(contents))
         .and_then(|()| fs::rename(&temporary, &path));
     if written.is_err() {
         let _ = fs::remove_file(&temporary);
     }
     written
+}
+
+/// The extension of cached wasm bytes (pre-initialized modules).
+const BYTES_EXTENSION: &str = ".wasm";
+
+/// Wasm bytes for the key `parts` (what made them: the input and every option that changes
+/// the output), from the disk cache if a valid file is there, else made by `make` and stored.
+/// Pre-initialized modules come from here, so a fresh process gets them without running the
+/// initializer again.
+pub fn load_or_make_bytes(parts: &[&[u8]], make: impl FnOnce() -> SandboxResult<Vec<u8>>) -> SandboxResult<Vec<u8>> {
+    let Some(directory) = directory() else {
+        return make();
+    };
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(FORMAT.as_bytes());
+    hasher.update(&[0]);
+    hasher.update(env!("CARGO_PKG_VERSION").as_bytes());
+    for part in parts {
+        hasher.update(&(part.len() as u64).to_le_bytes());
+        hash_into(&mut hasher, part);
+    }
+    let key = hasher.finalize().to_hex().to_string();
+    if let Some(bytes) = load_bytes(directory, &key) {
+        count(&HITS);
+        return Ok(bytes);
+    }
+    count(&MISSES);
+    let bytes = make()?;
+    match store_file(directory, &key, BYTES_EXTENSION, &bytes) {
+        Ok(()) => count(&WRITES),
+        Err(_) => count(&WRITE_FAILURES),
+    }
+    Ok(bytes)
+}
+
+/// The contents of the first valid bytes file for `key`, deleting damaged ones on the way.
+fn load_bytes(directory: &Path, key: &str) -> Option<Vec<u8>> {
+    let prefix = format!("{key}-");
+    for entry in fs::read_dir(directory).ok()?.flatten() {
+        let name = entry.file_name();
+        let Some(checksum) = name
+            .to_str()
+            .and_then(|name| name.strip_prefix(&prefix))
+            .and_then(|rest| rest.strip_suffix(BYTES_EXTENSION))
+        else {
+            continue;
+        };
+        let path = entry.path();
+        let Ok(mut file) = open_read_only(&path) else { continue };
+        let Ok(metadata) = file.metadata() else { continue };
+        if let Err(reason) = check_private(&metadata, false) {
+            count(&UNTRUSTED);
+            warn_once(&format!("the code cache file {} is not used: {reason}", path.display()));
+            continue;
+        }
+        let mut contents = Vec::new();
+        if file.read_to_end(&mut contents).is_ok() && hash(&contents).to_hex().as_str() == checksum {
+            return Some(contents);
+        }
+        reject(&path);
+    }
+    None
 }
 
 fn temporary_name() -> String {
@@ -608,9 +682,9 @@ impl<A: Artifact> CompiledSource<A> {
         })
     }
 
-    /// `compile_for` the standard engine.
+    /// `compile_for` the kind's default engine.
     pub fn compile_with(compiler: Compiler, bytes: &[u8]) -> SandboxResult<Self> {
-        Self::compile_for(EngineKind::Standard, compiler, bytes)
+        Self::compile_for(A::DEFAULT_KIND, compiler, bytes)
     }
 
     /// The code compiled for the engine of `kind` (with this source's compiler).
@@ -630,6 +704,11 @@ impl<A: Artifact> CompiledSource<A> {
     /// The engine this source's code was compiled for.
     pub fn kind(&self) -> EngineKind {
         self.kind
+    }
+
+    /// Whether `other` was compiled from the same bytes (for any engine or compiler).
+    pub fn same_bytes(&self, other: &Self) -> bool {
+        self.digest == other.digest && (Arc::ptr_eq(&self.bytes, &other.bytes) || self.bytes == other.bytes)
     }
 
     /// The code as compiled for this source's own engine.

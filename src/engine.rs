@@ -1,8 +1,9 @@
 //! The process-wide wasmtime engines, shared by every sandbox on every thread, and the epoch
 //! ticker that enforces wall-clock limits.
 //!
-//! Three engines. The general sandboxes run on `Standard` or, when they ask for a fuel budget,
+//! The engines. The general sandboxes run on `Standard` or, when they ask for a fuel budget,
 //! on `Metered` (fuel metering instruments every compiled function, so only those pay for it);
+//! components on `Component` or `ComponentMetered`, the same without snapshot memories;
 //! both use epoch interruption, which costs a counter check on function entry and loop
 //! back-edges and is what lets a timed call be stopped. `BufferSandbox` runs on `Dense`: a
 //! pooling allocator with one fixed 64 KiB memory per slot, so that instantiation is only
@@ -24,6 +25,11 @@ pub enum EngineKind {
     Standard,
     /// Epoch interruption and fuel metering.
     Metered,
+    /// `Standard` for components: wasmtime's own memories, data segments mapped copy-on-write
+    /// (no snapshots, and a fuel budget pays nothing for a component's data at instantiation).
+    Component,
+    /// `Component` with fuel metering.
+    ComponentMetered,
     /// The pooling allocator for the buffer guest: fixed one-page memories, no limits.
     Dense,
     /// `Standard` plus the features of the WebAssembly JS API namespaces (64-bit tables and
@@ -40,11 +46,9 @@ pub enum EngineKind {
 
 impl EngineKind {
     /// Whether sandboxes on this engine can be snapshotted: their memories are
-    /// `SnapshotMemory`s and their modules export their state under hidden names. Not the
-    /// metered engine: without wasmtime's own copy-on-write memories, data segments are copied
-    /// in by compiled code at instantiation, which would charge the guest's fuel for them.
+    /// `SnapshotMemory`s and their modules export their state under hidden names.
     pub fn takes_snapshots(self) -> bool {
-        self == Self::Standard
+        matches!(self, Self::Standard | Self::Metered)
     }
 
     /// The engine of a WebAssembly namespace with, or without, a fuel budget.
@@ -55,7 +59,7 @@ impl EngineKind {
     /// The pooled engine for per-request service instances of this kind.
     pub fn pooled(self) -> Self {
         match self {
-            Self::Metered | Self::ServiceMetered => Self::ServiceMetered,
+            Self::Metered | Self::ComponentMetered | Self::ServiceMetered => Self::ServiceMetered,
             _ => Self::Service,
         }
     }
@@ -67,6 +71,8 @@ impl EngineKind {
         match self {
             Self::Standard => "standard",
             Self::Metered => "metered",
+            Self::Component => "component",
+            Self::ComponentMetered => "component-metered",
             Self::Dense => "dense",
             Self::Api => "api",
             Self::ApiMetered => "api-metered",
@@ -170,6 +176,10 @@ static METERED: EngineCell = OnceLock::new();
 static DENSE: EngineCell = OnceLock::new();
 static STANDARD_WINCH: EngineCell = OnceLock::new();
 static METERED_WINCH: EngineCell = OnceLock::new();
+static COMPONENT: EngineCell = OnceLock::new();
+static COMPONENT_METERED: EngineCell = OnceLock::new();
+static COMPONENT_WINCH: EngineCell = OnceLock::new();
+static COMPONENT_METERED_WINCH: EngineCell = OnceLock::new();
 static API: EngineCell = OnceLock::new();
 static API_METERED: EngineCell = OnceLock::new();
 static SERVICE: EngineCell = OnceLock::new();
@@ -190,6 +200,10 @@ pub fn engine_with(kind: EngineKind, compiler: Compiler) -> SandboxResult<&'stat
         (EngineKind::Metered, Compiler::Cranelift) => &METERED,
         (EngineKind::Standard, Compiler::Winch) => &STANDARD_WINCH,
         (EngineKind::Metered, Compiler::Winch) => &METERED_WINCH,
+        (EngineKind::Component, Compiler::Cranelift) => &COMPONENT,
+        (EngineKind::ComponentMetered, Compiler::Cranelift) => &COMPONENT_METERED,
+        (EngineKind::Component, Compiler::Winch) => &COMPONENT_WINCH,
+        (EngineKind::ComponentMetered, Compiler::Winch) => &COMPONENT_METERED_WINCH,
         (EngineKind::Dense, _) => &DENSE,
         // The JS API namespace compiles with Cranelift.
         (EngineKind::Api, _) => &API,
@@ -222,7 +236,7 @@ fn config(kind: EngineKind, compiler: Compiler) -> Config {
     config.epoch_interruption(kind != EngineKind::Dense);
     config.consume_fuel(matches!(
         kind,
-        EngineKind::Metered | EngineKind::ApiMetered | EngineKind::ServiceMetered
+        EngineKind::Metered | EngineKind::ComponentMetered | EngineKind::ApiMetered | EngineKind::ServiceMetered
     ));
     if matches!(kind, EngineKind::Api | EngineKind::ApiMetered) {
         config.wasm_memory64(true);
@@ -239,7 +253,12 @@ fn config(kind: EngineKind, compiler: Compiler) -> Config {
     // The others never run components and keep the concurrency state out of their stores.
     if matches!(
         kind,
-        EngineKind::Standard | EngineKind::Metered | EngineKind::Service | EngineKind::ServiceMetered
+        EngineKind::Standard
+            | EngineKind::Metered
+            | EngineKind::Component
+            | EngineKind::ComponentMetered
+            | EngineKind::Service
+            | EngineKind::ServiceMetered
     ) {
         config.wasm_component_model_async(true);
     } else {
@@ -387,6 +406,10 @@ fn tick_while_sandboxes_need_it() {
             &METERED,
             &STANDARD_WINCH,
             &METERED_WINCH,
+            &COMPONENT,
+            &COMPONENT_METERED,
+            &COMPONENT_WINCH,
+            &COMPONENT_METERED_WINCH,
             &API,
             &API_METERED,
             &SERVICE,
@@ -404,11 +427,11 @@ fn tick_while_sandboxes_need_it() {
 /// One value per engine that runs WASI guests (standard, metered and their pooled service
 /// variants, with each compiler), made on
 /// first use and cloned out: the WASI linkers of modules and of components.
-pub struct PerWasiEngine<T>([OnceLock<Result<T, String>>; 8]);
+pub struct PerWasiEngine<T>([OnceLock<Result<T, String>>; 12]);
 
 impl<T: Clone> PerWasiEngine<T> {
     pub const fn new() -> Self {
-        Self([const { OnceLock::new() }; 8])
+        Self([const { OnceLock::new() }; 12])
     }
 
     /// The value for `kind` and `compiler`, made by `make` the first time.
@@ -427,6 +450,10 @@ impl<T: Clone> PerWasiEngine<T> {
             (EngineKind::ServiceMetered, Compiler::Cranelift) => 5,
             (EngineKind::Service, Compiler::Winch) => 6,
             (EngineKind::ServiceMetered, Compiler::Winch) => 7,
+            (EngineKind::Component, Compiler::Cranelift) => 8,
+            (EngineKind::ComponentMetered, Compiler::Cranelift) => 9,
+            (EngineKind::Component, Compiler::Winch) => 10,
+            (EngineKind::ComponentMetered, Compiler::Winch) => 11,
             (EngineKind::Dense | EngineKind::Api | EngineKind::ApiMetered, _) => {
                 return Err(SandboxError::Internal(format!(
                     "the {} engine runs no WASI guests",

@@ -46,6 +46,10 @@ impl ModuleSource {
 /// imports nothing), so instantiating it is only taking a pool slot; with its exports resolved
 /// to indexes and their types checked once, so each instance skips the name lookups and checks.
 pub struct BufferGuestModule {
+    /// The module (for snapshots: a snapshot restores only into instances of the same bytes).
+    pub source: ModuleSource,
+    /// The memory of a new instance, for `reset()` (taken on first use).
+    pub initial_memory: OnceLock<Box<[u8]>>,
     pub pre: InstancePre<HostState>,
     pub memory: ModuleExport,
     pub get_pointer: ModuleExport,
@@ -58,7 +62,7 @@ pub fn buffer_guest() -> SandboxResult<&'static BufferGuestModule> {
     BUFFER_GUEST
         .get_or_init(|| {
             let source = ModuleSource::compile_for(EngineKind::Dense, Compiler::Cranelift, BUFFER_GUEST_WASM)?;
-            let module = source.compiled();
+            let module = &source.compiled().clone();
             let export = |name: &str, expected: &str| -> SandboxResult<ModuleExport> {
                 let signature = match module.get_export(name) {
                     Some(ExternType::Func(func)) => describe_signature(name, &func),
@@ -92,6 +96,8 @@ pub fn buffer_guest() -> SandboxResult<&'static BufferGuestModule> {
                 pre: Linker::new(engine(EngineKind::Dense)?)
                     .instantiate_pre(module)
                     .map_err(|error| SandboxError::Link(format!("{error:#}")))?,
+                initial_memory: OnceLock::new(),
+                source,
             })
         })
         .as_ref()

@@ -24,9 +24,6 @@ use crate::module::ModuleSource;
 use crate::remote::{CallerPtr, Interrupted, RemoteLink, ToJs, ToPool};
 use crate::wasi::{Drain, Output, OutputStreams, WasiOptions, WasiState, is_wasi_module, take_output_of};
 
-/// Numbers each sandbox's store (see `Sandbox::store_id`).
-static NEXT_STORE_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
-
 /// Size of a wasm page, the unit of `memory.grow`.
 pub const WASM_PAGE_SIZE: u64 = 65_536;
 
@@ -34,8 +31,8 @@ pub const WASM_PAGE_SIZE: u64 = 65_536;
 pub const MAX_WASM32_MEMORY_BYTES: u64 = 1 << 32;
 
 pub use crate::store::Limits;
-use crate::store::expose_state::is_hidden_export;
-use crate::store::snapshot::{self, InitialState, StateSnapshot};
+use crate::store::expose_state::{HIDDEN_START, is_hidden_export};
+use crate::store::snapshot::{self, Functions, InitialState, StateSnapshot};
 use crate::store::{LimitedState, NO_DEADLINE, RemoteState, apply_limits, async_epochs};
 
 /// Per-store data the host keeps for the guest.
@@ -171,12 +168,12 @@ pub struct Sandbox {
     output_streams: Option<OutputStreams>,
     /// Whether `run()` was called.
     started: Cell<bool>,
-    /// Tells this sandbox's store apart from others (table references in a snapshot belong to it).
-    store_id: u64,
-    /// The state right after instantiation, for `reset()` (engines that take snapshots only).
+    /// The module, for snapshots (engines that take them only).
+    source: Option<ModuleSource>,
+    /// The functions tables and globals may refer to, for snapshots (made when first needed).
+    referable: OnceCell<Functions>,
+    /// The state right after instantiation (or the snapshot a fork started from), for `reset()`.
     initial: RefCell<Option<Initial>>,
-    /// Whether its engine's memories can be snapshotted.
-    takes_snapshots: bool,
 }
 
 /// A sandbox's state right after instantiation: copied to the heap, then an image once reset.
@@ -253,9 +250,14 @@ impl Sandbox {
         limits: Limits,
         wasi: Option<&WasiOptions>,
         stop_probe: Option<StopProbe>,
+        // A snapshot to start from instead of the module's initial state (a fork). Its memories
+        // map the snapshot's images copy-on-write, so a fork costs what instantiating the module
+        // costs, whatever the size of the memory.
+        origin: Option<Rc<StateSnapshot>>,
         mut resolve: impl FnMut(&ImportType, &FuncType) -> SandboxResult<HostFunction>,
     ) -> SandboxResult<Self> {
-        // The start function runs during instantiation.
+        // The start function runs during instantiation (unless the module's was made a hidden
+        // export, see below).
         crate::stack::ensure_room_for_wasm(crate::stack::thread_stack_bottom())?;
         let kind = limits.engine_kind();
         let engine = engine_with(kind, source.compiler())?;
@@ -340,9 +342,26 @@ impl Sandbox {
                 })
                 .map_err(|error| SandboxError::Link(format!("{error:#}")))?;
         }
-        let instance = linker
-            .instantiate(&mut store, &module)
-            .map_err(|error| instantiation_error(error, limits))?;
+        // Modules compiled for snapshots (`expose_state`) have their start function as a hidden
+        // export instead, called below: a fork must not run it again. Their data segments are
+        // copied in by compiled code (not mapped copy-on-write), which a fuel budget would pay
+        // for: instantiation runs unmetered, and the budget is set afterwards.
+        let exposed = kind.takes_snapshots() && module.exports().any(|export| is_hidden_export(export.name()));
+        let instance = if exposed && let Some(fuel) = limits.fuel {
+            let unmetered = |error: wasmtime::Error| SandboxError::Internal(format!("{error:#}"));
+            store.set_fuel(u64::MAX).map_err(unmetered)?;
+            let instance = linker.instantiate(&mut store, &module);
+            store.set_fuel(fuel).map_err(unmetered)?;
+            instance
+        } else {
+            linker.instantiate(&mut store, &module)
+        };
+        let instance = instance.map_err(|error| instantiation_error(error, limits))?;
+        let start = if exposed {
+            instance.get_func(&mut store, HIDDEN_START)
+        } else {
+            None
+        };
         let ticker = match (limits.timeout, watched) {
             (Some(_), _) => Some(TickerGuard::timed()?),
             (None, true) => Some(TickerGuard::watched()?),
@@ -360,101 +379,119 @@ impl Sandbox {
             ..Self::finish(store, instance, active, limits)
         };
         let mut sandbox = Self {
-            takes_snapshots: kind.takes_snapshots(),
+            source: kind.takes_snapshots().then(|| source.clone()),
             ..sandbox
         };
+        if let Some(origin) = origin {
+            // A fork: the snapshot's state replaces what instantiation made (the start function
+            // and `_initialize` ran before the snapshot was taken).
+            sandbox.restore_state(&origin)?;
+            sandbox.started.set(origin.started);
+            sandbox.initial = RefCell::new(Some(Initial::Imaged(origin)));
+            return Ok(sandbox);
+        }
+        if let Some(start) = start {
+            sandbox.enter(|context| start.call(context, &[], &mut []))?;
+        }
         if has_wasi {
             sandbox.initialize_reactor()?;
-        } else if kind.takes_snapshots() {
+        }
+        if let Some(source) = &sandbox.source {
             // What `reset()` goes back to: the pages holding data (usually a few) copied here,
             // made an image on the first reset; from then on the memory maps that image
             // copy-on-write, and a reset drops only the pages written since.
             let initial = sandbox.with_context(|mut context| {
-                let module = sandbox.instance.module(&context).clone();
-                snapshot::capture_initial(&mut context, &sandbox.instance, &module, sandbox.store_id)
+                snapshot::capture_initial(&mut context, &sandbox.instance, source, &sandbox.referable)
             })??;
             sandbox.initial = RefCell::new(Some(Initial::Copied(initial)));
         }
         Ok(sandbox)
     }
 
-    /// The guest's state: its memories, globals and tables (see `store::snapshot`). WASI
-    /// sandboxes, and a sandbox in the middle of a call, are refused.
+    /// The guest's state: its memories, globals and tables (see `store::snapshot`). A sandbox
+    /// in the middle of a call, or with state in the host a snapshot cannot hold, is refused.
     pub fn snapshot(&self) -> SandboxResult<Rc<StateSnapshot>> {
-        self.check_snapshots()?;
-        self.capture_state().map(Rc::new)
+        let source = self.check_snapshots()?;
+        let mut snapshot =
+            self.with_context(|mut context| snapshot::capture(&mut context, &self.instance, source, &self.referable))??;
+        snapshot.started = self.started.get();
+        Ok(Rc::new(snapshot))
     }
 
-    fn capture_state(&self) -> SandboxResult<StateSnapshot> {
-        self.with_context(|mut context| {
-            let module = self.instance.module(&context).clone();
-            snapshot::capture(&mut context, &self.instance, &module, self.store_id)
-        })?
+    /// Runs `action` with the store and the instance (pre-initialization reads the state).
+    pub fn with_instance<R>(
+        &self,
+        action: impl FnOnce(StoreContextMut<'_, HostState>, &Instance) -> R,
+    ) -> SandboxResult<R> {
+        self.with_context(|context| action(context, &self.instance))
     }
 
     /// Puts `snapshot` (of this sandbox's module) back; a memory may come back smaller, so the
     /// embedder detaches views past its new size.
     pub fn restore(&self, snapshot: &StateSnapshot) -> SandboxResult<()> {
         self.check_snapshots()?;
-        self.restore_state(snapshot)
+        self.restore_state(snapshot)?;
+        self.started.set(snapshot.started);
+        Ok(())
     }
 
     fn restore_state(&self, snapshot: &StateSnapshot) -> SandboxResult<()> {
+        let Some(source) = &self.source else {
+            return Err(self.cannot_snapshot());
+        };
         self.with_context(|mut context| {
-            let module = self.instance.module(&context).clone();
             snapshot::restore(
                 &mut context,
                 &self.instance,
-                &module,
-                self.store_id,
+                source,
+                &self.referable,
                 snapshot,
                 self.limits.max_memory_bytes,
             )
         })?
     }
 
-    /// Puts the state right after instantiation back.
+    /// Puts the state right after instantiation back (for a fork, the snapshot it started from).
     pub fn reset(&self) -> SandboxResult<()> {
         self.check_snapshots()?;
         let snapshot = match &*self.initial.borrow() {
             Some(Initial::Imaged(snapshot)) => Rc::clone(snapshot),
             Some(Initial::Copied(state)) => Rc::new(state.to_snapshot()?),
-            None => {
-                return Err(SandboxError::Snapshot(
-                    "this sandbox keeps no initial state to reset to".to_owned(),
-                ));
-            }
+            None => return Err(self.cannot_snapshot()),
         };
         self.restore_state(&snapshot)?;
+        self.started.set(snapshot.started);
         *self.initial.borrow_mut() = Some(Initial::Imaged(snapshot));
         Ok(())
     }
 
-    /// Refuses what a snapshot cannot cover: a call in progress, WASI's host-side state, an
-    /// engine without snapshot memories.
-    fn check_snapshots(&self) -> SandboxResult<()> {
+    /// Refuses what a snapshot cannot cover: a call in progress, files or sockets WASI opened,
+    /// an engine without snapshot memories. Gives the module's source.
+    fn check_snapshots(&self) -> SandboxResult<&ModuleSource> {
         if self.active.caller.get().is_some() || self.away.borrow().is_some() {
             return Err(SandboxError::Snapshot(
                 "a call is in progress on this sandbox: snapshots are taken and restored between calls".to_owned(),
             ));
         }
+        let Some(source) = &self.source else {
+            return Err(self.cannot_snapshot());
+        };
         if self.wasi {
-            return Err(SandboxError::Snapshot(
-                "this sandbox has a WASI context, whose open descriptors and positions live in the host, outside \
-                 the guest's memory: snapshots cover sandboxes without the wasi option"
-                    .to_owned(),
-            ));
+            let open =
+                self.with_context(|mut context| context.data_mut().wasi.as_mut().and_then(WasiState::uncapturable))?;
+            if let Some(open) = open {
+                return Err(SandboxError::Snapshot(format!(
+                    "the guest has {open} open through WASI, whose descriptors and positions live in the host, \
+                     outside the guest's memory: close them before a snapshot, restore or reset"
+                )));
+            }
         }
-        if !self.takes_snapshots {
-            return Err(SandboxError::Snapshot(if self.limits.fuel.is_some() {
-                "a sandbox with a fuel budget cannot take snapshots yet: its memories are initialised \
-                 copy-on-write by wasmtime, which a snapshot cannot remap"
-                    .to_owned()
-            } else {
-                "this sandbox cannot take snapshots".to_owned()
-            }));
-        }
-        Ok(())
+        Ok(source)
+    }
+
+    #[cold]
+    fn cannot_snapshot(&self) -> SandboxError {
+        SandboxError::Snapshot("this sandbox cannot take snapshots: its engine does not keep its memories".to_owned())
     }
 
     /// Calls `_initialize` of a WASI reactor (a module exporting it and no `_start`), once, under
@@ -547,9 +584,9 @@ impl Sandbox {
             wasi: false,
             output_streams: None,
             started: Cell::new(false),
-            store_id: NEXT_STORE_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            source: None,
+            referable: OnceCell::new(),
             initial: RefCell::new(None),
-            takes_snapshots: false,
         }
     }
 

@@ -3,6 +3,7 @@
 //! for them. Each front end keeps its own store data; it only says where its `StoreLimits` are.
 
 pub mod expose_state;
+pub mod preinit;
 pub mod snapshot;
 pub mod snapshot_memory;
 
@@ -37,6 +38,15 @@ impl Limits {
             EngineKind::Metered
         } else {
             EngineKind::Standard
+        }
+    }
+
+    /// The engine a component with these limits runs on.
+    pub fn component_engine_kind(&self) -> EngineKind {
+        if self.fuel.is_some() {
+            EngineKind::ComponentMetered
+        } else {
+            EngineKind::Component
         }
     }
 

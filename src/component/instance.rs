@@ -602,7 +602,7 @@ impl ComponentInstance {
             channels,
         } = embedding;
         crate::stack::ensure_room_for_wasm(crate::stack::thread_stack_bottom())?;
-        let kind = limits.engine_kind();
+        let kind = limits.component_engine_kind();
         let engine = engine_with(kind, source.compiler())?;
         let component = source.for_engine(kind)?;
         let wasi = wasi.map(ComponentWasiState::new).transpose()?;

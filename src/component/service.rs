@@ -42,7 +42,7 @@ impl ServiceTemplate {
         wasi: WasiOptions,
         http: Option<HostRules>,
     ) -> SandboxResult<Self> {
-        let engine_kind = limits.engine_kind().pooled();
+        let engine_kind = limits.component_engine_kind().pooled();
         let engine = engine_with(engine_kind, source.compiler())?;
         let kind = source
             .for_engine(engine_kind)?
@@ -78,8 +78,8 @@ impl ServiceTemplate {
     /// A store for one request, on the pooled engine or the on-demand one.
     fn store(&self, streams: Arc<HttpStreams>, pooled: bool) -> SandboxResult<wasmtime::Store<ComponentState>> {
         let kind = match pooled {
-            true => self.limits.engine_kind().pooled(),
-            false => self.limits.engine_kind(),
+            true => self.limits.component_engine_kind().pooled(),
+            false => self.limits.component_engine_kind(),
         };
         let engine = engine_with(kind, self.source.compiler())?;
         let wasi = ComponentWasiState::new(&self.wasi)?;
@@ -128,7 +128,12 @@ impl ServiceTemplate {
     }
 
     fn overflow_pre(&self) -> SandboxResult<InstancePre<ComponentState>> {
-        prepare(&self.source, &self.prepared, self.limits.engine_kind(), self.limits)
+        prepare(
+            &self.source,
+            &self.prepared,
+            self.limits.component_engine_kind(),
+            self.limits,
+        )
     }
 }
 

@@ -13,9 +13,10 @@ use napi::{Env, Result};
 use napi_derive::napi;
 
 use crate::buffer_guest::{BUFFER_SIZE, BufferGuest};
-use crate::error::{SandboxResult, alive};
+use crate::error::{SandboxError, SandboxResult, alive};
 use crate::js::errors::OrThrow;
-use crate::js::values::{RawValue, integer_in_range};
+use crate::js::snapshot::Snapshot;
+use crate::js::values::{RawValue, describe, integer_in_range, unwrap_class};
 use crate::js::views::{KeepAlive, ViewKind, ViewRegistry};
 use crate::sandbox::{MemoryRegion, WASM_PAGE_SIZE};
 
@@ -112,6 +113,30 @@ impl BufferSandboxState {
 
     pub fn disposed(&self) -> bool {
         self.guest.borrow().is_none()
+    }
+
+    pub fn snapshot(&self, env: &Env) -> Result<Snapshot> {
+        self.with_guest(env, |guest| guest.snapshot())
+            .map(|state| Snapshot::new(Rc::new(state)))
+    }
+
+    pub fn restore(&self, env: &Env, snapshot: RawValue) -> Result<()> {
+        // SAFETY: the value belongs to this env and call.
+        let Some(snapshot) = (unsafe { unwrap_class::<Snapshot>(env, snapshot) }) else {
+            // SAFETY: as above.
+            let value = unsafe { Unknown::from_raw_unchecked(env.raw(), snapshot) };
+            return Err(SandboxError::InvalidArgType(format!(
+                "The \"snapshot\" argument must be a Snapshot. Received {}",
+                describe(env, &value)
+            )))
+            .or_throw(env);
+        };
+        let state = Rc::clone(snapshot.state().or_throw(env)?);
+        self.with_guest(env, |guest| guest.restore(&state))
+    }
+
+    pub fn reset(&self, env: &Env) -> Result<()> {
+        self.with_guest(env, |guest| guest.reset())
     }
 
     pub fn dispose(&self, env: &Env) {
@@ -239,6 +264,27 @@ impl BufferSandbox {
     #[napi(getter)]
     pub fn disposed(&self) -> bool {
         self.state.disposed()
+    }
+
+    /// The guest's state (its one page of memory) as a `Snapshot`. `restore()` puts it back
+    /// here or into another `BufferSandbox`; `snapshot.instantiate()` forks it into a `Sandbox`
+    /// of the same module (`bufferGuestWasm()`), with a growable memory and `Sandbox`'s options.
+    #[napi(catch_unwind)]
+    pub fn snapshot(&self, env: &Env) -> Result<Snapshot> {
+        self.state.snapshot(env)
+    }
+
+    /// Puts `snapshot` back (taken of a `BufferSandbox`, or of a `Sandbox` of the buffer guest
+    /// whose memory is one page): a copy of one page; views see the restored bytes.
+    #[napi(catch_unwind, ts_args_type = "snapshot: Snapshot")]
+    pub fn restore(&self, env: &Env, snapshot: Unknown) -> Result<()> {
+        self.state.restore(env, snapshot.raw())
+    }
+
+    /// Puts the memory of a new instance back.
+    #[napi(catch_unwind)]
+    pub fn reset(&self, env: &Env) -> Result<()> {
+        self.state.reset(env)
     }
 
     /// Releases the instance and its memory now, returning its pool slot. Every view handed out

@@ -73,6 +73,21 @@
       return native.bufferDisposed(this.#handle)
     }
 
+    snapshot() {
+      if (!(#handle in this)) throw invalidThis('BufferSandbox', 'snapshot')
+      return native.bufferSnapshot(this.#handle)
+    }
+
+    restore(snapshot) {
+      if (!(#handle in this)) throw invalidThis('BufferSandbox', 'restore')
+      native.bufferRestore(this.#handle, snapshot)
+    }
+
+    reset() {
+      if (!(#handle in this)) throw invalidThis('BufferSandbox', 'reset')
+      native.bufferReset(this.#handle)
+    }
+
     dispose() {
       if (!(#handle in this)) throw invalidThis('BufferSandbox', 'dispose')
       this.#memory = undefined
@@ -157,6 +172,16 @@
   })
 
   Object.defineProperty(NativeModule.prototype, 'instantiate', {
+    value: function instantiate(options) {
+      return new Sandbox(this, options)
+    },
+    writable: true,
+    configurable: true,
+    enumerable: false,
+  })
+
+  // A fork is a `Sandbox` made from the snapshot (the constructor takes one in place of a module).
+  Object.defineProperty(exports.Snapshot.prototype, 'instantiate', {
     value: function instantiate(options) {
       return new Sandbox(this, options)
     },

@@ -1,6 +1,7 @@
 //! `Module`: compiled wasm, shared by any number of sandboxes.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::rc::Rc;
 
 use napi::bindgen_prelude::{JsValue, Object, Unknown};
 use napi::{Env, Result, ValueType};
@@ -9,11 +10,12 @@ use napi_derive::napi;
 use crate::cache::{Artifact, CompiledSource};
 use crate::engine::Compiler;
 use crate::error::{SandboxError, SandboxResult};
-use crate::js::errors::{OrThrow, rejection};
-use crate::js::imports::get_property;
-use crate::js::sandbox::{Sandbox, own_keys};
-use crate::js::values::{bytes_or_text, describe};
+use crate::js::errors::{OrThrow, rejection, throw, throw_with_cause};
+use crate::js::imports::{ImportBridge, get_property, resolve};
+use crate::js::sandbox::{Sandbox, own_keys, parse_options_with};
+use crate::js::values::{RawValue, bytes_or_text, describe};
 use crate::module::{EntryDescriptor, ModuleSource};
+use crate::sandbox::Sandbox as CoreSandbox;
 
 /// A compiled WebAssembly module. Compiling the same bytes again reuses the compiled code: in
 /// the same process from memory, in a new process from the code cache on disk (see
@@ -34,6 +36,30 @@ pub struct ModuleOptions {
     /// The environment variable `WASM_MEMORY_SANDBOX_COMPILER` sets the default.
     #[napi(ts_type = "'cranelift' | 'winch'")]
     pub compiler: Option<String>,
+}
+
+/// Options of `Module.preinitialize`: the export to run, and what the sandbox it runs in gets
+/// (as `SandboxOptions`).
+// Declares the options' type for index.d.ts; read key by key (`preinit_name`, `parse_options`).
+#[allow(dead_code)]
+#[napi(object)]
+pub struct PreinitializeOptions {
+    /// The export run once, a function of no parameters and no results (Wizer's
+    /// `wizer.initialize`). The pre-initialized module no longer exports it.
+    pub init: String,
+    /// The imports `init` may call (as `SandboxOptions.imports`). The pre-initialized module
+    /// still imports them: pass them again to instantiate it (they are not called then).
+    #[napi(ts_type = "Record<string, Record<string, (...args: any[]) => unknown>>")]
+    pub imports: Option<Object<'static>>,
+    /// Cap on linear memory while `init` runs, in bytes.
+    pub max_memory_bytes: Option<f64>,
+    /// Wall-clock limit for `init` (and the start function), in milliseconds.
+    pub timeout_ms: Option<f64>,
+    /// Instruction budget for `init` (and the start function).
+    pub fuel: Option<f64>,
+    /// WASI for a WASI module's `init` (a reactor's `_initialize` runs first).
+    #[napi(ts_type = "WasiOptions")]
+    pub wasi: Option<Object<'static>>,
 }
 
 /// What the code cache on disk did in this process.
@@ -186,6 +212,68 @@ impl Module {
         compile_off_thread(env, source, options, |source| Module { source })
     }
 
+    /// Pre-initializes a module (Wizer's technique): instantiates it with `options` (imports,
+    /// limits, wasi), runs its export `options.init` once, and resolves to a `Module` whose
+    /// initial state is the state `init` left (memories and mutable globals), so instantiating it
+    /// runs no initializer. The result goes through the code cache, keyed by the input, `init`,
+    /// the WASI options and the imports' source text: a fresh process gets it without running
+    /// `init` again. Rejects with what instantiating or calling would throw, or
+    /// `ERR_WASM_SNAPSHOT` for a module Wizer cannot pre-initialize.
+    #[napi(
+        catch_unwind,
+        ts_args_type = "source: Uint8Array | ArrayBuffer | string, options: PreinitializeOptions",
+        ts_return_type = "Promise<Module>"
+    )]
+    pub fn preinitialize<'env>(env: &'env Env, source: Unknown, options: Unknown) -> Result<Unknown<'env>> {
+        // `init`'s imports are JS functions, so it runs here, on the JS thread; the Promise
+        // carries its outcome, settled before this returns.
+        let outcome = Self::preinitialize_now(env, source, options).map_err(|error| {
+            // The error was thrown (`or_throw`, `throw`): the pending exception is the reason. It
+            // is taken first, as no Node-API call works while an exception is pending.
+            let mut exception = std::ptr::null_mut();
+            let mut kind = 0;
+            // SAFETY: the live env of this call.
+            unsafe {
+                napi::sys::napi_get_and_clear_last_exception(env.raw(), &mut exception);
+                napi::sys::napi_typeof(env.raw(), exception, &mut kind);
+            }
+            if kind == napi::sys::ValueType::napi_undefined {
+                let message = error.reason.clone();
+                let mut text = std::ptr::null_mut();
+                // SAFETY: creating values in the live env.
+                unsafe {
+                    napi::sys::napi_create_string_utf8(
+                        env.raw(),
+                        message.as_ptr().cast(),
+                        message.len() as isize,
+                        &mut text,
+                    );
+                    napi::sys::napi_create_error(env.raw(), std::ptr::null_mut(), text, &mut exception);
+                }
+            }
+            exception
+        });
+        let mut deferred = std::ptr::null_mut();
+        let mut promise = std::ptr::null_mut();
+        // SAFETY: the live env of this call, with no exception pending.
+        let status = unsafe { napi::sys::napi_create_promise(env.raw(), &mut deferred, &mut promise) };
+        if status != napi::sys::Status::napi_ok {
+            return Err(napi::Error::from_reason("napi_create_promise failed"));
+        }
+        // SAFETY: the deferred just made, settled once, with a value of this env.
+        match outcome {
+            Ok(module) => unsafe {
+                let value = <Self as napi::bindgen_prelude::ToNapiValue>::to_napi_value(env.raw(), module)?;
+                napi::sys::napi_resolve_deferred(env.raw(), deferred, value);
+            },
+            Err(reason) => unsafe {
+                napi::sys::napi_reject_deferred(env.raw(), deferred, reason);
+            },
+        }
+        // SAFETY: made in this env during this call.
+        Ok(unsafe { Unknown::from_raw_unchecked(env.raw(), promise) })
+    }
+
     /// The compiler this module's code was compiled with.
     #[napi(getter, ts_return_type = "'cranelift' | 'winch'")]
     pub fn compiler(&self) -> &'static str {
@@ -281,10 +369,109 @@ where
     Ok(promise)
 }
 
+/// `options.init`: the name of the export to run once.
+fn preinit_name(env: &Env, options: &Unknown) -> SandboxResult<String> {
+    if options.get_type().ok() != Some(ValueType::Object) {
+        return Err(SandboxError::InvalidArgType(format!(
+            "The \"options\" argument must be of type object (with \"init\", the export to run). Received {}",
+            describe(env, options)
+        )));
+    }
+    let value = get_property(env, options.raw(), "init")?;
+    // SAFETY: the value belongs to this env and call.
+    let value = unsafe { Unknown::from_raw_unchecked(env.raw(), value) };
+    if value.get_type().ok() != Some(ValueType::String) {
+        return Err(SandboxError::InvalidArgType(format!(
+            "The \"options.init\" property must be of type string (the export to run). Received {}",
+            describe(env, &value)
+        )));
+    }
+    // SAFETY: checked to be a string of this env.
+    unsafe { napi::bindgen_prelude::FromNapiValue::from_napi_value(env.raw(), value.raw()) }
+        .map_err(|error: napi::Error| SandboxError::InvalidArgType(error.reason.clone()))
+}
+
+/// For the pre-initialization cache key: each function import's name and the source text of
+/// the JS function given for it (a change of the code makes a new pre-initialization; what a
+/// function's closure holds is the caller's to keep the same).
+fn import_sources(env: &Env, imports: Option<RawValue>, binary: &[u8]) -> SandboxResult<Vec<u8>> {
+    let mut key = Vec::new();
+    let Some(imports) = imports else {
+        return Ok(key);
+    };
+    for payload in wasmparser::Parser::new(0).parse_all(binary) {
+        let Ok(wasmparser::Payload::ImportSection(section)) = payload else {
+            continue;
+        };
+        for import in section.into_imports().flatten() {
+            let module = get_property(env, imports, import.module)?;
+            let mut kind = 0;
+            // SAFETY: a value of this env.
+            unsafe { napi::sys::napi_typeof(env.raw(), module, &mut kind) };
+            let text = if kind == napi::sys::ValueType::napi_object {
+                let function = get_property(env, module, import.name)?;
+                let mut text = std::ptr::null_mut();
+                // SAFETY: a value of this env; a throwing `toString` leaves an exception, cleared.
+                if unsafe { napi::sys::napi_coerce_to_string(env.raw(), function, &mut text) }
+                    != napi::sys::Status::napi_ok
+                {
+                    let mut exception = std::ptr::null_mut();
+                    // SAFETY: clears what the conversion threw.
+                    unsafe { napi::sys::napi_get_and_clear_last_exception(env.raw(), &mut exception) };
+                    String::new()
+                } else {
+                    // SAFETY: a string of this env.
+                    unsafe { napi::bindgen_prelude::FromNapiValue::from_napi_value(env.raw(), text) }
+                        .unwrap_or_default()
+                }
+            } else {
+                String::new()
+            };
+            for part in [import.module, import.name, &text] {
+                key.extend_from_slice(part.as_bytes());
+                key.push(0);
+            }
+        }
+    }
+    Ok(key)
+}
+
 /// Stack of a compile thread: wasmtime's parser and compilers recurse on deeply nested code.
 pub(crate) const COMPILE_THREAD_STACK: usize = 8 * 1024 * 1024;
 
 impl Module {
+    /// `preinitialize`'s work: the pre-initialized module, or the error thrown into `env`.
+    fn preinitialize_now(env: &Env, source: Unknown, options: Unknown) -> Result<Self> {
+        let bytes = bytes_or_text(env, &source, "source").or_throw(env)?;
+        let binary = wat::parse_bytes(&bytes)
+            .map_err(|error| SandboxError::Compile(format!("{error:#}")))
+            .or_throw(env)?
+            .into_owned();
+        let init = preinit_name(env, &options).or_throw(env)?;
+        let (limits, imports, wasi, _) = parse_options_with(env, Some(options), &["init"]).or_throw(env)?;
+        let import_sources = import_sources(env, imports, &binary).or_throw(env)?;
+        let wasi_key = format!("{wasi:?}");
+        let parts: [&[u8]; 4] = [&binary, init.as_bytes(), wasi_key.as_bytes(), &import_sources];
+        let bridge = Rc::new(ImportBridge::default());
+        let stop_probe = crate::js::termination::stop_probe(env);
+        let made = crate::cache::load_or_make_bytes(&parts, || {
+            crate::store::preinit::preinitialize(&binary, &init, |instrumented| {
+                let source =
+                    ModuleSource::compile_for(limits.engine_kind(), Compiler::process_default(), instrumented)?;
+                CoreSandbox::instantiate(&source, limits, wasi.as_ref(), stop_probe, None, |import, ty| {
+                    resolve(env, imports, import, ty, &bridge)
+                })
+            })
+        });
+        let output = made.map_err(|error| match error {
+            SandboxError::Import(_) => throw_with_cause(env, &error, bridge.take_exception()),
+            other => throw(env, &other),
+        })?;
+        Ok(Self {
+            source: ModuleSource::compile(&output).or_throw(env)?,
+        })
+    }
+
     pub fn source(&self) -> &ModuleSource {
         &self.source
     }

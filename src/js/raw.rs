@@ -20,6 +20,7 @@ use crate::js::buffer_sandbox::BufferSandboxState;
 use crate::js::errors::OrThrow;
 use crate::js::errors::{raise, throw};
 use crate::js::sandbox::{ExportCaller, Sandbox};
+use crate::js::snapshot::Snapshot;
 use crate::js::values::{RawValue, unwrap_class};
 
 /// Reads a raw function's arguments: up to `N` of them (missing ones are `undefined`) and how
@@ -300,6 +301,15 @@ buffer_function!(buffer_disposed, 1, |env, state, args| Ok(boolean(
     env,
     state.disposed()
 )));
+buffer_function!(buffer_snapshot, 1, |env, state, args| {
+    let snapshot = state.snapshot(env)?;
+    // SAFETY: a class instance made in the live env of this call.
+    unsafe { <Snapshot as napi::bindgen_prelude::ToNapiValue>::to_napi_value(env.raw(), snapshot) }
+});
+buffer_function!(buffer_restore, 2, |env, state, args| state
+    .restore(env, args[0])
+    .map(|()| VOID));
+buffer_function!(buffer_reset, 1, |env, state, args| state.reset(env).map(|()| VOID));
 buffer_function!(buffer_dispose, 1, |env, state, args| {
     state.dispose(env);
     Ok(VOID)
@@ -510,6 +520,9 @@ pub fn install_raw_methods(exports: Object) -> Result<()> {
             (c"bufferMemorySize", buffer_memory_size),
             (c"bufferDisposed", buffer_disposed),
             (c"bufferDispose", buffer_dispose),
+            (c"bufferSnapshot", buffer_snapshot),
+            (c"bufferRestore", buffer_restore),
+            (c"bufferReset", buffer_reset),
             (c"bufferInspect", buffer_inspect),
             (c"sandboxHandle", sandbox_handle),
             (c"sandboxCaller", sandbox_caller),

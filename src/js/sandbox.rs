@@ -26,6 +26,7 @@ use crate::js::views::{KeepAlive, ViewKind, ViewRegistry};
 use crate::js::wasi::{output_object, parse_wasi_options};
 use crate::module::{ModuleSource, describe_signature};
 use crate::sandbox::{AsyncCall, Limits, MAX_WASM32_MEMORY_BYTES, Sandbox as CoreSandbox, WASM_PAGE_SIZE};
+use crate::store::snapshot::StateSnapshot;
 use crate::wasi::WasiOptions;
 
 // This struct only declares the TypeScript interface: the options arrive raw and are validated
@@ -143,21 +144,26 @@ impl NumericSignature {
 
 #[napi]
 impl Sandbox {
-    /// Instantiates a `Module`, or compiles and instantiates wasm bytes or WebAssembly text.
+    /// Instantiates a `Module`, or compiles and instantiates wasm bytes or WebAssembly text; given
+    /// a `Snapshot`, makes a fork of it (as `snapshot.instantiate(options)`).
     #[napi(
         constructor,
         catch_unwind,
-        ts_args_type = "moduleOrSource: Module | Uint8Array | ArrayBuffer | string, options?: SandboxOptions"
+        ts_args_type = "moduleOrSource: Module | Snapshot | Uint8Array | ArrayBuffer | string, options?: SandboxOptions"
     )]
     pub fn new(env: &Env, module_or_source: Unknown, options: Option<Unknown>) -> Result<Self> {
         // SAFETY: the value belongs to this env and call.
         if let Some(module) = unsafe { unwrap_class::<Module>(env, module_or_source.raw()) } {
             return Self::from_source(env, module.source(), options);
         }
+        // SAFETY: as above.
+        if let Some(snapshot) = unsafe { unwrap_class::<Snapshot>(env, module_or_source.raw()) } {
+            return Self::fork(env, Rc::clone(snapshot.state().or_throw(env)?), options);
+        }
         let bytes = bytes_or_text(env, &module_or_source, "moduleOrSource")
             .map_err(|error| match error {
                 SandboxError::InvalidArgType(_) => SandboxError::InvalidArgType(format!(
-                    "The \"moduleOrSource\" argument must be a Module, a Uint8Array, an ArrayBuffer or a string. \
+                    "The \"moduleOrSource\" argument must be a Module, a Snapshot, a Uint8Array, an ArrayBuffer or a string. \
                      Received {}",
                     describe(env, &module_or_source)
                 )),
@@ -453,20 +459,40 @@ const MAX_SAFE_INTEGER: f64 = 9_007_199_254_740_991.0;
 
 impl Sandbox {
     pub fn from_source(env: &Env, source: &ModuleSource, options: Option<Unknown>) -> Result<Self> {
+        Self::instantiate(env, source, None, options)
+    }
+
+    /// A fork of `snapshot`: a new sandbox of its module starting from its state.
+    pub fn fork(env: &Env, snapshot: Rc<StateSnapshot>, options: Option<Unknown>) -> Result<Self> {
+        let source = snapshot.source().clone();
+        Self::instantiate(env, &source, Some(snapshot), options)
+    }
+
+    fn instantiate(
+        env: &Env,
+        source: &ModuleSource,
+        origin: Option<Rc<StateSnapshot>>,
+        options: Option<Unknown>,
+    ) -> Result<Self> {
         let (limits, imports, wasi, output) = parse_options(env, options).or_throw(env)?;
+        let forked = origin.is_some();
         let bridge = Rc::new(ImportBridge::default());
         let stop_probe = crate::js::termination::stop_probe(env);
-        let core = CoreSandbox::instantiate(source, limits, wasi.as_ref(), stop_probe, |import, ty| {
+        let core = CoreSandbox::instantiate(source, limits, wasi.as_ref(), stop_probe, origin, |import, ty| {
             resolve(env, imports, import, ty, &bridge)
         })
         .map_err(|error| match error {
             SandboxError::Import(_) => throw_with_cause(env, &error, bridge.take_exception()),
             other => throw(env, &other),
         })?;
-        let memory_bytes = core
-            .memory(None)
-            .and_then(|memory| core.memory_size(memory))
-            .unwrap_or(0);
+        // A fork's memory is the snapshot's pages, shared until written.
+        let memory_bytes = match forked {
+            true => 0,
+            false => core
+                .memory(None)
+                .and_then(|memory| core.memory_size(memory))
+                .unwrap_or(0),
+        };
         let output = OutputDelivery::new(env, core.output_streams(), output);
         let sandbox = Self {
             core: Some(Rc::new(core)),
@@ -809,6 +835,11 @@ type ParsedOptions = (Limits, Option<RawValue>, Option<WasiOptions>, OutputCallb
 
 /// Validates the options object: known keys only, each of the right type and range.
 pub(crate) fn parse_options(env: &Env, options: Option<Unknown>) -> SandboxResult<ParsedOptions> {
+    parse_options_with(env, options, &[])
+}
+
+/// `parse_options`, also allowing the keys `more` (which the caller reads).
+pub(crate) fn parse_options_with(env: &Env, options: Option<Unknown>, more: &[&str]) -> SandboxResult<ParsedOptions> {
     let Some(options) = options.filter(|options| options.get_type().ok() != Some(ValueType::Undefined)) else {
         return Ok((Limits::default(), None, None, OutputCallbacks::default()));
     };
@@ -819,10 +850,10 @@ pub(crate) fn parse_options(env: &Env, options: Option<Unknown>) -> SandboxResul
         )));
     }
     for key in own_keys(env, options.raw())? {
-        if !OPTION_NAMES.contains(&key.as_str()) {
+        if !OPTION_NAMES.contains(&key.as_str()) && !more.contains(&key.as_str()) {
             return Err(SandboxError::InvalidArgType(format!(
                 "Unknown option \"{key}\": the options are {}",
-                OPTION_NAMES.join(", ")
+                more.iter().chain(&OPTION_NAMES).copied().collect::<Vec<_>>().join(", ")
             )));
         }
     }

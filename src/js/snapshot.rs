@@ -1,13 +1,15 @@
-//! `Snapshot`: a sandbox's state taken by `sandbox.snapshot()`, put back with `restore()`.
+//! `Snapshot`: a sandbox's state taken by `sandbox.snapshot()`, put back with `restore()`, forked
+//! with `instantiate()`.
 
 use std::rc::Rc;
 
-use napi::Env;
-use napi::Result;
+use napi::bindgen_prelude::Unknown;
+use napi::{Env, Result};
 use napi_derive::napi;
 
 use crate::error::{SandboxError, SandboxResult};
 use crate::js::errors::OrThrow;
+use crate::js::sandbox::Sandbox;
 use crate::store::snapshot::StateSnapshot;
 
 /// A guest's memories, globals and tables at one moment. Its memory is a copy-on-write image:
@@ -40,6 +42,18 @@ impl Snapshot {
     #[napi(getter)]
     pub fn disposed(&self) -> bool {
         self.state.is_none()
+    }
+
+    /// A new, independent `Sandbox` of the snapshot's module that starts from this state (a
+    /// fork), with `Sandbox`'s options; the same as `new Sandbox(snapshot, options)`. Its
+    /// memories share the snapshot's pages copy-on-write, so a fork costs what instantiating the
+    /// module costs, whatever the size of its memory. The start function and `_initialize` are
+    /// not run again.
+    #[napi(catch_unwind, ts_args_type = "options?: SandboxOptions")]
+    pub fn instantiate(&self, env: &Env, options: Option<Unknown>) -> Result<Sandbox> {
+        // Replaced by the JS facade (which makes its own `Sandbox` subclass); kept for the types.
+        let state = Rc::clone(self.state().or_throw(env)?);
+        Sandbox::fork(env, state, options)
     }
 
     /// Releases its memory images now (sandboxes restored from it keep the pages they map);

@@ -162,6 +162,8 @@ pub struct Captured<C> {
     streams: Option<OutputStreams>,
     /// What the guest may reach over the network (its name lookups are checked against it).
     pub network: Arc<NetworkPolicy>,
+    /// How many directories were preopened.
+    preopens: usize,
 }
 
 /// What the guest of a store with `state` (if it has WASI) wrote to its captured streams since
@@ -180,6 +182,41 @@ impl WasiState {
     /// Builds the preview 1 context `options` describe (validated first).
     pub fn new(options: &WasiOptions) -> SandboxResult<Self> {
         Self::build(options, WasiCtxBuilder::build_p1)
+    }
+}
+
+impl WasiState {
+    /// What a snapshot of the guest cannot capture in this context, if anything: a file,
+    /// directory or socket opened since instantiation (its descriptor and position live in the
+    /// host). The standard streams and the preopened directories are the context's own and
+    /// come with every sandbox made with the same options.
+    pub fn uncapturable(&mut self) -> Option<String> {
+        use wasmtime_wasi::WasiView;
+        use wasmtime_wasi::filesystem::Descriptor;
+        let (mut files, mut directories, mut sockets) = (0usize, 0usize, 0usize);
+        for entry in self.ctx.ctx().table.iter_mut() {
+            match entry.downcast_ref::<Descriptor>() {
+                Some(Descriptor::File(_)) => files += 1,
+                Some(Descriptor::Dir(_)) => directories += 1,
+                None if entry.is::<wasmtime_wasi::sockets::TcpSocket>()
+                    || entry.is::<wasmtime_wasi::sockets::UdpSocket>() =>
+                {
+                    sockets += 1
+                }
+                None => {}
+            }
+        }
+        let opened = directories.saturating_sub(self.preopens);
+        let what = [
+            (files, "file", "files"),
+            (opened, "directory", "directories"),
+            (sockets, "socket", "sockets"),
+        ]
+        .into_iter()
+        .filter(|(count, _, _)| *count > 0)
+        .map(|(count, one, many)| format!("{count} {}", if count == 1 { one } else { many }))
+        .collect::<Vec<_>>();
+        (!what.is_empty()).then(|| what.join(", "))
     }
 }
 
@@ -272,6 +309,7 @@ impl<C> Captured<C> {
             stderr,
             streams,
             network: Arc::clone(&options.network),
+            preopens: options.preopens.len(),
         })
     }
 
