@@ -8,7 +8,9 @@
 //!   memfd, the large holes between the data as anonymous memory (reading a hole of a memfd would
 //!   allocate a page in it). A write there leaves a private anonymous page, so the pages written
 //!   since are exactly the present ones that are not file-backed (`PAGEMAP_SCAN` finds them), and
-//!   dropping them (`MADV_DONTNEED`) makes the memory read the image again.
+//!   dropping the private pages of the 2 MiB regions that hold them (`MADV_DONTNEED`) makes the
+//!   memory read the image there again (and lets the kernel free those regions' page tables,
+//!   which the next scan then skips).
 //! - `[end(size), capacity + guard)` is PROT_NONE anonymous memory that nobody has accessed since it
 //!   was mapped, so growing is an `mprotect` and the new pages read as zeros. A restore to a smaller
 //!   image maps fresh PROT_NONE memory over what it gives back.
@@ -64,6 +66,29 @@ fn os_error(context: &str) -> io::Error {
 
 fn invalid_input(message: String) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidInput, message)
+}
+
+/// The span of address space one page table covers (a PMD entry on x86-64 and arm64 with 4 KiB
+/// pages).
+const PAGE_TABLE_SPAN: usize = 2 << 20;
+
+/// The regions of a memory at address `base` that cover the `written` ranges (sorted, offsets
+/// from `base`), each the part below `end` of one `PAGE_TABLE_SPAN` of the address space, in
+/// order and without repeats.
+fn page_table_regions(base: usize, written: &[Range<usize>], end: usize) -> Vec<Range<usize>> {
+    let mut regions: Vec<Range<usize>> = Vec::new();
+    for range in written {
+        let first = (base + range.start) / PAGE_TABLE_SPAN;
+        let last = (base + range.end.min(end).max(range.start + 1) - 1) / PAGE_TABLE_SPAN;
+        for span in first..=last {
+            let start = (span * PAGE_TABLE_SPAN).saturating_sub(base);
+            let region = start..((span + 1) * PAGE_TABLE_SPAN - base).min(end);
+            if !region.is_empty() && regions.last().is_none_or(|last| last.end <= region.start) {
+                push_joined(&mut regions, region);
+            }
+        }
+    }
+    regions
 }
 
 /// Sorts `ranges` and joins those that overlap or touch.
@@ -559,9 +584,14 @@ impl SnapshotMemory {
             matches!(&self.layout, Layout::Image(base) if Arc::ptr_eq(base, image)) && old_size >= image.len();
         let written = if is_base { self.private_pages(image_end) } else { None };
         if let Some(written) = written {
-            // A failure here leaves the layout intact, only some pages restored.
-            for range in written {
-                self.discard(range)?;
+            // Each 2 MiB region (of the address space) holding a written page is dropped whole,
+            // not page by page: the kernel frees a page table a zap leaves empty, and the next
+            // `PAGEMAP_SCAN` skips regions without one, so a reset costs what the guest touched
+            // since the last one rather than everything it ever touched. Pages only read there
+            // fault in again from the image.
+            for region in page_table_regions(self.base.as_ptr().addr(), &written, image_end) {
+                // A failure here leaves the layout intact, only some pages restored.
+                self.discard(region)?;
             }
         } else if let Err(error) = self.map_image(image) {
             return Err(self.recover(old_size, error));
@@ -611,14 +641,24 @@ impl SnapshotMemory {
 
     /// Maps `image` over `[0, image.mapped_len)` (which must be within the capacity).
     fn map_image(&self, image: &MemoryImage) -> io::Result<()> {
+        self.map_image_range(image, 0..image.mapped_len)
+    }
+
+    /// Maps `range` (page-aligned, within `[0, image.mapped_len)`) of `image` over the same
+    /// range of this memory: its data from the memfd, its holes anonymous.
+    fn map_image_range(&self, image: &MemoryImage, range: Range<usize>) -> io::Result<()> {
         let read_write = libc::PROT_READ | libc::PROT_WRITE;
-        let mut offset = 0;
+        let mut offset = range.start;
         for segment in &image.file_segments {
-            self.map_anonymous(offset..segment.start, read_write)?;
-            self.map_file(segment.clone(), &image.file)?;
-            offset = segment.end;
+            let (start, end) = (segment.start.max(range.start), segment.end.min(range.end));
+            if start >= end {
+                continue;
+            }
+            self.map_anonymous(offset..start, read_write)?;
+            self.map_file(start..end, &image.file)?;
+            offset = end;
         }
-        self.map_anonymous(offset..image.mapped_len, read_write)
+        self.map_anonymous(offset..range.end, read_write)
     }
 
     /// Errors unless `range` is page-aligned and within the reservation: what makes the unsafe
@@ -701,8 +741,9 @@ impl SnapshotMemory {
         Ok(())
     }
 
-    /// Drops the private pages of `range`: a file-backed page reads the file again, an anonymous
-    /// one reads zeros.
+    /// Drops the private pages of `range` (`MADV_DONTNEED`): a file-backed page reads the file
+    /// again, an anonymous one reads zeros. A page table left empty is freed (Linux 6.14 and
+    /// later), so the next `PAGEMAP_SCAN` skips its 2 MiB.
     fn discard(&self, range: Range<usize>) -> io::Result<()> {
         self.check_range(&range)?;
         if range.is_empty() {
