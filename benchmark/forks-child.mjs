@@ -28,5 +28,6 @@ for (let index = 0; index < 1000; index++) {
   forks.push(fork)
 }
 const grewBytes = residentBytes() - before
-if (forks[999].memory()[999 * PAGE + 1] !== 1 || forks[0].memory()[999 * PAGE + 1] !== 0) throw new Error('forks mixed up')
+if (forks[999].memory()[999 * PAGE + 1] !== 1 || forks[0].memory()[999 * PAGE + 1] !== 0)
+  throw new Error('forks mixed up')
 console.log(JSON.stringify({ grewBytes }))
