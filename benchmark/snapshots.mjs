@@ -91,9 +91,12 @@ export async function snapshotRows({ row, rows, batch, quick }) {
     target: 100,
   })
 
-  // 2. reset() after one page written, against a bare call plus writing that page.
+  // 2. reset() after one page written, against a bare call plus writing that page, each in a fork
+  // of its own (the bare calls' pages stay written, as they would without reset()).
   const sandbox = bigSnapshot.instantiate()
+  const bare = bigSnapshot.instantiate()
   const view = sandbox.memory()
+  const bareView = bare.memory()
   const page = Buffer.alloc(PAGE, 7)
   let next = 0
   const { writeReset, writeCall } = measureInterleaved(
@@ -103,8 +106,8 @@ export async function snapshotRows({ row, rows, batch, quick }) {
         sandbox.reset()
       },
       writeCall: () => {
-        page.copy(view, (next = (next + 1) & 0x3fff) * PAGE)
-        sandbox.call('touch', next)
+        page.copy(bareView, (next = (next + 1) & 0x3fff) * PAGE)
+        bare.call('touch', next)
       },
     },
     { batch: batch(2_000), samples: 5, warmup: 1, rounds: quick ? 3 : 7 },
@@ -118,6 +121,7 @@ export async function snapshotRows({ row, rows, batch, quick }) {
     target: 2,
   })
   sandbox.dispose()
+  bare.dispose()
 
   // 3. 1,000 forks that each write one page: resident memory, in a process of its own.
   const child = spawnSync(process.execPath, [fileURLToPath(new URL('forks-child.mjs', import.meta.url))], {
