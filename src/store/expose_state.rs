@@ -342,10 +342,7 @@ fn scan(wasm: &[u8]) -> Result<Option<Layout>, String> {
                         layout.functions.push(export.index);
                     }
                 }
-                let range = reader.range();
-                let contents = usize::try_from(range.start).map_err(|error| error.to_string())?
-                    ..usize::try_from(range.end).map_err(|error| error.to_string())?;
-                layout.exports = Some((layout.sections.len(), contents));
+                layout.exports = Some((layout.sections.len(), reader.range()));
             }
             Payload::StartSection { func, .. } => layout.start = Some((layout.sections.len(), *func)),
             Payload::ElementSection(reader) => {
@@ -420,7 +417,7 @@ fn export_section(wasm: &[u8], existing: Option<&Range<usize>>, state: &ExposedS
     let (count, entries) = match existing {
         Some(range) => {
             let contents = slice(wasm, range)?;
-            let mut reader = BinaryReader::new(contents, range.start as u64);
+            let mut reader = BinaryReader::new(contents, range.start);
             let count = reader.read_var_u32().map_err(message)?;
             let entries = contents
                 .get(reader.current_position()..)

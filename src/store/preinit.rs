@@ -12,6 +12,7 @@ use wasmparser::{Encoding, Parser, Payload, TypeRef};
 use wasmtime::{Instance, StoreContextMut, Val};
 use wasmtime_wizer::{InstanceState, SnapshotVal, ValType, Wizer};
 
+use crate::engine::EngineKind;
 use crate::error::{SandboxError, SandboxResult};
 use crate::sandbox::{HostState, Sandbox};
 
@@ -23,9 +24,8 @@ pub fn preinitialize(
     instantiate: impl FnOnce(&[u8]) -> SandboxResult<Sandbox>,
 ) -> SandboxResult<Vec<u8>> {
     // Malformed bytes are a compile error, as for `new Module` (not a refusal by Wizer).
-    wasmparser::Validator::new_with_features(wasmparser::WasmFeatures::all())
-        .validate_all(wasm)
-        .map_err(|error| SandboxError::Compile(format!("{error}")))?;
+    wasmtime::Module::validate(crate::engine::engine(EngineKind::Standard)?, wasm)
+        .map_err(|error| SandboxError::Compile(format!("{error:#}")))?;
     refuse_what_wizer_panics_on(wasm)?;
     let mut wizer = Wizer::new();
     wizer.init_func(init).keep_init_func(false);
