@@ -74,7 +74,9 @@ test.serial(
       t.log(
         `attempt ${attempt}: guest ran ${run.elapsed.toFixed(0)} ms; event loop delay max ${run.maxMs.toFixed(1)} ms, p99 ${run.p99Ms.toFixed(1)} ms; ${run.ticks} timer ticks`,
       )
-      t.true(run.elapsed > 200, `the guest call took ${run.elapsed} ms`)
+      // The iterations were calibrated while other test processes loaded: the call may run in half
+      // the planned time once they are done. 100 ms is still ten times the stall bound.
+      t.true(run.elapsed > 100, `the guest call took ${run.elapsed} ms`)
       if (!best || run.maxMs < best.maxMs) best = run
       if (best.maxMs < 10) break
     }
