@@ -24,6 +24,142 @@ export interface WebAssemblyOptions {
    * namespace's `RuntimeError` with `code: 'ERR_WASM_OUT_OF_FUEL'`.
    */
   fuel?: number
+  /**
+   * CPU-time limit, in milliseconds, for each call from JavaScript into wasm: the guest's own CPU
+   * time (not time in JS imports). A call that uses it up throws the namespace's `RuntimeError`
+   * with `code: 'ERR_WASM_CPU_LIMIT'`.
+   */
+  cpuTimeMs?: number
+}
+
+/** What a sandbox's calls cost: `sandbox.stats()` (all calls so far) and `sandbox.lastCall`. */
+export interface SandboxStats {
+  /** Outermost calls: `call()`, `run()`, async calls, and calls that ended in an error. */
+  calls: number
+  /**
+   * Wall-clock time of the calls, in milliseconds (from when the guest started running: not
+   * time waiting in an async queue). `null` unless calls are timed: the `metrics: true` option,
+   * a `cpuTimeMs` limit, or while profiling.
+   */
+  wallTimeMs: number | null
+  /**
+   * CPU time the guest's wasm used, in milliseconds: its thread's CPU clock while the guest runs,
+   * without the time of JS imports (sync or async) or time waiting. `null` when calls are not
+   * timed (see `wallTimeMs`).
+   */
+  cpuTimeMs: number | null
+  /** Fuel burned; `null` for a sandbox without a `fuel` budget. */
+  fuelConsumed: number | null
+  /** Bytes of linear memory the sandbox holds now. */
+  memoryBytes: number
+  /** The most linear memory held at once (during the call, for `lastCall`). */
+  peakMemoryBytes: number
+}
+
+/** Options of `sandbox.startProfiling()`. */
+export interface ProfilingOptions {
+  /**
+   * Microseconds between samples, 1000 (the default, Node's `--cpu-prof-interval` default) to
+   * 1000000. Samples are taken on the addon's 1 ms epoch tick, so an interval is honoured to
+   * within a tick.
+   */
+  intervalUs?: number
+}
+
+/** A node of a `.cpuprofile`: one call path. */
+export interface CpuProfileNode {
+  id: number
+  callFrame: {
+    /** The function's name from the module's name section (demangled), or the import's `module.name`. */
+    functionName: string
+    scriptId: string
+    /**
+     * `file://` URL of the source file (from DWARF), `wasm://wasm/<module>` for a function
+     * without debug info, `''` for an import.
+     */
+    url: string
+    /** 0-based (the format's convention); -1 when unknown. */
+    lineNumber: number
+    /** 0-based; -1 when unknown. */
+    columnNumber: number
+  }
+  hitCount: number
+  children?: number[]
+  positionTicks?: { line: number; ticks: number }[]
+}
+
+/**
+ * A profile in the `.cpuprofile` format (Chrome DevTools protocol `Profiler.Profile`): what
+ * `node --cpu-prof` writes and what Chrome DevTools, VS Code and speedscope open. Times in
+ * microseconds; `(idle)` samples mark the time between calls.
+ */
+export interface CpuProfile {
+  nodes: CpuProfileNode[]
+  startTime: number
+  endTime: number
+  /** The node id of each sample. */
+  samples: number[]
+  /** Microseconds from the previous sample (the first from `startTime`). */
+  timeDeltas: number[]
+}
+
+/**
+ * A profile in the Firefox Profiler's processed format (version 55, what wasmtime's guest
+ * profiler writes through `fxprof-processed-profile`), for https://profiler.firefox.com.
+ */
+export interface FirefoxProfile {
+  meta: {
+    version: number
+    preprocessedProfileVersion: number
+    interval: number
+    startTime: number
+    [key: string]: unknown
+  }
+  threads: Array<{ name: string; [key: string]: any }>
+  [key: string]: unknown
+}
+
+/** A frame of a trap's backtrace, innermost first. */
+export interface WasmFrame {
+  /** The function's name (demangled), from the name section or DWARF; `null` if unnamed. */
+  function: string | null
+  /** The module's name, from its name section. */
+  module: string | null
+  functionIndex: number
+  /** Byte offset of the instruction in the module. */
+  offset: number | null
+  /** Source location from the module's DWARF; `null` without debug info. */
+  file: string | null
+  line: number | null
+  column: number | null
+}
+
+/**
+ * What a call that trapped throws (`code` `ERR_WASM_TRAP`, `ERR_WASM_TIMEOUT`,
+ * `ERR_WASM_OUT_OF_FUEL`, `ERR_WASM_CPU_LIMIT`). For a module with DWARF, `stack` also lists the
+ * wasm frames, above the JS ones, as `at function (file:line:column)`.
+ */
+export interface SandboxTrapError extends Error {
+  code: string
+  /** What trapped: `unreachable`, `memory_out_of_bounds`, `interrupt`, `out_of_fuel`, `cpu_limit`, ... */
+  kind: string
+  /** The wasm frames as text (with `at file:line:column` lines where the module has DWARF). */
+  wasmBacktrace?: string
+  /** The wasm frames as data. */
+  wasmFrames?: WasmFrame[]
+}
+
+declare module './binding' {
+  interface Sandbox {
+    /**
+     * Stops the profiler started by `startProfiling()` and returns its samples as a
+     * `.cpuprofile` (default) or, with `{ format: 'firefox' }`, a Firefox Profiler profile. Calls
+     * into JS imports are frames of their own. Throws `ERR_INVALID_STATE` if the profiler is not
+     * running, `ERR_INVALID_ARG_VALUE` for another format.
+     */
+    stopProfiling(options?: { format?: 'cpuprofile' }): CpuProfile
+    stopProfiling(options: { format: 'firefox' }): FirefoxProfile
+  }
 }
 
 /**
@@ -171,7 +307,7 @@ export declare namespace SandboxWebAssembly {
   interface LinkError extends Error {}
   /** A trap, a timeout or running out of fuel. */
   interface RuntimeError extends Error {
-    /** `ERR_WASM_TRAP`, `ERR_WASM_TIMEOUT` or `ERR_WASM_OUT_OF_FUEL` (absent when made by user code). */
+    /** `ERR_WASM_TRAP`, `ERR_WASM_TIMEOUT`, `ERR_WASM_OUT_OF_FUEL` or `ERR_WASM_CPU_LIMIT` (absent when made by user code). */
     code?: string
     /** What trapped: `unreachable`, `memory_out_of_bounds`, `interrupt`, `out_of_fuel`, ... */
     kind?: string
@@ -364,6 +500,12 @@ export interface ComponentInstantiateOptions<Imports extends object = ComponentI
   timeoutMs?: number
   /** Instruction budget (wasmtime fuel) for the whole instance; running out throws `ERR_WASM_OUT_OF_FUEL`. */
   fuel?: number
+  /**
+   * CPU-time limit for each call into the component, in milliseconds: the guest's own CPU time
+   * (its thread's CPU clock while its wasm runs). A call that uses it up throws
+   * `ERR_WASM_CPU_LIMIT` (and, as after any trap, the instance is poisoned).
+   */
+  cpuTimeMs?: number
   /**
    * Outgoing `wasi:http` requests (WASI 0.2's `outgoing-handler`, WASI 0.3's `client`). `wasi:http`
    * is linked with `wasi`; without this option every request the guest sends fails in the guest

@@ -1,10 +1,10 @@
-// The package entry: the generated napi-rs loader (binding.js) and the WebAssembly JS API
+// The package entry: the addon with its JS facade (lib/native.js) and the WebAssembly JS API
 // namespace (lib/webassembly). The exports are listed one by one so that Node's CommonJS
 // named-export detection lets `import { Sandbox, createWebAssembly } from 'wasm-memory-sandbox'`
 // work from ESM.
 'use strict'
 
-const binding = require('./binding.js')
+const binding = require('./lib/native.js')
 const { createWebAssembly } = require('./lib/webassembly/namespace.js')
 const { Component, ComponentError } = require('./lib/component/index.js')
 

@@ -419,3 +419,34 @@ export {
   httpServer,
   fetchingInstance,
 }
+
+// Seeing inside a guest: stats, lastCall, the CPU limit, the profiler, trap frames.
+import type { CpuProfile, FirefoxProfile, SandboxStats, SandboxTrapError, WasmFrame } from 'wasm-memory-sandbox'
+
+const observed = new Sandbox(module, { metrics: true, cpuTimeMs: 50, timeoutMs: 1_000 })
+const totals: SandboxStats = observed.stats()
+const totalCpu: number | null = totals.cpuTimeMs
+const lastCall: SandboxStats | null = observed.lastCall
+const lastWall: number | null | undefined = lastCall?.wallTimeMs
+observed.startProfiling({ intervalUs: 1000 })
+const cpuProfile: CpuProfile = observed.stopProfiling()
+const firstFrameName: string | undefined = cpuProfile.nodes[0]?.callFrame.functionName
+observed.startProfiling()
+const firefoxProfile: FirefoxProfile = observed.stopProfiling({ format: 'firefox' })
+try {
+  observed.call('run')
+} catch (error) {
+  const frames: WasmFrame[] | undefined = (error as SandboxTrapError).wasmFrames
+  const line: number | null | undefined = frames?.[0]?.line
+  void line
+}
+const componentCpuLimited = { cpuTimeMs: 50 } satisfies ComponentInstantiateOptions
+const namespaceCpuLimited: SandboxWebAssembly.Namespace = createWebAssembly({ cpuTimeMs: 50 })
+// @ts-expect-error metrics is a boolean
+new Sandbox(module, { metrics: 'yes' })
+// @ts-expect-error the profile format is 'cpuprofile' or 'firefox'
+observed.stopProfiling({ format: 'pprof' })
+// @ts-expect-error a cpuprofile is not a Firefox profile
+const wrongProfile: FirefoxProfile = observed.stopProfiling()
+
+export { totalCpu, lastWall, firstFrameName, firefoxProfile, componentCpuLimited, namespaceCpuLimited, wrongProfile }

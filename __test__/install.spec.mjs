@@ -110,7 +110,14 @@ installTest('the install needs no Rust toolchain and ships nothing but the packa
     'package.json',
   ])
   t.deepEqual(readdirSync(join(modules, 'wasm-memory-sandbox', 'bin')), ['wasm-memory-sandbox.js'])
-  t.deepEqual(readdirSync(join(modules, 'wasm-memory-sandbox', 'lib')).sort(), ['component', 'webassembly'])
+  t.deepEqual(readdirSync(join(modules, 'wasm-memory-sandbox', 'lib')).sort(), [
+    'component',
+    'facade.js',
+    'native.js',
+    'profile',
+    'webassembly',
+  ])
+  t.deepEqual(readdirSync(join(modules, 'wasm-memory-sandbox', 'lib', 'profile')), ['formats.js'])
   t.true(readdirSync(join(modules, 'wasm-memory-sandbox', 'lib', 'component')).includes('dts.js'))
   t.deepEqual(readdirSync(join(modules, 'wasm-memory-sandbox', 'lib', 'webassembly')).sort(), [
     'binary.js',

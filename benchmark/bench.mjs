@@ -15,6 +15,7 @@ import * as prettier from 'prettier'
 
 import { componentRows } from './components.mjs'
 import { httpRows } from './http.mjs'
+import { observeRows } from './observe.mjs'
 import { snapshotRows } from './snapshots.mjs'
 import { formatTime, measure, measureBatches, measureInterleaved, measureRounds } from './harness.mjs'
 
@@ -399,6 +400,9 @@ sink ^= await componentRows({ row, batch, quick })
 // Snapshots: forks, reset(), pre-initialization.
 sink ^= await snapshotRows({ row, rows, batch, quick })
 const httpLine = await httpRows({ row, quick })
+const observed = await observeRows({ row, batch, quick })
+sink ^= observed.sink
+const observeLine = observed.line
 
 // 8. Cold start: compiling real modules, each compile in a fresh process, against V8 compiling the
 // same bytes in a fresh process of its own. Cold: an empty code cache (the compile, and writing
@@ -543,6 +547,7 @@ console.log(table)
 console.log(floorsLine)
 console.log(v8Line)
 console.log(httpLine)
+console.log(observeLine)
 
 if (process.argv.includes('--write')) {
   const machine = `${os.cpus().length} x ${os.cpus()[0]?.model.trim()}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, ${process.platform} ${os.release()}`
@@ -554,6 +559,7 @@ if (process.argv.includes('--write')) {
     floorsLine,
     v8Line,
     httpLine,
+    observeLine,
     '',
     '![ratios against their targets](benchmark/ratios.svg)',
     '',

@@ -7,7 +7,7 @@
 // (`node scripts/build-guests.mjs greeter.js.component.wasm`) build only those guests.
 import { spawnSync } from 'node:child_process'
 import { copyFileSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs'
-import { dirname, join } from 'node:path'
+import { dirname, join, relative, sep } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 const root = dirname(dirname(fileURLToPath(import.meta.url)))
@@ -55,14 +55,22 @@ function run(command, args, options) {
 /**
  * A guest built by cargo from the crate in `source` for `target`, copied from its `artifact`
  * (the file cargo writes, without `.wasm`); `inputs` are other directories it is built from.
+ * With `relativeDebugPaths`, its debug info names its files from the repository's root
+ * (examples/guests/rust-observe/src/lib.rs), not by this machine's absolute paths.
  */
-function cargoGuest({ name, source, target, artifact, inputs }) {
+function cargoGuest({ name, source, target, artifact, inputs, relativeDebugPaths }) {
+  const args = ['build', '--release', '--locked', '--target', target]
+  if (relativeDebugPaths) {
+    const remap = `--remap-path-prefix=${source}=${relative(root, source).split(sep).join('/')}`
+    // Cargo appends an array given with --config to the crate's own (.cargo/config.toml).
+    args.push('--config', `target.${target}.rustflags=${JSON.stringify([remap])}`)
+  }
   return {
     name,
     source,
     inputs,
     build(output) {
-      run('cargo', ['build', '--release', '--locked', '--target', target], { cwd: source, env: cargoEnv() })
+      run('cargo', args, { cwd: source, env: cargoEnv() })
       copyFileSync(join(source, 'target', target, 'release', `${artifact}.wasm`), output)
     },
   }
@@ -116,6 +124,17 @@ const guests = [
     source: join(root, 'examples', 'guests', 'rust-preinit'),
     target: 'wasm32-unknown-unknown',
     artifact: 'rust_preinit_guest',
+  }),
+  // The profiler's and source-level backtraces' guest, no_std, optimised with full DWARF:
+  // hot() (most of its time in hot_loop), trap_here() (`unreachable` on the line of
+  // src/lib.rs marked `// TRAP LINE`), spin() (never returns), call_import() (calls
+  // env.host_work) and grow().
+  cargoGuest({
+    name: 'observe.rust.wasm',
+    source: join(root, 'examples', 'guests', 'rust-observe'),
+    target: 'wasm32-unknown-unknown',
+    artifact: 'rust_observe_guest',
+    relativeDebugPaths: true,
   }),
   {
     // The tutorial's Rust demo as it publishes it: the wasm-bindgen guest, its `--target web` glue

@@ -233,6 +233,9 @@ fn config(kind: EngineKind, compiler: Compiler) -> Config {
     // place inside the memory's address-space reservation (or fails, never relocates).
     config.memory_may_move(false);
     config.max_wasm_stack(crate::stack::MAX_WASM_STACK);
+    // Source lines in trap backtraces and profiles: a module's DWARF is kept with its code and
+    // read only when a backtrace is made (the environment variable would otherwise decide).
+    config.wasm_backtrace_details(wasmtime::WasmBacktraceDetails::Enable);
     config.epoch_interruption(kind != EngineKind::Dense);
     config.consume_fuel(matches!(
         kind,

@@ -53,7 +53,7 @@ pub enum SandboxError {
     Trap {
         kind: TrapKind,
         message: String,
-        backtrace: Option<String>,
+        backtrace: Option<Backtrace>,
     },
     /// The guest threw a WebAssembly exception (`throw`) that no handler caught. In a
     /// WebAssembly namespace, `registry` names it so JS gets its `WebAssembly.Exception` object.
@@ -128,6 +128,10 @@ pub enum SandboxError {
     /// module, a table that grew).
     #[error("{0}")]
     Snapshot(String),
+    /// A method called in a state that does not allow it (a TypeError, as Node throws
+    /// `ERR_INVALID_STATE`).
+    #[error("{0}")]
+    InvalidState(String),
     /// An option combination or feature this platform or compiler does not support.
     #[error("{0}")]
     Unsupported(String),
@@ -164,6 +168,7 @@ impl SandboxError {
             Self::Trap { kind, .. } => match kind {
                 TrapKind::Interrupt => "ERR_WASM_TIMEOUT",
                 TrapKind::OutOfFuel => "ERR_WASM_OUT_OF_FUEL",
+                TrapKind::CpuLimit => "ERR_WASM_CPU_LIMIT",
                 _ => "ERR_WASM_TRAP",
             },
             Self::UncaughtException { .. } => "ERR_WASM_EXCEPTION",
@@ -174,6 +179,7 @@ impl SandboxError {
             Self::ViewTooLarge { .. } => "ERR_VIEW_TOO_LARGE",
             Self::Snapshot(_) => "ERR_WASM_SNAPSHOT",
             Self::Unsupported(_) => "ERR_WASM_UNSUPPORTED",
+            Self::InvalidState(_) => "ERR_INVALID_STATE",
             Self::Internal(_) => "ERR_SANDBOX_INTERNAL",
         }
     }
@@ -193,20 +199,14 @@ impl SandboxError {
         if error.is::<wasmtime::ThrownException>() {
             return Self::UncaughtException { registry: None };
         }
-        let backtrace = error
-            .downcast_ref::<WasmBacktrace>()
-            .map(|trace| {
-                let text = trace.to_string();
-                // Drop wasmtime's header line; keep the frames.
-                let frames = text
-                    .strip_prefix("error while executing at wasm backtrace:")
-                    .unwrap_or(&text);
-                frames.trim_matches('\n').to_owned()
-            })
-            .filter(|trace| !trace.is_empty());
-        let (kind, message) = match error.downcast_ref::<Trap>() {
-            Some(trap) => (TrapKind::from(*trap), trap.to_string()),
-            None => (TrapKind::Host, format!("{error:#}")),
+        let backtrace = error.downcast_ref::<WasmBacktrace>().and_then(Backtrace::of);
+        let (kind, message) = match (
+            error.downcast_ref::<Trap>(),
+            crate::store::observe::is_cpu_limit(&error),
+        ) {
+            (Some(trap), _) => (TrapKind::from(*trap), trap.to_string()),
+            (None, Some(_)) => (TrapKind::CpuLimit, format!("{error}")),
+            (None, None) => (TrapKind::Host, format!("{error:#}")),
         };
         Self::Trap {
             kind,
@@ -265,6 +265,8 @@ pub enum TrapKind {
     Unreachable,
     Interrupt,
     OutOfFuel,
+    /// The call used up its CPU time (`cpuTimeMs`).
+    CpuLimit,
     /// A failure raised by the host while the guest ran (for example a host function's error).
     Host,
     /// A trap code this version does not name (future wasmtime codes, GC or component traps).
@@ -286,6 +288,7 @@ impl TrapKind {
             Self::Unreachable => "unreachable",
             Self::Interrupt => "interrupt",
             Self::OutOfFuel => "out_of_fuel",
+            Self::CpuLimit => "cpu_limit",
             Self::Host => "host",
             Self::Other => "other",
         }
@@ -309,5 +312,80 @@ impl From<Trap> for TrapKind {
             Trap::OutOfFuel => Self::OutOfFuel,
             _ => Self::Other,
         }
+    }
+}
+
+/// A trap's wasm backtrace: wasmtime's text, and its frames as data.
+#[derive(Debug, Clone)]
+pub struct Backtrace {
+    /// The frames as wasmtime prints them (with source lines where the module has DWARF).
+    pub text: String,
+    /// Innermost first; a function inlined into another is a frame of its own.
+    pub frames: Vec<TraceFrame>,
+}
+
+/// A frame of a trap's backtrace; `file`, `line` and `column` come from the module's DWARF.
+#[derive(Debug, Clone)]
+pub struct TraceFrame {
+    pub function: Option<String>,
+    pub module: Option<String>,
+    pub func_index: u32,
+    /// Byte offset of the instruction in the module.
+    pub offset: Option<usize>,
+    pub file: Option<String>,
+    pub line: Option<u32>,
+    pub column: Option<u32>,
+}
+
+impl Backtrace {
+    /// `None` for an empty backtrace.
+    pub fn of(trace: &WasmBacktrace) -> Option<Self> {
+        let text = trace.to_string();
+        // Drop wasmtime's header line; keep the frames.
+        let text = text
+            .strip_prefix("error while executing at wasm backtrace:")
+            .unwrap_or(&text)
+            .trim_matches('\n')
+            .to_owned();
+        if text.is_empty() {
+            return None;
+        }
+        let mut frames = Vec::new();
+        for frame in trace.frames() {
+            let function = frame
+                .func_name()
+                .map(|name| format!("{:#}", rustc_demangle::demangle(name)));
+            let base = TraceFrame {
+                function,
+                module: frame.module().name().map(str::to_owned),
+                func_index: frame.func_index(),
+                offset: frame.module_offset(),
+                file: None,
+                line: None,
+                column: None,
+            };
+            if frame.symbols().is_empty() {
+                frames.push(base);
+                continue;
+            }
+            for symbol in frame.symbols() {
+                frames.push(TraceFrame {
+                    function: symbol
+                        .name()
+                        .map(|name| format!("{:#}", rustc_demangle::demangle(name)))
+                        .or_else(|| base.function.clone()),
+                    file: symbol.file().map(str::to_owned),
+                    line: symbol.line(),
+                    column: symbol.column(),
+                    ..base.clone()
+                });
+            }
+        }
+        Some(Self { text, frames })
+    }
+
+    /// Whether any frame has a source location (the module has DWARF).
+    pub fn has_source_lines(&self) -> bool {
+        self.frames.iter().any(|frame| frame.file.is_some())
     }
 }

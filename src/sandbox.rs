@@ -12,8 +12,7 @@ use std::sync::Arc;
 
 use wasmtime::{
     AsContextMut, Caller, Extern, Func, FuncType, ImportType, Instance, InstancePre, Linker, Memory, ModuleExport,
-    PoolConcurrencyLimitError, Store, StoreContextMut, StoreLimits, StoreLimitsBuilder, Trap, UpdateDeadline, Val,
-    ValType,
+    PoolConcurrencyLimitError, Store, StoreContextMut, StoreLimitsBuilder, Trap, UpdateDeadline, Val, ValType,
 };
 
 use crate::engine::{
@@ -32,12 +31,13 @@ pub const MAX_WASM32_MEMORY_BYTES: u64 = 1 << 32;
 
 pub use crate::store::Limits;
 use crate::store::expose_state::{HIDDEN_START, is_hidden_export};
+use crate::store::observe::{self, CallFigures, Profile};
 use crate::store::snapshot::{self, Functions, InitialState, StateSnapshot};
-use crate::store::{LimitedState, NO_DEADLINE, RemoteState, apply_limits, async_epochs};
+use crate::store::{LimitedState, Observer, RemoteState, apply_limits, async_epochs};
 
 /// Per-store data the host keeps for the guest.
 pub struct HostState {
-    limits: StoreLimits,
+    observer: Observer,
     /// The guest's WASI context, when it was given one.
     wasi: Option<WasiState>,
     /// While an async call runs the guest on a pool thread: the way to the JS thread, which its
@@ -52,8 +52,8 @@ impl RemoteState for HostState {
 }
 
 impl LimitedState for HostState {
-    fn store_limits(&mut self) -> &mut StoreLimits {
-        &mut self.limits
+    fn observer(&mut self) -> &mut Observer {
+        &mut self.observer
     }
 }
 
@@ -162,6 +162,8 @@ pub struct Sandbox {
     stack_bottom: usize,
     /// Whether running guests ask a stop probe at every epoch tick (worker threads).
     watched: bool,
+    /// Whether calls go through `enter_watched` (timed, metered, CPU-limited or profiled).
+    watches_calls: Cell<bool>,
     /// Whether the store has a WASI context.
     wasi: bool,
     /// The queue of the guest's streamed stdout and stderr, if one is a callback.
@@ -214,6 +216,16 @@ impl AwayStore {
         if let Err(error) = crate::stack::ensure_room_for_wasm(crate::stack::thread_stack_bottom()) {
             return Err(wasmtime::Error::msg(error.to_string()));
         }
+        // Timed here, on the guest's thread: the time the call waited for it is not the guest's.
+        let fuel = self.store.get_fuel().ok();
+        self.store.data_mut().observer.begin(fuel, None);
+        let outcome = self.run_call(call);
+        let fuel = self.store.get_fuel().ok();
+        self.store.data_mut().observer.end(fuel);
+        outcome
+    }
+
+    fn run_call(&mut self, call: AsyncCall) -> wasmtime::Result<AsyncOutcome> {
         match call {
             AsyncCall::Export { func, params, results } => {
                 let mut values = vec![Val::I32(0); results];
@@ -271,9 +283,7 @@ impl Sandbox {
         let mut store = new_store(engine, limits, true)?;
         store.data_mut().wasi = wasi;
         let stop_probe = stop_probe.map(Rc::new);
-        if let Some(probe) = &stop_probe {
-            install_probe(&mut store, probe);
-        }
+        install_sync_epochs(&mut store, limits, stop_probe.as_ref());
         let active = Rc::new(ActiveCaller::default());
         let interrupt_requested = Rc::new(Cell::new(false));
         let mut functions = Vec::new();
@@ -324,21 +334,27 @@ impl Sandbox {
         let import_results: Vec<usize> = signatures.iter().map(|(_, _, ty)| ty.results().len()).collect();
         for (index, (module_name, name, func_type)) in signatures.into_iter().enumerate() {
             let host = ThreadBound((Rc::clone(&imports), Rc::clone(&active), Rc::clone(&interrupt_requested)));
+            let (module_name_, name_) = (module_name.clone(), name.clone());
             linker
                 .func_new(&module_name, &name, func_type, move |mut caller, params, results| {
-                    // During an async call the guest runs on a pool thread: the import runs on
-                    // the JS thread, and nothing thread-bound is touched here.
-                    if let Some(link) = caller.data().remote.clone() {
-                        return link.import(index, &mut caller, params, results);
-                    }
-                    let (imports, active, interrupt_requested) = host.get();
-                    let caller_ptr = (&raw mut caller).cast::<Caller<'static, HostState>>();
-                    let _restore = RestoreCaller(active, active.caller.replace(Some(caller_ptr)));
-                    imports[index].call(params, results).map_err(wasmtime::Error::new)?;
-                    if interrupt_requested.get() {
-                        return Err(Interrupted.into());
-                    }
-                    Ok(())
+                    // The import's time is not the guest's (CPU time and its limit), and a
+                    // profile shows it as a frame of its own.
+                    let name = || format!("{module_name_}.{name_}");
+                    observe::in_host(&mut caller, name, |caller| {
+                        // During an async call the guest runs on a pool thread: the import runs
+                        // on the JS thread, and nothing thread-bound is touched here.
+                        if let Some(link) = caller.data().remote.clone() {
+                            return link.import(index, caller, params, results);
+                        }
+                        let (imports, active, interrupt_requested) = host.get();
+                        let caller_ptr = std::ptr::from_mut(caller).cast::<Caller<'static, HostState>>();
+                        let _restore = RestoreCaller(active, active.caller.replace(Some(caller_ptr)));
+                        imports[index].call(params, results).map_err(wasmtime::Error::new)?;
+                        if interrupt_requested.get() {
+                            return Err(Interrupted.into());
+                        }
+                        Ok(())
+                    })
                 })
                 .map_err(|error| SandboxError::Link(format!("{error:#}")))?;
         }
@@ -362,10 +378,10 @@ impl Sandbox {
         } else {
             None
         };
-        let ticker = match (limits.timeout, watched) {
-            (Some(_), _) => Some(TickerGuard::timed()?),
-            (None, true) => Some(TickerGuard::watched()?),
-            (None, false) => None,
+        let ticker = match (limits.needs_ticker(), watched) {
+            (true, _) => Some(TickerGuard::timed()?),
+            (false, true) => Some(TickerGuard::watched()?),
+            (false, false) => None,
         };
         let sandbox = Self {
             _ticker: ticker,
@@ -447,7 +463,10 @@ impl Sandbox {
                 &self.referable,
                 snapshot,
                 self.limits.max_memory_bytes,
-            )
+            )?;
+            let bytes = memory_bytes_of(&mut context, &self.instance);
+            context.data_mut().observer.memory_replaced(bytes);
+            Ok(())
         })?
     }
 
@@ -581,6 +600,7 @@ impl Sandbox {
             _ticker: None,
             stack_bottom: crate::stack::thread_stack_bottom(),
             watched: false,
+            watches_calls: Cell::new(limits.metrics || limits.fuel.is_some() || limits.cpu_time.is_some()),
             wasi: false,
             output_streams: None,
             started: Cell::new(false),
@@ -702,6 +722,10 @@ impl Sandbox {
             };
             self.interrupt_requested.set(false);
             let mut context = store.as_context_mut();
+            if self.watches_calls.get() {
+                return self.enter_watched(&mut context, run);
+            }
+            context.data_mut().observer.count_call();
             if let Some(timeout) = self.limits.timeout {
                 context.set_epoch_deadline(deadline_ticks(timeout));
             } else if self.watched {
@@ -709,6 +733,33 @@ impl Sandbox {
             }
             run(&mut context)
         };
+        outcome.map_err(|error| self.call_failed(error))
+    }
+
+    /// `enter` for a store whose calls are timed, metered, limited in CPU time or profiled.
+    #[inline(never)]
+    fn enter_watched<R>(
+        &self,
+        context: &mut StoreContextMut<'_, HostState>,
+        run: impl FnOnce(&mut StoreContextMut<'_, HostState>) -> wasmtime::Result<R>,
+    ) -> SandboxResult<R> {
+        let fuel = self.limits.fuel.and_then(|_| context.get_fuel().ok());
+        let ticks = context.data_mut().observer.needs_ticks();
+        // Where the callback sees every tick it also keeps the wall-clock deadline.
+        context
+            .data_mut()
+            .observer
+            .begin(fuel, self.limits.timeout.filter(|_| ticks));
+        if ticks {
+            context.set_epoch_deadline(1);
+        } else if let Some(timeout) = self.limits.timeout {
+            context.set_epoch_deadline(deadline_ticks(timeout));
+        } else if self.watched {
+            context.set_epoch_deadline(1);
+        }
+        let outcome = run(context);
+        let fuel = self.limits.fuel.and_then(|_| context.get_fuel().ok());
+        context.data_mut().observer.end(fuel);
         outcome.map_err(|error| self.call_failed(error))
     }
 
@@ -811,13 +862,48 @@ impl Sandbox {
 
     /// Restores the epoch behaviour of synchronous calls (see `new_store`).
     fn sync_epochs(&self, store: &mut Store<HostState>) {
-        store.set_epoch_deadline(NO_DEADLINE);
-        if let Some(probe) = &self.stop_probe {
-            install_probe(store, probe);
-        } else if self.limits.timeout.is_some() {
-            store.epoch_deadline_trap();
-        } else {
-            store.epoch_deadline_callback(|_| Ok(UpdateDeadline::Continue(NO_DEADLINE)));
+        install_sync_epochs(store, self.limits, self.stop_probe.as_ref());
+        self.watches_calls
+            .set(store.data_mut().observer.watches_calls(self.limits.fuel.is_some()));
+    }
+
+    /// What the sandbox's calls cost so far, the last call's figures, and the bytes of linear
+    /// memory it holds now.
+    pub fn figures(&self) -> SandboxResult<(CallFigures, Option<CallFigures>, u64)> {
+        self.with_context(|mut context| {
+            let memory_bytes = memory_bytes_of(&mut context, &self.instance);
+            let observer = &context.data_mut().observer;
+            (observer.totals(), observer.last(), memory_bytes)
+        })
+    }
+
+    /// Starts the sampling profiler (see `store::observe`); refused while a call runs.
+    pub fn start_profiling(&self, interval: std::time::Duration) -> SandboxResult<()> {
+        self.with_own_store(|store| {
+            store.data_mut().observer.start_profiling(interval)?;
+            self.sync_epochs(store);
+            Ok(())
+        })
+    }
+
+    /// Stops the profiler and returns its samples; `None` if it was not running.
+    pub fn stop_profiling(&self) -> SandboxResult<Option<Profile>> {
+        self.with_own_store(|store| {
+            let profile = store.data_mut().observer.stop_profiling();
+            self.sync_epochs(store);
+            Ok(profile)
+        })
+    }
+
+    /// Runs `action` on the store itself, which no call may hold (not from inside an import).
+    fn with_own_store<R>(&self, action: impl FnOnce(&mut Store<HostState>) -> SandboxResult<R>) -> SandboxResult<R> {
+        if self.active.caller.get().is_some() {
+            return Err(SandboxError::Busy);
+        }
+        let mut store = self.store.try_borrow_mut().map_err(|_| SandboxError::Busy)?;
+        match store.as_mut() {
+            Some(store) => action(store),
+            None => Err(self.missing_store()),
         }
     }
 
@@ -1160,16 +1246,42 @@ fn link_wasi(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     Ok(())
 }
 
-/// Makes the epoch callback ask `probe` (a worker being terminated) at every tick.
-fn install_probe(store: &mut Store<HostState>, probe: &Rc<StopProbe>) {
+/// The epoch behaviour of synchronous calls: `store::sync_epochs`, with the stop probe of a
+/// guest in a worker asked at every tick.
+fn install_sync_epochs(store: &mut Store<HostState>, limits: Limits, probe: Option<&Rc<StopProbe>>) {
+    crate::store::sync_epochs(store, limits);
+    let Some(probe) = probe else {
+        return;
+    };
     let probe = ThreadBound(Rc::clone(probe));
-    store.epoch_deadline_callback(move |_| {
-        Ok(if (probe.get())() {
-            UpdateDeadline::Interrupt
+    let ticks = store.data_mut().observer.needs_ticks();
+    store.epoch_deadline_callback(move |mut context| {
+        if (probe.get())() {
+            Ok(UpdateDeadline::Interrupt)
+        } else if ticks {
+            observe::tick(&mut context)
         } else {
-            UpdateDeadline::Continue(1)
-        })
+            Ok(UpdateDeadline::Continue(1))
+        }
     });
+}
+
+/// Bytes of linear memory `instance` holds (each memory once, exported or hidden).
+fn memory_bytes_of(context: &mut StoreContextMut<'_, HostState>, instance: &Instance) -> u64 {
+    let memories: Vec<Memory> = instance
+        .exports(&mut *context)
+        .filter_map(|export| export.into_memory())
+        .collect();
+    let mut seen = Vec::with_capacity(memories.len());
+    let mut total = 0;
+    for memory in memories {
+        let base = memory.data_ptr(&*context);
+        if !seen.contains(&base) {
+            seen.push(base);
+            total += memory.data_size(&*context) as u64;
+        }
+    }
+    total
 }
 
 /// Clears (restores) the active caller when a host function returns or unwinds.
@@ -1227,7 +1339,7 @@ fn extern_kind(ty: &wasmtime::ExternType) -> &'static str {
 /// `epochs` says whether the engine interrupts on epochs (then every store needs a deadline).
 fn new_store(engine: &wasmtime::Engine, limits: Limits, epochs: bool) -> SandboxResult<Store<HostState>> {
     let state = HostState {
-        limits: limits.store_limits(StoreLimitsBuilder::new().instances(1)),
+        observer: limits.observer(StoreLimitsBuilder::new().instances(1)),
         wasi: None,
         remote: None,
     };

@@ -1,8 +1,9 @@
 //! The one layer under every front end (`Sandbox`, the WebAssembly namespace, components): the
-//! limits a store enforces (memory cap, fuel, wall-clock deadline) and how a new store is set up
-//! for them. Each front end keeps its own store data; it only says where its `StoreLimits` are.
+//! limits a store enforces (memory cap, fuel, wall-clock deadline, CPU time), what it observes
+//! (`observe`) and how a new store is set up for them. Each front end keeps its own store data; it only says where its `StoreLimits` are.
 
 pub mod expose_state;
+pub mod observe;
 pub mod preinit;
 pub mod snapshot;
 pub mod snapshot_memory;
@@ -10,11 +11,14 @@ pub mod snapshot_memory;
 use std::sync::Arc;
 use std::time::Duration;
 
-use wasmtime::{Store, StoreLimits, StoreLimitsBuilder, UpdateDeadline};
+use wasmtime::{Store, StoreContextMut, StoreLimits, StoreLimitsBuilder, UpdateDeadline};
+
+use crate::engine::deadline_ticks;
 
 use crate::engine::EngineKind;
 use crate::error::{SandboxError, SandboxResult};
 use crate::remote::RemoteLink;
+pub use observe::{LimitedState, Observer};
 
 /// An epoch deadline that is never reached: used while no deadline applies.
 pub const NO_DEADLINE: u64 = 1 << 62;
@@ -28,6 +32,10 @@ pub struct Limits {
     pub timeout: Option<Duration>,
     /// Initial fuel budget; selects the metered engine.
     pub fuel: Option<u64>,
+    /// CPU-time limit for each outermost call (the guest's own CPU time, see `observe`).
+    pub cpu_time: Option<Duration>,
+    /// Time every call (`stats()`), not only count it.
+    pub metrics: bool,
 }
 
 impl Limits {
@@ -58,18 +66,27 @@ impl Limits {
         }
         builder.build()
     }
-}
 
-/// Store data that carries a `StoreLimits` for wasmtime's resource limiter.
-pub trait LimitedState: 'static {
-    fn store_limits(&mut self) -> &mut StoreLimits;
+    /// The observer (and resource limiter) of a store with these limits, on top of `builder`'s
+    /// counts.
+    pub fn observer(&self, builder: StoreLimitsBuilder) -> Observer {
+        Observer::new(self.store_limits(builder), self.metrics, self.cpu_time)
+    }
+
+    /// Whether the epoch ticker must run while a store with these limits lives.
+    pub fn needs_ticker(&self) -> bool {
+        self.timeout.is_some() || self.cpu_time.is_some()
+    }
 }
 
 /// The epoch behaviour of synchronous calls: until a timed call sets a real deadline, none is
-/// ever reached (an untimed store just pushes it out again should the epoch get there).
-pub fn sync_epochs<T: 'static>(store: &mut Store<T>, limits: Limits) {
+/// ever reached (an untimed store just pushes it out again should the epoch get there). A store
+/// with a CPU limit or a profiler sees every tick (`observe::tick`).
+pub fn sync_epochs<T: LimitedState>(store: &mut Store<T>, limits: Limits) {
     store.set_epoch_deadline(NO_DEADLINE);
-    if limits.timeout.is_some() {
+    if store.data_mut().observer().needs_ticks() {
+        store.epoch_deadline_callback(|mut context| observe::tick(&mut context));
+    } else if limits.timeout.is_some() {
         store.epoch_deadline_trap();
     } else {
         store.epoch_deadline_callback(|_| Ok(UpdateDeadline::Continue(NO_DEADLINE)));
@@ -79,7 +96,7 @@ pub fn sync_epochs<T: 'static>(store: &mut Store<T>, limits: Limits) {
 /// Sets up a new store for `limits`: the resource limiter, the epoch behaviour (`epochs`: the
 /// engine interrupts on epochs, so every store needs a deadline) and the fuel budget.
 pub fn apply_limits<T: LimitedState>(store: &mut Store<T>, limits: Limits, epochs: bool) -> SandboxResult<()> {
-    store.limiter(|state| state.store_limits());
+    store.limiter(|state| state.observer());
     if epochs {
         sync_epochs(store, limits);
     }
@@ -98,12 +115,32 @@ pub trait RemoteState: 'static {
 
 /// The epoch behaviour of a store handed to an async call: on the guest's thread, each tick
 /// checks `interrupt()` and the call's deadline (time spent waiting for imports counts).
-pub fn async_epochs<T: RemoteState>(store: &mut Store<T>) {
+pub fn async_epochs<T: RemoteState + LimitedState>(store: &mut Store<T>) {
     store.epoch_deadline_callback(
-        |context| match context.data().remote().and_then(|link| link.must_stop()) {
+        |mut context| match context.data().remote().and_then(|link| link.must_stop()) {
             Some(stop) => Err(stop),
-            None => Ok(UpdateDeadline::Continue(1)),
+            None => observe::tick(&mut context),
         },
     );
     store.set_epoch_deadline(1);
+}
+
+/// Arms an outermost synchronous call: its wall-clock deadline and, where the observer needs
+/// them (a CPU limit, a profiler, timing), its figures; `end_call` closes them.
+pub fn begin_call<T: LimitedState>(context: &mut StoreContextMut<'_, T>, limits: Limits) {
+    if context.data_mut().observer().needs_ticks() {
+        let fuel = limits.fuel.and_then(|_| context.get_fuel().ok());
+        context.data_mut().observer().begin(fuel, limits.timeout);
+        context.set_epoch_deadline(1);
+    } else if let Some(timeout) = limits.timeout {
+        context.set_epoch_deadline(deadline_ticks(timeout));
+    }
+}
+
+/// Closes what `begin_call` opened.
+pub fn end_call<T: LimitedState>(context: &mut StoreContextMut<'_, T>, limits: Limits) {
+    if context.data_mut().observer().needs_ticks() {
+        let fuel = limits.fuel.and_then(|_| context.get_fuel().ok());
+        context.data_mut().observer().end(fuel);
+    }
 }

@@ -4,7 +4,7 @@
 // values and calls by index; this file names things, resolves imports and unwraps results.
 'use strict'
 
-const { ComponentCore, componentSetup } = require('../../binding.js')
+const { ComponentCore, componentSetup } = require('../native.js')
 const { witType } = require('./dts.js')
 const { HttpLink, parseHttpOption, parseBodyLimit, rawHeader, serve, replyError } = require('./http.js')
 const { transmitHook } = require('./transmit.js')

@@ -17,7 +17,7 @@ const EXTERN_DRAIN_INTERVAL = 256
 /** V8's bound for 64-bit memories: 16 GiB. */
 const MAX_MEMORY64_PAGES = 262144
 const MAX_TABLE_LENGTH = 10000000
-const OPTION_NAMES = ['maxMemoryBytes', 'timeoutMs', 'fuel']
+const OPTION_NAMES = ['maxMemoryBytes', 'timeoutMs', 'cpuTimeMs', 'fuel']
 
 /** An option error in the style of Sandbox's (a TypeError or RangeError with a code). */
 function optionError(ErrorClass, code, message) {
@@ -76,6 +76,7 @@ function parseOptions(options) {
     integer('maxMemoryBytes', 0, 2 ** 32),
     integer('timeoutMs', 1, 2147483647),
     integer('fuel', 0, Number.MAX_SAFE_INTEGER),
+    integer('cpuTimeMs', 1, 2147483647),
   ]
 }
 
@@ -119,8 +120,8 @@ let native
 
 /** Creates a namespace shaped like globalThis.WebAssembly over one sandboxed store. */
 function createWebAssembly(options) {
-  native ??= require('../../binding.js').__webassembly
-  const [maxMemoryBytes, timeoutMs, fuel] = parseOptions(options)
+  native ??= require('../native.js').__webassembly
+  const [maxMemoryBytes, timeoutMs, fuel, cpuTimeMs] = parseOptions(options)
 
   const CompileError = makeErrorClass('CompileError')
   const LinkError = makeErrorClass('LinkError')
@@ -155,7 +156,7 @@ function createWebAssembly(options) {
       return index ?? -2 - externrefToRaw(value)
     },
   }
-  const ns = native.namespace(maxMemoryBytes, timeoutMs, fuel, hooks)
+  const ns = native.namespace(maxMemoryBytes, timeoutMs, fuel, cpuTimeMs, hooks)
   const {
     call,
     caller: nativeCaller,

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use wasmtime::component::types::{ComponentFunc, ComponentItem, Type};
 use wasmtime::component::{Func, Instance, Linker, ResourceAny, ResourceTable, ResourceType, Val};
-use wasmtime::{AsContextMut, Store, StoreContextMut, StoreLimits, StoreLimitsBuilder};
+use wasmtime::{AsContextMut, Store, StoreContextMut, StoreLimitsBuilder};
 use wasmtime_wasi::runtime::in_tokio;
 use wasmtime_wasi::{WasiCtxView, WasiView};
 
@@ -15,11 +15,11 @@ use super::ComponentSource;
 use super::abi::{Args, EXPORT_SLOTS, Results, Value, flat_params};
 use super::http::{HostRules, HttpState, HttpStreams, ServedRequest, ServiceKind, serve};
 use super::transmit::{Channels, TransmitEvent, signature_has_transmits};
-use crate::engine::{Compiler, EngineKind, PerWasiEngine, TickerGuard, deadline_ticks, engine_with};
+use crate::engine::{Compiler, EngineKind, PerWasiEngine, TickerGuard, engine_with};
 use crate::error::{SandboxError, SandboxResult};
 use crate::remote::RemoteLink;
 use crate::sandbox::{HostFunctionError, ThreadBound};
-use crate::store::{LimitedState, Limits, apply_limits};
+use crate::store::{LimitedState, Limits, Observer, apply_limits};
 use crate::wasi::{ComponentWasiState, Drain, Output, OutputStreams, WasiOptions, take_output_of};
 
 /// The interface a WASI 0.3 command exports, and a WASI 0.2 one (any 0.2.x version): a
@@ -62,7 +62,7 @@ const MAX_COMPONENT_HANDLES: usize = 10_000_000;
 
 /// Per-store data of a component instance.
 pub struct ComponentState {
-    limits: StoreLimits,
+    observer: Observer,
     table: ResourceTable,
     wasi: Option<ComponentWasiState>,
     /// While an async call runs the instance on a pool thread: the way to the JS thread, which
@@ -94,7 +94,7 @@ impl ComponentState {
         let state = ComponentState {
             // A component is made of several core instances, each with its own memories and
             // tables: the cap holds for each memory, the counts stay wasmtime's defaults.
-            limits: limits.store_limits(StoreLimitsBuilder::new()),
+            observer: limits.observer(StoreLimitsBuilder::new()),
             table: ResourceTable::new(),
             wasi,
             remote: None,
@@ -189,8 +189,8 @@ impl crate::store::RemoteState for ComponentState {
 }
 
 impl LimitedState for ComponentState {
-    fn store_limits(&mut self) -> &mut StoreLimits {
-        &mut self.limits
+    fn observer(&mut self) -> &mut Observer {
+        &mut self.observer
     }
 }
 
@@ -484,11 +484,20 @@ impl AwayComponent {
         }
     }
 
-    /// Guest's thread: runs the call.
+    /// Guest's thread: runs the call (its CPU time counted here, on the guest's thread).
     pub fn run(&mut self) -> wasmtime::Result<AsyncResult> {
         if let Err(error) = crate::stack::ensure_room_for_wasm(crate::stack::thread_stack_bottom()) {
             return Err(wasmtime::Error::msg(error.to_string()));
         }
+        let fuel = self.store.get_fuel().ok();
+        self.store.data_mut().observer().begin(fuel, None);
+        let outcome = self.run_call();
+        let fuel = self.store.get_fuel().ok();
+        self.store.data_mut().observer().end(fuel);
+        outcome
+    }
+
+    fn run_call(&mut self) -> wasmtime::Result<AsyncResult> {
         let (index, params) = match &mut self.call {
             ComponentCall::Export { index, params } => (*index, std::mem::take(params)),
             ComponentCall::Run => {
@@ -659,9 +668,9 @@ impl ComponentInstance {
         }
         .map_err(|error| crate::sandbox::instantiation_error(error, limits))?;
         let (functions, resources) = exported_items(&mut store, &instance, &component);
-        let ticker = match limits.timeout {
-            Some(_) => Some(TickerGuard::timed()?),
-            None => None,
+        let ticker = match limits.needs_ticker() {
+            true => Some(TickerGuard::timed()?),
+            false => None,
         };
         Ok(Self {
             store: RefCell::new(Some(store)),
@@ -955,10 +964,10 @@ impl ComponentInstance {
             return Err(self.missing_store());
         };
         let mut context = store.as_context_mut();
-        if let Some(timeout) = self.limits.timeout {
-            context.set_epoch_deadline(deadline_ticks(timeout));
-        }
-        run(&mut context)
+        crate::store::begin_call(&mut context, self.limits);
+        let outcome = run(&mut context);
+        crate::store::end_call(&mut context, self.limits);
+        outcome
     }
 
     /// Whether the fast path may call this instance's exports (it cannot drive the async API).

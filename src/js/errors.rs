@@ -5,7 +5,7 @@ use std::ptr;
 
 use napi::{Env, Status, sys};
 
-use crate::error::SandboxError;
+use crate::error::{Backtrace, SandboxError};
 
 /// Which JS constructor an error is thrown as.
 enum JsErrorClass {
@@ -18,7 +18,7 @@ fn class_of(error: &SandboxError) -> JsErrorClass {
     match error {
         SandboxError::InvalidArgType(_) | SandboxError::InvalidArgValue(_) => JsErrorClass::TypeError,
         SandboxError::OutOfRange(_) | SandboxError::ViewTooLarge { .. } => JsErrorClass::RangeError,
-        SandboxError::WrongReceiver(_) => JsErrorClass::TypeError,
+        SandboxError::WrongReceiver(_) | SandboxError::InvalidState(_) => JsErrorClass::TypeError,
         _ => JsErrorClass::Error,
     }
 }
@@ -120,11 +120,123 @@ unsafe fn build_js_error(env: sys::napi_env, error: &SandboxError) -> Option<sys
         unsafe {
             set_string(env, js_error, c"kind", kind.as_str());
             if let Some(backtrace) = backtrace {
-                set_string(env, js_error, c"wasmBacktrace", backtrace);
+                set_string(env, js_error, c"wasmBacktrace", &backtrace.text);
+                set_frames(env, js_error, backtrace);
+                if backtrace.has_source_lines() {
+                    add_to_stack(env, js_error, backtrace);
+                }
             }
         }
     }
     Some(js_error)
+}
+
+/// `error.wasmFrames`: the backtrace as data, innermost first.
+unsafe fn set_frames(env: sys::napi_env, error: sys::napi_value, backtrace: &Backtrace) {
+    let mut array = ptr::null_mut();
+    if unsafe { sys::napi_create_array_with_length(env, backtrace.frames.len(), &mut array) } != sys::Status::napi_ok {
+        return;
+    }
+    for (index, frame) in backtrace.frames.iter().enumerate() {
+        let mut object = ptr::null_mut();
+        unsafe {
+            sys::napi_create_object(env, &mut object);
+            set_optional_string(env, object, c"function", frame.function.as_deref());
+            set_optional_string(env, object, c"module", frame.module.as_deref());
+            set_optional_number(env, object, c"functionIndex", Some(f64::from(frame.func_index)));
+            set_optional_number(env, object, c"offset", frame.offset.map(|offset| offset as f64));
+            set_optional_string(env, object, c"file", frame.file.as_deref());
+            set_optional_number(env, object, c"line", frame.line.map(f64::from));
+            set_optional_number(env, object, c"column", frame.column.map(f64::from));
+            sys::napi_set_element(env, array, index as u32, object);
+        }
+    }
+    unsafe { sys::napi_set_named_property(env, error, c"wasmFrames".as_ptr(), array) };
+}
+
+/// Puts the wasm frames into `error.stack`, above the JS frames, as V8 writes frames:
+/// `at function (file:line:column)`, or `at function (wasm-function[index]:0xoffset)` for a
+/// frame without a source location.
+unsafe fn add_to_stack(env: sys::napi_env, error: sys::napi_value, backtrace: &Backtrace) {
+    let mut stack = ptr::null_mut();
+    let mut message = ptr::null_mut();
+    let Some(stack) = (unsafe {
+        (sys::napi_get_named_property(env, error, c"stack".as_ptr(), &mut stack) == sys::Status::napi_ok)
+            .then(|| read_string(env, stack))
+            .flatten()
+    }) else {
+        return;
+    };
+    let Some(message) = (unsafe {
+        (sys::napi_get_named_property(env, error, c"message".as_ptr(), &mut message) == sys::Status::napi_ok)
+            .then(|| read_string(env, message))
+            .flatten()
+    }) else {
+        return;
+    };
+    // The stack starts with `Error: message` (the message may span lines); the frames follow.
+    let header = format!("Error: {message}");
+    let Some(rest) = stack.strip_prefix(&header) else {
+        return;
+    };
+    let mut frames = String::new();
+    for frame in &backtrace.frames {
+        let function = frame
+            .function
+            .clone()
+            .unwrap_or_else(|| format!("wasm-function[{}]", frame.func_index));
+        let place = match (&frame.file, frame.line) {
+            (Some(file), Some(line)) => format!("{file}:{line}:{}", frame.column.unwrap_or(0)),
+            (Some(file), None) => file.clone(),
+            _ => format!(
+                "wasm-function[{}]:0x{:x}",
+                frame.func_index,
+                frame.offset.unwrap_or_default()
+            ),
+        };
+        frames.push_str(&format!("\n    at {function} ({place})"));
+    }
+    unsafe { set_string(env, error, c"stack", &format!("{header}{frames}{rest}")) };
+}
+
+unsafe fn read_string(env: sys::napi_env, value: sys::napi_value) -> Option<String> {
+    let mut length = 0;
+    if unsafe { sys::napi_get_value_string_utf8(env, value, ptr::null_mut(), 0, &mut length) } != sys::Status::napi_ok {
+        return None;
+    }
+    let mut buffer = vec![0u8; length + 1];
+    let mut written = 0;
+    unsafe { sys::napi_get_value_string_utf8(env, value, buffer.as_mut_ptr().cast(), buffer.len(), &mut written) };
+    buffer.truncate(written);
+    String::from_utf8(buffer).ok()
+}
+
+unsafe fn set_optional_string(env: sys::napi_env, object: sys::napi_value, key: &std::ffi::CStr, text: Option<&str>) {
+    match text {
+        Some(text) => unsafe { set_string(env, object, key, text) },
+        None => unsafe { set_null(env, object, key) },
+    }
+}
+
+unsafe fn set_optional_number(env: sys::napi_env, object: sys::napi_value, key: &std::ffi::CStr, number: Option<f64>) {
+    match number {
+        Some(number) => {
+            let mut value = ptr::null_mut();
+            unsafe {
+                sys::napi_create_double(env, number, &mut value);
+                sys::napi_set_named_property(env, object, key.as_ptr(), value);
+            }
+        }
+        None => unsafe { set_null(env, object, key) },
+    }
+}
+
+unsafe fn set_null(env: sys::napi_env, object: sys::napi_value, key: &std::ffi::CStr) {
+    let mut null = ptr::null_mut();
+    unsafe {
+        sys::napi_get_null(env, &mut null);
+        sys::napi_set_named_property(env, object, key.as_ptr(), null);
+    }
 }
 
 unsafe fn js_string(env: sys::napi_env, text: &str) -> Option<sys::napi_value> {

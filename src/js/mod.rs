@@ -8,6 +8,7 @@ mod errors;
 mod gc_pressure;
 mod imports;
 mod module;
+mod observe;
 mod output;
 mod promises;
 mod raw;

@@ -1,4 +1,4 @@
-//! The hot paths as raw Node-API functions, and the JS facade (`facade.js`) that calls them.
+//! The hot paths as raw Node-API functions, for the JS facade (`lib/facade.js`) that calls them.
 //!
 //! napi-rs methods take a fixed number of arguments and spend most of a call's time finding the
 //! Rust object behind `this` (`napi_unwrap` and a type-tag check, each a property lookup in C++).
@@ -494,8 +494,8 @@ unsafe fn get_named(env: sys::napi_env, object: RawValue, name: &CStr) -> Result
 }
 
 /// Once napi-rs has registered the classes: makes `Sandbox.prototype.call` variadic, adds the
-/// benchmark floor, and runs `facade.js`, which replaces the exported `BufferSandbox` and
-/// `Sandbox` with subclasses that use the raw functions.
+/// benchmark floor, and exports the raw functions as `__native` for `lib/facade.js`, which
+/// replaces the exported `BufferSandbox` and `Sandbox` with subclasses that use them.
 #[napi(module_exports)]
 #[cfg_attr(test, allow(dead_code))] // napi-rs registers module hooks only outside `cfg(test)`.
 pub fn install_raw_methods(exports: Object) -> Result<()> {
@@ -544,21 +544,12 @@ pub fn install_raw_methods(exports: Object) -> Result<()> {
         crate::js::webassembly::define_functions(env, webassembly)?;
         sys::napi_set_named_property(env, exports, c"__webassembly".as_ptr(), webassembly);
 
-        let source = include_str!("facade.js");
-        let mut script = ptr::null_mut();
-        let mut install = ptr::null_mut();
-        let mut ignored = ptr::null_mut();
-        let mut global = ptr::null_mut();
-        let ok = sys::napi_create_string_utf8(env, source.as_ptr().cast(), source.len() as isize, &mut script)
-            == sys::Status::napi_ok
-            && sys::napi_run_script(env, script, &mut install) == sys::Status::napi_ok
-            && sys::napi_get_global(env, &mut global) == sys::Status::napi_ok
-            && sys::napi_call_function(env, global, install, 2, [native, exports].as_ptr(), &mut ignored)
-                == sys::Status::napi_ok;
-        if ok {
-            Ok(())
-        } else {
-            Err(napi::Error::from_reason("installing the JS facade (facade.js) failed"))
+        // `lib/native.js` hands these to `lib/facade.js` (a file, so stack traces name it).
+        match sys::napi_set_named_property(env, exports, c"__native".as_ptr(), native) {
+            sys::Status::napi_ok => Ok(()),
+            status => Err(napi::Error::from_reason(format!(
+                "exporting the raw functions failed ({status})"
+            ))),
         }
     }
 }

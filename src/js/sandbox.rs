@@ -47,6 +47,15 @@ pub struct SandboxOptions {
     /// Wall-clock limit for each call, in milliseconds; a call still running then throws
     /// `ERR_WASM_TIMEOUT`.
     pub timeout_ms: Option<f64>,
+    /// CPU-time limit for each call, in milliseconds: the guest's own CPU time (its thread's CPU
+    /// clock while its wasm runs; not time in JS imports, waiting in a queue or preempted by
+    /// other threads). A call that uses it up throws `ERR_WASM_CPU_LIMIT`. Works beside
+    /// `timeoutMs` and `fuel`, for synchronous and async calls.
+    pub cpu_time_ms: Option<f64>,
+    /// Time every call (`wallTimeMs` and `cpuTimeMs` in `stats()` and `lastCall`); off by
+    /// default, because reading a thread's CPU clock costs about 0.4 us per call, several times
+    /// a hot call's cost. `Sandbox` only.
+    pub metrics: Option<bool>,
     /// Instruction budget (wasmtime fuel); running out throws `ERR_WASM_OUT_OF_FUEL`. Read and
     /// refill it with `sandbox.fuel`.
     pub fuel: Option<f64>,
@@ -58,7 +67,7 @@ pub struct SandboxOptions {
     pub wasi: Option<Object<'static>>,
 }
 
-const OPTION_NAMES: [&str; 5] = ["imports", "maxMemoryBytes", "timeoutMs", "fuel", "wasi"];
+const OPTION_NAMES: [&str; 6] = ["imports", "maxMemoryBytes", "timeoutMs", "cpuTimeMs", "fuel", "wasi"];
 
 /// A guest module instantiated in its own wasmtime store, with optional limits and JS imports.
 ///
@@ -356,6 +365,47 @@ impl Sandbox {
         self.core.is_none()
     }
 
+    /// What the sandbox's calls have cost so far: every call (`call()`, `run()`, async calls, and
+    /// calls that ended in an error), their wall and CPU time (with `metrics: true`, a
+    /// `cpuTimeMs` limit or while profiling), fuel and memory.
+    #[napi(catch_unwind, ts_return_type = "import('./index').SandboxStats")]
+    pub fn stats<'env>(&self, env: &'env Env) -> Result<Object<'env>> {
+        let (totals, _, memory_bytes) = self.core(env)?.figures().or_throw(env)?;
+        crate::js::observe::figures_object(env, &totals, memory_bytes)
+    }
+
+    /// The last call's figures, or `null` before the first call.
+    #[napi(getter, catch_unwind, ts_return_type = "import('./index').SandboxStats | null")]
+    pub fn last_call<'env>(&self, env: &'env Env) -> Result<Option<Object<'env>>> {
+        let (_, last, memory_bytes) = self.core(env)?.figures().or_throw(env)?;
+        last.map(|last| crate::js::observe::figures_object(env, &last, memory_bytes))
+            .transpose()
+    }
+
+    /// Starts sampling the guest's wasm stack every `intervalUs` microseconds (1000 to 1000000,
+    /// default 1000) of its calls; `stopProfiling()` returns the profile. Throws
+    /// `ERR_INVALID_STATE` if the profiler is already running, `ERR_SANDBOX_BUSY` during a call.
+    #[napi(catch_unwind, ts_args_type = "options?: import('./index').ProfilingOptions")]
+    pub fn start_profiling(&self, env: &Env, options: Option<Unknown>) -> Result<()> {
+        let interval = crate::js::observe::parse_profiling_options(env, options).or_throw(env)?;
+        self.core(env)?.start_profiling(interval).or_throw(env)
+    }
+
+    /// Stops the profiler and returns its samples as the facade's formats take them.
+    #[napi(catch_unwind, js_name = "takeProfile", skip_typescript)]
+    pub fn take_profile<'env>(&self, env: &'env Env) -> Result<Object<'env>> {
+        match self.core(env)?.stop_profiling().or_throw(env)? {
+            Some(profile) => crate::js::observe::profile_object(env, &profile),
+            None => Err(throw(
+                env,
+                &SandboxError::InvalidState(
+                    "stopProfiling() was called, but the profiler is not running: call startProfiling() first"
+                        .to_owned(),
+                ),
+            )),
+        }
+    }
+
     /// The guest's state now: its memories, globals and tables (`ERR_WASM_SNAPSHOT` for a WASI
     /// sandbox, a call in progress, or a host reference in a global or table).
     #[napi(catch_unwind)]
@@ -474,7 +524,7 @@ impl Sandbox {
         origin: Option<Rc<StateSnapshot>>,
         options: Option<Unknown>,
     ) -> Result<Self> {
-        let (limits, imports, wasi, output) = parse_options(env, options).or_throw(env)?;
+        let (limits, imports, wasi, output) = parse_options_with(env, options, &["metrics"]).or_throw(env)?;
         let forked = origin.is_some();
         let bridge = Rc::new(ImportBridge::default());
         let stop_probe = crate::js::termination::stop_probe(env);
@@ -879,6 +929,24 @@ pub(crate) fn parse_options_with(env: &Env, options: Option<Unknown>, more: &[&s
         .map(|value| integer_in_range(env, &value, "options.timeoutMs", 1.0, 2_147_483_647.0))
         .transpose()?
         .map(|milliseconds| Duration::from_millis(milliseconds as u64));
+    let cpu_time = option("cpuTimeMs")?
+        .map(|value| integer_in_range(env, &value, "options.cpuTimeMs", 1.0, 2_147_483_647.0))
+        .transpose()?
+        .map(|milliseconds| Duration::from_millis(milliseconds as u64));
+    let metrics = match option("metrics")? {
+        None => false,
+        Some(value) if value.get_type().ok() == Some(ValueType::Boolean) => {
+            // SAFETY: checked to be a boolean of this env.
+            unsafe { napi::bindgen_prelude::FromNapiValue::from_napi_value(env.raw(), value.raw()) }
+                .map_err(|error: napi::Error| SandboxError::Internal(error.to_string()))?
+        }
+        Some(value) => {
+            return Err(SandboxError::InvalidArgType(format!(
+                "The \"options.metrics\" property must be of type boolean. Received {}",
+                describe(env, &value)
+            )));
+        }
+    };
     let fuel = option("fuel")?
         .map(|value| integer_in_range(env, &value, "options.fuel", 0.0, MAX_SAFE_INTEGER))
         .transpose()?
@@ -905,6 +973,8 @@ pub(crate) fn parse_options_with(env: &Env, options: Option<Unknown>, more: &[&s
             max_memory_bytes,
             timeout,
             fuel,
+            cpu_time,
+            metrics,
         },
         imports,
         wasi,

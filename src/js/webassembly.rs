@@ -285,7 +285,9 @@ impl Namespace {
             _ => "Error",
         };
         let (kind, backtrace) = match error {
-            SandboxError::Trap { kind, backtrace, .. } => (Some(kind.as_str()), backtrace.as_deref()),
+            SandboxError::Trap { kind, backtrace, .. } => {
+                (Some(kind.as_str()), backtrace.as_ref().map(|trace| trace.text.as_str()))
+            }
             _ => (None, None),
         };
         let message = error.to_string();
@@ -442,7 +444,8 @@ unsafe fn with_namespace(
 
 // ---- raw functions --------------------------------------------------------------------------
 
-/// `waNamespace(maxMemoryBytes, timeoutMs, fuel, hooks)`: a new store (limits -1 when unset).
+/// `waNamespace(maxMemoryBytes, timeoutMs, fuel, cpuTimeMs, hooks)`: a new store (limits -1 when
+/// unset).
 unsafe extern "C" fn wa_namespace(env: sys::napi_env, info: sys::napi_callback_info) -> RawValue {
     let outcome = catch_unwind(AssertUnwindSafe(|| -> SandboxResult<RawValue> {
         // SAFETY: this callback's env and info.
@@ -456,10 +459,12 @@ unsafe extern "C" fn wa_namespace(env: sys::napi_env, info: sys::napi_callback_i
             max_memory_bytes: limit(0)?.map(|bytes| bytes as u64),
             timeout: limit(1)?.map(|ms| Duration::from_millis(ms as u64)),
             fuel: limit(2)?.map(|fuel| fuel as u64),
+            cpu_time: limit(3)?.map(|ms| Duration::from_millis(ms as u64)),
+            metrics: false,
         };
         let store = SharedStore::new(limits)?;
         // SAFETY: the hooks object of this call.
-        let hooks = unsafe { SendlessRef::weak(env, args.get(3)) }.ok_or_else(|| internal("hooks"))?;
+        let hooks = unsafe { SendlessRef::weak(env, args.get(4)) }.ok_or_else(|| internal("hooks"))?;
         let namespace = Rc::new(Namespace {
             store,
             env,

@@ -18,13 +18,13 @@ use std::hash::Hasher;
 use wasmtime::{
     AsContextMut, Caller, ExnRef, ExnRefPre, ExnType, Extern, ExternRef, Func, FuncType, Global, GlobalType, Instance,
     Memory, MemoryType, Module, Mutability, OwnedRooted, Ref, RefType, RootScope, Rooted, Store, StoreContextMut,
-    StoreLimits, StoreLimitsBuilder, Table, TableType, Tag, TagType, ThrownException, Trap, Val, ValType,
+    StoreLimitsBuilder, Table, TableType, Tag, TagType, ThrownException, Trap, Val, ValType,
 };
 
-use crate::engine::{EngineKind, TickerGuard, deadline_ticks, engine};
+use crate::engine::{EngineKind, TickerGuard, engine};
 use crate::error::{SandboxError, SandboxResult};
 use crate::sandbox::{HostFunctionError, Limits, ThreadBound};
-use crate::store::{LimitedState, apply_limits};
+use crate::store::{LimitedState, Observer, apply_limits};
 
 /// The kinds of extern, as the JS side numbers them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -136,14 +136,14 @@ pub type HostFunction = Box<dyn Fn(&mut Caller<'_, StoreState>, &[Val], &mut [Va
 pub const JS_TAG: u32 = 0;
 
 impl LimitedState for StoreState {
-    fn store_limits(&mut self) -> &mut StoreLimits {
-        &mut self.limits
+    fn observer(&mut self) -> &mut Observer {
+        &mut self.observer
     }
 }
 
 /// Per-store data: limits and the registry of externs the JS side holds.
 pub struct StoreState {
-    limits: StoreLimits,
+    observer: Observer,
     funcs: Vec<Func>,
     func_keys: HashMap<usize, u32>,
     memories: Vec<Memory>,
@@ -203,7 +203,7 @@ impl SharedStore {
         let mut store = Store::new(
             engine,
             StoreState {
-                limits: limits.store_limits(builder),
+                observer: limits.observer(builder),
                 funcs: Vec::new(),
                 func_keys: HashMap::new(),
                 memories: Vec::new(),
@@ -225,9 +225,9 @@ impl SharedStore {
             Tag::new(&mut store, &js_tag_type).map_err(|error| SandboxError::Internal(format!("{error:#}")))?;
         store.data_mut().tags.push(js_tag);
         apply_limits(&mut store, limits, true)?;
-        let ticker = match limits.timeout {
-            Some(_) => Some(TickerGuard::timed()?),
-            None => None,
+        let ticker = match limits.needs_ticker() {
+            true => Some(TickerGuard::timed()?),
+            false => None,
         };
         Ok(Self {
             store: RefCell::new(store),
@@ -330,9 +330,11 @@ impl SharedStore {
     }
 
     fn arm_deadline(&self, context: &mut StoreContextMut<'_, StoreState>) {
-        if let Some(timeout) = self.limits.timeout {
-            context.set_epoch_deadline(deadline_ticks(timeout));
-        }
+        crate::store::begin_call(context, self.limits);
+    }
+
+    fn disarm(&self, context: &mut StoreContextMut<'_, StoreState>) {
+        crate::store::end_call(context, self.limits);
     }
 
     // ---- functions --------------------------------------------------------------------------
@@ -349,11 +351,12 @@ impl SharedStore {
                 // SAFETY: the store (and so this function) never outlives the `SharedStore`
                 // whose `active` cell this points at: the store is a field of it.
                 let active = unsafe { &**active };
-                let caller_ptr = (&raw mut caller).cast::<Caller<'static, StoreState>>();
-                let outcome = {
+                // The import's time is not the guest's (the CPU limit).
+                let outcome = crate::store::observe::in_host(&mut caller, String::new, |caller| {
+                    let caller_ptr = std::ptr::from_mut(caller).cast::<Caller<'static, StoreState>>();
                     let _restore = RestoreCaller(active, active.replace(Some(caller_ptr)));
-                    function(&mut caller, params, results)
-                };
+                    function(caller, params, results)
+                });
                 match outcome {
                     Ok(()) => Ok(()),
                     Err(HostFailure::Error(error)) => Err(wasmtime::Error::new(error)),
@@ -411,7 +414,11 @@ impl SharedStore {
             if outer {
                 self.arm_deadline(&mut context);
             }
-            if let Err(error) = func.call(&mut context, &vals, &mut results) {
+            let outcome = func.call(&mut context, &vals, &mut results);
+            if outer {
+                self.disarm(&mut context);
+            }
+            if let Err(error) = outcome {
                 return Err(self.call_failed(&mut context, error));
             }
             finish(&mut context, &results)
@@ -437,7 +444,9 @@ impl SharedStore {
             context
         };
         // SAFETY: forwarded from this function's contract.
-        match unsafe { func.call_unchecked(&mut context, slots) } {
+        let outcome = unsafe { func.call_unchecked(&mut context, slots) };
+        self.disarm(&mut context);
+        match outcome {
             Ok(()) => Ok(()),
             Err(error) => Err(self.call_failed(&mut context, error)),
         }

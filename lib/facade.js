@@ -1,4 +1,5 @@
-// The JS side of the hot paths, evaluated once when the addon loads (see raw.rs).
+// The JS side of the hot paths (see src/js/raw.rs), installed once by lib/native.js. It is a file
+// of the package, not a string the addon evaluates, so stack traces name it and its lines.
 //
 // A call from JS into a napi-rs method spends most of its time finding the Rust object behind
 // `this` (two private-property lookups in C++). These classes keep it in a private field as an
@@ -7,9 +8,15 @@
 // (no napi-rs object wrapping at construction); `Sandbox` subclasses the napi-rs class and finds
 // its object once. A private field also brands the receiver: a method called on anything else
 // throws ERR_INVALID_THIS.
-;(function installFacade(native, exports) {
-  'use strict'
+'use strict'
 
+/**
+ * Replaces the addon's exported `BufferSandbox` and `Sandbox` with the facade classes; `native`
+ * holds the raw Node-API functions. Called once, by `lib/native.js`.
+ */
+const formats = require('./profile/formats.js')
+
+module.exports = function installFacade(native, exports) {
   const NativeSandbox = exports.Sandbox
   const NativeModule = exports.Module
 
@@ -18,6 +25,41 @@
     const error = new TypeError(`${className}.prototype.${method} was called on something that is not a ${className}`)
     error.code = 'ERR_INVALID_THIS'
     return error
+  }
+
+  /** The `format` of `stopProfiling(options)`, checked before the profiler is stopped. */
+  function profileFormat(options) {
+    if (options === undefined) return 'cpuprofile'
+    if (options === null || typeof options !== 'object') {
+      const error = new TypeError(`The "options" argument must be of type object. Received ${describe(options)}`)
+      error.code = 'ERR_INVALID_ARG_TYPE'
+      throw error
+    }
+    for (const key of Object.keys(options)) {
+      if (key !== 'format') {
+        const error = new TypeError(`Unknown option "${key}": the options are format`)
+        error.code = 'ERR_INVALID_ARG_TYPE'
+        throw error
+      }
+    }
+    const { format = 'cpuprofile' } = options
+    if (format !== 'cpuprofile' && format !== 'firefox') {
+      const error = new TypeError(
+        `The property 'options.format' must be one of: 'cpuprofile', 'firefox'. Received ${describe(format)}`,
+      )
+      error.code = 'ERR_INVALID_ARG_VALUE'
+      throw error
+    }
+    return format
+  }
+
+  /** A value as Node's argument errors show it. */
+  function describe(value) {
+    if (value === null) return 'null'
+    if (typeof value === 'string') return `'${value}'`
+    if (typeof value === 'object' || typeof value === 'function')
+      return `an instance of ${value.constructor?.name ?? 'Object'}`
+    return `type ${typeof value} (${String(value)})`
   }
 
   class BufferSandbox {
@@ -126,6 +168,17 @@
       this.#imports = native.sandboxImports(this.#handle)
     }
 
+    /**
+     * Stops the profiler: a `.cpuprofile` (what `node --cpu-prof` writes) by default, or the
+     * Firefox Profiler's format with `{ format: 'firefox' }`.
+     */
+    stopProfiling(options) {
+      if (!(#handle in this)) throw invalidThis('Sandbox', 'stopProfiling')
+      const format = profileFormat(options)
+      const raw = this.takeProfile()
+      return format === 'firefox' ? formats.toFirefoxProfile(raw) : formats.toCpuProfile(raw)
+    }
+
     call(name, ...args) {
       if (!(#handle in this)) throw invalidThis('Sandbox', 'call')
       let target
@@ -192,4 +245,4 @@
 
   exports.BufferSandbox = BufferSandbox
   exports.Sandbox = Sandbox
-})
+}
