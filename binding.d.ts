@@ -345,6 +345,20 @@ export declare class Sandbox {
   /** Whether `dispose()` has been called. */
   get disposed(): boolean
   /**
+   * What the sandbox's calls have cost so far: every call (`call()`, `run()`, async calls, and
+   * calls that ended in an error), their wall and CPU time (with `metrics: true`, a
+   * `cpuTimeMs` limit or while profiling), fuel and memory.
+   */
+  stats(): import('./index').SandboxStats
+  /** The last call's figures, or `null` before the first call. */
+  get lastCall(): import('./index').SandboxStats | null
+  /**
+   * Starts sampling the guest's wasm stack every `intervalUs` microseconds (1000 to 1000000,
+   * default 1000) of its calls; `stopProfiling()` returns the profile. Throws
+   * `ERR_INVALID_STATE` if the profiler is already running, `ERR_SANDBOX_BUSY` during a call.
+   */
+  startProfiling(options?: import('./index').ProfilingOptions): void
+  /**
    * The guest's state now: its memories, globals and tables (`ERR_WASM_SNAPSHOT` for a WASI
    * sandbox, a call in progress, or a host reference in a global or table).
    */
@@ -506,6 +520,19 @@ export interface SandboxOptions {
    * `ERR_WASM_TIMEOUT`.
    */
   timeoutMs?: number
+  /**
+   * CPU-time limit for each call, in milliseconds: the guest's own CPU time (its thread's CPU
+   * clock while its wasm runs; not time in JS imports, waiting in a queue or preempted by
+   * other threads). A call that uses it up throws `ERR_WASM_CPU_LIMIT`. Works beside
+   * `timeoutMs` and `fuel`, for synchronous and async calls.
+   */
+  cpuTimeMs?: number
+  /**
+   * Time every call (`wallTimeMs` and `cpuTimeMs` in `stats()` and `lastCall`); off by
+   * default, because reading a thread's CPU clock costs about 0.4 us per call, several times
+   * a hot call's cost. `Sandbox` only.
+   */
+  metrics?: boolean
   /**
    * Instruction budget (wasmtime fuel); running out throws `ERR_WASM_OUT_OF_FUEL`. Read and
    * refill it with `sandbox.fuel`.

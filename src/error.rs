@@ -202,10 +202,10 @@ impl SandboxError {
         let backtrace = error.downcast_ref::<WasmBacktrace>().and_then(Backtrace::of);
         let (kind, message) = match (
             error.downcast_ref::<Trap>(),
-            crate::store::observe::is_cpu_limit(&error),
+            crate::store::observe::cpu_limit_of(&error),
         ) {
             (Some(trap), _) => (TrapKind::from(*trap), trap.to_string()),
-            (None, Some(_)) => (TrapKind::CpuLimit, format!("{error}")),
+            (None, Some(stop)) => (TrapKind::CpuLimit, stop.to_string()),
             (None, None) => (TrapKind::Host, format!("{error:#}")),
         };
         Self::Trap {

@@ -15,7 +15,8 @@ process.stdin.once('data', () => {
     code = error.code
   }
   const { cpuTimeMs, wallTimeMs } = sandbox.lastCall
+  // No process.exit(): a write to a pipe is asynchronous, and exiting could cut it off.
   process.stdout.write(JSON.stringify({ code, cpuTimeMs, wallTimeMs }))
-  process.exit(0)
+  process.stdin.destroy()
 })
 process.stdout.write('ready\n')

@@ -35,7 +35,7 @@ function describe(value) {
 
 /** Validates createWebAssembly's options as `new Sandbox()` does: -1 stands for "unset". */
 function parseOptions(options) {
-  if (options === undefined) return [-1, -1, -1]
+  if (options === undefined) return [-1, -1, -1, -1]
   if (typeof options !== 'object' || options === null) {
     throw optionError(
       TypeError,

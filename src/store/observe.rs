@@ -326,9 +326,9 @@ pub fn tick<T: LimitedState>(context: &mut StoreContextMut<'_, T>) -> wasmtime::
     Ok(UpdateDeadline::Continue(1))
 }
 
-/// Whether `error` is a CPU-limit stop.
-pub fn is_cpu_limit(error: &wasmtime::Error) -> Option<Duration> {
-    error.downcast_ref::<CpuLimitExceeded>().map(|stop| stop.limit)
+/// The CPU-limit stop `error` is, if it is one.
+pub fn cpu_limit_of(error: &wasmtime::Error) -> Option<&CpuLimitExceeded> {
+    error.downcast_ref::<CpuLimitExceeded>()
 }
 
 /// A frame of a profile: a wasm function or a JS import.
@@ -440,16 +440,26 @@ impl Profiler {
 
     fn wasm_frame(&mut self, frame: &wasmtime::FrameInfo) -> u32 {
         let key = FrameKey::Wasm(frame.module().image_range().start as usize, frame.func_index());
-        let symbol = frame.symbols().first();
-        let line = symbol.and_then(|symbol| symbol.line());
+        // The function itself is the outermost symbol (the others were inlined into it); DWARF
+        // line 0 is code of no line.
+        let symbols = frame.symbols();
+        let symbol = symbols
+            .iter()
+            .rev()
+            .find(|symbol| symbol.line().is_some_and(|line| line > 0))
+            .or(symbols.last());
+        let line = symbol.and_then(|symbol| symbol.line()).filter(|&line| line > 0);
         if let Some(&id) = self.frame_ids.get(&key) {
             // A function's line is the first of its lines any sample saw.
             let known = &mut self.frames[id as usize];
-            if let (Some(line), Some(known_line)) = (line, known.line)
-                && line < known_line
+            if let Some(line) = line
+                && known.line.is_none_or(|known_line| line < known_line)
             {
                 known.line = Some(line);
                 known.column = symbol.and_then(|symbol| symbol.column());
+                if known.url.is_none() {
+                    known.url = symbol.and_then(|symbol| symbol.file()).map(str::to_owned);
+                }
             }
             return id;
         }
