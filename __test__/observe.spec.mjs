@@ -91,6 +91,9 @@ test('peakMemoryBytes keeps the peak after reset() shrinks the memory', (t) => {
   sandbox.call('grow', 7)
   sandbox.reset()
   t.like(sandbox.stats(), { memoryBytes: 65_536, peakMemoryBytes: 8 * 65_536 })
+  t.like(sandbox.lastCall, { memoryBytes: 65_536, peakMemoryBytes: 8 * 65_536 })
+  sandbox.call('hot', 10)
+  t.like(sandbox.lastCall, { calls: 1, peakMemoryBytes: 65_536 })
 })
 
 test('async calls are counted and timed on the guest’s thread', async (t) => {
@@ -178,17 +181,20 @@ test('four guests on two cores each get 50-60 ms of CPU time, over a longer wall
 
 test('cpuTimeMs for components and createWebAssembly()', async (t) => {
   const component = new Component(readFileSync(guestPath('build/types.rust.component.wasm')))
-  const instance = component.instantiate({
-    cpuTimeMs: 40,
-    imports: {
-      'demo:types/logger': { log() {}, logPoint() {} },
-      'demo:types/host': { Kv: class {}, fetchNumber: () => 0 },
-      'demo:types/mirror': new Proxy({}, { get: () => (value) => value }),
-      hostName: () => 'observe',
-    },
-  })
+  const componentImports = {
+    'demo:types/logger': { log() {}, logPoint() {} },
+    'demo:types/host': { Kv: class {}, fetchNumber: () => 0 },
+    'demo:types/mirror': new Proxy({}, { get: () => (value) => value }),
+    hostName: () => 'observe',
+  }
+  const instance = component.instantiate({ cpuTimeMs: 40, imports: componentImports })
   const error = t.throws(() => instance.exports.limits.spin(), { code: 'ERR_WASM_CPU_LIMIT' })
   t.regex(error.message, /cpuTimeMs: 40/)
+  // An async call runs on the guest's thread, whose CPU clock counts.
+  const asyncInstance = component.instantiate({ cpuTimeMs: 40, imports: componentImports })
+  const asyncStarted = performance.now()
+  await t.throwsAsync(asyncInstance.callAsync('limits.spin'), { code: 'ERR_WASM_CPU_LIMIT' })
+  t.true(performance.now() - asyncStarted < 2_000)
 
   const WebAssembly = createWebAssembly({ cpuTimeMs: 40 })
   const { instance: spinner } = await WebAssembly.instantiate(

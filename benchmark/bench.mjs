@@ -24,6 +24,11 @@ const binding = require('wasm-memory-sandbox')
 const { BufferSandbox, Module, Sandbox, bufferGuestWasm } = binding
 const root = fileURLToPath(new URL('..', import.meta.url))
 const quick = process.argv.includes('--quick')
+/** Load average per core above which the table is not written: its figures would be the load's. */
+const MAX_LOAD_PER_CORE = 1.5
+const cores = os.cpus().length
+const loadAtStart = os.loadavg()[0]
+console.error(`load average at start: ${loadAtStart.toFixed(2)} (${cores} cores)`)
 const scale = quick ? 0.2 : 1
 const batch = (count) => Math.max(10, Math.round(count * scale))
 
@@ -549,10 +554,19 @@ console.log(v8Line)
 console.log(httpLine)
 console.log(observeLine)
 
-if (process.argv.includes('--write')) {
+const loadAtEnd = os.loadavg()[0]
+console.error(`load average at end: ${loadAtEnd.toFixed(2)} (${cores} cores)`)
+const loadLine = `Load average (1 minute) at start ${loadAtStart.toFixed(2)}, at end ${loadAtEnd.toFixed(2)}, on ${cores} cores.`
+const overloaded = Math.max(loadAtStart, loadAtEnd) > MAX_LOAD_PER_CORE * cores
+if (process.argv.includes('--write') && overloaded) {
+  console.error(
+    `not writing README.md: the load average passed ${MAX_LOAD_PER_CORE} per core, so the figures measure the load; run again on an idle machine`,
+  )
+  process.exitCode = 1
+} else if (process.argv.includes('--write')) {
   const machine = `${os.cpus().length} x ${os.cpus()[0]?.model.trim()}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, ${process.platform} ${os.release()}`
   const section = [
-    `Measured on ${machine}, Node ${process.version}, with \`npm run bench\` (medians; ratios from the same run).`,
+    `Measured on ${machine}, Node ${process.version}, with \`npm run bench\` (medians; ratios from the same run). ${loadLine}`,
     '',
     table,
     '',

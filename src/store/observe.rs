@@ -75,7 +75,8 @@ pub struct Observer {
     timed: bool,
     cpu_limit: Option<Duration>,
     totals: CallFigures,
-    last: Option<CallFigures>,
+    /// The last watched call's number (its count in `totals.calls`) and figures.
+    last: Option<(u64, CallFigures)>,
     running: Option<Running>,
     /// Bytes of linear memory the store holds now (every growth passes the limiter).
     memory_bytes: u64,
@@ -110,17 +111,11 @@ impl Observer {
         self.timed || self.cpu_limit.is_some() || self.profiler.is_some()
     }
 
-    /// Counts a call that needs nothing else (the hot path).
+    /// Counts a call that needs nothing else (the hot path: one increment; `last` tells such a
+    /// call from a watched one by its number).
     #[inline]
     pub fn count_call(&mut self) {
         self.totals.calls += 1;
-        self.last = Some(CallFigures {
-            calls: 1,
-            wall: None,
-            cpu: None,
-            fuel: None,
-            peak_memory_bytes: self.memory_bytes,
-        });
     }
 
     /// An outermost call begins, on the thread that runs the guest. `fuel` is the fuel left;
@@ -167,7 +162,7 @@ impl Observer {
         totals.wall = add(totals.wall, figures.wall);
         totals.cpu = add(totals.cpu, figures.cpu);
         totals.fuel = add(totals.fuel, figures.fuel);
-        self.last = Some(figures);
+        self.last = Some((totals.calls, figures));
         if let Some(profiler) = &mut self.profiler {
             profiler.call_ended();
         }
@@ -217,11 +212,25 @@ impl Observer {
 
     /// The figures of the last call, if any.
     pub fn last(&self) -> Option<CallFigures> {
-        self.last
+        match self.last {
+            _ if self.totals.calls == 0 => None,
+            Some((number, figures)) if number == self.totals.calls => Some(figures),
+            // A counted call: memory grows only during calls, so what it holds now is the call's
+            // peak (a restore, which may shrink it, keeps the figures first).
+            _ => Some(CallFigures {
+                calls: 1,
+                peak_memory_bytes: self.memory_bytes,
+                ..CallFigures::default()
+            }),
+        }
     }
 
     /// The memories were replaced (a snapshot restored): `bytes` is what they hold now.
     pub fn memory_replaced(&mut self, bytes: u64) {
+        // The last call's peak is what memory held before (see `last`): kept now.
+        if let Some(last) = self.last() {
+            self.last = Some((self.totals.calls, last));
+        }
         self.memory_bytes = bytes;
         self.note_memory();
     }
