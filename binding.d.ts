@@ -497,6 +497,8 @@ export interface PreinitializeOptions {
   timeoutMs?: number
   /** Instruction budget for `init` (and the start function). */
   fuel?: number
+  /** CPU-time limit for `init` (and the start function), in milliseconds. */
+  cpuTimeMs?: number
   /** WASI for a WASI module's `init` (a reactor's `_initialize` runs first). */
   wasi?: WasiOptions
 }

@@ -318,3 +318,14 @@ test('a module without DWARF keeps its backtrace without source lines', (t) => {
   }
   t.notRegex(error.stack, /wasm-function/)
 })
+
+test('an async call is profiled on the guest’s thread; the profiler cannot be stopped while it runs', async (t) => {
+  const sandbox = new Sandbox(observe, { imports: importsWith() })
+  sandbox.startProfiling()
+  const pending = sandbox.callAsync('hot', 30_000_000)
+  t.throws(() => sandbox.stopProfiling(), { code: 'ERR_SANDBOX_BUSY' })
+  await pending
+  const profile = sandbox.stopProfiling()
+  t.regex(hottestFunction(profile).functionName, /hot_loop/)
+  t.throws(() => sandbox.stopProfiling(), { code: 'ERR_INVALID_STATE' })
+})

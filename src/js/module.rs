@@ -57,6 +57,8 @@ pub struct PreinitializeOptions {
     pub timeout_ms: Option<f64>,
     /// Instruction budget for `init` (and the start function).
     pub fuel: Option<f64>,
+    /// CPU-time limit for `init` (and the start function), in milliseconds.
+    pub cpu_time_ms: Option<f64>,
     /// WASI for a WASI module's `init` (a reactor's `_initialize` runs first).
     #[napi(ts_type = "WasiOptions")]
     pub wasi: Option<Object<'static>>,
