@@ -9,8 +9,8 @@
 //! pooling allocator with one fixed 64 KiB memory per slot, so that instantiation is only
 //! taking a slot, and so that 100,000 live sandboxes fit in one process.
 
-use std::sync::OnceLock;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::sync::{Mutex, OnceLock};
 use std::thread::{self, Thread};
 use std::time::{Duration, Instant};
 
@@ -314,26 +314,36 @@ fn config(kind: EngineKind, compiler: Compiler) -> Config {
     config
 }
 
-/// Number of live sandboxes with a time limit, in every thread: the epoch ticks every
-/// `EPOCH_TICK` while there is one.
+/// Number of live sandboxes with a time or CPU limit, in every thread. Where the ticker cannot
+/// sleep safely (no `membarrier`, see `SleepBarrier`) the epoch ticks every `EPOCH_TICK` while
+/// there is one; elsewhere it ticks only while a limited call runs (`TimedCall`).
 static TIMED_SANDBOXES: AtomicUsize = AtomicUsize::new(0);
+/// Number of running activities that need the epoch to tick: async calls (their deadline and
+/// `interrupt()` are checked at each tick) and profilers.
+static ACTIVE: AtomicUsize = AtomicUsize::new(0);
 /// Number of live sandboxes watched for their thread's termination (in worker threads): the
-/// epoch ticks every `WATCH_TICK` while there is one and no timed sandbox.
+/// epoch ticks every `WATCH_TICK` while there is one and nothing needs faster ticks.
 static WATCHED_SANDBOXES: AtomicUsize = AtomicUsize::new(0);
 static TICKER: OnceLock<Thread> = OnceLock::new();
 
 /// How often a running guest in a worker checks whether its thread is being terminated.
 pub const WATCH_TICK: Duration = Duration::from_millis(20);
 
-/// Keeps the epoch ticking while alive; one per live sandbox that has a time limit or is watched.
-/// Ticking for the sandbox's life rather than per call keeps a timed call as cheap as an untimed
-/// one (the call only sets its store's epoch deadline); a process with neither pays nothing.
+/// Keeps the ticker alive (and, for `active`, ticking) while held: one per live sandbox that has
+/// a time or CPU limit (`timed`) or is watched, and one per running async call or profiler
+/// (`active`). A process with none of them has no ticker thread at all.
 pub struct TickerGuard(&'static AtomicUsize);
 
 impl TickerGuard {
-    /// For a sandbox with a time limit.
+    /// For a sandbox with a time or CPU limit (its calls mark themselves with `TimedCall`).
     pub fn timed() -> SandboxResult<Self> {
         Self::start(&TIMED_SANDBOXES)
+    }
+
+    /// For something that needs ticks every `EPOCH_TICK` while it lasts: an async call, a
+    /// profiler.
+    pub fn active() -> SandboxResult<Self> {
+        Self::start(&ACTIVE)
     }
 
     /// For a sandbox watched for its thread's termination.
@@ -352,11 +362,13 @@ impl TickerGuard {
                 TICKER.get_or_init(|| spawned.thread().clone())
             }
         };
+        // A read-modify-write: a full barrier, so this and the ticker's check before it sleeps
+        // (`SLOWED` then the counters) cannot both miss each other.
         counter.fetch_add(1, Ordering::SeqCst);
         // A ticker already ticking fast is left alone: a wake-up costs a context switch (per
         // request of a busy server) and is also a tick, and ticks faster than `EPOCH_TICK`
         // would end timed calls early.
-        if !(std::ptr::eq(counter, &TIMED_SANDBOXES) && TICKING_FAST.load(Ordering::SeqCst)) {
+        if SLOWED.load(Ordering::SeqCst) {
             ticker.unpark();
         }
         Ok(Self(counter))
@@ -376,53 +388,190 @@ pub fn deadline_ticks(timeout: Duration) -> u64 {
     u64::try_from(ticks).unwrap_or(u64::MAX / 2).saturating_add(1)
 }
 
-/// Whether the ticker ticks every `EPOCH_TICK` (a new timed sandbox need not wake it).
-static TICKING_FAST: AtomicBool = AtomicBool::new(false);
-/// How long the ticker keeps ticking fast after the last timed sandbox went: a server whose
-/// async calls come and go keeps it running instead of waking it per call.
+/// Whether the ticker is not ticking every `EPOCH_TICK` (sleeping, or ticking for watched
+/// sandboxes only): a call that needs ticks wakes it.
+static SLOWED: AtomicBool = AtomicBool::new(true);
+/// How long the ticker keeps ticking fast after it last saw a call that needed it: a server whose
+/// calls come and go keeps it running instead of waking it per call.
 const FAST_TICKS_AFTER_LAST: Duration = Duration::from_millis(200);
 
-/// The ticker sleeps (parked) while no sandbox needs it.
+/// Each thread's count of limited synchronous calls running on it (nested ones included).
+/// Written by its own thread only, read by the ticker.
+static RUNNING_CALLS: Mutex<Vec<&'static AtomicU32>> = Mutex::new(Vec::new());
+
+thread_local! {
+    // `const`: read without a lazy-initialisation check on the call path.
+    static RUNNING_HERE: std::cell::Cell<Option<&'static AtomicU32>> = const { std::cell::Cell::new(None) };
+}
+
+/// This thread's counter, made on first use: one per thread that ever ran a limited call, kept
+/// for the process's life (a few bytes per worker thread ever started).
+#[cold]
+fn register_thread() -> &'static AtomicU32 {
+    let counter: &'static AtomicU32 = Box::leak(Box::new(AtomicU32::new(0)));
+    RUNNING_CALLS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .push(counter);
+    RUNNING_HERE.with(|here| here.set(Some(counter)));
+    counter
+}
+
+/// A synchronous call with a time or CPU limit, running on this thread: the ticker ticks while
+/// one exists. Costs the call two plain stores and a load (no atomic read-modify-write, no
+/// fence): the ticker pays for the synchronisation, with `membarrier`, when it stops ticking.
+pub struct TimedCall(&'static AtomicU32);
+
+/// This thread's count of running limited calls, for `TimedCall::begin`. Sandboxes, which never
+/// leave their thread, look it up once when made: in a shared library a thread-local costs a
+/// call to `__tls_get_addr` each time, several nanoseconds on a hot call.
+pub fn running_calls_here() -> &'static AtomicU32 {
+    RUNNING_HERE.with(std::cell::Cell::get).unwrap_or_else(register_thread)
+}
+
+impl TimedCall {
+    /// A limited call begins on the thread whose count is `counter` (`running_calls_here`).
+    #[inline]
+    pub fn begin(counter: &'static AtomicU32) -> Self {
+        counter.store(counter.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+        // Orders the store before the load below for this thread; the ticker's `membarrier`
+        // makes it a full barrier whenever it matters (see `SleepBarrier`).
+        std::sync::atomic::compiler_fence(Ordering::SeqCst);
+        if SLOWED.load(Ordering::Relaxed) {
+            wake_ticker();
+        }
+        Self(counter)
+    }
+}
+
+impl Drop for TimedCall {
+    #[inline]
+    fn drop(&mut self) {
+        self.0
+            .store(self.0.load(Ordering::Relaxed).saturating_sub(1), Ordering::Relaxed);
+    }
+}
+
+#[cold]
+fn wake_ticker() {
+    if let Some(ticker) = TICKER.get()
+        && SLOWED.swap(false, Ordering::SeqCst)
+    {
+        ticker.unpark();
+    }
+}
+
+fn limited_calls_running() -> bool {
+    RUNNING_CALLS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .iter()
+        .any(|counter| counter.load(Ordering::Relaxed) > 0)
+}
+
+/// The asymmetric barrier that lets a `TimedCall` skip fences: before the ticker slows down it
+/// has the kernel run a full memory barrier on every thread of the process
+/// (`MEMBARRIER_CMD_PRIVATE_EXPEDITED`), then looks at the running calls. A call either is seen,
+/// or sees `SLOWED` and wakes the ticker. Without `membarrier` (other systems, old kernels,
+/// some emulators) the ticker never slows down while a limited sandbox lives.
+struct SleepBarrier {
+    available: bool,
+}
+
+impl SleepBarrier {
+    fn new() -> Self {
+        #[cfg(target_os = "linux")]
+        {
+            const MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED: libc::c_long = 1 << 4;
+            // SAFETY: a plain system call with constant arguments.
+            let registered =
+                unsafe { libc::syscall(libc::SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) } == 0;
+            Self { available: registered }
+        }
+        #[cfg(not(target_os = "linux"))]
+        Self { available: false }
+    }
+
+    /// A full barrier on every thread of the process; false if it could not be made.
+    fn run(&self) -> bool {
+        #[cfg(target_os = "linux")]
+        if self.available {
+            const MEMBARRIER_CMD_PRIVATE_EXPEDITED: libc::c_long = 1 << 3;
+            // SAFETY: a plain system call with constant arguments; registered in `new`.
+            return unsafe { libc::syscall(libc::SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) } == 0;
+        }
+        false
+    }
+}
+
+/// Ticks every `EPOCH_TICK` while something needs it: a limited call running, an async call or a
+/// profiler (and for `FAST_TICKS_AFTER_LAST` after); every `WATCH_TICK` while a watched sandbox
+/// lives; otherwise sleeps (parked) until woken. An idle process holding limited sandboxes
+/// uses no CPU.
 fn tick_while_sandboxes_need_it() {
-    let mut last_timed = Instant::now();
+    let barrier = SleepBarrier::new();
+    let mut last_busy = Instant::now();
+    SLOWED.store(false, Ordering::SeqCst);
     loop {
-        let tick = if TIMED_SANDBOXES.load(Ordering::SeqCst) > 0 {
-            TICKING_FAST.store(true, Ordering::SeqCst);
-            last_timed = Instant::now();
+        let must_tick = ACTIVE.load(Ordering::SeqCst) > 0
+            || limited_calls_running()
+            || (!barrier.available && TIMED_SANDBOXES.load(Ordering::SeqCst) > 0);
+        if must_tick {
+            last_busy = Instant::now();
+        }
+        let tick = if must_tick || last_busy.elapsed() < FAST_TICKS_AFTER_LAST {
             EPOCH_TICK
-        } else if TICKING_FAST.load(Ordering::SeqCst) && last_timed.elapsed() < FAST_TICKS_AFTER_LAST {
-            EPOCH_TICK
-        } else if TICKING_FAST.swap(false, Ordering::SeqCst) {
-            // Slowing down: a timed sandbox made since the check above either is seen on the
-            // next turn or saw `TICKING_FAST` false and unparked us.
-            continue;
-        } else if WATCHED_SANDBOXES.load(Ordering::Acquire) > 0 {
-            WATCH_TICK
         } else {
-            thread::park();
+            // Slowing down. After the barrier, a call or activity that began before it is seen
+            // below, and one that begins after it sees `SLOWED` and wakes us.
+            SLOWED.store(true, Ordering::SeqCst);
+            if !barrier.run()
+                || ACTIVE.load(Ordering::SeqCst) > 0
+                || limited_calls_running()
+                || (!barrier.available && TIMED_SANDBOXES.load(Ordering::SeqCst) > 0)
+            {
+                SLOWED.store(false, Ordering::SeqCst);
+                last_busy = Instant::now();
+                continue;
+            }
+            if WATCHED_SANDBOXES.load(Ordering::Acquire) > 0 {
+                // A call that needs fast ticks unparks us, cutting the watch tick short.
+                thread::park_timeout(WATCH_TICK);
+                increment_epochs();
+            } else {
+                thread::park();
+            }
+            // Woken by a call (it cleared `SLOWED`): tick fast for a while, even if the call is
+            // over before we look, so a loop of short calls wakes us once, not per call.
+            if !SLOWED.swap(false, Ordering::SeqCst) {
+                last_busy = Instant::now();
+            }
             continue;
         };
-        // A timed sandbox made while sleeping a watch tick unparks us, cutting the sleep short.
         thread::park_timeout(tick);
-        for cell in [
-            &STANDARD,
-            &METERED,
-            &STANDARD_WINCH,
-            &METERED_WINCH,
-            &COMPONENT,
-            &COMPONENT_METERED,
-            &COMPONENT_WINCH,
-            &COMPONENT_METERED_WINCH,
-            &API,
-            &API_METERED,
-            &SERVICE,
-            &SERVICE_METERED,
-            &SERVICE_WINCH,
-            &SERVICE_METERED_WINCH,
-        ] {
-            if let Some(Ok(engine)) = cell.get() {
-                engine.increment_epoch();
-            }
+        increment_epochs();
+    }
+}
+
+fn increment_epochs() {
+    for cell in [
+        &STANDARD,
+        &METERED,
+        &STANDARD_WINCH,
+        &METERED_WINCH,
+        &COMPONENT,
+        &COMPONENT_METERED,
+        &COMPONENT_WINCH,
+        &COMPONENT_METERED_WINCH,
+        &API,
+        &API_METERED,
+        &SERVICE,
+        &SERVICE_METERED,
+        &SERVICE_WINCH,
+        &SERVICE_METERED_WINCH,
+    ] {
+        if let Some(Ok(engine)) = cell.get() {
+            engine.increment_epoch();
         }
     }
 }

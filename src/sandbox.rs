@@ -16,7 +16,8 @@ use wasmtime::{
 };
 
 use crate::engine::{
-    Compiler, DENSE_SLOTS_VARIABLE, EngineKind, PerWasiEngine, TickerGuard, deadline_ticks, dense_slots, engine_with,
+    Compiler, DENSE_SLOTS_VARIABLE, EngineKind, PerWasiEngine, TickerGuard, TimedCall, deadline_ticks, dense_slots,
+    engine_with,
 };
 use crate::error::{SandboxError, SandboxResult};
 use crate::module::ModuleSource;
@@ -164,6 +165,8 @@ pub struct Sandbox {
     watched: bool,
     /// Whether calls go through `enter_watched` (timed, metered, CPU-limited or profiled).
     watches_calls: Cell<bool>,
+    /// This thread's count of running limited calls (see `engine::TimedCall`).
+    running_calls: &'static std::sync::atomic::AtomicU32,
     /// Whether the store has a WASI context.
     wasi: bool,
     /// The queue of the guest's streamed stdout and stderr, if one is a callback.
@@ -601,6 +604,7 @@ impl Sandbox {
             stack_bottom: crate::stack::thread_stack_bottom(),
             watched: false,
             watches_calls: Cell::new(limits.metrics || limits.fuel.is_some() || limits.cpu_time.is_some()),
+            running_calls: crate::engine::running_calls_here(),
             wasi: false,
             output_streams: None,
             started: Cell::new(false),
@@ -728,10 +732,15 @@ impl Sandbox {
             context.data_mut().observer.count_call();
             if let Some(timeout) = self.limits.timeout {
                 context.set_epoch_deadline(deadline_ticks(timeout));
-            } else if self.watched {
-                context.set_epoch_deadline(1);
+                // Held until the call returns: the ticker ticks while a limited call runs.
+                let _timed = TimedCall::begin(self.running_calls);
+                run(&mut context)
+            } else {
+                if self.watched {
+                    context.set_epoch_deadline(1);
+                }
+                run(&mut context)
             }
-            run(&mut context)
         };
         outcome.map_err(|error| self.call_failed(error))
     }
@@ -744,6 +753,8 @@ impl Sandbox {
         run: impl FnOnce(&mut StoreContextMut<'_, HostState>) -> wasmtime::Result<R>,
     ) -> SandboxResult<R> {
         let fuel = self.limits.fuel.and_then(|_| context.get_fuel().ok());
+        let _timed = (self.limits.timeout.is_some() || self.limits.cpu_time.is_some())
+            .then(|| TimedCall::begin(self.running_calls));
         let ticks = context.data_mut().observer.needs_ticks();
         // Where the callback sees every tick it also keeps the wall-clock deadline.
         context

@@ -9,11 +9,12 @@ pub mod snapshot;
 pub mod snapshot_memory;
 
 use std::sync::Arc;
+use std::sync::atomic::AtomicU32;
 use std::time::Duration;
 
 use wasmtime::{Store, StoreContextMut, StoreLimits, StoreLimitsBuilder, UpdateDeadline};
 
-use crate::engine::deadline_ticks;
+use crate::engine::{TimedCall, deadline_ticks};
 
 use crate::engine::EngineKind;
 use crate::error::{SandboxError, SandboxResult};
@@ -125,9 +126,16 @@ pub fn async_epochs<T: RemoteState + LimitedState>(store: &mut Store<T>) {
     store.set_epoch_deadline(1);
 }
 
-/// Arms an outermost synchronous call: its wall-clock deadline and, where the observer needs
-/// them (a CPU limit, a profiler, timing), its figures; `end_call` closes them.
-pub fn begin_call<T: LimitedState>(context: &mut StoreContextMut<'_, T>, limits: Limits) {
+/// Arms an outermost synchronous call on the thread whose count of limited calls is
+/// `running_calls` (`engine::running_calls_here`): its wall-clock deadline and, where the observer
+/// needs them (a CPU limit, a profiler, timing), its figures; `end_call` closes them.
+pub fn begin_call<T: LimitedState>(
+    context: &mut StoreContextMut<'_, T>,
+    limits: Limits,
+    running_calls: &'static AtomicU32,
+) -> Option<TimedCall> {
+    // Held by the caller until the call returns: the ticker ticks while a limited call runs.
+    let timed = (limits.timeout.is_some() || limits.cpu_time.is_some()).then(|| TimedCall::begin(running_calls));
     if context.data_mut().observer().needs_ticks() {
         let fuel = limits.fuel.and_then(|_| context.get_fuel().ok());
         context.data_mut().observer().begin(fuel, limits.timeout);
@@ -135,6 +143,7 @@ pub fn begin_call<T: LimitedState>(context: &mut StoreContextMut<'_, T>, limits:
     } else if let Some(timeout) = limits.timeout {
         context.set_epoch_deadline(deadline_ticks(timeout));
     }
+    timed
 }
 
 /// Closes what `begin_call` opened.

@@ -590,6 +590,8 @@ pub struct ComponentInstance {
     js_reachable: bool,
     started: Cell<bool>,
     stack_bottom: usize,
+    /// This thread's count of running limited calls (see `engine::TimedCall`).
+    running_calls: &'static std::sync::atomic::AtomicU32,
     _ticker: Option<TickerGuard>,
 }
 
@@ -689,6 +691,7 @@ impl ComponentInstance {
             js_reachable,
             started: Cell::new(false),
             stack_bottom: crate::stack::thread_stack_bottom(),
+            running_calls: crate::engine::running_calls_here(),
             _ticker: ticker,
         })
     }
@@ -964,7 +967,7 @@ impl ComponentInstance {
             return Err(self.missing_store());
         };
         let mut context = store.as_context_mut();
-        crate::store::begin_call(&mut context, self.limits);
+        let _timed = crate::store::begin_call(&mut context, self.limits, self.running_calls);
         let outcome = run(&mut context);
         crate::store::end_call(&mut context, self.limits);
         outcome

@@ -275,7 +275,7 @@ fn start(env: &Env, context: &AsyncContext, call: Box<dyn Any>, deferred: sys::n
         // Before the thread-safe function exists the JS thread is watching the queue itself.
         Box::new(move || wakeup.kick())
     }));
-    let ticker = match TickerGuard::timed() {
+    let ticker = match TickerGuard::active() {
         Ok(ticker) => ticker,
         Err(error) => return reject(raw_env, deferred, &error, None),
     };

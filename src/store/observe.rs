@@ -403,7 +403,7 @@ impl Profiler {
             frames: Vec::new(),
             frame_ids: HashMap::new(),
             samples: Vec::new(),
-            _ticker: TickerGuard::timed()?,
+            _ticker: TickerGuard::active()?,
         })
     }
 

@@ -177,6 +177,8 @@ pub struct SharedStore {
     limits: Limits,
     kind: EngineKind,
     stack_bottom: usize,
+    /// This thread's count of running limited calls (see `engine::TimedCall`).
+    running_calls: &'static std::sync::atomic::AtomicU32,
     _ticker: Option<TickerGuard>,
 }
 
@@ -235,6 +237,7 @@ impl SharedStore {
             limits,
             kind,
             stack_bottom: crate::stack::thread_stack_bottom(),
+            running_calls: crate::engine::running_calls_here(),
             _ticker: ticker,
         })
     }
@@ -296,10 +299,13 @@ impl SharedStore {
                 };
                 externs.push(found.ok_or_else(|| SandboxError::Link("an import is not of this namespace".to_owned()))?);
             }
+            let timed = if outer { self.arm_deadline(&mut context) } else { None };
+            let instance = Instance::new(&mut context, &module.module, &externs);
             if outer {
-                self.arm_deadline(&mut context);
+                self.disarm(&mut context);
             }
-            let instance = Instance::new(&mut context, &module.module, &externs).map_err(|error| {
+            drop(timed);
+            let instance = instance.map_err(|error| {
                 if error.downcast_ref::<Trap>().is_some()
                     || error.downcast_ref::<HostFunctionError>().is_some()
                     || error.is::<ThrownException>()
@@ -329,8 +335,10 @@ impl SharedStore {
         })?
     }
 
-    fn arm_deadline(&self, context: &mut StoreContextMut<'_, StoreState>) {
-        crate::store::begin_call(context, self.limits);
+    /// Arms an outermost call; hold what it returns until the call returns.
+    #[must_use]
+    fn arm_deadline(&self, context: &mut StoreContextMut<'_, StoreState>) -> Option<crate::engine::TimedCall> {
+        crate::store::begin_call(context, self.limits, self.running_calls)
     }
 
     fn disarm(&self, context: &mut StoreContextMut<'_, StoreState>) {
@@ -411,13 +419,12 @@ impl SharedStore {
             }
             let mut results = vec![Val::I32(0); result_count];
             let mut context = scope.as_context_mut();
-            if outer {
-                self.arm_deadline(&mut context);
-            }
+            let timed = if outer { self.arm_deadline(&mut context) } else { None };
             let outcome = func.call(&mut context, &vals, &mut results);
             if outer {
                 self.disarm(&mut context);
             }
+            drop(timed);
             if let Err(error) = outcome {
                 return Err(self.call_failed(&mut context, error));
             }
@@ -433,6 +440,8 @@ impl SharedStore {
     #[inline]
     pub unsafe fn call_unchecked(&self, func: &Func, slots: &mut [wasmtime::ValRaw]) -> SandboxResult<()> {
         let mut store;
+        let mut timed = None;
+        let outer = self.active.get().is_none();
         let mut context = if let Some(caller) = self.active.get() {
             // SAFETY: as in `with_context`.
             unsafe { &mut *caller }.as_context_mut()
@@ -440,12 +449,15 @@ impl SharedStore {
             crate::stack::ensure_room_for_wasm(self.stack_bottom)?;
             store = self.store.try_borrow_mut().map_err(|_| SandboxError::Busy)?;
             let mut context = store.as_context_mut();
-            self.arm_deadline(&mut context);
+            timed = self.arm_deadline(&mut context);
             context
         };
         // SAFETY: forwarded from this function's contract.
         let outcome = unsafe { func.call_unchecked(&mut context, slots) };
-        self.disarm(&mut context);
+        if outer {
+            self.disarm(&mut context);
+        }
+        drop(timed);
         match outcome {
             Ok(()) => Ok(()),
             Err(error) => Err(self.call_failed(&mut context, error)),
