@@ -64,7 +64,7 @@ function row({ operation, ours, baseline, against, kind, target }) {
 const buffer = new BufferSandbox()
 const identity = new Sandbox(identityText)
 const v8Identity = new WebAssembly.Instance(new WebAssembly.Module(identityBinary())).exports
-const { napiFloor, rawFloor, store, read, call, v8Store, v8Read, v8Call } = measureInterleaved(
+const { napiFloor, rawFloor, store, read, call, v8Store, v8Read, v8IdCall } = measureInterleaved(
   {
     napiFloor: () => binding.__napiFloor(),
     rawFloor: () => binding.__rawFloor(),
@@ -73,7 +73,7 @@ const { napiFloor, rawFloor, store, read, call, v8Store, v8Read, v8Call } = meas
     call: (index) => (sink ^= identity.call('id', index)),
     v8Store: (index) => v8Instance.exports.storeValueInWasmMemoryBufferIndexZero(index & 0xff),
     v8Read: () => (sink ^= v8Instance.exports.readWasmMemoryBufferAndReturnIndexOne()),
-    v8Call: (index) => (sink ^= v8Identity.id(index)),
+    v8IdCall: (index) => (sink ^= v8Identity.id(index)),
   },
   callTiming,
 )
@@ -106,7 +106,7 @@ row({
 for (const [operation, ours, baseline] of [
   ['storeValueInWasmMemoryBufferIndexZero(x)', store, v8Store],
   ['readWasmMemoryBufferAndReturnIndexOne()', read, v8Read],
-  ["sandbox.call('id', x)", call, v8Call],
+  ["sandbox.call('id', x)", call, v8IdCall],
 ]) {
   row({ operation, ours, baseline, against: 'V8 calling the same export', kind: 'slower', target: 12 })
 }
