@@ -111,6 +111,7 @@ installTest('the install needs no Rust toolchain and ships nothing but the packa
   ])
   t.deepEqual(readdirSync(join(modules, 'wasm-memory-sandbox', 'bin')), ['wasm-memory-sandbox.js'])
   t.deepEqual(readdirSync(join(modules, 'wasm-memory-sandbox', 'lib')).sort(), [
+    'argument-errors.js',
     'component',
     'facade.js',
     'native.js',

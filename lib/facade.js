@@ -10,12 +10,15 @@
 // throws ERR_INVALID_THIS.
 'use strict'
 
+const { inspect } = require('node:util')
+
+const { argumentError, describe } = require('./argument-errors.js')
+const formats = require('./profile/formats.js')
+
 /**
  * Replaces the addon's exported `BufferSandbox` and `Sandbox` with the facade classes; `native`
  * holds the raw Node-API functions. Called once, by `lib/native.js`.
  */
-const formats = require('./profile/formats.js')
-
 module.exports = function installFacade(native, exports) {
   const NativeSandbox = exports.Sandbox
   const NativeModule = exports.Module
@@ -31,35 +34,26 @@ module.exports = function installFacade(native, exports) {
   function profileFormat(options) {
     if (options === undefined) return 'cpuprofile'
     if (options === null || typeof options !== 'object') {
-      const error = new TypeError(`The "options" argument must be of type object. Received ${describe(options)}`)
-      error.code = 'ERR_INVALID_ARG_TYPE'
-      throw error
+      throw argumentError(
+        TypeError,
+        'ERR_INVALID_ARG_TYPE',
+        `The "options" argument must be of type object. Received ${describe(options)}`,
+      )
     }
     for (const key of Object.keys(options)) {
       if (key !== 'format') {
-        const error = new TypeError(`Unknown option "${key}": the options are format`)
-        error.code = 'ERR_INVALID_ARG_TYPE'
-        throw error
+        throw argumentError(TypeError, 'ERR_INVALID_ARG_TYPE', `Unknown option "${key}": the options are format`)
       }
     }
     const { format = 'cpuprofile' } = options
     if (format !== 'cpuprofile' && format !== 'firefox') {
-      const error = new TypeError(
-        `The property 'options.format' must be one of: 'cpuprofile', 'firefox'. Received ${describe(format)}`,
+      throw argumentError(
+        TypeError,
+        'ERR_INVALID_ARG_VALUE',
+        `The property 'options.format' must be one of: 'cpuprofile', 'firefox'. Received ${inspect(format)}`,
       )
-      error.code = 'ERR_INVALID_ARG_VALUE'
-      throw error
     }
     return format
-  }
-
-  /** A value as Node's argument errors show it. */
-  function describe(value) {
-    if (value === null) return 'null'
-    if (typeof value === 'string') return `'${value}'`
-    if (typeof value === 'object' || typeof value === 'function')
-      return `an instance of ${value.constructor?.name ?? 'Object'}`
-    return `type ${typeof value} (${String(value)})`
   }
 
   class BufferSandbox {

@@ -513,9 +513,7 @@ fn tick_while_sandboxes_need_it() {
     let mut last_busy = Instant::now();
     SLOWED.store(false, Ordering::SeqCst);
     loop {
-        let must_tick = ACTIVE.load(Ordering::SeqCst) > 0
-            || limited_calls_running()
-            || (!barrier.available && TIMED_SANDBOXES.load(Ordering::SeqCst) > 0);
+        let must_tick = fast_ticks_needed(&barrier);
         if must_tick {
             last_busy = Instant::now();
         }
@@ -525,11 +523,7 @@ fn tick_while_sandboxes_need_it() {
             // Slowing down. After the barrier, a call or activity that began before it is seen
             // below, and one that begins after it sees `SLOWED` and wakes us.
             SLOWED.store(true, Ordering::SeqCst);
-            if !barrier.run()
-                || ACTIVE.load(Ordering::SeqCst) > 0
-                || limited_calls_running()
-                || (!barrier.available && TIMED_SANDBOXES.load(Ordering::SeqCst) > 0)
-            {
+            if !barrier.run() || fast_ticks_needed(&barrier) {
                 SLOWED.store(false, Ordering::SeqCst);
                 last_busy = Instant::now();
                 continue;
@@ -551,6 +545,14 @@ fn tick_while_sandboxes_need_it() {
         thread::park_timeout(tick);
         increment_epochs();
     }
+}
+
+/// Whether something needs a tick every `EPOCH_TICK` now: an async call or a profiler, a limited
+/// call running, or (where the ticker cannot sleep safely) a limited sandbox alive.
+fn fast_ticks_needed(barrier: &SleepBarrier) -> bool {
+    ACTIVE.load(Ordering::SeqCst) > 0
+        || limited_calls_running()
+        || (!barrier.available && TIMED_SANDBOXES.load(Ordering::SeqCst) > 0)
 }
 
 fn increment_epochs() {

@@ -315,6 +315,12 @@ impl From<Trap> for TrapKind {
     }
 }
 
+/// A function name as wasmtime's own backtrace text shows it: Rust symbols demangled, without
+/// their hash.
+pub fn demangled(name: &str) -> String {
+    format!("{:#}", rustc_demangle::demangle(name))
+}
+
 /// A trap's wasm backtrace: wasmtime's text, and its frames as data.
 #[derive(Debug, Clone)]
 pub struct Backtrace {
@@ -352,9 +358,7 @@ impl Backtrace {
         }
         let mut frames = Vec::new();
         for frame in trace.frames() {
-            let function = frame
-                .func_name()
-                .map(|name| format!("{:#}", rustc_demangle::demangle(name)));
+            let function = frame.func_name().map(demangled);
             let base = TraceFrame {
                 function,
                 module: frame.module().name().map(str::to_owned),
@@ -370,10 +374,7 @@ impl Backtrace {
             }
             for symbol in frame.symbols() {
                 frames.push(TraceFrame {
-                    function: symbol
-                        .name()
-                        .map(|name| format!("{:#}", rustc_demangle::demangle(name)))
-                        .or_else(|| base.function.clone()),
+                    function: symbol.name().map(demangled).or_else(|| base.function.clone()),
                     file: symbol.file().map(str::to_owned),
                     line: symbol.line(),
                     column: symbol.column(),

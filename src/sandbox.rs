@@ -581,12 +581,13 @@ impl Sandbox {
     }
 
     fn with_parts(
-        store: Store<HostState>,
+        mut store: Store<HostState>,
         instance: Instance,
         memory: Option<Memory>,
         active: Rc<ActiveCaller>,
         limits: Limits,
     ) -> Self {
+        let watches_calls = store.data_mut().observer.watches_calls(limits.fuel.is_some());
         Self {
             store: RefCell::new(Some(store)),
             active,
@@ -603,7 +604,7 @@ impl Sandbox {
             _ticker: None,
             stack_bottom: crate::stack::thread_stack_bottom(),
             watched: false,
-            watches_calls: Cell::new(limits.metrics || limits.fuel.is_some() || limits.cpu_time.is_some()),
+            watches_calls: Cell::new(watches_calls),
             running_calls: crate::engine::running_calls_here(),
             wasi: false,
             output_streams: None,
@@ -752,25 +753,14 @@ impl Sandbox {
         context: &mut StoreContextMut<'_, HostState>,
         run: impl FnOnce(&mut StoreContextMut<'_, HostState>) -> wasmtime::Result<R>,
     ) -> SandboxResult<R> {
-        let fuel = self.limits.fuel.and_then(|_| context.get_fuel().ok());
-        let _timed = (self.limits.timeout.is_some() || self.limits.cpu_time.is_some())
-            .then(|| TimedCall::begin(self.running_calls));
-        let ticks = context.data_mut().observer.needs_ticks();
-        // Where the callback sees every tick it also keeps the wall-clock deadline.
-        context
-            .data_mut()
-            .observer
-            .begin(fuel, self.limits.timeout.filter(|_| ticks));
-        if ticks {
-            context.set_epoch_deadline(1);
-        } else if let Some(timeout) = self.limits.timeout {
-            context.set_epoch_deadline(deadline_ticks(timeout));
-        } else if self.watched {
+        let _timed = crate::store::begin_call(context, self.limits, self.running_calls);
+        if self.watched {
+            // A watched sandbox has no time limit (its probe is dropped when it has one): its
+            // deadline is the next tick, where the stop probe is asked.
             context.set_epoch_deadline(1);
         }
         let outcome = run(context);
-        let fuel = self.limits.fuel.and_then(|_| context.get_fuel().ok());
-        context.data_mut().observer.end(fuel);
+        crate::store::end_call(context, self.limits);
         outcome.map_err(|error| self.call_failed(error))
     }
 

@@ -1,6 +1,7 @@
 //! The one layer under every front end (`Sandbox`, the WebAssembly namespace, components): the
 //! limits a store enforces (memory cap, fuel, wall-clock deadline, CPU time), what it observes
-//! (`observe`) and how a new store is set up for them. Each front end keeps its own store data; it only says where its `StoreLimits` are.
+//! (`observe`) and how a new store is set up for them. Each front end keeps its own store data;
+//! it only says where its `Observer` is.
 
 pub mod expose_state;
 pub mod observe;
@@ -14,9 +15,7 @@ use std::time::Duration;
 
 use wasmtime::{Store, StoreContextMut, StoreLimits, StoreLimitsBuilder, UpdateDeadline};
 
-use crate::engine::{TimedCall, deadline_ticks};
-
-use crate::engine::EngineKind;
+use crate::engine::{EngineKind, TimedCall, deadline_ticks};
 use crate::error::{SandboxError, SandboxResult};
 use crate::remote::RemoteLink;
 pub use observe::{LimitedState, Observer};
@@ -74,7 +73,7 @@ impl Limits {
         Observer::new(self.store_limits(builder), self.metrics, self.cpu_time)
     }
 
-    /// Whether the epoch ticker must run while a store with these limits lives.
+    /// Whether calls have a time or CPU limit: the epoch ticker must run for them.
     pub fn needs_ticker(&self) -> bool {
         self.timeout.is_some() || self.cpu_time.is_some()
     }
@@ -128,17 +127,23 @@ pub fn async_epochs<T: RemoteState + LimitedState>(store: &mut Store<T>) {
 
 /// Arms an outermost synchronous call on the thread whose count of limited calls is
 /// `running_calls` (`engine::running_calls_here`): its wall-clock deadline and, where the observer
-/// needs them (a CPU limit, a profiler, timing), its figures; `end_call` closes them.
+/// watches calls (timing, fuel, a CPU limit, a profiler), its figures; `end_call` closes them.
 pub fn begin_call<T: LimitedState>(
     context: &mut StoreContextMut<'_, T>,
     limits: Limits,
     running_calls: &'static AtomicU32,
 ) -> Option<TimedCall> {
     // Held by the caller until the call returns: the ticker ticks while a limited call runs.
-    let timed = (limits.timeout.is_some() || limits.cpu_time.is_some()).then(|| TimedCall::begin(running_calls));
-    if context.data_mut().observer().needs_ticks() {
+    let timed = limits.needs_ticker().then(|| TimedCall::begin(running_calls));
+    let observer = context.data_mut().observer();
+    let ticks = observer.needs_ticks();
+    if observer.watches_calls(limits.fuel.is_some()) {
         let fuel = limits.fuel.and_then(|_| context.get_fuel().ok());
-        context.data_mut().observer().begin(fuel, limits.timeout);
+        // Where the callback sees every tick it also keeps the wall-clock deadline.
+        let timeout = limits.timeout.filter(|_| ticks);
+        context.data_mut().observer().begin(fuel, timeout);
+    }
+    if ticks {
         context.set_epoch_deadline(1);
     } else if let Some(timeout) = limits.timeout {
         context.set_epoch_deadline(deadline_ticks(timeout));
@@ -148,8 +153,6 @@ pub fn begin_call<T: LimitedState>(
 
 /// Closes what `begin_call` opened.
 pub fn end_call<T: LimitedState>(context: &mut StoreContextMut<'_, T>, limits: Limits) {
-    if context.data_mut().observer().needs_ticks() {
-        let fuel = limits.fuel.and_then(|_| context.get_fuel().ok());
-        context.data_mut().observer().end(fuel);
-    }
+    let fuel = limits.fuel.and_then(|_| context.get_fuel().ok());
+    context.data_mut().observer().end(fuel);
 }

@@ -10,6 +10,7 @@
 
 const { enforceRangeU32, isObject, copyBufferSource, valueTypeCode, addressValue } = require('./convert')
 const { customSections, exportedFunctionIndexes } = require('./binary')
+const { argumentError, describe } = require('../argument-errors')
 
 const MAX_MEMORY_PAGES = 65536
 /** How many new externref slots may be made before asking which old ones wasmtime released. */
@@ -19,25 +20,11 @@ const MAX_MEMORY64_PAGES = 262144
 const MAX_TABLE_LENGTH = 10000000
 const OPTION_NAMES = ['maxMemoryBytes', 'timeoutMs', 'cpuTimeMs', 'fuel']
 
-/** An option error in the style of Sandbox's (a TypeError or RangeError with a code). */
-function optionError(ErrorClass, code, message) {
-  const error = new ErrorClass(message)
-  error.code = code
-  return error
-}
-
-function describe(value) {
-  if (value === null) return 'null'
-  if (typeof value === 'string') return `type string ('${value.slice(0, 25)}')`
-  if (typeof value === 'object') return 'an instance of ' + (value.constructor?.name ?? 'Object')
-  return `type ${typeof value} (${String(value)})`
-}
-
 /** Validates createWebAssembly's options as `new Sandbox()` does: -1 stands for "unset". */
 function parseOptions(options) {
   if (options === undefined) return [-1, -1, -1, -1]
   if (typeof options !== 'object' || options === null) {
-    throw optionError(
+    throw argumentError(
       TypeError,
       'ERR_INVALID_ARG_TYPE',
       `The "options" argument must be of type object. Received ${describe(options)}`,
@@ -45,7 +32,7 @@ function parseOptions(options) {
   }
   for (const key of Object.keys(options)) {
     if (!OPTION_NAMES.includes(key)) {
-      throw optionError(
+      throw argumentError(
         TypeError,
         'ERR_INVALID_ARG_TYPE',
         `Unknown option "${key}": the options are ${OPTION_NAMES.join(', ')}`,
@@ -57,14 +44,14 @@ function parseOptions(options) {
     if (value === undefined) return -1
     const expected = `an integer from ${min} to ${max}`
     if (typeof value !== 'number') {
-      throw optionError(
+      throw argumentError(
         TypeError,
         'ERR_INVALID_ARG_TYPE',
         `The "options.${key}" argument must be of type number (${expected}). Received ${describe(value)}`,
       )
     }
     if (!Number.isInteger(value) || value < min || value > max) {
-      throw optionError(
+      throw argumentError(
         RangeError,
         'ERR_OUT_OF_RANGE',
         `The value of "options.${key}" is out of range. It must be ${expected}. Received ${value}`,

@@ -61,6 +61,15 @@ struct Running {
     deadline: Option<Instant>,
 }
 
+impl Running {
+    /// The guest's CPU time in this call so far: the stretches of wasm that ended, and the one
+    /// running (if the call is timed and not in a host function).
+    fn cpu_so_far(&self) -> Duration {
+        let now = self.cpu_since.map_or(0, |since| thread_cpu_ns().saturating_sub(since));
+        Duration::from_nanos(self.cpu_used + now)
+    }
+}
+
 /// Raised from the epoch callback when a call used up its CPU time.
 #[derive(Debug, thiserror::Error)]
 #[error("the guest used up its CPU time (cpuTimeMs: {})", .limit.as_millis())]
@@ -97,9 +106,9 @@ impl Observer {
         }
     }
 
-    /// Whether calls need more than counting: timing, fuel, a CPU limit or a profiler.
+    /// Whether calls need more than counting: timing, or fuel to account for.
     pub fn watches_calls(&self, fuel: bool) -> bool {
-        self.timed || fuel || self.cpu_limit.is_some() || self.profiler.is_some()
+        fuel || self.timing()
     }
 
     /// Whether every epoch tick must reach `tick` (a CPU limit or a profiler).
@@ -107,8 +116,9 @@ impl Observer {
         self.cpu_limit.is_some() || self.profiler.is_some()
     }
 
+    /// Whether calls are timed: asked for, or needed by a CPU limit or a profiler.
     fn timing(&self) -> bool {
-        self.timed || self.cpu_limit.is_some() || self.profiler.is_some()
+        self.timed || self.needs_ticks()
     }
 
     /// Counts a call that needs nothing else (the hot path: one increment; `last` tells such a
@@ -142,11 +152,7 @@ impl Observer {
         let Some(running) = self.running.take() else {
             return;
         };
-        let cpu = running
-            .cpu_since
-            .map(|since| running.cpu_used + thread_cpu_ns().saturating_sub(since))
-            .or((running.wall_start.is_some()).then_some(running.cpu_used))
-            .map(Duration::from_nanos);
+        let cpu = running.wall_start.is_some().then(|| running.cpu_so_far());
         let figures = CallFigures {
             calls: 1,
             wall: running.wall_start.map(|start| start.elapsed()),
@@ -190,11 +196,7 @@ impl Observer {
 
     /// CPU time the running call's guest has used so far.
     fn cpu_used(&self) -> Option<Duration> {
-        let running = self.running.as_ref()?;
-        let now = running
-            .cpu_since
-            .map_or(0, |since| thread_cpu_ns().saturating_sub(since));
-        Some(Duration::from_nanos(running.cpu_used + now))
+        self.running.as_ref().map(Running::cpu_so_far)
     }
 
     /// The figures of every call so far (`memoryBytes` comes from the front end, which knows the
@@ -327,10 +329,7 @@ pub fn tick<T: LimitedState>(context: &mut StoreContextMut<'_, T>) -> wasmtime::
         return Err(CpuLimitExceeded { limit }.into());
     }
     if observer.profiler.as_ref().is_some_and(Profiler::due) {
-        let backtrace = WasmBacktrace::capture(&*context);
-        if let Some(profiler) = &mut context.data_mut().observer().profiler {
-            profiler.record(&backtrace, None);
-        }
+        sample(context, None);
     }
     Ok(UpdateDeadline::Continue(1))
 }
@@ -430,21 +429,21 @@ impl Profiler {
         }
     }
 
-    /// Records the stack in `backtrace`, with the import `import` on top when it runs.
-    fn record(&mut self, backtrace: &WasmBacktrace, import: Option<&str>) {
-        // The sample after this one is due an interval from now; a tick a little early (the
-        // ticker's sleep is not exact) still takes it.
-        let now = Instant::now();
-        self.next_due = now + self.interval.saturating_sub(Duration::from_micros(200));
-        let mut stack: Vec<u32> = backtrace
+    /// The frames of `backtrace`, outermost first.
+    fn stack_of(&mut self, backtrace: &WasmBacktrace) -> Vec<u32> {
+        backtrace
             .frames()
             .iter()
             .rev()
             .map(|frame| self.wasm_frame(frame))
-            .collect();
-        if let Some(import) = import {
-            stack.push(self.import_frame(import));
-        }
+            .collect()
+    }
+
+    /// Records a sample of `stack`.
+    fn record(&mut self, stack: Vec<u32>) {
+        // The sample after this one is due an interval from now; a tick a little early (the
+        // ticker's sleep is not exact) still takes it.
+        self.next_due = Instant::now() + self.interval.saturating_sub(Duration::from_micros(200));
         self.push(stack);
     }
 
@@ -475,7 +474,7 @@ impl Profiler {
         }
         let name = frame.func_name().map_or_else(
             || format!("wasm-function[{}]", frame.func_index()),
-            |name| format!("{:#}", rustc_demangle::demangle(name)),
+            crate::error::demangled,
         );
         let id = self.frames.len() as u32;
         self.frames.push(ProfileFrame {
@@ -527,6 +526,27 @@ impl Profiler {
     }
 }
 
+/// Samples the guest's stack now, with the import `import` on top when it runs; returns the
+/// guest's frames (outermost first).
+fn sample<C>(caller: &mut C, import: Option<&str>) -> Vec<u32>
+where
+    C: AsContextMut,
+    C::Data: LimitedState,
+{
+    let backtrace = WasmBacktrace::capture(&*caller);
+    let mut context = caller.as_context_mut();
+    let Some(profiler) = &mut context.data_mut().observer().profiler else {
+        return Vec::new();
+    };
+    let stack = profiler.stack_of(&backtrace);
+    let mut sampled = stack.clone();
+    if let Some(import) = import {
+        sampled.push(profiler.import_frame(import));
+    }
+    profiler.record(sampled);
+    stack
+}
+
 /// Calls `run` inside a host function, leaving the guest's CPU time and profile aside while it
 /// runs. `name` is the import's name, for the profile.
 pub fn in_host<C, R>(caller: &mut C, name: impl FnOnce() -> String, run: impl FnOnce(&mut C) -> R) -> R
@@ -539,28 +559,16 @@ where
     if observer.running.is_none() {
         return run(caller);
     }
-    if observer.profiling() {
-        profile_host(caller, Some(&name()));
-    }
+    // While profiling, the import's time is a frame of its own on top of the guest's stack: a
+    // sample as it is entered, and one of the same guest stack as it returns.
+    let guest_stack = observer.profiling().then(|| sample(caller, Some(&name())));
     caller.as_context_mut().data_mut().observer().enter_host();
     let result = run(caller);
-    caller.as_context_mut().data_mut().observer().leave_host();
-    profile_host(caller, None);
+    let mut context = caller.as_context_mut();
+    let observer = context.data_mut().observer();
+    observer.leave_host();
+    if let (Some(stack), Some(profiler)) = (guest_stack, &mut observer.profiler) {
+        profiler.record(stack);
+    }
     result
-}
-
-/// A host function is entered (`Some(name)`) or left (`None`) while profiling: the profile
-/// shows its time as a frame of its own on top of the guest's stack.
-fn profile_host<C>(caller: &mut C, import: Option<&str>)
-where
-    C: AsContextMut,
-    C::Data: LimitedState,
-{
-    if !caller.as_context_mut().data_mut().observer().profiling() {
-        return;
-    }
-    let backtrace = WasmBacktrace::capture(&*caller);
-    if let Some(profiler) = &mut caller.as_context_mut().data_mut().observer().profiler {
-        profiler.record(&backtrace, import);
-    }
 }
