@@ -6,6 +6,13 @@
 //
 // The repository's own package.json is never rewritten: everything is staged under
 // target/package/ and packed from there.
+//
+// `npm run package -- --target <rust target>` (repeatable) also cross-builds that target
+// (scripts/cross.mjs: aarch64-unknown-linux-gnu, x86_64-unknown-linux-musl,
+// aarch64-unknown-linux-musl) and packs its binary package beside the main one, after checking
+// that the binary's ELF machine and libc are what the package's `cpu` and `libc` claim
+// (scripts/elf.mjs). dist/ then keeps the tarballs of targets packed before, and
+// dist/packages.json lists them under `targets`; with no --target, dist/ is emptied first.
 import { execFileSync } from 'node:child_process'
 import {
   copyFileSync,
@@ -20,6 +27,9 @@ import {
 } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+
+import { buildTarget, CROSS_TARGETS } from './cross.mjs'
+import { mismatches, readElf } from './elf.mjs'
 
 const root = dirname(dirname(fileURLToPath(import.meta.url)))
 const distDirectory = join(root, 'dist')
@@ -61,8 +71,41 @@ function hostPlatformName() {
   return `${platform}-${arch}`
 }
 
+/** The Rust targets named by `--target T`, `--target=T` or `-t T`. */
+function requestedTargets(argv) {
+  const targets = []
+  for (let index = 0; index < argv.length; index++) {
+    const arg = argv[index]
+    if (arg === '--target' || arg === '-t') targets.push(argv[++index])
+    else if (arg.startsWith('--target=')) targets.push(arg.slice('--target='.length))
+    else
+      throw new Error(`package: unknown argument ${arg} (usage: node scripts/package.mjs [--target <rust target>]...)`)
+  }
+  for (const target of targets) {
+    if (!CROSS_TARGETS[target]) {
+      throw new Error(`package: cannot build ${target} here (known: ${Object.keys(CROSS_TARGETS).join(', ')})`)
+    }
+  }
+  return targets
+}
+
+const hostPlatform = hostPlatformName()
+const targets = requestedTargets(process.argv.slice(2)).filter(
+  (target) => CROSS_TARGETS[target].platform !== hostPlatform,
+)
+// Cross builds first: a failed one leaves dist/ as it was.
+const crossBinaries = targets.map((target) => ({
+  target,
+  platform: CROSS_TARGETS[target].platform,
+  built: buildTarget(target),
+}))
+const previousRecord =
+  targets.length > 0 && existsSync(join(distDirectory, 'packages.json'))
+    ? JSON.parse(readFileSync(join(distDirectory, 'packages.json'), 'utf8'))
+    : null
+
 rmSync(stagingDirectory, { recursive: true, force: true })
-rmSync(distDirectory, { recursive: true, force: true })
+if (targets.length === 0) rmSync(distDirectory, { recursive: true, force: true })
 mkdirSync(distDirectory, { recursive: true })
 
 // One directory per release target (npm/<platform>/package.json with os, cpu, libc), as the
@@ -77,17 +120,35 @@ const platformPackages = readdirSync(npmDirectory).map((platform) => ({
   manifest: JSON.parse(readFileSync(join(npmDirectory, platform, 'package.json'), 'utf8')),
 }))
 
-const hostPlatform = hostPlatformName()
 const hostPackage = platformPackages.find(({ platform }) => platform === hostPlatform)
 if (!hostPackage) {
   throw new Error(`package: ${hostPlatform} is not among the release targets (package.json napi.targets)`)
 }
 const builtBinary = join(root, `${binaryName}.${hostPlatform}.node`)
-if (!existsSync(builtBinary)) {
+// With --target, a machine that has not built its own binary still packs the targets'.
+const packHost = targets.length === 0 || existsSync(builtBinary)
+if (!existsSync(builtBinary) && packHost) {
   throw new Error(`package: no ${binaryName}.${hostPlatform}.node was built; run \`npm run build\` first`)
 }
+if (!packHost) console.log(`package: no ${binaryName}.${hostPlatform}.node built here; packing the targets only`)
 const hostBinary = join(hostPackage.directory, `${binaryName}.${hostPlatform}.node`)
-copyFileSync(builtBinary, hostBinary)
+if (packHost) copyFileSync(builtBinary, hostBinary)
+
+const crossPackages = crossBinaries.map(({ target, platform, built }) => {
+  const crossPackage = platformPackages.find((candidate) => candidate.platform === platform)
+  if (!crossPackage)
+    throw new Error(`package: ${platform} is not among the release targets (package.json napi.targets)`)
+  const binary = join(crossPackage.directory, `${binaryName}.${platform}.node`)
+  copyFileSync(built, binary)
+  const { os, cpu, libc } = crossPackage.manifest
+  const problems = mismatches(readElf(readFileSync(binary)), { os, cpu, libc })
+  if (problems.length > 0) {
+    throw new Error(
+      `package: the ${target} binary does not match ${crossPackage.manifest.name}: ${problems.join('; ')}`,
+    )
+  }
+  return { ...crossPackage, target, binary }
+})
 
 // The main package: what `napi prepublish` would publish, staged rather than edited in place.
 const mainDirectory = join(stagingDirectory, 'main')
@@ -107,30 +168,61 @@ published.optionalDependencies = Object.fromEntries(
 )
 writeFileSync(join(mainDirectory, 'package.json'), `${JSON.stringify(published, null, 2)}\n`)
 
-const packed = [npmPack(mainDirectory), npmPack(hostPackage.directory)]
-const total = packed.reduce((sum, { size }) => sum + size, 0)
-for (const { file, size, files } of packed) {
+function describe({ file, size, files }) {
   console.log(
     `package: ${file.slice(root.length + 1)}  ${(size / 1024 / 1024).toFixed(2)} MiB packed, ` +
       `${(files.reduce((sum, { size: fileSize }) => sum + fileSize, 0) / 1024 / 1024).toFixed(2)} MiB unpacked, ` +
       `${files.length} files: ${files.map(({ path }) => path).join(', ')}`,
   )
 }
-console.log(`package: ${(total / 1024 / 1024).toFixed(2)} MiB in all (budget ${SIZE_BUDGET_BYTES / 1024 / 1024} MiB)`)
-if (total > SIZE_BUDGET_BYTES) {
-  throw new Error(`package: the tarballs total ${total} bytes, over the ${SIZE_BUDGET_BYTES}-byte budget`)
+
+/** Fails if the main package and one platform's package exceed what a user downloads at most. */
+function checkBudget(platform, main, binaryPackage) {
+  const total = main.size + binaryPackage.size
+  console.log(
+    `package: ${(total / 1024 / 1024).toFixed(2)} MiB in all for ${platform} (budget ${SIZE_BUDGET_BYTES / 1024 / 1024} MiB)`,
+  )
+  if (total > SIZE_BUDGET_BYTES) {
+    throw new Error(`package: the ${platform} tarballs total ${total} bytes, over the ${SIZE_BUDGET_BYTES}-byte budget`)
+  }
 }
-// A record the install test reads, so it installs exactly what was packed.
-writeFileSync(
-  join(distDirectory, 'packages.json'),
-  `${JSON.stringify(
+
+const mainPacked = npmPack(mainDirectory)
+const packed = packHost ? [mainPacked, npmPack(hostPackage.directory)] : [mainPacked]
+for (const entry of packed) describe(entry)
+if (packHost) checkBudget(hostPlatform, mainPacked, packed[1])
+const relative = (file) => file.slice(distDirectory.length + 1)
+const crossRecords = crossPackages.map(({ platform, target, directory, binary }) => {
+  const crossPacked = npmPack(directory)
+  describe(crossPacked)
+  checkBudget(platform, mainPacked, crossPacked)
+  return [
+    platform,
     {
+      target,
+      name: crossPacked.name,
+      file: relative(crossPacked.file),
+      size: crossPacked.size,
+      binaryBytes: statSync(binary).size,
+    },
+  ]
+})
+// A record the install test reads, so it installs exactly what was packed.
+const record = packHost
+  ? {
       version: manifest.version,
       platform: hostPlatform,
-      tarballs: packed.map(({ name, file }) => ({ name, file: file.slice(distDirectory.length + 1) })),
+      tarballs: packed.map(({ name, file }) => ({ name, file: relative(file) })),
       binaryBytes: statSync(hostBinary).size,
-    },
-    null,
-    2,
-  )}\n`,
-)
+    }
+  : {
+      ...(previousRecord?.version === manifest.version ? previousRecord : {}),
+      version: manifest.version,
+    }
+if (targets.length > 0) {
+  // Packed targets accumulate over runs (of the same version); the main package is the newest.
+  const kept = previousRecord?.version === manifest.version ? (previousRecord.targets ?? {}) : {}
+  record.main = { name: mainPacked.name, file: relative(mainPacked.file) }
+  record.targets = { ...kept, ...Object.fromEntries(crossRecords) }
+}
+writeFileSync(join(distDirectory, 'packages.json'), `${JSON.stringify(record, null, 2)}\n`)
