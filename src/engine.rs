@@ -132,13 +132,14 @@ impl Compiler {
 /// about 32,000 sandboxes). Slots of exactly one page sit side by side in one mapping instead.
 pub const DENSE_MEMORY_BYTES: usize = 65_536;
 
-/// Environment variable that sets how many `Dense` slots the pool reserves.
+/// Environment variable that sets how many `Dense` slots (live `BufferSandbox`es) there may be.
 pub const DENSE_SLOTS_VARIABLE: &str = "WASM_MEMORY_SANDBOX_BUFFER_SLOTS";
 
-/// Default number of `Dense` slots.
-pub const DEFAULT_DENSE_SLOTS: u32 = 150_000;
+/// Default limit on `Dense` slots: 256 GiB of address space at most, reserved as sandboxes are
+/// made (see `buffer_guest::slots`).
+pub const DEFAULT_DENSE_SLOTS: u32 = 4 * 1024 * 1024;
 
-/// How many `Dense` slots the pool has (read once, when the engine starts).
+/// How many `Dense` slots there may be (read once, when the first is taken).
 pub fn dense_slots() -> u32 {
     static SLOTS: OnceLock<u32> = OnceLock::new();
     *SLOTS.get_or_init(|| slots_from_env(DENSE_SLOTS_VARIABLE, DEFAULT_DENSE_SLOTS))
@@ -290,20 +291,8 @@ fn config(kind: EngineKind, compiler: Compiler) -> Config {
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     }
     if kind == EngineKind::Dense {
-        let slots = dense_slots();
-        let mut pool = PoolingAllocationConfig::new();
-        pool.total_core_instances(slots)
-            .total_memories(slots)
-            .total_tables(0)
-            .max_memories_per_module(1)
-            .max_tables_per_module(0)
-            .table_elements(0)
-            .max_memory_size(DENSE_MEMORY_BYTES)
-            .max_core_instance_size(16 * 1024)
-            // Freed slots are returned to the kernel 64 at a time: one madvise for many disposes.
-            .decommit_batch_size(64);
         config
-            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
+            .with_host_memory(std::sync::Arc::new(crate::buffer_guest::slots::SlotMemoryCreator))
             // No reservation or guard beyond the page: bounds are checked in code, and slots
             // stay contiguous read/write memory.
             .memory_reservation(DENSE_MEMORY_BYTES as u64)

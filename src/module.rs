@@ -8,7 +8,6 @@ use wasmtime::{ExternType, FuncType, InstancePre, Linker, Module, ModuleExport, 
 use crate::cache::CompiledSource;
 use crate::engine::{Compiler, EngineKind, engine};
 use crate::error::{SandboxError, SandboxResult};
-use crate::sandbox::HostState;
 
 /// The buffer guest (`guest/`), built for wasm32 by `build.rs`.
 pub const BUFFER_GUEST_WASM: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/buffer_guest.wasm"));
@@ -50,7 +49,7 @@ pub struct BufferGuestModule {
     pub source: ModuleSource,
     /// The memory of a new instance, for `reset()` (taken on first use).
     pub initial_memory: OnceLock<Box<[u8]>>,
-    pub pre: InstancePre<HostState>,
+    pub pre: InstancePre<()>,
     pub memory: ModuleExport,
     pub get_pointer: ModuleExport,
     pub store_index_zero: ModuleExport,
@@ -93,7 +92,7 @@ pub fn buffer_guest() -> SandboxResult<&'static BufferGuestModule> {
                     "readWasmMemoryBufferAndReturnIndexOne",
                     "readWasmMemoryBufferAndReturnIndexOne() -> i32",
                 )?,
-                pre: Linker::new(engine(EngineKind::Dense)?)
+                pre: Linker::<()>::new(engine(EngineKind::Dense)?)
                     .instantiate_pre(module)
                     .map_err(|error| SandboxError::Link(format!("{error:#}")))?,
                 initial_memory: OnceLock::new(),

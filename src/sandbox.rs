@@ -11,8 +11,8 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use wasmtime::{
-    AsContextMut, Caller, Extern, Func, FuncType, ImportType, Instance, InstancePre, Linker, Memory, ModuleExport,
-    PoolConcurrencyLimitError, Store, StoreContextMut, StoreLimitsBuilder, Trap, UpdateDeadline, Val, ValType,
+    AsContextMut, Caller, Func, FuncType, ImportType, Instance, Linker, Memory, PoolConcurrencyLimitError, Store,
+    StoreContextMut, StoreLimitsBuilder, Trap, UpdateDeadline, Val, ValType,
 };
 
 use crate::engine::{
@@ -554,21 +554,6 @@ impl Sandbox {
         self.with_context(|context| take_output_of(context.data().wasi.as_ref()))
     }
 
-    /// Instantiates a pre-linked module that imports nothing (the buffer guest), with no limits.
-    /// `memory` is the index of its memory export.
-    pub fn instantiate_pre(pre: &InstancePre<HostState>, memory: &ModuleExport) -> SandboxResult<Self> {
-        let limits = Limits::default();
-        // The dense engine runs without epoch interruption: the buffer guest has no time limit.
-        let mut store = new_store(pre.module().engine(), limits, false)?;
-        let instance = pre
-            .instantiate(&mut store)
-            .map_err(|error| instantiation_error(error, limits))?;
-        let memory = instance
-            .get_module_export(&mut store, memory)
-            .and_then(Extern::into_memory);
-        Ok(Self::with_parts(store, instance, memory, Rc::default(), limits))
-    }
-
     fn finish(mut store: Store<HostState>, instance: Instance, active: Rc<ActiveCaller>, limits: Limits) -> Self {
         let memory = instance.get_memory(&mut store, "memory").or_else(|| {
             // Guests that name their memory differently still get a default view.
@@ -1088,20 +1073,6 @@ impl Sandbox {
             "the guest was stopped because its thread is being terminated",
             "the guest used up its fuel (set sandbox.fuel to refill it)",
         )
-    }
-
-    /// The function exported at a module export index.
-    pub fn func_by_export(&self, export: &ModuleExport) -> SandboxResult<Func> {
-        self.with_context(|mut context| {
-            self.instance
-                .get_module_export(&mut context, export)
-                .and_then(Extern::into_func)
-                .ok_or_else(|| SandboxError::BadExport {
-                    name: "(by index)".to_owned(),
-                    expected: "function",
-                    reason: "missing".to_owned(),
-                })
-        })?
     }
 
     /// The memory exported as `name`, or the default memory (`memory`, else the first exported).

@@ -1,17 +1,62 @@
-//! The tutorial's guest over the general sandbox: its three exports, typed once per process and
-//! resolved in each instance on first use.
+//! The tutorial's guest: its three exports, typed once per process and resolved in each instance
+//! on first use; instances share stores (`SharedStore`) and take their memory from `slots`.
 
-use std::cell::Cell;
+pub mod slots;
 
-use wasmtime::{Func, Memory, ModuleExport, ValRaw};
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+
+use wasmtime::{Extern, Func, Instance, Memory, ModuleExport, Store, ValRaw};
 
 use crate::error::{SandboxError, SandboxResult};
 use crate::module::{self, BufferGuestModule};
-use crate::sandbox::{MemoryRegion, Sandbox};
+use crate::sandbox::MemoryRegion;
 use crate::store::snapshot::StateSnapshot;
+use slots::SlotGrant;
 
 /// Size of the guest's shared buffer (`BUFFER_SIZE` in `guest/src/lib.rs`).
 pub const BUFFER_SIZE: usize = 2;
+
+/// How many buffer guests one store holds in its life. A wasmtime store is the largest part of a
+/// sandbox (about 2.6 KiB, more than the page of memory a guest writes), and the buffer guest
+/// needs none of its own: it imports nothing, has no limits, and its instances cannot reach each
+/// other. An instance stays in its store until the store goes (when every guest it held is gone),
+/// but its memory slot is given back at once (`slots`), so a store pins at most this many dead
+/// instances' few hundred bytes, never memory.
+const GUESTS_PER_STORE: u32 = 32;
+
+/// A store shared by up to `GUESTS_PER_STORE` buffer guests of one thread.
+struct SharedStore {
+    store: RefCell<Store<()>>,
+    /// Guests instantiated in it so far.
+    instantiated: Cell<u32>,
+    /// The end of the native stack of its thread (see `stack.rs`).
+    stack_bottom: usize,
+}
+
+thread_local! {
+    /// The store this thread's next buffer guest goes into.
+    static CURRENT_STORE: RefCell<Option<Rc<SharedStore>>> = const { RefCell::new(None) };
+}
+
+/// The store for this thread's next guest: the current one, or a new one once it is full.
+fn store_for_next_guest(module: &BufferGuestModule) -> Rc<SharedStore> {
+    CURRENT_STORE.with(|current| {
+        let mut current = current.borrow_mut();
+        match current.as_ref() {
+            Some(store) if store.instantiated.get() < GUESTS_PER_STORE => Rc::clone(store),
+            _ => {
+                let store = Rc::new(SharedStore {
+                    store: RefCell::new(Store::new(module.pre.module().engine(), ())),
+                    instantiated: Cell::new(0),
+                    stack_bottom: crate::stack::thread_stack_bottom(),
+                });
+                *current = Some(Rc::clone(&store));
+                store
+            }
+        }
+    })
+}
 
 /// An instance of the buffer guest.
 ///
@@ -20,8 +65,11 @@ pub const BUFFER_SIZE: usize = 2;
 /// nothing. They are called through raw value slots, so no per-instance type handles are built
 /// (`TypedFunc` registers its type with the engine on creation and unregisters it on drop).
 pub struct BufferGuest {
-    sandbox: Sandbox,
+    store: Rc<SharedStore>,
+    instance: Instance,
     memory: Memory,
+    /// The memory's slot; `None` once given back (`release`).
+    slot: Cell<Option<SlotGrant>>,
     module: &'static BufferGuestModule,
     get_pointer: Cell<Option<Func>>,
     store_index_zero: Cell<Option<Func>>,
@@ -31,15 +79,46 @@ pub struct BufferGuest {
 impl BufferGuest {
     pub fn new() -> SandboxResult<Self> {
         let module = module::buffer_guest()?;
-        let sandbox = Sandbox::instantiate_pre(&module.pre, &module.memory)?;
+        let shared = store_for_next_guest(module);
+        let (instance, memory, slot) = {
+            let mut store = shared.store.try_borrow_mut().map_err(|_| SandboxError::Busy)?;
+            shared.instantiated.set(shared.instantiated.get() + 1);
+            let instance = module.pre.instantiate(&mut *store).map_err(instantiation_error)?;
+            let slot = slots::take_last_grant();
+            let memory = instance
+                .get_module_export(&mut *store, &module.memory)
+                .and_then(Extern::into_memory);
+            match (memory, slot) {
+                (Some(memory), Some(slot)) if slot.base() == memory.data_ptr(&*store) => (instance, memory, slot),
+                _ => {
+                    return Err(SandboxError::Internal(
+                        "the buffer guest's memory is not in a slot".to_owned(),
+                    ));
+                }
+            }
+        };
         Ok(Self {
-            memory: sandbox.memory(None)?,
+            store: shared,
+            instance,
+            memory,
+            slot: Cell::new(Some(slot)),
             module,
             get_pointer: Cell::new(None),
             store_index_zero: Cell::new(None),
             read_index_one: Cell::new(None),
-            sandbox,
         })
+    }
+
+    /// Gives the memory's slot back now (zeroed, for the next sandbox) and makes every later
+    /// call fail with `ERR_SANDBOX_DISPOSED`. The caller guarantees no view reaches the memory.
+    pub fn release(&self) {
+        if let Some(slot) = self.slot.take() {
+            slots::release(slot);
+        }
+    }
+
+    fn live_slot(&self) -> SandboxResult<SlotGrant> {
+        self.slot.get().ok_or(SandboxError::Disposed)
     }
 
     /// The function behind `export`, looked up once per instance.
@@ -47,27 +126,38 @@ impl BufferGuest {
         if let Some(func) = cached.get() {
             return Ok(func);
         }
-        let func = self.sandbox.func_by_export(export)?;
+        let mut store = self.store.store.try_borrow_mut().map_err(|_| SandboxError::Busy)?;
+        let func = self
+            .instance
+            .get_module_export(&mut *store, export)
+            .and_then(Extern::into_func)
+            .ok_or_else(|| SandboxError::BadExport {
+                name: "(by index)".to_owned(),
+                expected: "function",
+                reason: "missing".to_owned(),
+            })?;
         cached.set(Some(func));
         Ok(func)
     }
 
     /// Calls an export of the buffer guest with `slots` (arguments in, the result out).
     fn call(&self, cached: &Cell<Option<Func>>, export: &ModuleExport, slots: &mut [ValRaw; 1]) -> SandboxResult<()> {
+        self.live_slot()?;
         let func = self.function(cached, export)?;
+        crate::stack::ensure_room_for_wasm(self.store.stack_bottom)?;
+        let mut store = self.store.store.try_borrow_mut().map_err(|_| SandboxError::Busy)?;
         // SAFETY: `module::buffer_guest` checked each export's signature once per process:
         // `getWasmMemoryBufferPointer` and `readWasmMemoryBufferAndReturnIndexOne` are
         // `() -> i32`, `storeValueInWasmMemoryBufferIndexZero` is `(i32) -> ()`; one slot holds
         // the parameter or the result.
-        unsafe { self.sandbox.call_unchecked(&func, slots) }
+        unsafe { func.call_unchecked(&mut *store, slots) }.map_err(call_failed)
     }
 
-    pub fn sandbox(&self) -> &Sandbox {
-        &self.sandbox
-    }
-
-    pub fn memory(&self) -> Memory {
-        self.memory
+    /// The memory's size in bytes.
+    pub fn memory_size(&self) -> SandboxResult<usize> {
+        self.live_slot()?;
+        let store = self.store.store.try_borrow().map_err(|_| SandboxError::Busy)?;
+        Ok(self.memory.data_size(&*store))
     }
 
     /// `getWasmMemoryBufferPointer()`: the buffer's offset in linear memory.
@@ -99,19 +189,24 @@ impl BufferGuest {
     /// Grows linear memory by `pages`; only `0` succeeds, since a buffer guest's memory is one
     /// fixed page of the dense pool (see `engine::DENSE_MEMORY_BYTES`).
     pub fn grow(&self, pages: u64) -> SandboxResult<u64> {
-        self.sandbox.grow(self.memory, pages).map_err(|error| match error {
-            SandboxError::MemoryLimit(_) => SandboxError::MemoryLimit(format!(
-                "cannot grow a BufferSandbox's memory by {pages} pages: it is fixed at one 64 KiB page, a slot of \
-                 a dense pool that holds 100,000 sandboxes; for the same guest with a growable memory, use \
-                 new Sandbox(bufferGuestWasm())"
-            )),
-            other => other,
+        self.live_slot()?;
+        let mut store = self.store.store.try_borrow_mut().map_err(|_| SandboxError::Busy)?;
+        self.memory.grow(&mut *store, pages).map_err(|error| {
+            SandboxError::MemoryLimit(format!(
+                "cannot grow a BufferSandbox's memory by {pages} pages: it is fixed at one 64 KiB page, a slot \
+                 side by side with the other sandboxes' ({error:#}); for the same guest with a growable memory, \
+                 use new Sandbox(bufferGuestWasm())"
+            ))
         })
     }
 
     /// The whole linear memory.
     pub fn memory_region(&self) -> SandboxResult<MemoryRegion> {
-        self.sandbox.memory_region(self.memory)
+        let slot = self.live_slot()?;
+        Ok(MemoryRegion {
+            base: slot.base(),
+            length: self.memory_size()?,
+        })
     }
 
     /// The guest's state: its one page of memory (its only other state, the stack pointer, is the
@@ -174,4 +269,37 @@ impl BufferGuest {
             length: BUFFER_SIZE,
         })
     }
+}
+
+impl Drop for BufferGuest {
+    fn drop(&mut self) {
+        // The instance stays in the shared store (freed with it); its slot goes back now.
+        self.release();
+    }
+}
+
+/// A failed instantiation: a full slot pool is `ERR_SANDBOX_LIMIT`.
+#[cold]
+fn instantiation_error(error: wasmtime::Error) -> SandboxError {
+    // The slot's holder is gone with the failed instance; forget it.
+    slots::take_last_grant();
+    let message = format!("{error:#}");
+    if message.contains("BufferSandbox slots are in use") {
+        SandboxError::SandboxLimit(
+            slots::SlotError::Full {
+                limit: crate::engine::dense_slots() as usize,
+            }
+            .to_string(),
+        )
+    } else if message.contains("could not reserve memory") {
+        SandboxError::SandboxLimit(message)
+    } else {
+        SandboxError::Internal(format!("the buffer guest failed to instantiate: {message}"))
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn call_failed(error: wasmtime::Error) -> SandboxError {
+    SandboxError::from_call(error)
 }

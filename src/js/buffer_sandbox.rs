@@ -107,7 +107,7 @@ impl BufferSandboxState {
     }
 
     pub fn memory_size(&self, env: &Env) -> Result<f64> {
-        self.with_guest(env, |guest| guest.sandbox().memory_size(guest.memory()))
+        self.with_guest(env, |guest| guest.memory_size())
             .map(|bytes| bytes as f64)
     }
 
@@ -150,7 +150,7 @@ impl BufferSandboxState {
         // free it now. Otherwise a holder is unaccounted for (a view collected but not yet
         // finalized), so the memory lives until it lets go; either way the sandbox is unusable.
         if Rc::strong_count(&guest) == 1 + detached {
-            guest.sandbox().release();
+            guest.release();
         }
     }
 
@@ -159,7 +159,7 @@ impl BufferSandboxState {
         let Some(guest) = guest.as_ref() else {
             return "BufferSandbox { disposed: true }".to_owned();
         };
-        let memory_bytes = guest.sandbox().memory_size(guest.memory()).unwrap_or(0);
+        let memory_bytes = guest.memory_size().unwrap_or(0);
         let pointer = match guest.buffer_pointer() {
             Ok(pointer) => pointer.to_string(),
             Err(error) => format!("<{error}>"),
