@@ -35,8 +35,10 @@ struct Queue {
     jobs: VecDeque<Job>,
     /// Threads alive (running a job or waiting for one).
     threads: usize,
-    /// Threads waiting for a job.
+    /// Threads waiting for a job (spinning or asleep).
     idle: usize,
+    /// Of them, those asleep on the condition variable: only they need its system call.
+    sleeping: usize,
     size: usize,
 }
 
@@ -89,8 +91,12 @@ pub fn spawn(job: impl FnOnce() + Send + 'static) -> Result<(), String> {
     QUEUED.fetch_add(1, Ordering::Release);
     // Idle threads that have not yet taken the jobs queued before this one are spoken for.
     if queue.idle >= queue.jobs.len() {
+        // A spinning thread sees the job by itself (`QUEUED`); one asleep needs waking.
+        let sleeping = queue.sleeping > 0;
         drop(queue);
-        pool().wake.notify_one();
+        if sleeping {
+            pool().wake.notify_one();
+        }
         return Ok(());
     }
     if queue.threads < queue.size {
@@ -158,7 +164,9 @@ fn work() {
         }
         queue = lock();
         if queue.jobs.is_empty() && queue.threads <= queue.size {
+            queue.sleeping += 1;
             queue = pool.wake.wait(queue).unwrap_or_else(|poisoned| poisoned.into_inner());
+            queue.sleeping -= 1;
         }
         queue.idle -= 1;
     }

@@ -70,6 +70,8 @@ struct Queues {
     to_pool: VecDeque<ToPool>,
     /// The JS thread's environment is gone (worker terminated, process exiting).
     js_gone: bool,
+    /// The JS thread is blocked in `wait_to_js`: only then is `js_wake` worth its system call.
+    js_waiting: bool,
 }
 
 /// Why the guest's thread stopped waiting.
@@ -151,8 +153,11 @@ impl RemoteLink {
         // loop in its callbacks, timers starved).
         let was_empty = queues.to_js.is_empty();
         queues.to_js.push_back(message);
+        let js_waiting = queues.js_waiting;
         drop(queues);
-        self.js_wake.notify_all();
+        if js_waiting {
+            self.js_wake.notify_all();
+        }
         if was_empty && !(self.kick)() {
             self.close_js();
         }
@@ -180,10 +185,12 @@ impl RemoteLink {
             if let Some(message) = queues.to_js.pop_front() {
                 return message;
             }
+            queues.js_waiting = true;
             queues = self
                 .js_wake
                 .wait(queues)
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
+            queues.js_waiting = false;
         }
     }
 
