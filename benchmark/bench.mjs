@@ -1,6 +1,10 @@
 // `npm run bench`: this package against the Node-API floors and against V8 running the same
 // guest bytes, side by side in one process. Prints a table and, with --write, puts it (and an SVG
 // chart of the ratios) into README.md and benchmark/ratios.svg.
+//
+// --runs N (default 3 with --write): the whole benchmark runs N times, each in a fresh process
+// (the first N - 1 as children, which only record their rows); the table gives the last run's
+// figures with the range of every ratio over the N runs.
 import { spawnSync } from 'node:child_process'
 import { mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
@@ -24,6 +28,30 @@ const binding = require('wasm-memory-sandbox')
 const { BufferSandbox, Module, Sandbox, bufferGuestWasm } = binding
 const root = fileURLToPath(new URL('..', import.meta.url))
 const quick = process.argv.includes('--quick')
+const writing = process.argv.includes('--write')
+const runsIndex = process.argv.indexOf('--runs')
+const runs = runsIndex > 0 ? Number(process.argv[runsIndex + 1]) : writing ? 3 : 1
+/** Where a child run leaves its rows for the run that writes the table (set by that run). */
+const recordPath = process.env.WASM_MEMORY_SANDBOX_BENCH_RECORD
+const earlierRuns = []
+if (!recordPath && runs > 1) {
+  const recordDirectory = mkdtempSync(join(os.tmpdir(), 'wasm-memory-sandbox-bench-'))
+  try {
+    for (let run = 1; run < runs; run++) {
+      console.error(`== run ${run} of ${runs} (a child process)`)
+      const file = join(recordDirectory, `run-${run}.json`)
+      const child = spawnSync(process.execPath, [fileURLToPath(import.meta.url), ...(quick ? ['--quick'] : [])], {
+        stdio: ['ignore', 'ignore', 'inherit'],
+        env: { ...process.env, WASM_MEMORY_SANDBOX_BENCH_RECORD: file },
+      })
+      if (child.status !== 0) throw new Error(`benchmark run ${run} failed (exit ${child.status})`)
+      earlierRuns.push(JSON.parse(readFileSync(file, 'utf8')))
+    }
+  } finally {
+    rmSync(recordDirectory, { recursive: true, force: true })
+  }
+  console.error(`== run ${runs} of ${runs}`)
+}
 /** Load average per core above which the table is not written: its figures would be the load's. */
 const MAX_LOAD_PER_CORE = 1.5
 const cores = os.cpus().length
@@ -583,6 +611,20 @@ const runTimeLine = `Run time of the compiled code, SHA-256 of 1 MiB (median of 
 console.log(coldTable)
 console.log(runTimeLine)
 
+// The range of each ratio over every run (rows are matched by operation and what they compare with).
+for (const entry of rows) {
+  const key = `${entry.operation}|${entry.against}`
+  const seen = earlierRuns
+    .map((run) => run.rows.find((other) => `${other.operation}|${other.against}` === key))
+    .filter(Boolean)
+  if (entry.density) {
+    entry.perRun = [...seen.map((other) => other.text), entry.text]
+    continue
+  }
+  const ratios = [...seen.map((other) => other.ratio), entry.ratio]
+  entry.range = ratios.length > 1 ? [Math.min(...ratios), Math.max(...ratios)] : null
+  entry.allMet = [...seen.map((other) => other.met), entry.met].every(Boolean)
+}
 const floorsLine = `Floors in the same run: an empty napi-rs function ${formatTime(napiFloor)}, an empty raw Node-API function ${formatTime(rawFloor)}.`
 const table = renderTable(rows)
 console.log(table)
@@ -594,17 +636,24 @@ console.log(idleLine)
 
 const loadAtEnd = os.loadavg()[0]
 console.error(`load average at end: ${loadAtEnd.toFixed(2)} (${cores} cores)`)
-const loadLine = `Load average (1 minute) at start ${loadAtStart.toFixed(2)}, at end ${loadAtEnd.toFixed(2)}, on ${cores} cores.`
-const overloaded = Math.max(loadAtStart, loadAtEnd) > MAX_LOAD_PER_CORE * cores
-if (process.argv.includes('--write') && overloaded) {
+if (recordPath) {
+  writeFileSync(recordPath, JSON.stringify({ loadAtStart, loadAtEnd, rows }))
+}
+const allRuns = [...earlierRuns, { loadAtStart, loadAtEnd, rows }]
+const loadLine =
+  allRuns.length > 1
+    ? `Load average (1 minute) at the start and end of each of the ${allRuns.length} runs: ${allRuns.map((run) => `${run.loadAtStart.toFixed(2)} -> ${run.loadAtEnd.toFixed(2)}`).join(', ')}, on ${cores} cores.`
+    : `Load average (1 minute) at start ${loadAtStart.toFixed(2)}, at end ${loadAtEnd.toFixed(2)}, on ${cores} cores.`
+const overloaded = allRuns.some((run) => Math.max(run.loadAtStart, run.loadAtEnd) > MAX_LOAD_PER_CORE * cores)
+if (writing && overloaded) {
   console.error(
     `not writing README.md: the load average passed ${MAX_LOAD_PER_CORE} per core, so the figures measure the load; run again on an idle machine`,
   )
   process.exitCode = 1
-} else if (process.argv.includes('--write')) {
+} else if (writing) {
   const machine = `${os.cpus().length} x ${os.cpus()[0]?.model.trim()}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, ${process.platform} ${os.release()}`
   const section = [
-    `Measured on ${machine}, Node ${process.version}, with \`npm run bench\` (medians; ratios from the same run). ${loadLine}`,
+    `Measured on ${machine}, Node ${process.version}, with \`npm run bench\` (medians; the two sides of a ratio from the same run). ${allRuns.length > 1 ? `The figures are the last of ${allRuns.length} runs, each in a fresh process; in brackets, the lowest and highest ratio over all ${allRuns.length}; "last run" marks a target met in the last run but not in every run. ` : ''}${loadLine}`,
     '',
     table,
     '',
@@ -643,14 +692,19 @@ function renderTable(entries) {
   for (const entry of entries) {
     if (entry.density) {
       lines.push(
-        `| ${entry.operation} | ${entry.text} | ${entry.against} | | | ${entry.targetText} | ${entry.met ? 'yes' : 'no'} |`,
+        `| ${entry.operation} | ${entry.text}${entry.perRun?.length > 1 ? ` (runs: ${entry.perRun.map((text) => text.match(/[\d.]+ KiB/)?.[0] ?? '?').join(', ')})` : ''} | ${entry.against} | | | ${entry.targetText} | ${entry.met ? 'yes' : 'no'} |`,
       )
       continue
     }
-    const ratio = entry.kind === 'slower' ? `${entry.ratio.toFixed(2)}x the time` : `${entry.ratio.toFixed(2)}x faster`
+    const range = entry.range ? ` (${entry.range[0].toFixed(2)}-${entry.range[1].toFixed(2)})` : ''
+    const ratio =
+      entry.kind === 'slower'
+        ? `${entry.ratio.toFixed(2)}x the time${range}`
+        : `${entry.ratio.toFixed(2)}x faster${range}`
     const target = entry.kind === 'slower' ? `<= ${entry.target}x` : `>= ${entry.target}x`
+    const met = entry.range ? (entry.allMet ? 'yes' : entry.met ? 'last run' : 'no') : entry.met ? 'yes' : 'no'
     lines.push(
-      `| ${entry.operation} | ${formatTime(entry.ours)} | ${entry.against} | ${formatTime(entry.baseline)} | ${ratio} | ${target} | ${entry.met ? 'yes' : 'no'} |`,
+      `| ${entry.operation} | ${formatTime(entry.ours)} | ${entry.against} | ${formatTime(entry.baseline)} | ${ratio} | ${target} | ${met} |`,
     )
   }
   return lines.join('\n')

@@ -37,6 +37,9 @@ struct Queue {
     threads: usize,
     /// Threads waiting for a job (spinning or asleep).
     idle: usize,
+    /// Of them, the one spinning (at most one: on a machine with few cores, several spinning
+    /// threads took the cores from the JS thread and the guest they were waiting for).
+    spinning: usize,
     /// Of them, those asleep on the condition variable: only they need its system call.
     sleeping: usize,
     size: usize,
@@ -91,10 +94,10 @@ pub fn spawn(job: impl FnOnce() + Send + 'static) -> Result<(), String> {
     QUEUED.fetch_add(1, Ordering::Release);
     // Idle threads that have not yet taken the jobs queued before this one are spoken for.
     if queue.idle >= queue.jobs.len() {
-        // A spinning thread sees the job by itself (`QUEUED`); one asleep needs waking.
-        let sleeping = queue.sleeping > 0;
+        // A spinning thread sees the job by itself (`QUEUED`); beyond it, one asleep needs waking.
+        let wake = queue.jobs.len() > queue.spinning && queue.sleeping > 0;
         drop(queue);
-        if sleeping {
+        if wake {
             pool().wake.notify_one();
         }
         return Ok(());
@@ -157,12 +160,17 @@ fn work() {
             continue;
         }
         queue.idle += 1;
-        drop(queue);
-        let until = Instant::now() + SPIN_BEFORE_SLEEP;
-        while QUEUED.load(Ordering::Acquire) == 0 && Instant::now() < until {
-            std::hint::spin_loop();
+        let spin = queue.spinning == 0;
+        if spin {
+            queue.spinning += 1;
+            drop(queue);
+            let until = Instant::now() + SPIN_BEFORE_SLEEP;
+            while QUEUED.load(Ordering::Acquire) == 0 && Instant::now() < until {
+                std::hint::spin_loop();
+            }
+            queue = lock();
+            queue.spinning -= 1;
         }
-        queue = lock();
         if queue.jobs.is_empty() && queue.threads <= queue.size {
             queue.sleeping += 1;
             queue = pool.wake.wait(queue).unwrap_or_else(|poisoned| poisoned.into_inner());

@@ -8,7 +8,7 @@
 //! by sending them back to the guest's thread (`ToPool::Call`), which runs them on its own stack.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::Instant;
 
@@ -95,6 +95,9 @@ pub struct RemoteLink {
     /// Wakes the JS thread's event loop to drain `to_js`; `false` once it cannot (gone).
     kick: Box<dyn Fn() -> bool + Send + Sync>,
     interrupted: AtomicBool,
+    /// Messages ever queued for the JS thread: what a JS thread watching for them reads, without
+    /// taking the lock the guest's thread needs to send them.
+    sent_to_js: AtomicUsize,
     /// When the call must end (`timeoutMs`), time spent waiting for imports included.
     pub deadline: Option<Instant>,
 }
@@ -107,6 +110,7 @@ impl RemoteLink {
             js_wake: Condvar::new(),
             kick,
             interrupted: AtomicBool::new(false),
+            sent_to_js: AtomicUsize::new(0),
             deadline,
         }
     }
@@ -155,6 +159,7 @@ impl RemoteLink {
         queues.to_js.push_back(message);
         let js_waiting = queues.js_waiting;
         drop(queues);
+        self.sent_to_js.fetch_add(1, Ordering::Release);
         if js_waiting {
             self.js_wake.notify_all();
         }
@@ -164,6 +169,11 @@ impl RemoteLink {
     }
 
     /// JS thread: the next message, if any.
+    /// How many messages were ever sent to the JS thread (it changes when one is).
+    pub fn sent_to_js(&self) -> usize {
+        self.sent_to_js.load(Ordering::Acquire)
+    }
+
     pub fn take_to_js(&self) -> Option<ToJs> {
         self.lock().to_js.pop_front()
     }

@@ -326,9 +326,15 @@ fn start(env: &Env, context: &AsyncContext, call: Box<dyn Any>, deferred: sys::n
         return;
     }
     let until = Instant::now() + spin;
+    let mut seen = 0;
     while Instant::now() < until {
-        if serve_waiting(raw_env, &mut running) {
-            return;
+        // The queue's lock is taken only when something was sent: the guest's thread needs it.
+        let sent = link.sent_to_js();
+        if sent != seen {
+            seen = sent;
+            if serve_waiting(raw_env, &mut running) {
+                return;
+            }
         }
         std::hint::spin_loop();
     }
