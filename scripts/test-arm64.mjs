@@ -212,6 +212,9 @@ function emulated(bin, args, options) {
     stdio: 'inherit',
     ...options,
   })
+  if (signal === 'SIGINT' || signal === 'SIGTERM' || signal === 'SIGHUP' || status === 130 || status === 143) {
+    throw new Error(`test:arm64: interrupted (${signal ?? status})`)
+  }
   return signal ?? status
 }
 
@@ -219,7 +222,6 @@ function testLine(line, record, specs) {
   const bin = ensureArm64Node(line)
   const project = mkdtempSync(join(tmpdir(), `wms-arm64-node${line}-`))
   const cleanUp = () => rmSync(project, { recursive: true, force: true })
-  process.once('SIGINT', cleanUp).once('SIGTERM', cleanUp)
   try {
     const home = join(project, 'home')
     const app = join(project, 'app')
@@ -277,11 +279,13 @@ function testLine(line, record, specs) {
     return { line, ok: status === 0, status, installSeconds, seconds: (Date.now() - started) / 1000 }
   } finally {
     cleanUp()
-    process.off('SIGINT', cleanUp).off('SIGTERM', cleanUp)
   }
 }
 
 function main() {
+  // Ctrl-C or a CI timeout reaches the emulated Node (same process group) and this script alike:
+  // this one stays alive long enough to remove its temporary project (`finally`), then fails.
+  for (const name of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(name, () => {})
   if (process.platform !== 'linux' || process.arch !== 'x64') {
     throw new Error('test:arm64: runs on a Linux x64 machine (qemu-user emulates arm64)')
   }
