@@ -613,10 +613,9 @@ console.log(runTimeLine)
 
 // The range of each ratio over every run (rows are matched by operation and what they compare with).
 for (const entry of rows) {
-  const key = `${entry.operation}|${entry.against}`
-  const seen = earlierRuns
-    .map((run) => run.rows.find((other) => `${other.operation}|${other.against}` === key))
-    .filter(Boolean)
+  // A density row's comparison names how far V8 got, which differs between runs.
+  const key = (other) => (other.density ? other.operation : `${other.operation}|${other.against}`)
+  const seen = earlierRuns.map((run) => run.rows.find((other) => key(other) === key(entry))).filter(Boolean)
   if (entry.density) {
     entry.perRun = [...seen.map((other) => other.text), entry.text]
     continue
@@ -692,7 +691,7 @@ function renderTable(entries) {
   for (const entry of entries) {
     if (entry.density) {
       lines.push(
-        `| ${entry.operation} | ${entry.text}${entry.perRun?.length > 1 ? ` (runs: ${entry.perRun.map((text) => text.match(/[\d.]+ KiB/)?.[0] ?? '?').join(', ')})` : ''} | ${entry.against} | | | ${entry.targetText} | ${entry.met ? 'yes' : 'no'} |`,
+        `| ${entry.operation} | ${entry.text}${entry.perRun?.length > 1 && entry.perRun.every((text) => /[\d.]+ [KM]iB/.test(text)) ? ` (runs: ${entry.perRun.map((text) => text.match(/[\d.]+ [KM]iB/)[0]).join(', ')})` : ''} | ${entry.against} | | | ${entry.targetText} | ${entry.met ? 'yes' : 'no'} |`,
       )
       continue
     }
