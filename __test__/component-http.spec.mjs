@@ -211,8 +211,10 @@ for (const [version, service] of Object.entries(services)) {
     )
     const took = Date.now() - started
     t.deepEqual(new Set(answers), new Set(['200 slow']))
-    // On the addon's pool (one thread per core) they would take 12 / cores * 400 ms.
-    t.true(took < 1500, `took ${took} ms`)
+    // On the addon's pool (one thread per core) they would take 12 / cores * 400 ms: 2,400 ms on
+    // 2 cores. Alone they take about 450 ms; under the full suite with other processes busy on the
+    // same 2 cores, up to 1.7 s was seen, so the bound sits between the two.
+    t.true(took < 2000, `took ${took} ms`)
   })
 
   test(`${version}: a POSTed body streams guest -> Node client -> upstream and back`, async (t) => {
