@@ -4,6 +4,9 @@
 // latency a fresh instance adds (imported by bench.mjs). The load comes from a child process
 // (benchmark/http-load.mjs), so the server under test has this process's JS thread to itself.
 import { spawn } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import os from 'node:os'
+import { join } from 'node:path'
 import { once } from 'node:events'
 import http from 'node:http'
 import { createRequire } from 'node:module'
@@ -37,12 +40,16 @@ async function listen(listener) {
 /** `jco serve` of the service in its own processes (it forks one), until `stop()`. */
 async function jcoServe() {
   const port = 20000 + Math.floor(Math.random() * 20000)
+  // jco serve transpiles into a temporary folder it never removes (it is killed): give it one of
+  // ours, removed with the server.
+  const temporary = mkdtempSync(join(os.tmpdir(), 'wasm-memory-sandbox-bench-jco-serve-'))
   const jco = spawn(
     process.execPath,
     [`${root}node_modules/@bytecodealliance/jco/dist/jco.js`, 'serve', servicePath, '--port', String(port)],
     {
       stdio: ['ignore', 'pipe', 'pipe'],
       detached: true,
+      env: { ...process.env, TMPDIR: temporary },
     },
   )
   let said = ''
@@ -54,7 +61,13 @@ async function jcoServe() {
     await new Promise((resolve) => setTimeout(resolve, 100))
   }
   // jco serve runs the server in a child it spawns: the process group ends both.
-  return { url: `http://127.0.0.1:${port}/`, close: () => process.kill(-jco.pid, 'SIGKILL') }
+  return {
+    url: `http://127.0.0.1:${port}/`,
+    close: () => {
+      process.kill(-jco.pid, 'SIGKILL')
+      rmSync(temporary, { recursive: true, force: true })
+    },
+  }
 }
 
 export async function httpRows({ row, quick }) {
