@@ -117,6 +117,12 @@ impl BufferGuest {
         }
     }
 
+    /// The shared store, for one operation (the buffer guest imports nothing, so no call is ever
+    /// running on it while the host is here).
+    fn store_mut(&self) -> SandboxResult<std::cell::RefMut<'_, Store<()>>> {
+        self.store.store.try_borrow_mut().map_err(|_| SandboxError::Busy)
+    }
+
     fn live_slot(&self) -> SandboxResult<SlotGrant> {
         self.slot.get().ok_or(SandboxError::Disposed)
     }
@@ -126,7 +132,7 @@ impl BufferGuest {
         if let Some(func) = cached.get() {
             return Ok(func);
         }
-        let mut store = self.store.store.try_borrow_mut().map_err(|_| SandboxError::Busy)?;
+        let mut store = self.store_mut()?;
         let func = self
             .instance
             .get_module_export(&mut *store, export)
@@ -145,7 +151,7 @@ impl BufferGuest {
         self.live_slot()?;
         let func = self.function(cached, export)?;
         crate::stack::ensure_room_for_wasm(self.store.stack_bottom)?;
-        let mut store = self.store.store.try_borrow_mut().map_err(|_| SandboxError::Busy)?;
+        let mut store = self.store_mut()?;
         // SAFETY: `module::buffer_guest` checked each export's signature once per process:
         // `getWasmMemoryBufferPointer` and `readWasmMemoryBufferAndReturnIndexOne` are
         // `() -> i32`, `storeValueInWasmMemoryBufferIndexZero` is `(i32) -> ()`; one slot holds
@@ -190,7 +196,7 @@ impl BufferGuest {
     /// fixed page of the dense pool (see `engine::DENSE_MEMORY_BYTES`).
     pub fn grow(&self, pages: u64) -> SandboxResult<u64> {
         self.live_slot()?;
-        let mut store = self.store.store.try_borrow_mut().map_err(|_| SandboxError::Busy)?;
+        let mut store = self.store_mut()?;
         self.memory.grow(&mut *store, pages).map_err(|error| {
             SandboxError::MemoryLimit(format!(
                 "cannot grow a BufferSandbox's memory by {pages} pages: it is fixed at one 64 KiB page, a slot \
