@@ -76,5 +76,9 @@ if (args.includes('--use-napi-cross')) {
     napiArgs.push('--target', CROSS_TRIPLES[process.arch], '--use-napi-cross')
   }
 }
-const { status, signal } = spawnSync(process.execPath, [napiCli, ...napiArgs], { cwd: root, stdio: 'inherit' })
+// Cross builds through Zig run `cargo zigbuild`, which napi spawns only without a `CARGO` override.
+const env = args.includes('--cross-compile')
+  ? process.env
+  : { ...process.env, CARGO: join(root, 'scripts', 'napi-cargo.mjs') }
+const { status, signal } = spawnSync(process.execPath, [napiCli, ...napiArgs], { cwd: root, stdio: 'inherit', env })
 process.exitCode = status ?? (signal ? 1 : 0)

@@ -101,12 +101,32 @@ export function ensureCargoZigbuild() {
   return bin
 }
 
-/** Builds the release addon for `target`; returns the path of the .node. */
-export function buildTarget(target) {
+function specOf(target) {
   const spec = CROSS_TARGETS[target]
   if (!spec) {
     throw new Error(`cross: no way to build ${target} here (known: ${Object.keys(CROSS_TARGETS).join(', ')})`)
   }
+  return spec
+}
+
+/** Where the build of `target` leaves its .node (present only once a build has succeeded). */
+export function binaryPath(target) {
+  const spec = specOf(target)
+  return join(cargoTargetDirectory(), 'napi-out', target, `${manifest.napi.binaryName}.${spec.platform}.node`)
+}
+
+/** The .node an earlier build of `target` left (CI builds them beside the tests), or an error. */
+export function builtTarget(target) {
+  const binary = binaryPath(target)
+  if (!existsSync(binary)) {
+    throw new Error(`cross: ${target} has not been built into ${dirname(binary)}: run node scripts/cross.mjs ${target}`)
+  }
+  return binary
+}
+
+/** Builds the release addon for `target`; returns the path of the .node. */
+export function buildTarget(target) {
+  const spec = specOf(target)
   if (process.platform !== 'linux' || process.arch !== 'x64') {
     throw new Error('cross: cross builds are set up for a Linux x64 host only')
   }
@@ -132,7 +152,7 @@ export function buildTarget(target) {
     env,
   })
   if (status !== 0) throw new Error(`cross: the build of ${target} failed (${signal ?? status})`)
-  const binary = join(outputDirectory, `${manifest.napi.binaryName}.${spec.platform}.node`)
+  const binary = binaryPath(target)
   if (!existsSync(binary)) throw new Error(`cross: the build of ${target} made no ${binary}`)
   log(`${target} built in ${((Date.now() - started) / 1000).toFixed(0)} s: ${binary}`)
   return binary

@@ -13,6 +13,8 @@
 // that the binary's ELF machine and libc are what the package's `cpu` and `libc` claim
 // (scripts/elf.mjs). dist/ then keeps the tarballs of targets packed before, and
 // dist/packages.json lists them under `targets`; with no --target, dist/ is emptied first.
+// `--prebuilt` packs what `node scripts/cross.mjs <target>` built earlier instead of building
+// (CI builds the other targets while the tests run, in a target directory of their own).
 import { execFileSync } from 'node:child_process'
 import {
   copyFileSync,
@@ -28,7 +30,7 @@ import {
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
-import { buildTarget, CROSS_TARGETS } from './cross.mjs'
+import { buildTarget, builtTarget, CROSS_TARGETS } from './cross.mjs'
 import { mismatches, readElf } from './elf.mjs'
 
 const root = dirname(dirname(fileURLToPath(import.meta.url)))
@@ -78,8 +80,10 @@ function requestedTargets(argv) {
     const arg = argv[index]
     if (arg === '--target' || arg === '-t') targets.push(argv[++index])
     else if (arg.startsWith('--target=')) targets.push(arg.slice('--target='.length))
-    else
-      throw new Error(`package: unknown argument ${arg} (usage: node scripts/package.mjs [--target <rust target>]...)`)
+    else if (arg !== '--prebuilt')
+      throw new Error(
+        `package: unknown argument ${arg} (usage: node scripts/package.mjs [--prebuilt] [--target <rust target>]...)`,
+      )
   }
   for (const target of targets) {
     if (!CROSS_TARGETS[target]) {
@@ -90,6 +94,7 @@ function requestedTargets(argv) {
 }
 
 const hostPlatform = hostPlatformName()
+const prebuilt = process.argv.includes('--prebuilt')
 const targets = requestedTargets(process.argv.slice(2)).filter(
   (target) => CROSS_TARGETS[target].platform !== hostPlatform,
 )
@@ -97,7 +102,7 @@ const targets = requestedTargets(process.argv.slice(2)).filter(
 const crossBinaries = targets.map((target) => ({
   target,
   platform: CROSS_TARGETS[target].platform,
-  built: buildTarget(target),
+  built: prebuilt ? builtTarget(target) : buildTarget(target),
 }))
 const previousRecord =
   targets.length > 0 && existsSync(join(distDirectory, 'packages.json'))
