@@ -5,9 +5,10 @@
 //! on `Metered` (fuel metering instruments every compiled function, so only those pay for it);
 //! components on `Component` or `ComponentMetered`, the same without snapshot memories;
 //! both use epoch interruption, which costs a counter check on function entry and loop
-//! back-edges and is what lets a timed call be stopped. `BufferSandbox` runs on `Dense`: a
-//! pooling allocator with one fixed 64 KiB memory per slot, so that instantiation is only
-//! taking a slot, and so that 100,000 live sandboxes fit in one process.
+//! back-edges and is what lets a timed call be stopped. `BufferSandbox` runs on `Dense`: one
+//! fixed 64 KiB memory per guest, taken from `buffer_guest::slots` (address space reserved in
+//! chunks as needed), so that instantiation is only taking a slot and a million live sandboxes
+//! fit in one process. Served requests run on `Service`, wasmtime's pooling allocator.
 
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};

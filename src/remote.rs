@@ -98,6 +98,9 @@ pub struct RemoteLink {
     /// Messages ever queued for the JS thread: what a JS thread watching for them reads, without
     /// taking the lock the guest's thread needs to send them.
     sent_to_js: AtomicUsize,
+    /// The guest runs on the JS thread, on a fiber, until its next epoch tick: then it yields,
+    /// and a pool thread takes it over (see `js::async_calls`).
+    on_js_thread: AtomicBool,
     /// When the call must end (`timeoutMs`), time spent waiting for imports included.
     pub deadline: Option<Instant>,
 }
@@ -111,8 +114,18 @@ impl RemoteLink {
             kick,
             interrupted: AtomicBool::new(false),
             sent_to_js: AtomicUsize::new(0),
+            on_js_thread: AtomicBool::new(false),
             deadline,
         }
+    }
+
+    /// Whether the guest runs on the JS thread's fiber (its epoch ticks then yield).
+    pub fn on_js_thread(&self) -> bool {
+        self.on_js_thread.load(Ordering::Relaxed)
+    }
+
+    pub fn set_on_js_thread(&self, on_js_thread: bool) {
+        self.on_js_thread.store(on_js_thread, Ordering::Relaxed);
     }
 
     fn lock(&self) -> MutexGuard<'_, Queues> {

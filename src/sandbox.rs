@@ -16,8 +16,8 @@ use wasmtime::{
 };
 
 use crate::engine::{
-    Compiler, DENSE_SLOTS_VARIABLE, EngineKind, PerWasiEngine, TickerGuard, TimedCall, deadline_ticks, dense_slots,
-    engine_with,
+    Compiler, EngineKind, PerWasiEngine, SERVICE_SLOTS_VARIABLE, TickerGuard, TimedCall, deadline_ticks, engine_with,
+    service_slots,
 };
 use crate::error::{SandboxError, SandboxResult};
 use crate::module::ModuleSource;
@@ -195,6 +195,12 @@ struct PendingImport {
 /// A store on its way to, or on, a pool thread for an async call (see `Sandbox::begin_async`).
 pub struct AwayStore {
     store: Store<HostState>,
+    /// Whether the store meters fuel: otherwise asking for it makes (and drops) an error.
+    metered: bool,
+    /// Whether the guest may start on the JS thread (`run_on_fiber`): nothing it can call blocks
+    /// or needs JS (no imports, no WASI), and its calls are not timed (a thread's CPU clock
+    /// cannot time a call that changes threads).
+    pub may_start_on_js_thread: bool,
 }
 
 /// What an async call runs on the guest's thread.
@@ -220,12 +226,36 @@ impl AwayStore {
             return Err(wasmtime::Error::msg(error.to_string()));
         }
         // Timed here, on the guest's thread: the time the call waited for it is not the guest's.
-        let fuel = self.store.get_fuel().ok();
+        let fuel = self.fuel();
         self.store.data_mut().observer.begin(fuel, None);
         let outcome = self.run_call(call);
-        let fuel = self.store.get_fuel().ok();
+        let fuel = self.fuel();
         self.store.data_mut().observer.end(fuel);
         outcome
+    }
+
+    /// Runs `call` on a fiber of the store: polled first on the JS thread, where a short call
+    /// ends in the first poll and a longer one yields at its first epoch tick (the link says it
+    /// is on the JS thread), then polled to the end wherever the future was moved.
+    pub async fn run_on_fiber(mut self, call: AsyncCall) -> (Self, wasmtime::Result<AsyncOutcome>) {
+        let fuel = self.fuel();
+        self.store.data_mut().observer.begin(fuel, None);
+        let outcome = match call {
+            AsyncCall::Export { func, params, results } => {
+                let mut values = vec![Val::I32(0); results];
+                func.call_async(&mut self.store, &params, &mut values)
+                    .await
+                    .map(|()| AsyncOutcome::Values(values))
+            }
+            AsyncCall::Start(start) => exit_outcome(start.call_async(&mut self.store, &[], &mut []).await),
+        };
+        let fuel = self.fuel();
+        self.store.data_mut().observer.end(fuel);
+        (self, outcome)
+    }
+
+    fn fuel(&self) -> Option<u64> {
+        if self.metered { self.store.get_fuel().ok() } else { None }
     }
 
     fn run_call(&mut self, call: AsyncCall) -> wasmtime::Result<AsyncOutcome> {
@@ -235,14 +265,19 @@ impl AwayStore {
                 func.call(&mut self.store, &params, &mut values)
                     .map(|()| AsyncOutcome::Values(values))
             }
-            AsyncCall::Start(start) => match start.call(&mut self.store, &[], &mut []) {
-                Ok(()) => Ok(AsyncOutcome::Exit(0)),
-                Err(error) => match error.downcast_ref::<wasmtime_wasi::I32Exit>() {
-                    Some(exit) => Ok(AsyncOutcome::Exit(exit.0 as u32)),
-                    None => Err(error),
-                },
-            },
+            AsyncCall::Start(start) => exit_outcome(start.call(&mut self.store, &[], &mut [])),
         }
+    }
+}
+
+/// A WASI command's end: returning is exit code 0, `proc_exit` gives its code.
+fn exit_outcome(result: wasmtime::Result<()>) -> wasmtime::Result<AsyncOutcome> {
+    match result {
+        Ok(()) => Ok(AsyncOutcome::Exit(0)),
+        Err(error) => match error.downcast_ref::<wasmtime_wasi::I32Exit>() {
+            Some(exit) => Ok(AsyncOutcome::Exit(exit.0 as u32)),
+            None => Err(error),
+        },
     }
 }
 
@@ -827,7 +862,13 @@ impl Sandbox {
         async_epochs(&mut store);
         self.interrupt_requested.set(false);
         *self.away.borrow_mut() = Some(link);
-        Ok(AwayStore { store })
+        let may_start_on_js_thread =
+            self.imports.is_empty() && !self.wasi && self.output_streams.is_none() && !store.data().observer.timing();
+        Ok(AwayStore {
+            store,
+            metered: self.limits.fuel.is_some(),
+            may_start_on_js_thread,
+        })
     }
 
     /// Takes the store back from an async call that has returned.
@@ -1331,13 +1372,15 @@ pub(crate) fn instantiation_error(error: wasmtime::Error, limits: Limits) -> San
         return SandboxError::from_call(error);
     }
     let message = format!("{error:#}");
+    // Only the engine of served requests pools instances (BufferSandbox slots are counted by
+    // `buffer_guest::slots`); its requests overflow to on-demand instances, so this is a new
+    // handler's first instance finding every slot taken.
     if error.downcast_ref::<PoolConcurrencyLimitError>().is_some() {
         return SandboxError::SandboxLimit(format!(
-            "all {} BufferSandbox slots are in use ({message}): dispose() sandboxes you are done with \
-             (garbage collection alone frees them only between event-loop turns), or raise the limit \
-             with the environment variable {}=<count> before the first BufferSandbox is made",
-            dense_slots(),
-            DENSE_SLOTS_VARIABLE
+            "all {} pooled instance slots for served requests are in use ({message}): raise the limit \
+             with the environment variable {}=<count> before the first handler starts",
+            service_slots(),
+            SERVICE_SLOTS_VARIABLE
         ));
     }
     if message.contains("Cannot allocate memory") || message.contains("mmap failed") {

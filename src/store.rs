@@ -114,14 +114,20 @@ pub trait RemoteState: 'static {
 }
 
 /// The epoch behaviour of a store handed to an async call: on the guest's thread, each tick
-/// checks `interrupt()` and the call's deadline (time spent waiting for imports counts).
+/// checks `interrupt()` and the call's deadline (time spent waiting for imports counts). A
+/// guest started on the JS thread's fiber yields at its first tick, to go on on a pool thread.
 pub fn async_epochs<T: RemoteState + LimitedState>(store: &mut Store<T>) {
-    store.epoch_deadline_callback(
-        |mut context| match context.data().remote().and_then(|link| link.must_stop()) {
+    store.epoch_deadline_callback(|mut context| {
+        let (stop, on_js_thread) = match context.data().remote() {
+            Some(link) => (link.must_stop(), link.on_js_thread()),
+            None => (None, false),
+        };
+        match stop {
             Some(stop) => Err(stop),
+            None if on_js_thread => Ok(UpdateDeadline::Yield(1)),
             None => observe::tick(&mut context),
-        },
-    );
+        }
+    });
     store.set_epoch_deadline(1);
 }
 

@@ -12,9 +12,12 @@ use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::ffi::c_void;
+use std::future::Future;
+use std::pin::Pin;
 use std::ptr;
 use std::rc::Rc;
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
 use napi::{Env, sys};
@@ -38,6 +41,9 @@ pub struct AsyncQueue {
     pub disposed: Cell<bool>,
     /// An async call is running (its store is away).
     running: Cell<bool>,
+    /// The last call started on the JS thread outlasted its first epoch tick: the next one
+    /// starts on the pool (until a call settles within `SPIN_AFTER_START` again).
+    long_calls: Cell<bool>,
 }
 
 /// An async call made while another ran on the same sandbox: it starts when that one ends.
@@ -55,8 +61,15 @@ pub enum Job {
     Blocking(Box<dyn FnOnce() -> Box<dyn Any + Send> + Send>),
     /// A guest that mostly waits (a served HTTP request: on its client, on upstream servers):
     /// a task of the tokio runtime, which holds no thread while it waits.
-    Task(std::pin::Pin<Box<dyn std::future::Future<Output = Box<dyn Any + Send>> + Send>>),
+    Task(Fiber),
+    /// A guest call on a fiber that starts on the JS thread: a short call ends there, with no
+    /// thread hand-off (which costs more than the call); a longer one yields at its first epoch
+    /// tick (at most `engine::EPOCH_TICK`) and a pool thread runs it to the end.
+    StartsHere(Fiber),
 }
+
+/// A guest call as a future (wasmtime runs it on a fiber of its own).
+pub type Fiber = Pin<Box<dyn Future<Output = Box<dyn Any + Send>> + Send>>;
 
 /// What async calls run on (a `Sandbox`, a component instance): it hands its store to a pool
 /// job, serves the job's messages on the JS thread, and takes the store back.
@@ -219,6 +232,12 @@ impl AsyncHost for SandboxAsync {
             .downcast::<AsyncCall>()
             .map_err(|_| SandboxError::Internal("an async call of another kind".to_owned()))?;
         let mut away = self.core.begin_async(Arc::clone(link))?;
+        if away.may_start_on_js_thread {
+            return Ok(Job::StartsHere(Box::pin(async move {
+                let (away, outcome) = away.run_on_fiber(*call).await;
+                Box::new(Finished { away, outcome }) as Box<dyn Any + Send>
+            })));
+        }
         Ok(Job::Blocking(Box::new(move || {
             let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| away.run(*call)))
                 .unwrap_or_else(|_| Err(wasmtime::Error::msg("the host panicked while running the guest")));
@@ -294,6 +313,20 @@ fn start(env: &Env, context: &AsyncContext, call: Box<dyn Any>, deferred: sys::n
         settled: false,
     });
     context.queue.running.set(true);
+    let job = match job {
+        Job::StartsHere(fiber) if !context.queue.long_calls.get() => match poll_on_js_thread(&link, fiber) {
+            Ok(finished) => {
+                drop(ticker);
+                finish(raw_env, &mut running, finished);
+                return;
+            }
+            Err(fiber) => {
+                context.queue.long_calls.set(true);
+                Job::StartsHere(fiber)
+            }
+        },
+        job => job,
+    };
     let job_link = Arc::clone(&link);
     // A task mostly waits (a served request waits for its client): not worth watching for.
     let spin = if matches!(job, Job::Task(_)) {
@@ -302,6 +335,10 @@ fn start(env: &Env, context: &AsyncContext, call: Box<dyn Any>, deferred: sys::n
         SPIN_AFTER_START
     };
     let spawned = match job {
+        Job::StartsHere(fiber) => pool::spawn(move || {
+            let _ticker = ticker;
+            job_link.send_to_js(ToJs::Finished(block_on(fiber)));
+        }),
         Job::Blocking(job) => pool::spawn(move || {
             // The epoch ticks while the guest runs: `interrupt()`, deadlines and the JS side
             // going away are checked at each tick, even after the JS side is gone.
@@ -333,6 +370,8 @@ fn start(env: &Env, context: &AsyncContext, call: Box<dyn Any>, deferred: sys::n
         if sent != seen {
             seen = sent;
             if serve_waiting(raw_env, &mut running) {
+                // A short call: the next may start on the JS thread again.
+                context.queue.long_calls.set(false);
                 return;
             }
         }
@@ -379,6 +418,41 @@ fn start(env: &Env, context: &AsyncContext, call: Box<dyn Any>, deferred: sys::n
     // Messages sent before the line was up woke nobody: handle them now.
     // SAFETY: `running` lives until `finalize`, which cannot run during this call.
     serve_waiting(raw_env, unsafe { &mut *running });
+}
+
+/// Polls a call's fiber once on the JS thread: its outcome if it ended, or the fiber, which
+/// yielded at its first epoch tick and goes on elsewhere.
+fn poll_on_js_thread(link: &RemoteLink, mut fiber: Fiber) -> Result<Box<dyn Any + Send>, Fiber> {
+    link.set_on_js_thread(true);
+    let polled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        fiber.as_mut().poll(&mut Context::from_waker(Waker::noop()))
+    }));
+    link.set_on_js_thread(false);
+    match polled {
+        Ok(Poll::Ready(finished)) => Ok(finished),
+        Ok(Poll::Pending) => Err(fiber),
+        // The store is lost with the fiber: the sandbox reports it missing from now on.
+        Err(_) => Ok(Box::new(())),
+    }
+}
+
+/// Pool thread: polls `fiber` until it ends (it yields only at epoch ticks, waking itself).
+fn block_on(mut fiber: Fiber) -> Box<dyn Any + Send> {
+    struct Unpark(std::thread::Thread);
+    impl Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut context = Context::from_waker(&waker);
+    loop {
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| fiber.as_mut().poll(&mut context))) {
+            Ok(Poll::Ready(finished)) => return finished,
+            Ok(Poll::Pending) => std::thread::park(),
+            Err(_) => return Box::new(()),
+        }
+    }
 }
 
 /// Handles the call's queued messages; `true` once it has settled.

@@ -321,7 +321,9 @@ impl Sandbox {
     /// runs the sandbox is busy: `call()`, `read()`, `write()`, `grow()`, `memory()` and `run()`
     /// throw `ERR_SANDBOX_BUSY` (but inside its imports), and further `callAsync()`/`runAsync()`
     /// calls wait their turn. `timeoutMs` counts from the start of the call, time waiting for
-    /// imports included; `interrupt()` stops it with `ERR_WASM_INTERRUPTED`.
+    /// imports included; `interrupt()` stops it with `ERR_WASM_INTERRUPTED`. A sandbox with no
+    /// imports, no WASI and no call timing starts the call on the JS thread instead: a short
+    /// call ends there, a longer one moves to the pool at its first epoch tick (about 1 ms).
     #[napi(
         catch_unwind,
         js_name = "callAsync",

@@ -117,7 +117,7 @@ impl Observer {
     }
 
     /// Whether calls are timed: asked for, or needed by a CPU limit or a profiler.
-    fn timing(&self) -> bool {
+    pub fn timing(&self) -> bool {
         self.timed || self.needs_ticks()
     }
 
