@@ -360,8 +360,10 @@ test.serial(
   async (t) => {
     const sandbox = new Sandbox(pure)
     const iterations = spinFor(300)
-    // As in the test above: the best of three attempts must keep every stall under 10 ms. Each
-    // attempt makes two long calls: the first starts on the JS thread, the second on the pool.
+    // As in the test above: the best of three attempts must keep every stall under 10 ms (scaled
+    // under emulation, where the epoch tick that moves the call off the JS thread may come late).
+    // Each attempt makes two long calls: the first starts on the JS thread, the second on the pool.
+    const bound = scaled(10)
     let best
     for (let attempt = 1; attempt <= 3; attempt++) {
       await sandbox.callAsync('add', 1, 1) // a short call: the next long one starts on the JS thread
@@ -375,9 +377,9 @@ test.serial(
       )
       t.true(run.elapsed > 200, `the guest calls took ${run.elapsed} ms`)
       if (!best || run.maxMs < best.maxMs) best = run
-      if (best.maxMs < 10) break
+      if (best.maxMs < bound) break
     }
-    t.true(best.maxMs < 10, `event loop delay max ${best.maxMs} ms at best`)
+    t.true(best.maxMs < bound, `event loop delay max ${best.maxMs} ms at best`)
   },
 )
 
