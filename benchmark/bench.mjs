@@ -298,29 +298,25 @@ row({
 
 // 7b. Async calls: the round trip of callAsync on a trivial export, against V8 wasm in a worker
 // with one postMessage round trip (what Node offers to keep a guest off the event loop).
+/** Times `await call(index)` in batches: what one async round trip costs. */
+const measureRoundTrips = (call) =>
+  measureBatches(
+    async (count) => {
+      const started = process.hrtime.bigint()
+      for (let index = 0; index < count; index++) sink ^= await call(index)
+      return Number(process.hrtime.bigint() - started)
+    },
+    { batch: batch(20_000), samples: 9 },
+  )
 const asyncIdentity = new Sandbox(identityText)
-const asyncCall = await measureBatches(
-  async (count) => {
-    const started = process.hrtime.bigint()
-    for (let index = 0; index < count; index++) sink ^= await asyncIdentity.callAsync('id', index)
-    return Number(process.hrtime.bigint() - started)
-  },
-  { batch: batch(20_000), samples: 9 },
-)
+const asyncCall = await measureRoundTrips((index) => asyncIdentity.callAsync('id', index))
 // The same export in a sandbox with a JS import (one the export never calls): its async calls
 // cannot start on the JS thread (an import may need JS), so they take the pool's round trip.
 const pooledIdentity = new Sandbox(
   '(module (import "env" "f" (func)) (func (export "id") (param i32) (result i32) local.get 0))',
   { imports: { env: { f() {} } } },
 )
-const pooledAsyncCall = await measureBatches(
-  async (count) => {
-    const started = process.hrtime.bigint()
-    for (let index = 0; index < count; index++) sink ^= await pooledIdentity.callAsync('id', index)
-    return Number(process.hrtime.bigint() - started)
-  },
-  { batch: batch(20_000), samples: 9 },
-)
+const pooledAsyncCall = await measureRoundTrips((index) => pooledIdentity.callAsync('id', index))
 const messenger = new Worker(
   `const { parentPort, workerData } = require('node:worker_threads')
    const instance = new WebAssembly.Instance(new WebAssembly.Module(workerData))
@@ -333,14 +329,7 @@ const messageRoundTrip = (value) =>
     messenger.postMessage(value)
   })
 await messageRoundTrip(0)
-const messageCall = await measureBatches(
-  async (count) => {
-    const started = process.hrtime.bigint()
-    for (let index = 0; index < count; index++) sink ^= await messageRoundTrip(index)
-    return Number(process.hrtime.bigint() - started)
-  },
-  { batch: batch(20_000), samples: 9 },
-)
+const messageCall = await measureRoundTrips(messageRoundTrip)
 await messenger.terminate()
 row({
   operation: "await sandbox.callAsync('id', x)",
