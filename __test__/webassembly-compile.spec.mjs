@@ -1,6 +1,7 @@
 // WebAssembly namespace: compile and instantiate compile off the main thread and through the code
 // cache that Module uses, so a large module neither stalls the event loop nor compiles twice.
 import { spawnSync } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
@@ -16,7 +17,10 @@ const require = createRequire(import.meta.url)
 // sql.js's 0.69 MB Emscripten module: about a second to compile with Cranelift here.
 const sqlWasm = readFileSync(require.resolve('sql.js/dist/sql-wasm.wasm'))
 /** The module with a custom section of its own, so no cache has seen these bytes. */
-const variant = (tag) => Buffer.concat([sqlWasm, Buffer.from([0, 6, 5, 0x77, 0x61, 0x2d, 0x6e, tag])])
+// A custom section makes each variant new to the code cache, in this run too: tests that share a
+// cache directory (the emulated run, scripts/test-arm64.mjs) still compile each one here.
+const runTag = randomBytes(8)
+const variant = (tag) => Buffer.concat([sqlWasm, Buffer.from([0, 14, 5, 0x77, 0x61, 0x2d, 0x6e, tag]), runTag])
 
 /** An import object with a function for every name. */
 const anyImports = new Proxy({}, { get: () => new Proxy({}, { get: () => () => 0 }) })

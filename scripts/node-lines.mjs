@@ -6,7 +6,7 @@
 //   node scripts/node-lines.mjs run -- <cmd> [args]  run a command once per line, that line's bin first on PATH
 //
 // NODE_LINES=22,24 limits the lines; WASM_MEMORY_SANDBOX_NODE_CACHE moves the cache.
-import { execFileSync, spawnSync } from 'node:child_process'
+import { execFileSync, spawn } from 'node:child_process'
 import { existsSync, mkdirSync, mkdtempSync, renameSync, rmSync } from 'node:fs'
 import { homedir } from 'node:os'
 import { delimiter, dirname, join } from 'node:path'
@@ -86,7 +86,30 @@ export function envForLine(line, base = process.env) {
   return { ...base, PATH: `${bin}${delimiter}${base.PATH ?? ''}`, NODE_LINE: String(line) }
 }
 
-function main(argv) {
+/**
+ * Runs `command` with stdout passed through as it comes, and returns its exit status with the
+ * lines that name a failed test (ava marks them `✘`), so the summary at the end of a long log
+ * says what failed without scrolling back through four Node lines.
+ */
+function runPassingThrough(command, args, env) {
+  return new Promise((resolve) => {
+    const child = spawn(command, args, { stdio: ['inherit', 'pipe', 'inherit'], env })
+    const failures = []
+    let pending = ''
+    child.stdout.on('data', (chunk) => {
+      process.stdout.write(chunk)
+      const lines = (pending + chunk.toString('utf8')).split('\n')
+      pending = lines.pop()
+      for (const line of lines) if (line.includes('✘')) failures.push(line.trim())
+    })
+    child.on('close', (status, signal) => {
+      if (pending.includes('✘')) failures.push(pending.trim())
+      resolve({ status: signal ?? status, failures })
+    })
+  })
+}
+
+async function main(argv) {
   const [command, ...rest] = argv
   const lines = selectedLines()
   if (command === 'install') {
@@ -103,12 +126,14 @@ function main(argv) {
       console.log(`\n==== Node ${line} (${nodeVersionOf(join(ensureNodeLine(line), 'node'))}): ${args.join(' ')}`)
       // `node` means this line's node, whatever PATH lookup the platform's spawn does.
       const command = args[0] === 'node' ? join(ensureNodeLine(line), 'node') : args[0]
-      const { status, signal } = spawnSync(command, args.slice(1), { stdio: 'inherit', env })
-      results.push({ line, ok: status === 0, status: signal ?? status, seconds: (Date.now() - started) / 1000 })
+      const { status, failures } = await runPassingThrough(command, args.slice(1), env)
+      results.push({ line, ok: status === 0, status, failures, seconds: (Date.now() - started) / 1000 })
     }
     console.log('\n==== Node lines')
-    for (const { line, ok, status, seconds } of results) {
+    for (const { line, ok, status, failures, seconds } of results) {
       console.log(`Node ${line}: ${ok ? 'passed' : `FAILED (${status})`} in ${seconds.toFixed(0)} s`)
+      // ava prints each failure twice (as it happens and in the summary): name each once.
+      for (const failure of new Set(failures)) console.log(`  ${failure}`)
     }
     return results.every(({ ok }) => ok) ? 0 : 1
   }
@@ -117,5 +142,5 @@ function main(argv) {
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  process.exitCode = main(process.argv.slice(2))
+  process.exitCode = await main(process.argv.slice(2))
 }

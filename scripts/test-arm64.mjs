@@ -181,7 +181,7 @@ function hostNpmCli() {
 }
 
 /** The environment the emulated Node and its children run in: that line's arm64 bin first, no Rust. */
-function emulatedEnv(bin, home) {
+function emulatedEnv(bin, home, codeCache) {
   const env = Object.fromEntries(
     Object.entries(process.env).filter(
       ([name]) =>
@@ -195,6 +195,10 @@ function emulatedEnv(bin, home) {
     HOME: home,
     QEMU_LD_PREFIX: SYSROOT,
     WASM_MEMORY_SANDBOX_TIME_SCALE: String(EMULATION_TIME_SCALE),
+    // One code cache for every spec file and both Node lines (the same binary): Cranelift under
+    // emulation compiles each guest once, not once per test process. The cache's own specs
+    // point their processes at directories of their own.
+    WASM_MEMORY_SANDBOX_CACHE_DIR: codeCache,
     npm_config_cache: join(home, '.npm'),
     npm_config_update_notifier: 'false',
     npm_config_fund: 'false',
@@ -218,7 +222,7 @@ function emulated(bin, args, options) {
   return signal ?? status
 }
 
-function testLine(line, record, specs) {
+function testLine(line, record, specs, codeCache) {
   const bin = ensureArm64Node(line)
   const project = mkdtempSync(join(tmpdir(), `wms-arm64-node${line}-`))
   const cleanUp = () => rmSync(project, { recursive: true, force: true })
@@ -227,7 +231,7 @@ function testLine(line, record, specs) {
     const app = join(project, 'app')
     mkdirSync(home, { recursive: true })
     mkdirSync(app, { recursive: true })
-    const env = emulatedEnv(bin, home)
+    const env = emulatedEnv(bin, home, codeCache)
     writeFileSync(
       join(app, 'package.json'),
       `${JSON.stringify(
@@ -307,7 +311,13 @@ function main() {
   run(process.execPath, [join(root, 'scripts', 'build-guests.mjs')], { cwd: root })
   const record = JSON.parse(readFileSync(join(root, 'dist', 'packages.json'), 'utf8'))
   if (!record.targets?.[PLATFORM]) throw new Error(`test:arm64: dist/ holds no ${PLATFORM} tarball`)
-  const results = lines.map((line) => testLine(line, record, specs))
+  const codeCache = mkdtempSync(join(tmpdir(), 'wms-arm64-code-cache-'))
+  let results
+  try {
+    results = lines.map((line) => testLine(line, record, specs, codeCache))
+  } finally {
+    rmSync(codeCache, { recursive: true, force: true })
+  }
   console.log('\n==== arm64 (qemu-user) Node lines')
   for (const { line, ok, status, installSeconds, seconds } of results) {
     console.log(

@@ -193,6 +193,14 @@ impl Wakeup {
         )
     }
 
+    /// The live thread-safe function, if any.
+    fn current(&self) -> Option<TsfnHandle> {
+        match *self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) {
+            WakeupState::Live(handle) => Some(handle),
+            _ => None,
+        }
+    }
+
     fn take(&self) -> Option<TsfnHandle> {
         match self.set(WakeupState::Gone) {
             WakeupState::Live(handle) => Some(handle),
@@ -208,6 +216,9 @@ struct Running {
     wakeup: Arc<Wakeup>,
     deferred: sys::napi_deferred,
     settled: bool,
+    /// A drain from `setImmediate` is pending (`drain_after_io`), holding the thread-safe
+    /// function (and so this call) alive until it runs.
+    immediate: Option<TsfnHandle>,
 }
 
 /// What a `Sandbox`'s job hands back.
@@ -311,6 +322,7 @@ fn start(env: &Env, context: &AsyncContext, call: Box<dyn Any>, deferred: sys::n
         wakeup: Arc::clone(&wakeup),
         deferred,
         settled: false,
+        immediate: None,
     });
     context.queue.running.set(true);
     let job = match job {
@@ -369,10 +381,15 @@ fn start(env: &Env, context: &AsyncContext, call: Box<dyn Any>, deferred: sys::n
         let sent = link.sent_to_js();
         if sent != seen {
             seen = sent;
-            if serve_waiting(raw_env, &mut running) {
-                // A short call: the next may start on the JS thread again.
-                context.queue.long_calls.set(false);
-                return;
+            match serve_waiting(raw_env, &mut running) {
+                Served::Settled => {
+                    // A short call: the next may start on the JS thread again.
+                    context.queue.long_calls.set(false);
+                    return;
+                }
+                // The rest is served at the loop's next turn here: nobody will send it again.
+                Served::Output => seen = usize::MAX,
+                Served::Waiting => {}
             }
         }
         std::hint::spin_loop();
@@ -417,7 +434,7 @@ fn start(env: &Env, context: &AsyncContext, call: Box<dyn Any>, deferred: sys::n
     wakeup.set(WakeupState::Live(TsfnHandle(tsfn)));
     // Messages sent before the line was up woke nobody: handle them now.
     // SAFETY: `running` lives until `finalize`, which cannot run during this call.
-    serve_waiting(raw_env, unsafe { &mut *running });
+    serve_then_yield(raw_env, unsafe { &mut *running });
 }
 
 /// Polls a call's fiber once on the JS thread: its outcome if it ended, or the fiber, which
@@ -455,22 +472,42 @@ fn block_on(mut fiber: Fiber) -> Box<dyn Any + Send> {
     }
 }
 
-/// Handles the call's queued messages; `true` once it has settled.
-fn serve_waiting(env: sys::napi_env, running: &mut Running) -> bool {
+/// What `serve_waiting` left.
+enum Served {
+    Settled,
+    /// Output was delivered: what came after it waits for the event loop's next turn.
+    Output,
+    /// Nothing is queued.
+    Waiting,
+}
+
+/// Handles the call's queued messages up to the first output delivery. A guest writing faster
+/// than its callback reads would otherwise keep the JS thread delivering in one go, timers and
+/// I/O starved (its thread-safe function is called again as soon as it has room to write).
+fn serve_waiting(env: sys::napi_env, running: &mut Running) -> Served {
     if running.settled {
-        return true;
+        return Served::Settled;
     }
     while let Some(message) = running.link.take_to_js() {
         if let (ToJs::Output, Some(output)) = (&message, &running.context.output) {
             output.deliver(&Env::from(env));
-            continue;
+            return Served::Output;
         }
         if let Some(finished) = running.context.host.serve(env, message) {
             finish(env, running, finished);
-            return true;
+            return Served::Settled;
         }
     }
-    false
+    Served::Waiting
+}
+
+/// `serve_waiting`, then, after output, the next messages from `setImmediate`: after the timers
+/// and I/O of this turn of the event loop, as a readable stream's data events.
+fn serve_then_yield(env: sys::napi_env, running: &mut Running) {
+    if matches!(serve_waiting(env, running), Served::Output) && !drain_after_io(env, running) {
+        // No `setImmediate` (a context without one): on the thread-safe function, as before.
+        running.wakeup.kick();
+    }
 }
 
 /// Releases a call's thread-safe function (its finalizer then frees the call).
@@ -488,14 +525,68 @@ unsafe extern "C" fn drain(env: sys::napi_env, _callback: sys::napi_value, conte
     }
     // SAFETY: `context` is the call's `Running`, alive until `finalize`, used on this thread only.
     let running = unsafe { &mut *context.cast::<Running>() };
-    if running.settled {
+    // A pending immediate serves what woke this call, after the turn's timers and I/O.
+    if running.settled || running.immediate.is_some() {
         return;
     }
-    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| serve_waiting(env, running)));
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| serve_then_yield(env, running)));
     if outcome.is_err() {
         // Nothing can be done for this call any more; at least the process goes on.
         running.link.interrupt();
     }
+}
+
+/// Schedules `drain_immediate` with `setImmediate`; `false` if it could not be.
+fn drain_after_io(env: sys::napi_env, running: &mut Running) -> bool {
+    let Some(TsfnHandle(tsfn)) = running.wakeup.current() else {
+        return false;
+    };
+    // SAFETY: the live env, on its thread; the thread-safe function is live (`current`), and the
+    // hold taken here keeps it and `running` alive until `drain_immediate` or env teardown.
+    unsafe {
+        if sys::napi_acquire_threadsafe_function(tsfn) != sys::Status::napi_ok {
+            return false;
+        }
+        let mut global = ptr::null_mut();
+        let mut set_immediate = ptr::null_mut();
+        let mut callback = ptr::null_mut();
+        let mut ignored = ptr::null_mut();
+        let data = ptr::from_mut(running).cast::<c_void>();
+        let scheduled = sys::napi_get_global(env, &mut global) == sys::Status::napi_ok
+            && sys::napi_get_named_property(env, global, c"setImmediate".as_ptr(), &mut set_immediate)
+                == sys::Status::napi_ok
+            && sys::napi_create_function(env, c"drain".as_ptr(), 5, Some(drain_immediate), data, &mut callback)
+                == sys::Status::napi_ok
+            && sys::napi_call_function(env, global, set_immediate, 1, &callback, &mut ignored) == sys::Status::napi_ok;
+        if !scheduled {
+            let mut exception = ptr::null_mut();
+            sys::napi_get_and_clear_last_exception(env, &mut exception);
+            sys::napi_release_threadsafe_function(tsfn, sys::ThreadsafeFunctionReleaseMode::release);
+            return false;
+        }
+    }
+    running.immediate = Some(TsfnHandle(tsfn));
+    true
+}
+
+/// `setImmediate`'s callback: serves the call's messages, then lets its thread-safe function go.
+unsafe extern "C" fn drain_immediate(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
+    let mut data = ptr::null_mut();
+    // SAFETY: the callback's own info.
+    unsafe { sys::napi_get_cb_info(env, info, ptr::null_mut(), ptr::null_mut(), ptr::null_mut(), &mut data) };
+    // SAFETY: the `Running` given to `drain_after_io`, kept alive by the hold it took.
+    let running = unsafe { &mut *data.cast::<Running>() };
+    let Some(TsfnHandle(tsfn)) = running.immediate.take() else {
+        return ptr::null_mut();
+    };
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| serve_then_yield(env, running)));
+    if outcome.is_err() {
+        running.link.interrupt();
+    }
+    // Last: the call (and `running`) may be freed once no hold is left.
+    // SAFETY: the hold `drain_after_io` took.
+    unsafe { sys::napi_release_threadsafe_function(tsfn, sys::ThreadsafeFunctionReleaseMode::release) };
+    ptr::null_mut()
 }
 
 fn finish(env: sys::napi_env, running: &mut Running, finished: Box<dyn Any + Send>) {

@@ -98,6 +98,21 @@ impl OutputDelivery {
             return true;
         };
         let raw = env.raw();
+        // Each chunk's Buffer in a scope of its own: one delivery may hand over many megabytes,
+        // which the callback's caller must be able to collect as soon as it lets go of them.
+        let mut scope = ptr::null_mut();
+        // SAFETY: the JS thread of this env.
+        if unsafe { sys::napi_open_handle_scope(raw, &mut scope) } != sys::Status::napi_ok {
+            return true;
+        }
+        let delivered = self.call_in_scope(env, kind, function, bytes);
+        // SAFETY: the scope opened above, innermost.
+        unsafe { sys::napi_close_handle_scope(raw, scope) };
+        delivered
+    }
+
+    fn call_in_scope(&self, env: &Env, kind: StreamKind, function: RawValue, bytes: &[u8]) -> bool {
+        let raw = env.raw();
         let mut buffer = ptr::null_mut();
         let mut data = ptr::null_mut();
         let mut global = ptr::null_mut();
