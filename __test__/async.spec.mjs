@@ -338,6 +338,14 @@ const pure = new Module(`(module
 
 test('a guest with no imports: async calls in a row, queued, trapping and after a long one all settle right', async (t) => {
   const sandbox = new Sandbox(pure)
+  // Settled before callAsync returns, still a Promise, and the guest's value, not one it holds.
+  const settledAtOnce = sandbox.callAsync('add', 20, 22)
+  t.true(settledAtOnce instanceof Promise)
+  t.is(await settledAtOnce, 42)
+  t.is(await Sandbox.prototype.callAsync.call(sandbox, 'add', 1, 2), 3)
+  await t.throwsAsync(sandbox.callAsync('add', 1), { code: 'ERR_INVALID_ARG_TYPE', message: /takes 2 argument/ })
+  await t.throwsAsync(sandbox.callAsync('memory'), { code: 'ERR_INVALID_ARG_TYPE', message: /no function named/ })
+  await t.throwsAsync(sandbox.callAsync('add', 1n, 2), { instanceOf: TypeError, code: 'ERR_INVALID_ARG_TYPE' })
   for (let expected = 1; expected <= 2000; expected++) {
     const value = await sandbox.callAsync('count')
     if (value !== expected) return t.is(value, expected)
@@ -353,6 +361,8 @@ test('a guest with no imports: async calls in a row, queued, trapping and after 
   t.is(await sandbox.callAsync('add', 2, 3), 5, 'then a short one, on the pool')
   t.is(await sandbox.callAsync('add', 3, 4), 7, 'and back on the JS thread')
   t.is(sandbox.call('count'), 2001, 'sync calls see the same store')
+  sandbox.dispose()
+  await t.throwsAsync(sandbox.callAsync('add', 1, 2), { code: 'ERR_SANDBOX_DISPOSED' })
 })
 
 test.serial(

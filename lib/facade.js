@@ -143,6 +143,9 @@ module.exports = function installFacade(native, exports) {
   /** `#lastName` before the first call: no argument can be equal to it. */
   const NO_CALL_YET = Symbol('no call yet')
 
+  // The native callAsync takes its arguments as one array; the facade gives it the variadic shape.
+  const nativeCallAsync = NativeSandbox.prototype.callAsync
+
   class Sandbox extends NativeSandbox {
     #handle
     /** Export name to a native handle on that export, made on first use of each name. */
@@ -171,6 +174,31 @@ module.exports = function installFacade(native, exports) {
       const format = profileFormat(options)
       const raw = this.takeProfile()
       return format === 'firefox' ? formats.toFirefoxProfile(raw) : formats.toCpuProfile(raw)
+    }
+
+    callAsync(name, ...args) {
+      // The native callAsync (one array of arguments) says what is wrong with a receiver that
+      // is not a Sandbox or a name that is not an exported function, as a rejected Promise.
+      if (!(#handle in this)) return nativeCallAsync.call(this, name, args)
+      let target
+      if (name === this.#lastName) {
+        target = this.#lastTarget
+      } else {
+        target = this.#targets.get(name)
+        if (target === undefined) {
+          try {
+            target = native.sandboxCaller(this.#handle, name)
+          } catch {
+            return nativeCallAsync.call(this, name, args)
+          }
+          this.#targets.set(name, target)
+        }
+        this.#lastName = name
+        this.#lastTarget = target
+      }
+      // A call that settled at once comes back as its value (no Node-API Promise made and
+      // resolved), one still running as its Promise, which Promise.resolve returns as it is.
+      return Promise.resolve(native.callAsyncExport(target, ...args))
     }
 
     call(name, ...args) {
@@ -206,17 +234,6 @@ module.exports = function installFacade(native, exports) {
       }
     }
   }
-
-  // The native callAsync takes its arguments as one array; the facade gives it the variadic shape.
-  const nativeCallAsync = NativeSandbox.prototype.callAsync
-  Object.defineProperty(Sandbox.prototype, 'callAsync', {
-    value: function callAsync(name, ...args) {
-      return nativeCallAsync.call(this, name, args)
-    },
-    writable: true,
-    configurable: true,
-    enumerable: false,
-  })
 
   Object.defineProperty(NativeModule.prototype, 'instantiate', {
     value: function instantiate(options) {

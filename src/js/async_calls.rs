@@ -119,16 +119,47 @@ pub fn call_async(env: &Env, context: &AsyncContext, call: Box<dyn Any>) -> napi
     if context.queue.running.get() {
         context.queue.waiting.borrow_mut().push_back(Waiting { call, deferred });
     } else {
-        start(env, context, call, deferred);
+        start(env, context, call, Some(deferred));
     }
     Ok(promise)
 }
 
+/// `call_async` for the facade, which passes what it returns through `Promise.resolve`: the
+/// call's value itself when it settled on the JS thread before returning (no Node-API Promise
+/// made and resolved, which cost more than the call), else its Promise.
+pub fn call_async_value(env: &Env, context: &AsyncContext, call: Box<dyn Any>) -> napi::Result<RawValue> {
+    if context.queue.running.get() {
+        return call_async(env, context, call);
+    }
+    match start(env, context, call, None) {
+        Started::Settled(Ok(value)) => Ok(value),
+        Started::Settled(Err((error, cause))) => rejected_with_cause(env, &error, cause),
+        Started::Pending(Some(promise)) => Ok(promise),
+        Started::Pending(None) => Err(napi::Error::new(
+            napi::Status::GenericFailure,
+            "could not create a Promise",
+        )),
+    }
+}
+
 /// A Promise already rejected with `error`: how the async methods report bad arguments.
 pub fn rejected(env: &Env, error: &SandboxError) -> napi::Result<RawValue> {
+    rejected_with_cause(env, error, None)
+}
+
+fn rejected_with_cause(env: &Env, error: &SandboxError, cause: Option<RawValue>) -> napi::Result<RawValue> {
     let (deferred, promise) = new_promise(env)?;
-    reject(env.raw(), deferred, error, None);
+    reject(env.raw(), deferred, error, cause);
     Ok(promise)
+}
+
+/// What `start` did with a call given no Promise.
+enum Started {
+    /// It settled before `start` returned: no Promise was made.
+    Settled(Settled),
+    /// It goes on: the Promise made for it (`None` if Node-API could not make one; the call
+    /// then runs to its end unobserved).
+    Pending(Option<RawValue>),
 }
 
 fn new_promise(env: &Env) -> napi::Result<(sys::napi_deferred, RawValue)> {
@@ -214,7 +245,10 @@ struct Running {
     context: AsyncContext,
     link: Arc<RemoteLink>,
     wakeup: Arc<Wakeup>,
-    deferred: sys::napi_deferred,
+    /// The call's Promise; `None` while `start` may still settle it before returning.
+    deferred: Option<sys::napi_deferred>,
+    /// How it settled, when it did with no Promise (see `call_async_value`).
+    settled_here: Option<Settled>,
     settled: bool,
     /// A drain from `setImmediate` is pending (`drain_after_io`), holding the thread-safe
     /// function (and so this call) alive until it runs.
@@ -296,8 +330,17 @@ impl AsyncHost for SandboxAsync {
 /// thread, which costs more than the call itself.
 const SPIN_AFTER_START: std::time::Duration = std::time::Duration::from_micros(30);
 
-fn start(env: &Env, context: &AsyncContext, call: Box<dyn Any>, deferred: sys::napi_deferred) {
+/// Starts `call`, settling `deferred` when it ends. Given none, a call that settles before this
+/// returns makes no Promise (`Started::Settled`); one that goes on gets one (`Started::Pending`).
+fn start(env: &Env, context: &AsyncContext, call: Box<dyn Any>, deferred: Option<sys::napi_deferred>) -> Started {
     let raw_env = env.raw();
+    let fail = |error: SandboxError| match deferred {
+        Some(deferred) => {
+            reject(raw_env, deferred, &error, None);
+            Started::Pending(None)
+        }
+        None => Started::Settled(Err((error, None))),
+    };
     let deadline = context.host.timeout().map(|timeout| Instant::now() + timeout);
     let wakeup = Arc::new(Wakeup(Mutex::new(WakeupState::Watching)));
     let link = Arc::new(RemoteLink::new(deadline, {
@@ -307,11 +350,11 @@ fn start(env: &Env, context: &AsyncContext, call: Box<dyn Any>, deferred: sys::n
     }));
     let ticker = match TickerGuard::active() {
         Ok(ticker) => ticker,
-        Err(error) => return reject(raw_env, deferred, &error, None),
+        Err(error) => return fail(error),
     };
     let job = match context.host.begin(&link, call) {
         Ok(job) => job,
-        Err(error) => return reject(raw_env, deferred, &error, None),
+        Err(error) => return fail(error),
     };
     if let Some(output) = &context.output {
         output.hold(true);
@@ -321,6 +364,7 @@ fn start(env: &Env, context: &AsyncContext, call: Box<dyn Any>, deferred: sys::n
         link: Arc::clone(&link),
         wakeup: Arc::clone(&wakeup),
         deferred,
+        settled_here: None,
         settled: false,
         immediate: None,
     });
@@ -330,7 +374,10 @@ fn start(env: &Env, context: &AsyncContext, call: Box<dyn Any>, deferred: sys::n
             Ok(finished) => {
                 drop(ticker);
                 finish(raw_env, &mut running, finished);
-                return;
+                return match running.settled_here.take() {
+                    Some(settled) => Started::Settled(settled),
+                    None => Started::Pending(None),
+                };
             }
             Err(fiber) => {
                 context.queue.long_calls.set(true);
@@ -339,6 +386,14 @@ fn start(env: &Env, context: &AsyncContext, call: Box<dyn Any>, deferred: sys::n
         },
         job => job,
     };
+    // From here the call outlives this function: it needs its Promise.
+    let mut promise = None;
+    if running.deferred.is_none() {
+        promise = new_promise(env).ok().map(|(deferred, promise)| {
+            running.deferred = Some(deferred);
+            promise
+        });
+    }
     let job_link = Arc::clone(&link);
     // A task mostly waits (a served request waits for its client): not worth watching for.
     let spin = if matches!(job, Job::Task(_)) {
@@ -371,8 +426,8 @@ fn start(env: &Env, context: &AsyncContext, call: Box<dyn Any>, deferred: sys::n
     if let Err(reason) = spawned {
         // The job (and the store in it) is gone with the failed spawn; the sandbox cannot be used.
         context.queue.running.set(false);
-        reject(raw_env, running.deferred, &SandboxError::Pool(reason), None);
-        return;
+        settle(raw_env, &mut running, Err((SandboxError::Pool(reason), None)));
+        return Started::Pending(promise);
     }
     let until = Instant::now() + spin;
     let mut seen = 0;
@@ -385,7 +440,7 @@ fn start(env: &Env, context: &AsyncContext, call: Box<dyn Any>, deferred: sys::n
                 Served::Settled => {
                     // A short call: the next may start on the JS thread again.
                     context.queue.long_calls.set(false);
-                    return;
+                    return Started::Pending(promise);
                 }
                 // The rest is served at the loop's next turn here: nobody will send it again.
                 Served::Output => seen = usize::MAX,
@@ -420,21 +475,18 @@ fn start(env: &Env, context: &AsyncContext, call: Box<dyn Any>, deferred: sys::n
         // SAFETY: not handed to Node-API: still ours. The guest runs on; its messages are
         // never read, so it ends at its next epoch tick and what it holds is leaked, not freed
         // off the JS thread.
-        let running = unsafe { Box::from_raw(running) };
+        let mut running = unsafe { Box::from_raw(running) };
         running.link.close_js();
         context.queue.running.set(false);
-        reject(
-            raw_env,
-            running.deferred,
-            &SandboxError::Internal("could not create a thread-safe function".to_owned()),
-            None,
-        );
-        return;
+        let error = SandboxError::Internal("could not create a thread-safe function".to_owned());
+        settle(raw_env, &mut running, Err((error, None)));
+        return Started::Pending(promise);
     }
     wakeup.set(WakeupState::Live(TsfnHandle(tsfn)));
     // Messages sent before the line was up woke nobody: handle them now.
     // SAFETY: `running` lives until `finalize`, which cannot run during this call.
     serve_then_yield(raw_env, unsafe { &mut *running });
+    Started::Pending(promise)
 }
 
 /// Polls a call's fiber once on the JS thread: its outcome if it ended, or the fiber, which
@@ -608,20 +660,25 @@ fn finish(env: sys::napi_env, running: &mut Running, finished: Box<dyn Any + Sen
     context.queue.running.set(false);
     release(&running.wakeup);
     if context.queue.disposed.get() {
-        reject(env, running.deferred, &disposed_during_call(), None);
-    } else {
-        match settled {
-            // SAFETY: `deferred` is unsettled and belongs to this env.
-            Ok(value) => unsafe {
-                sys::napi_resolve_deferred(env, running.deferred, value);
-            },
-            Err((error, cause)) => reject(env, running.deferred, &error, cause),
-        }
+        settled = Err((disposed_during_call(), None));
     }
+    settle(env, running, settled);
     // The next call waiting on this sandbox, if any.
     let next = context.queue.waiting.borrow_mut().pop_front();
     if let Some(Waiting { call, deferred }) = next {
-        start(&handle, &context, call, deferred);
+        start(&handle, &context, call, Some(deferred));
+    }
+}
+
+/// Settles the call's Promise, or keeps the outcome for `start` when it has none yet.
+fn settle(env: sys::napi_env, running: &mut Running, settled: Settled) {
+    match (running.deferred, settled) {
+        // SAFETY: `deferred` is unsettled and belongs to this env.
+        (Some(deferred), Ok(value)) => unsafe {
+            sys::napi_resolve_deferred(env, deferred, value);
+        },
+        (Some(deferred), Err((error, cause))) => reject(env, deferred, &error, cause),
+        (None, settled) => running.settled_here = Some(settled),
     }
 }
 

@@ -380,6 +380,28 @@ unsafe extern "C" fn call_export(env: sys::napi_env, info: sys::napi_callback_in
     unsafe { finish(env, outcome) }
 }
 
+/// `callAsyncExport(target, ...args)`: `callAsync` of the export behind a `sandboxCaller` handle,
+/// without finding the sandbox behind `this` and the export by name on each call. Returns the
+/// value of a call that settled at once, else its Promise: the facade passes either through
+/// `Promise.resolve`.
+unsafe extern "C" fn call_async_export(env: sys::napi_env, info: sys::napi_callback_info) -> RawValue {
+    let outcome = catch_unwind(AssertUnwindSafe(|| {
+        let wrapped_env = Env::from(env);
+        // SAFETY: this callback's env and info.
+        let args = unsafe { VarArgs::read(env, info) };
+        let Some((&target, wasm_args)) = args.as_slice().split_first() else {
+            return Err(not_a_handle(&wrapped_env));
+        };
+        // SAFETY: as in `call_export`.
+        let caller = unsafe { from_handle::<ExportCaller>(env, target) }.ok_or_else(|| not_a_handle(&wrapped_env))?;
+        // SAFETY: as in `call_export`.
+        let sandbox = unsafe { &*caller.sandbox };
+        sandbox.call_async_index(&wrapped_env, caller.index, wasm_args)
+    }));
+    // SAFETY: called by Node-API with this callback's env.
+    unsafe { finish(env, outcome) }
+}
+
 /// `callExportN(target, a1, ..., aN)` for `N` = `ARITY` = `COUNT - 1` (stable Rust cannot write
 /// `ARITY + 1` as an array length): one native function per arity, shared by every sandbox and
 /// export, so the facade's call sites stay monomorphic however many exports a program calls (a
@@ -532,6 +554,7 @@ pub fn install_raw_methods(exports: Object) -> Result<()> {
             (c"callExport2", call_export_fixed::<3, 2>),
             (c"callExport3", call_export_fixed::<4, 3>),
             (c"callExport4", call_export_fixed::<5, 4>),
+            (c"callAsyncExport", call_async_export),
             (c"sandboxImports", sandbox_imports),
         ];
         for (name, callback) in functions {

@@ -339,6 +339,16 @@ impl Sandbox {
         Ok(unsafe { Unknown::from_raw_unchecked(env.raw(), promise) })
     }
 
+    /// `callAsync` of the export at `index` (a `sandboxCaller` handle's) with `args`, for the
+    /// facade's `Promise.resolve`: the value if the call settled at once, else a Promise
+    /// (rejected if the arguments do not fit).
+    pub(crate) fn call_async_index(&self, env: &Env, index: usize, args: &[RawValue]) -> Result<RawValue> {
+        match self.async_call_at(env, index, args) {
+            Ok(call) => async_calls::call_async_value(env, &self.async_context(env)?, Box::new(call)),
+            Err(error) => async_calls::rejected(env, &error),
+        }
+    }
+
     /// Runs a WASI command as `run()` does, on a thread of the addon's pool: returns a Promise
     /// of `{ exitCode, stdout, stderr, ... }`. The same rules as `callAsync()` apply.
     #[napi(catch_unwind, ts_return_type = "Promise<WasiRunResult>")]
@@ -589,13 +599,19 @@ impl Sandbox {
         let index = core
             .function_index(&name)?
             .ok_or_else(|| SandboxError::InvalidArgType(format!("the guest exports no function named \"{name}\"")))?;
-        let function = core
-            .function_at(index)?
-            .ok_or_else(|| SandboxError::Internal(format!("no exported function at index {index}")))?;
         let args = match args {
             Some(args) => array_elements(env, args.raw())?,
             None => Vec::new(),
         };
+        self.async_call_at(env, index, &args)
+    }
+
+    /// Validates the arguments of an async call of the export at `index` (from `function_index`).
+    fn async_call_at(&self, env: &Env, index: usize, args: &[RawValue]) -> SandboxResult<AsyncCall> {
+        let core = alive(self.core.as_ref())?;
+        let function = core
+            .function_at(index)?
+            .ok_or_else(|| SandboxError::Internal(format!("no exported function at index {index}")))?;
         let ty = &function.ty;
         if args.len() != ty.params().len() {
             return Err(SandboxError::InvalidArgType(format!(
