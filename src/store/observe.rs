@@ -439,6 +439,20 @@ impl Profiler {
             .collect()
     }
 
+    /// A sample of `stack` for each interval that passed since `since_us` (its last sample).
+    fn fill(&mut self, stack: &[u32], since_us: f64) {
+        let step = self.interval.as_secs_f64() * 1e6;
+        let now = monotonic_us();
+        let mut time = since_us + step;
+        while time < now && self.samples.len() < MAX_SAMPLES {
+            self.samples.push(Sample {
+                stack: stack.to_vec(),
+                time_us: time,
+            });
+            time += step;
+        }
+    }
+
     /// Records a sample of `stack`.
     fn record(&mut self, stack: Vec<u32>) {
         // The sample after this one is due an interval from now; a tick a little early (the
@@ -527,8 +541,8 @@ impl Profiler {
 }
 
 /// Samples the guest's stack now, with the import `import` on top when it runs; returns the
-/// guest's frames (outermost first).
-fn sample<C>(caller: &mut C, import: Option<&str>) -> Vec<u32>
+/// guest's frames (outermost first) and the sample (those with the import on top).
+fn sample<C>(caller: &mut C, import: Option<&str>) -> (Vec<u32>, Vec<u32>)
 where
     C: AsContextMut,
     C::Data: LimitedState,
@@ -536,15 +550,15 @@ where
     let backtrace = WasmBacktrace::capture(&*caller);
     let mut context = caller.as_context_mut();
     let Some(profiler) = &mut context.data_mut().observer().profiler else {
-        return Vec::new();
+        return (Vec::new(), Vec::new());
     };
     let stack = profiler.stack_of(&backtrace);
     let mut sampled = stack.clone();
     if let Some(import) = import {
         sampled.push(profiler.import_frame(import));
     }
-    profiler.record(sampled);
-    stack
+    profiler.record(sampled.clone());
+    (stack, sampled)
 }
 
 /// Calls `run` inside a host function, leaving the guest's CPU time and profile aside while it
@@ -561,14 +575,29 @@ where
     }
     // While profiling, the import's time is a frame of its own on top of the guest's stack: a
     // sample as it is entered, and one of the same guest stack as it returns.
-    let guest_stack = observer.profiling().then(|| sample(caller, Some(&name())));
+    let entry = observer.profiling().then(|| {
+        let (guest, with_import) = sample(caller, Some(&name()));
+        let recorded = caller
+            .as_context_mut()
+            .data_mut()
+            .observer()
+            .profiler
+            .as_ref()
+            .map_or(0, |profiler| profiler.samples.len());
+        (guest, with_import, monotonic_us(), recorded)
+    });
     caller.as_context_mut().data_mut().observer().enter_host();
     let result = run(caller);
     let mut context = caller.as_context_mut();
     let observer = context.data_mut().observer();
     observer.leave_host();
-    if let (Some(stack), Some(profiler)) = (guest_stack, &mut observer.profiler) {
-        profiler.record(stack);
+    if let (Some((guest, with_import, entered_us, recorded)), Some(profiler)) = (entry, &mut observer.profiler) {
+        // Ticks cannot interrupt JS: the import gets the samples they would have taken while it
+        // ran (unless a call back into the guest sampled meanwhile: times stay in order).
+        if profiler.samples.len() == recorded {
+            profiler.fill(&with_import, entered_us);
+        }
+        profiler.record(guest);
     }
     result
 }
