@@ -176,25 +176,28 @@ module.exports = function installFacade(native, exports) {
       return format === 'firefox' ? formats.toFirefoxProfile(raw) : formats.toCpuProfile(raw)
     }
 
+    /** The native handle on export `name`, cached; throws for a name that is not an exported function. */
+    #targetOf(name) {
+      if (name === this.#lastName) return this.#lastTarget
+      let target = this.#targets.get(name)
+      if (target === undefined) {
+        target = native.sandboxCaller(this.#handle, name)
+        this.#targets.set(name, target)
+      }
+      this.#lastName = name
+      this.#lastTarget = target
+      return target
+    }
+
     callAsync(name, ...args) {
       // The native callAsync (one array of arguments) says what is wrong with a receiver that
       // is not a Sandbox or a name that is not an exported function, as a rejected Promise.
       if (!(#handle in this)) return nativeCallAsync.call(this, name, args)
       let target
-      if (name === this.#lastName) {
-        target = this.#lastTarget
-      } else {
-        target = this.#targets.get(name)
-        if (target === undefined) {
-          try {
-            target = native.sandboxCaller(this.#handle, name)
-          } catch {
-            return nativeCallAsync.call(this, name, args)
-          }
-          this.#targets.set(name, target)
-        }
-        this.#lastName = name
-        this.#lastTarget = target
+      try {
+        target = this.#targetOf(name)
+      } catch {
+        return nativeCallAsync.call(this, name, args)
       }
       // A call that settled at once comes back as its value (no Node-API Promise made and
       // resolved), one still running as its Promise, which Promise.resolve returns as it is.
@@ -203,19 +206,7 @@ module.exports = function installFacade(native, exports) {
 
     call(name, ...args) {
       if (!(#handle in this)) throw invalidThis('Sandbox', 'call')
-      let target
-      if (name === this.#lastName) {
-        target = this.#lastTarget
-      } else {
-        target = this.#targets.get(name)
-        if (target === undefined) {
-          // Throws for a name that is not an exported function (or not a string).
-          target = native.sandboxCaller(this.#handle, name)
-          this.#targets.set(name, target)
-        }
-        this.#lastName = name
-        this.#lastTarget = target
-      }
+      const target = this.#targetOf(name)
       // One native function per argument count, the same for every sandbox and export, so these
       // call sites stay monomorphic (a spread call into a native function is not optimized).
       switch (args.length) {
