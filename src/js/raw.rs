@@ -360,9 +360,17 @@ unsafe extern "C" fn sandbox_imports(env: sys::napi_env, info: sys::napi_callbac
     unsafe { with_handle::<Sandbox, 1>(env, info, body) }
 }
 
-/// `callExport(target, ...args)`: calls the export behind a `sandboxCaller` handle with any
-/// number of arguments, by the general path.
-unsafe extern "C" fn call_export(env: sys::napi_env, info: sys::napi_callback_info) -> RawValue {
+/// Runs `body` with the sandbox and export index behind a `sandboxCaller` handle (the first
+/// argument) and the other arguments, catching panics and throwing errors.
+///
+/// # Safety
+/// `env` and `info` must be the ones Node-API passed to the running callback, called by the
+/// facade with a handle made by `sandbox_caller` for a live sandbox.
+unsafe fn with_export_caller(
+    env: sys::napi_env,
+    info: sys::napi_callback_info,
+    body: impl FnOnce(&Env, &Sandbox, usize, &[RawValue]) -> Result<RawValue>,
+) -> RawValue {
     let outcome = catch_unwind(AssertUnwindSafe(|| {
         let wrapped_env = Env::from(env);
         // SAFETY: this callback's env and info.
@@ -374,10 +382,21 @@ unsafe extern "C" fn call_export(env: sys::napi_env, info: sys::napi_callback_in
         let caller = unsafe { from_handle::<ExportCaller>(env, target) }.ok_or_else(|| not_a_handle(&wrapped_env))?;
         // SAFETY: the sandbox outlives its callers (see `sandbox_caller`).
         let sandbox = unsafe { &*caller.sandbox };
-        sandbox.call_index(&wrapped_env, caller.index, wasm_args)
+        body(&wrapped_env, sandbox, caller.index, wasm_args)
     }));
     // SAFETY: called by Node-API with this callback's env.
     unsafe { finish(env, outcome) }
+}
+
+/// `callExport(target, ...args)`: calls the export behind a `sandboxCaller` handle with any
+/// number of arguments, by the general path.
+unsafe extern "C" fn call_export(env: sys::napi_env, info: sys::napi_callback_info) -> RawValue {
+    // SAFETY: called by the facade with this callback's env and info.
+    unsafe {
+        with_export_caller(env, info, |env, sandbox, index, args| {
+            sandbox.call_index(env, index, args)
+        })
+    }
 }
 
 /// `callAsyncExport(target, ...args)`: `callAsync` of the export behind a `sandboxCaller` handle,
@@ -385,21 +404,12 @@ unsafe extern "C" fn call_export(env: sys::napi_env, info: sys::napi_callback_in
 /// value of a call that settled at once, else its Promise: the facade passes either through
 /// `Promise.resolve`.
 unsafe extern "C" fn call_async_export(env: sys::napi_env, info: sys::napi_callback_info) -> RawValue {
-    let outcome = catch_unwind(AssertUnwindSafe(|| {
-        let wrapped_env = Env::from(env);
-        // SAFETY: this callback's env and info.
-        let args = unsafe { VarArgs::read(env, info) };
-        let Some((&target, wasm_args)) = args.as_slice().split_first() else {
-            return Err(not_a_handle(&wrapped_env));
-        };
-        // SAFETY: as in `call_export`.
-        let caller = unsafe { from_handle::<ExportCaller>(env, target) }.ok_or_else(|| not_a_handle(&wrapped_env))?;
-        // SAFETY: as in `call_export`.
-        let sandbox = unsafe { &*caller.sandbox };
-        sandbox.call_async_index(&wrapped_env, caller.index, wasm_args)
-    }));
-    // SAFETY: called by Node-API with this callback's env.
-    unsafe { finish(env, outcome) }
+    // SAFETY: called by the facade with this callback's env and info.
+    unsafe {
+        with_export_caller(env, info, |env, sandbox, index, args| {
+            sandbox.call_async_index(env, index, args)
+        })
+    }
 }
 
 /// `callExportN(target, a1, ..., aN)` for `N` = `ARITY` = `COUNT - 1` (stable Rust cannot write
