@@ -92,7 +92,7 @@ const BUSY = 20
 const rawNames = (raw, sample) => sample.stack.map((index) => raw.frames[index].name)
 
 /** Structural problems of a `.cpuprofile` (an empty list when there are none). */
-function cpuProfileProblems(profile) {
+function cpuProfileProblems(profile, { lineTicksMayMiss = false } = {}) {
   const problems = []
   const { nodes, samples, timeDeltas } = profile
   if (!Array.isArray(nodes) || nodes.length === 0) return ['no nodes']
@@ -135,7 +135,8 @@ function cpuProfileProblems(profile) {
   for (const node of nodes) {
     if (!node.positionTicks) continue
     const ticks = node.positionTicks.reduce((sum, tick) => sum + tick.ticks, 0)
-    if (ticks !== node.hitCount)
+    // V8 counts a tick it has no line for in hitCount only (seen on runInContext under load).
+    if (lineTicksMayMiss ? ticks > node.hitCount : ticks !== node.hitCount)
       problems.push(`node ${node.id}: positionTicks add up to ${ticks}, not ${node.hitCount}`)
   }
   return problems
@@ -372,8 +373,8 @@ test('hottestFunction: the self-sample share of the busiest function, idle sampl
 test('our .cpuprofile has the shape of one that node --cpu-prof writes (a wasm guest included)', (t) => {
   const real = realCpuProfile()
   const ours = toCpuProfile(syntheticRaw())
-  // The validator accepts the real profile (V8's own hit counts may miss a sample; ours may not).
-  t.deepEqual(cpuProfileProblems(real), [])
+  // The validator accepts the real profile (V8's line ticks may miss a sample; ours may not).
+  t.deepEqual(cpuProfileProblems(real, { lineTicksMayMiss: true }), [])
   t.deepEqual(cpuProfileProblems(ours), [])
   t.deepEqual(Object.keys(ours), Object.keys(real))
   for (const key of ['startTime', 'endTime', 'samples', 'timeDeltas']) t.is(shapeOf(ours[key]), shapeOf(real[key]), key)
