@@ -393,6 +393,86 @@ test.serial(
   },
 )
 
+const numeric = new Module(`(module
+  (func (export "none") (result i32) (i32.const 7))
+  (func (export "neg") (param f64) (result f64) (f64.neg (local.get 0)))
+  (func (export "half") (param f32) (result f32) (f32.div (local.get 0) (f32.const 2)))
+  (func (export "mix") (param i32 f64 f32) (result f64)
+    (f64.add (f64.add (f64.convert_i32_s (local.get 0)) (local.get 1)) (f64.promote_f32 (local.get 2))))
+  (func (export "sum4") (param i32 i32 i32 i32) (result i32)
+    (i32.add (i32.add (local.get 0) (local.get 1)) (i32.add (local.get 2) (local.get 3))))
+  (func (export "sum5") (param i32 i32 i32 i32 i32) (result i32)
+    (i32.add (i32.add (i32.add (local.get 0) (local.get 1)) (i32.add (local.get 2) (local.get 3))) (local.get 4)))
+  (func (export "nothing") (param i32)))`)
+
+test('callAsync of number-only exports, 0 to 5 arguments: what call() gives, and what call() throws for', async (t) => {
+  const sandbox = new Sandbox(numeric)
+  const cases = [
+    ['none'],
+    ['neg', 2.5],
+    ['neg', -0],
+    ['half', 3],
+    ['half', 1e40], // an f32 rounds to Infinity, as in call()
+    ['mix', -3, 0.25, 1.5],
+    ['sum4', 1, 2, 3, 2 ** 31 - 1],
+    ['sum5', 1, 2, 3, 4, 5],
+    ['sum4', 2 ** 32 - 1, -(2 ** 31), 0, -0],
+    ['nothing', 1],
+  ]
+  for (const [name, ...args] of cases) {
+    t.deepEqual(await sandbox.callAsync(name, ...args), sandbox.call(name, ...args), `${name}(${args})`)
+  }
+  for (const [name, ...args] of [
+    ['neg', 'x'],
+    ['neg'],
+    ['neg', 1, 2],
+    ['sum4', 1, 2, 3, 2 ** 40],
+    ['sum4', 1, 2, 3, NaN],
+    ['sum4', 1.5, 2, 3, 4],
+    ['sum5', 1, 2, 3, 4, {}],
+    ['mix', 1n, 1, 1],
+  ]) {
+    let thrown
+    try {
+      sandbox.call(name, ...args)
+    } catch (error) {
+      thrown = error
+    }
+    t.truthy(thrown, `call() throws for ${name}(${args})`)
+    const rejected = await t.throwsAsync(sandbox.callAsync(name, ...args))
+    t.is(rejected.code, thrown.code, `${name}(${args})`)
+    t.is(rejected.constructor, thrown.constructor)
+    t.is(rejected.message, thrown.message)
+  }
+  t.is(await sandbox.callAsync('sum4', 1, 1, 1, 1), 4, 'usable after')
+})
+
+test('a guest with no imports: after many quick calls, a long one still has its deadline and can be interrupted', async (t) => {
+  // A quick call's line to the JS thread is kept for the next call: it must carry that call's
+  // deadline and interrupt(), not the previous call's state.
+  const timed = new Sandbox(pure, { timeoutMs: 100 })
+  for (let round = 0; round < 3; round++) {
+    for (let index = 0; index < 500; index++) {
+      const value = await timed.callAsync('add', index, round)
+      if (value !== index + round) return t.is(value, index + round)
+    }
+    const started = performance.now()
+    await t.throwsAsync(timed.callAsync('forever'), { code: 'ERR_WASM_TIMEOUT' })
+    const elapsed = performance.now() - started
+    t.true(elapsed >= 95 && elapsed < scaled(2000), `round ${round}: stopped after ${elapsed} ms`)
+  }
+  const sandbox = new Sandbox(pure)
+  for (let round = 0; round < 3; round++) {
+    for (let index = 0; index < 500; index++) await sandbox.callAsync('add', index, 1)
+    const running = sandbox.callAsync('forever')
+    await delay(10)
+    t.true(sandbox.interrupt())
+    await t.throwsAsync(running, { code: 'ERR_WASM_INTERRUPTED' })
+    t.false(sandbox.interrupt(), 'nothing running now')
+    t.is(await sandbox.callAsync('add', round, 1), round + 1)
+  }
+})
+
 test('a guest with no imports: timeoutMs, interrupt() and dispose() stop its async calls', async (t) => {
   const timed = new Sandbox(pure, { timeoutMs: 50 })
   const started = performance.now()

@@ -201,7 +201,21 @@ module.exports = function installFacade(native, exports) {
       }
       // A call that settled at once comes back as its value (no Node-API Promise made and
       // resolved), one still running as its Promise, which Promise.resolve returns as it is.
-      return Promise.resolve(native.callAsyncExport(target, ...args))
+      // One native function per argument count, as in call().
+      switch (args.length) {
+        case 0:
+          return Promise.resolve(native.callAsyncExport0(target))
+        case 1:
+          return Promise.resolve(native.callAsyncExport1(target, args[0]))
+        case 2:
+          return Promise.resolve(native.callAsyncExport2(target, args[0], args[1]))
+        case 3:
+          return Promise.resolve(native.callAsyncExport3(target, args[0], args[1], args[2]))
+        case 4:
+          return Promise.resolve(native.callAsyncExport4(target, args[0], args[1], args[2], args[3]))
+        default:
+          return Promise.resolve(native.callAsyncExport(target, ...args))
+      }
     }
 
     call(name, ...args) {

@@ -119,6 +119,20 @@ impl RemoteLink {
         }
     }
 
+    /// Makes a link nobody else holds (hence `&mut`) new again for the next call, with that
+    /// call's deadline: the JS thread's quick calls reuse one link instead of allocating one.
+    pub fn reuse(&mut self, deadline: Option<Instant>) {
+        let queues = self.queues.get_mut().unwrap_or_else(|poisoned| poisoned.into_inner());
+        queues.to_js.clear();
+        queues.to_pool.clear();
+        queues.js_gone = false;
+        queues.js_waiting = false;
+        *self.interrupted.get_mut() = false;
+        *self.sent_to_js.get_mut() = 0;
+        *self.on_js_thread.get_mut() = false;
+        self.deadline = deadline;
+    }
+
     /// Whether the guest runs on the JS thread's fiber (its epoch ticks then yield).
     pub fn on_js_thread(&self) -> bool {
         self.on_js_thread.load(Ordering::Relaxed)

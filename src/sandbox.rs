@@ -203,11 +203,14 @@ pub struct AwayStore {
     pub may_start_on_js_thread: bool,
 }
 
+/// An async call's parameters or results: a few of them inline, no allocation per call.
+pub type CallValues = smallvec::SmallVec<[Val; 4]>;
+
 /// What an async call runs on the guest's thread.
 pub enum AsyncCall {
     Export {
         func: Func,
-        params: Vec<Val>,
+        params: CallValues,
         results: usize,
     },
     Start(Func),
@@ -215,7 +218,7 @@ pub enum AsyncCall {
 
 /// What an async call returned.
 pub enum AsyncOutcome {
-    Values(Vec<Val>),
+    Values(CallValues),
     Exit(u32),
 }
 
@@ -242,7 +245,7 @@ impl AwayStore {
         self.store.data_mut().observer.begin(fuel, None);
         let outcome = match call {
             AsyncCall::Export { func, params, results } => {
-                let mut values = vec![Val::I32(0); results];
+                let mut values = smallvec::smallvec![Val::I32(0); results];
                 func.call_async(&mut self.store, &params, &mut values)
                     .await
                     .map(|()| AsyncOutcome::Values(values))
@@ -261,7 +264,7 @@ impl AwayStore {
     fn run_call(&mut self, call: AsyncCall) -> wasmtime::Result<AsyncOutcome> {
         match call {
             AsyncCall::Export { func, params, results } => {
-                let mut values = vec![Val::I32(0); results];
+                let mut values = smallvec::smallvec![Val::I32(0); results];
                 func.call(&mut self.store, &params, &mut values)
                     .map(|()| AsyncOutcome::Values(values))
             }

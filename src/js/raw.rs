@@ -54,6 +54,12 @@ pub(crate) struct VarArgs {
     data: *mut std::ffi::c_void,
 }
 
+impl AsRef<[RawValue]> for VarArgs {
+    fn as_ref(&self) -> &[RawValue] {
+        self.as_slice()
+    }
+}
+
 impl VarArgs {
     /// # Safety
     /// `env` and `info` must be the ones Node-API passed to the running callback.
@@ -360,29 +366,28 @@ unsafe extern "C" fn sandbox_imports(env: sys::napi_env, info: sys::napi_callbac
     unsafe { with_handle::<Sandbox, 1>(env, info, body) }
 }
 
-/// Runs `body` with the sandbox and export index behind a `sandboxCaller` handle (the first
-/// argument) and the other arguments, catching panics and throwing errors.
+/// Runs `body` with the sandbox and export behind a `sandboxCaller` handle (the first of the
+/// arguments `read` returns) and the other arguments, catching panics and throwing errors.
 ///
 /// # Safety
-/// `env` and `info` must be the ones Node-API passed to the running callback, called by the
-/// facade with a handle made by `sandbox_caller` for a live sandbox.
-unsafe fn with_export_caller(
+/// `env` must be the one Node-API passed to the running callback, called by the facade with a
+/// handle made by `sandbox_caller` for a live sandbox.
+unsafe fn with_export_caller<Args: AsRef<[RawValue]>>(
     env: sys::napi_env,
-    info: sys::napi_callback_info,
-    body: impl FnOnce(&Env, &Sandbox, usize, &[RawValue]) -> Result<RawValue>,
+    read: impl FnOnce() -> Args,
+    body: impl FnOnce(&Env, &Sandbox, &ExportCaller, &[RawValue]) -> Result<RawValue>,
 ) -> RawValue {
     let outcome = catch_unwind(AssertUnwindSafe(|| {
         let wrapped_env = Env::from(env);
-        // SAFETY: this callback's env and info.
-        let args = unsafe { VarArgs::read(env, info) };
-        let Some((&target, wasm_args)) = args.as_slice().split_first() else {
+        let args = read();
+        let Some((&target, wasm_args)) = args.as_ref().split_first() else {
             return Err(not_a_handle(&wrapped_env));
         };
         // SAFETY: the facade passes a handle made by `sandbox_caller` for a live sandbox.
         let caller = unsafe { from_handle::<ExportCaller>(env, target) }.ok_or_else(|| not_a_handle(&wrapped_env))?;
         // SAFETY: the sandbox outlives its callers (see `sandbox_caller`).
         let sandbox = unsafe { &*caller.sandbox };
-        body(&wrapped_env, sandbox, caller.index, wasm_args)
+        body(&wrapped_env, sandbox, caller, wasm_args)
     }));
     // SAFETY: called by Node-API with this callback's env.
     unsafe { finish(env, outcome) }
@@ -393,9 +398,11 @@ unsafe fn with_export_caller(
 unsafe extern "C" fn call_export(env: sys::napi_env, info: sys::napi_callback_info) -> RawValue {
     // SAFETY: called by the facade with this callback's env and info.
     unsafe {
-        with_export_caller(env, info, |env, sandbox, index, args| {
-            sandbox.call_index(env, index, args)
-        })
+        with_export_caller(
+            env,
+            || VarArgs::read(env, info),
+            |env, sandbox, caller, args| sandbox.call_index(env, caller.index, args),
+        )
     }
 }
 
@@ -406,9 +413,27 @@ unsafe extern "C" fn call_export(env: sys::napi_env, info: sys::napi_callback_in
 unsafe extern "C" fn call_async_export(env: sys::napi_env, info: sys::napi_callback_info) -> RawValue {
     // SAFETY: called by the facade with this callback's env and info.
     unsafe {
-        with_export_caller(env, info, |env, sandbox, index, args| {
-            sandbox.call_async_index(env, index, args)
-        })
+        with_export_caller(
+            env,
+            || VarArgs::read(env, info),
+            |env, sandbox, caller, args| sandbox.call_async_export(env, caller, args),
+        )
+    }
+}
+
+/// `callAsyncExportN(target, a1, ..., aN)` for `COUNT - 1` = N arguments: `callAsyncExport`
+/// with its arguments read onto the stack, for the same reason as `callExportN`.
+unsafe extern "C" fn call_async_export_fixed<const COUNT: usize>(
+    env: sys::napi_env,
+    info: sys::napi_callback_info,
+) -> RawValue {
+    // SAFETY: called by the facade with this callback's env and info, passing `COUNT` arguments.
+    unsafe {
+        with_export_caller(
+            env,
+            || arguments::<COUNT>(env, info).0,
+            |env, sandbox, caller, args| sandbox.call_async_export(env, caller, args),
+        )
     }
 }
 
@@ -565,6 +590,11 @@ pub fn install_raw_methods(exports: Object) -> Result<()> {
             (c"callExport3", call_export_fixed::<4, 3>),
             (c"callExport4", call_export_fixed::<5, 4>),
             (c"callAsyncExport", call_async_export),
+            (c"callAsyncExport0", call_async_export_fixed::<1>),
+            (c"callAsyncExport1", call_async_export_fixed::<2>),
+            (c"callAsyncExport2", call_async_export_fixed::<3>),
+            (c"callAsyncExport3", call_async_export_fixed::<4>),
+            (c"callAsyncExport4", call_async_export_fixed::<5>),
             (c"sandboxImports", sandbox_imports),
         ];
         for (name, callback) in functions {

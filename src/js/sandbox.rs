@@ -25,7 +25,7 @@ use crate::js::values::{
 use crate::js::views::{KeepAlive, ViewKind, ViewRegistry};
 use crate::js::wasi::{output_object, parse_wasi_options};
 use crate::module::{ModuleSource, describe_signature};
-use crate::sandbox::{AsyncCall, Limits, MAX_WASM32_MEMORY_BYTES, Sandbox as CoreSandbox, WASM_PAGE_SIZE};
+use crate::sandbox::{AsyncCall, CallValues, Limits, MAX_WASM32_MEMORY_BYTES, Sandbox as CoreSandbox, WASM_PAGE_SIZE};
 use crate::store::snapshot::StateSnapshot;
 use crate::wasi::WasiOptions;
 
@@ -89,6 +89,8 @@ pub struct Sandbox {
     async_queue: Rc<AsyncQueue>,
     /// Where streamed WASI output goes (`wasi.stdout` / `wasi.stderr` as functions).
     output: Option<Rc<OutputDelivery>>,
+    /// What async calls share, made at the first (it holds the core: `dispose()` clears it).
+    async_context: RefCell<Option<AsyncContext>>,
 }
 
 /// A store's own native footprint beyond its linear memory, as reported to V8.
@@ -149,6 +151,53 @@ impl NumericSignature {
         };
         Some(Self { arity, params, result })
     }
+}
+
+/// The arguments of a call of a `NumericSignature` export as wasmtime's raw slots: one Node-API
+/// read each, `None` if one is not a number in range (the general path then says what is wrong).
+#[inline(always)]
+fn numeric_slots(
+    env: sys::napi_env,
+    signature: &NumericSignature,
+    args: &[RawValue],
+) -> Option<[ValRaw; NUMERIC_MAX_PARAMS]> {
+    let mut slots = [ValRaw::i32(0); NUMERIC_MAX_PARAMS];
+    for ((slot, &arg), param) in slots.iter_mut().zip(args).zip(&signature.params) {
+        let mut number = 0.0;
+        // SAFETY: `arg` belongs to this env; a non-number gives a non-ok status.
+        if unsafe { sys::napi_get_value_double(env, arg, &mut number) } != sys::Status::napi_ok {
+            return None;
+        }
+        *slot = match param {
+            NumberType::I32 => ValRaw::i32(i32_from_number(number)?),
+            NumberType::F32 => ValRaw::f32((number as f32).to_bits()),
+            NumberType::F64 => ValRaw::f64(number.to_bits()),
+        };
+    }
+    Some(slots)
+}
+
+/// An async call of a `NumericSignature` export, its arguments read as `call_numeric` reads
+/// them (no walk over wasmtime's `FuncType`); `None` when they do not fit it exactly.
+fn numeric_async_call(env: &Env, func: &Func, signature: &NumericSignature, args: &[RawValue]) -> Option<AsyncCall> {
+    if args.len() != signature.arity {
+        return None;
+    }
+    let slots = numeric_slots(env.raw(), signature, args)?;
+    let params = slots
+        .iter()
+        .zip(&signature.params[..signature.arity])
+        .map(|(slot, param)| match param {
+            NumberType::I32 => Val::I32(slot.get_i32()),
+            NumberType::F32 => Val::F32(slot.get_f32()),
+            NumberType::F64 => Val::F64(slot.get_f64()),
+        })
+        .collect();
+    Some(AsyncCall::Export {
+        func: *func,
+        params,
+        results: usize::from(signature.result.is_some()),
+    })
 }
 
 #[napi]
@@ -339,11 +388,19 @@ impl Sandbox {
         Ok(unsafe { Unknown::from_raw_unchecked(env.raw(), promise) })
     }
 
-    /// `callAsync` of the export at `index` (a `sandboxCaller` handle's) with `args`, for the
-    /// facade's `Promise.resolve`: the value if the call settled at once, else a Promise
-    /// (rejected if the arguments do not fit).
-    pub(crate) fn call_async_index(&self, env: &Env, index: usize, args: &[RawValue]) -> Result<RawValue> {
-        match self.async_call_at(env, index, args) {
+    /// `callAsync` of the export behind a `sandboxCaller` handle with `args`, for the facade's
+    /// `Promise.resolve`: the value if the call settled at once, else a Promise (rejected if
+    /// the arguments do not fit).
+    pub(crate) fn call_async_export(&self, env: &Env, caller: &ExportCaller, args: &[RawValue]) -> Result<RawValue> {
+        // A disposed sandbox and anything off take the general path, which says what is wrong.
+        let numeric = (caller.numeric.as_ref())
+            .filter(|_| self.core.is_some())
+            .and_then(|(func, signature)| numeric_async_call(env, func, signature, args));
+        let call = match numeric {
+            Some(call) => Ok(call),
+            None => self.async_call_at(env, caller.index, args),
+        };
+        match call {
             Ok(call) => async_calls::call_async_value(env, &self.async_context(env)?, Box::new(call)),
             Err(error) => async_calls::rejected(env, &error),
         }
@@ -463,6 +520,7 @@ impl Sandbox {
         let Some(core) = self.core.take() else {
             return;
         };
+        self.async_context.borrow_mut().take();
         // An async call running is interrupted (its Promise rejects with ERR_SANDBOX_DISPOSED
         // when it has returned, and the store is freed then); calls waiting reject now.
         self.async_queue.dispose(
@@ -563,6 +621,7 @@ impl Sandbox {
             callers: RefCell::default(),
             external: ExternalMemory::report(env, STORE_BYTES + memory_bytes),
             async_queue: Rc::default(),
+            async_context: RefCell::default(),
             output,
         };
         // What a reactor's `_initialize` wrote.
@@ -578,17 +637,6 @@ impl Sandbox {
             Some(output) => output.deliver_after_call(env),
             None => Ok(()),
         }
-    }
-
-    fn async_context(&self, env: &Env) -> Result<AsyncContext> {
-        Ok(AsyncContext {
-            host: Rc::new(SandboxAsync {
-                core: Rc::clone(self.core(env)?),
-                bridge: Rc::clone(&self.bridge),
-            }),
-            queue: Rc::clone(&self.async_queue),
-            output: self.output.clone(),
-        })
     }
 
     /// Validates `callAsync(name, ...args)` into a call of an export.
@@ -635,12 +683,30 @@ impl Sandbox {
                     }
                 })
             })
-            .collect::<SandboxResult<Vec<Val>>>()?;
+            .collect::<SandboxResult<CallValues>>()?;
         Ok(AsyncCall::Export {
             func: function.func,
             params,
             results: ty.results().len(),
         })
+    }
+
+    /// The `AsyncContext` of this sandbox's async calls, made once (`dispose()` lets it go).
+    fn async_context(&self, env: &Env) -> Result<AsyncContext> {
+        let mut cached = self.async_context.borrow_mut();
+        if let Some(context) = cached.as_ref() {
+            return Ok(context.clone());
+        }
+        let context = AsyncContext {
+            host: Rc::new(SandboxAsync {
+                core: Rc::clone(self.core(env)?),
+                bridge: Rc::clone(&self.bridge),
+            }),
+            queue: Rc::clone(&self.async_queue),
+            output: self.output.clone(),
+        };
+        *cached = Some(context.clone());
+        Ok(context)
     }
 
     /// After a restore: views reaching past a memory's new end are detached.
@@ -729,19 +795,7 @@ impl Sandbox {
     ) -> Option<RawValue> {
         let core = self.core.as_ref()?;
         let raw_env = env.raw();
-        let mut slots = [ValRaw::i32(0); NUMERIC_MAX_PARAMS];
-        for ((slot, &arg), param) in slots.iter_mut().zip(args).zip(&signature.params) {
-            let mut number = 0.0;
-            // SAFETY: `arg` belongs to this env; a non-number gives a non-ok status.
-            if unsafe { sys::napi_get_value_double(raw_env, arg, &mut number) } != sys::Status::napi_ok {
-                return None;
-            }
-            *slot = match param {
-                NumberType::I32 => ValRaw::i32(i32_from_number(number)?),
-                NumberType::F32 => ValRaw::f32((number as f32).to_bits()),
-                NumberType::F64 => ValRaw::f64(number.to_bits()),
-            };
-        }
+        let mut slots = numeric_slots(raw_env, signature, args)?;
         // Held for the whole call, as in `call_index`.
         let core = Rc::clone(core);
         let slot_count = signature.arity.max(usize::from(signature.result.is_some()));
